@@ -1,0 +1,3 @@
+"""pareto_align: multi-objective Pareto alignment of language models."""
+
+__version__ = "0.1.0"
