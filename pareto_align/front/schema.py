@@ -1,0 +1,507 @@
+"""The front file contract: ``run_dir/front.json``, schema ``pareto_align.front/v1``.
+
+Everything the explorer, the exporter and the sweep runner exchange about a Pareto front goes through these
+models. Values are always stored in the *maximize* convention (an objective declared ``direction: min`` was
+negated once, at scoring time); ``direction`` on an :class:`Objective` only records what the user declared.
+
+Reading is strict: unknown keys, wrong lengths, non-finite numbers and unknown schema versions are rejected with
+a :class:`FrontFileError` whose message starts with the file path and names the field. Writing is atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticSerializationError
+
+SCHEMA = "pareto_align.front/v1"
+SCHEMA_NAME = "pareto_align.front"
+SUPPORTED_SCHEMAS: tuple[str, ...] = (SCHEMA,)
+FRONT_FILENAME = "front.json"
+
+# Tolerance for "weights sum to 1" and "soup coefficients sum to 1".
+SUM_TOLERANCE = 1e-6
+
+_STRICT = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class FrontFileError(ValueError):
+    """A front file could not be read or written. The message always starts with the file path."""
+
+
+def _finite_list(values: list[float] | None, field: str, owner: str | None) -> list[float] | None:
+    """Reject NaN/inf with a message naming the owner (point id) and the field."""
+    if values is None:
+        return None
+    for i, v in enumerate(values):
+        if not math.isfinite(v):
+            who = f"point {owner!r}: " if owner is not None else ""
+            raise ValueError(f"{who}{field}[{i}] is {v}; {field} must be finite numbers")
+    return values
+
+
+def _check_simplex(values: list[float], field: str, owner: str | None) -> None:
+    """Non-negative entries summing to 1 (within SUM_TOLERANCE)."""
+    who = f"point {owner!r}: " if owner is not None else ""
+    if any(v < 0 for v in values):
+        raise ValueError(f"{who}{field} must be non-negative, got {values}")
+    total = sum(values)
+    if abs(total - 1.0) > SUM_TOLERANCE:
+        raise ValueError(f"{who}{field} must sum to 1 (tolerance {SUM_TOLERANCE:g}), got sum {total:.9g}")
+
+
+class Objective(BaseModel):
+    """One objective, in config order. ``direction`` is what the user declared; stored values are maximized."""
+
+    model_config = _STRICT
+
+    name: str = Field(min_length=1)
+    direction: Literal["max", "min"] = "max"
+
+
+class Normalization(BaseModel):
+    """Bounds normalization applied before hypervolume: ``v -> (v - lower) / (upper - lower)``, per objective."""
+
+    model_config = _STRICT
+
+    method: Literal["bounds"]
+    lower: list[float]
+    upper: list[float]
+
+    @field_validator("lower", "upper")
+    @classmethod
+    def _finite(cls, v: list[float], info: Any) -> list[float]:
+        return _finite_list(v, info.field_name, None)  # type: ignore[return-value]
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Normalization:
+        if len(self.lower) != len(self.upper):
+            raise ValueError(
+                f"lower and upper must have the same length, got {len(self.lower)} and {len(self.upper)}"
+            )
+        for k, (lo, hi) in enumerate(zip(self.lower, self.upper, strict=True)):
+            if not hi > lo:
+                raise ValueError(f"upper[{k}] ({hi}) must be greater than lower[{k}] ({lo})")
+        return self
+
+
+class PolicyHandle(BaseModel):
+    """How to rebuild the policy behind a point without re-training (see ``load_policy``).
+
+    - ``checkpoint``: ``path`` (relative to the run dir).
+    - ``soup``: ``checkpoints`` and interpolation ``coefficients`` (same length, non-negative, summing to 1).
+    - ``conditioned``: ``path`` plus the preference ``direction`` written into the prompt (DPA).
+
+    Fields that the kind does not use are rejected, so a typo in the kind cannot silently drop information.
+    """
+
+    model_config = _STRICT
+
+    kind: Literal["checkpoint", "soup", "conditioned"]
+    path: str | None = None
+    checkpoints: list[str] | None = None
+    coefficients: list[float] | None = None
+    direction: list[float] | None = None
+
+    @field_validator("coefficients", "direction")
+    @classmethod
+    def _finite(cls, v: list[float] | None, info: Any) -> list[float] | None:
+        return _finite_list(v, info.field_name, None)
+
+    @model_validator(mode="after")
+    def _per_kind(self) -> PolicyHandle:
+        used = {
+            "checkpoint": {"path"},
+            "soup": {"checkpoints", "coefficients"},
+            "conditioned": {"path", "direction"},
+        }[self.kind]
+        for name in ("path", "checkpoints", "coefficients", "direction"):
+            value = getattr(self, name)
+            if name in used and value is None:
+                raise ValueError(f"policy of kind {self.kind!r} needs {name!r}")
+            if name not in used and value is not None:
+                raise ValueError(f"{name!r} is not used by policy kind {self.kind!r}; remove it")
+        if self.kind == "soup":
+            assert self.checkpoints is not None and self.coefficients is not None
+            if not self.checkpoints:
+                raise ValueError("soup needs at least one checkpoint")
+            if len(self.checkpoints) != len(self.coefficients):
+                raise ValueError(
+                    f"soup has {len(self.checkpoints)} checkpoints but {len(self.coefficients)} coefficients"
+                )
+            _check_simplex(self.coefficients, "coefficients", None)
+        return self
+
+
+class Compute(BaseModel):
+    """Cost of producing a point, so methods can be compared at equal compute."""
+
+    model_config = _STRICT
+
+    wall_seconds: float = Field(0.0, ge=0)
+    policy_updates: int = Field(0, ge=0)
+    tokens_seen: int = Field(0, ge=0)
+
+
+class Sample(BaseModel):
+    """One generated response and its per-objective scores (maximize convention)."""
+
+    model_config = _STRICT
+
+    prompt: str
+    response: str
+    values: list[float]
+
+    @field_validator("values")
+    @classmethod
+    def _finite(cls, v: list[float]) -> list[float]:
+        return _finite_list(v, "values", None)  # type: ignore[return-value]
+
+
+class Point(BaseModel):
+    """One evaluated policy: ``values`` are per-objective means (maximize convention), ``stderr`` their errors.
+
+    The JSON key of ``lambda_`` is ``lambda``. ``weights`` are non-negative and sum to 1.
+    """
+
+    model_config = _STRICT
+
+    id: str = Field(min_length=1)
+    method: str
+    weights: list[float] | None = None
+    direction: list[float] | None = None
+    lambda_: float | None = Field(None, alias="lambda")
+    seed: int = 0
+    values: list[float]
+    stderr: list[float]
+    n_samples: int = Field(ge=0)
+    policy: PolicyHandle | None = None
+    compute: Compute = Field(default_factory=Compute)
+    step: int = 0
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    samples: list[Sample] = Field(default_factory=list)
+
+    @field_validator("values", "stderr", "weights", "direction")
+    @classmethod
+    def _finite(cls, v: list[float] | None, info: Any) -> list[float] | None:
+        # `id` is declared first, so it is already in info.data when it was valid.
+        return _finite_list(v, info.field_name, info.data.get("id"))
+
+    @field_validator("lambda_")
+    @classmethod
+    def _finite_lambda(cls, v: float | None, info: Any) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError(f"point {info.data.get('id')!r}: lambda is {v}; it must be a finite number")
+        return v
+
+    @model_validator(mode="after")
+    def _checks(self) -> Point:
+        if len(self.stderr) != len(self.values):
+            raise ValueError(
+                f"point {self.id!r}: stderr has {len(self.stderr)} entries but values has {len(self.values)}"
+            )
+        if any(s < 0 for s in self.stderr):
+            raise ValueError(f"point {self.id!r}: stderr must be non-negative, got {self.stderr}")
+        if self.weights is not None:
+            _check_simplex(self.weights, "weights", self.id)
+        return self
+
+
+class HistoryEntry(BaseModel):
+    """One row of the indicator time series. Extra indicator keys (e.g. ``expected_utility``) are allowed."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    step: int
+    hypervolume: float | None = None
+    point_id: str | None = None
+    weights: list[float] | None = None
+
+    @field_validator("hypervolume")
+    @classmethod
+    def _finite_hv(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError(f"hypervolume is {v}; it must be a finite number")
+        return v
+
+    @field_validator("weights")
+    @classmethod
+    def _finite_w(cls, v: list[float] | None) -> list[float] | None:
+        return _finite_list(v, "weights", None)
+
+
+class Metrics(BaseModel):
+    """Indicators over the non-dominated subset of ``points`` (never baselines), with the file's reference point.
+
+    ``non_dominated_ids`` lists every point whose values are non-dominated (identical copies all listed);
+    ``cardinality`` counts *distinct* non-dominated objective vectors. When ``normalized`` is true, hypervolume,
+    expected utility and sparsity were computed on bounds-normalized values.
+    """
+
+    model_config = _STRICT
+
+    hypervolume: float
+    expected_utility: float
+    sparsity: float
+    cardinality: int
+    n_points: int
+    non_dominated_ids: list[str]
+    normalized: bool
+    eu_weights: str
+
+
+def _length_error(where: str, field: str, got: int, k: int) -> str:
+    return f"{where}.{field}: expected {k} values (one per objective), got {got}"
+
+
+def point_dimension_errors(point: Point, k: int, where: str) -> list[str]:
+    """Messages for every per-objective list of ``point`` whose length is not ``k``.
+
+    ``where`` is the location used in messages, e.g. ``"points[2]"``; the point id is always named.
+    """
+    errors = []
+    lists: list[tuple[str, list[Any] | None]] = [
+        ("values", point.values),
+        ("stderr", point.stderr),
+        ("weights", point.weights),
+        ("direction", point.direction),
+    ]
+    if point.policy is not None:
+        lists.append(("policy.direction", point.policy.direction))
+    for field, seq in lists:
+        if seq is not None and len(seq) != k:
+            errors.append(_length_error(f"{where} (id {point.id!r})", field, len(seq), k))
+    for j, sample in enumerate(point.samples):
+        if len(sample.values) != k:
+            errors.append(
+                _length_error(f"{where} (id {point.id!r})", f"samples[{j}].values", len(sample.values), k)
+            )
+    return errors
+
+
+class Front(BaseModel):
+    """A Pareto front file: objectives, reference point, evaluated points, baselines, history and metrics."""
+
+    model_config = _STRICT
+
+    schema_: str = Field(SCHEMA, alias="schema")
+    objectives: list[Objective] = Field(min_length=1)
+    reference_point: list[float]
+    normalization: Normalization | None = None
+    points: list[Point] = Field(default_factory=list)
+    baselines: list[Point] = Field(default_factory=list)
+    history: list[HistoryEntry] = Field(default_factory=list)
+    metrics: Metrics | None = None
+    provenance: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("schema_")
+    @classmethod
+    def _known_schema(cls, v: str) -> str:
+        if v not in SUPPORTED_SCHEMAS:
+            raise ValueError(f"unsupported schema {v!r}; supported: {', '.join(SUPPORTED_SCHEMAS)}")
+        return v
+
+    @field_validator("reference_point")
+    @classmethod
+    def _finite_ref(cls, v: list[float]) -> list[float]:
+        return _finite_list(v, "reference_point", None)  # type: ignore[return-value]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Front:
+        k = len(self.objectives)
+        errors: list[str] = []
+        names = [o.name for o in self.objectives]
+        dup_names = sorted({n for n in names if names.count(n) > 1})
+        if dup_names:
+            errors.append(f"objectives: duplicate names {dup_names}")
+        if len(self.reference_point) != k:
+            errors.append(
+                _length_error("reference_point", "", len(self.reference_point), k).replace(".:", ":")
+            )
+        if self.normalization is not None and len(self.normalization.lower) != k:
+            errors.append(_length_error("normalization", "lower", len(self.normalization.lower), k))
+            errors.append(_length_error("normalization", "upper", len(self.normalization.upper), k))
+        seen: dict[str, str] = {}
+        for group in ("points", "baselines"):
+            for i, point in enumerate(getattr(self, group)):
+                where = f"{group}[{i}]"
+                errors.extend(point_dimension_errors(point, k, where))
+                if point.id in seen:
+                    errors.append(f"{where}.id: duplicate id {point.id!r} (already used by {seen[point.id]})")
+                else:
+                    seen[point.id] = where
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+    @property
+    def objective_names(self) -> list[str]:
+        """Objective names in config order."""
+        return [o.name for o in self.objectives]
+
+    def F(self, which: Literal["points", "baselines"] = "points") -> np.ndarray:  # noqa: N802 (field's name)
+        """Objective values of ``points`` or ``baselines`` as an array of shape (n, K), maximize convention."""
+        if which not in ("points", "baselines"):
+            raise ValueError(f"which must be 'points' or 'baselines', got {which!r}")
+        pts = getattr(self, which)
+        k = len(self.objectives)
+        if not pts:
+            return np.zeros((0, k), dtype=float)
+        return np.array([p.values for p in pts], dtype=float)  # (n, K)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reading and writing
+
+
+def _resolve(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    return p / FRONT_FILENAME if p.is_dir() else p
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            name = "schema" if part == "schema_" else "lambda" if part == "lambda_" else str(part)
+            out += f".{name}" if out else name
+    return out
+
+
+def format_validation_error(err: ValidationError) -> str:
+    """One line per problem: ``field.path: message`` (pydantic's 'Value error, ' prefix removed)."""
+    lines = []
+    for e in err.errors():
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        loc = _format_loc(tuple(e["loc"]))
+        lines.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(lines)
+
+
+def _schema_problem(data: dict[str, Any]) -> str | None:
+    if "schema" not in data:
+        return f'missing "schema" key; expected "{SCHEMA}" (is this a pareto_align front file?)'
+    schema = data["schema"]
+    if not isinstance(schema, str):
+        return f'"schema" must be a string such as "{SCHEMA}", got {schema!r}'
+    if schema in SUPPORTED_SCHEMAS:
+        return None
+    supported = ", ".join(SUPPORTED_SCHEMAS)
+    name, _, version = schema.rpartition("/")
+    if name == SCHEMA_NAME:
+        return (
+            f"unsupported schema version {version!r} of {SCHEMA_NAME}; "
+            f"this version of pareto_align reads: {supported}"
+        )
+    return f"unknown schema {schema!r}; this version of pareto_align reads: {supported}"
+
+
+def read_front(path: str | os.PathLike[str]) -> Front:
+    """Read and validate a front file. ``path`` is the file or a run dir holding ``front.json``.
+
+    Raises :class:`FrontFileError` (message starts with the file path) for a missing file, invalid or truncated
+    JSON, a missing/unknown schema or version, and every validation error (field path and message).
+    """
+    file = _resolve(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FrontFileError(f"{file}: file not found") from None
+    except OSError as e:
+        raise FrontFileError(f"{file}: cannot read ({e.strerror or e})") from None
+    try:
+        # Python's json accepts NaN/Infinity; the models then reject them with the point id and field.
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        hint = " (the file looks truncated)" if e.pos >= len(text.rstrip()) else ""
+        raise FrontFileError(
+            f"{file}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}{hint}"
+        ) from None
+    if not isinstance(data, dict):
+        raise FrontFileError(f"{file}: expected a JSON object at the top level, got {type(data).__name__}")
+    problem = _schema_problem(data)
+    if problem:
+        raise FrontFileError(f"{file}: {problem}")
+    try:
+        return Front.model_validate(data)
+    except ValidationError as e:
+        raise FrontFileError(f"{file}: {format_validation_error(e)}") from None
+
+
+def _non_finite_path(obj: Any, loc: str) -> str | None:
+    """Location of the first NaN/inf float inside nested dicts/lists, or None."""
+    if isinstance(obj, float | np.floating):
+        return None if math.isfinite(float(obj)) else loc
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            found = _non_finite_path(value, f"{loc}.{key}" if loc else str(key))
+            if found:
+                return found
+    elif isinstance(obj, list | tuple):
+        for i, value in enumerate(obj):
+            found = _non_finite_path(value, f"{loc}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def write_front(front: Front, path: str | os.PathLike[str]) -> Path:
+    """Validate and write ``front`` atomically to ``path`` (a file, or a run dir -> ``run_dir/front.json``).
+
+    The JSON is fully built before any file is touched, then written to a temp file in the same folder, fsynced
+    and renamed over the target, so a failure or a kill never leaves a half-written or missing front file.
+    NaN/inf are never written. Returns the path written.
+    """
+    file = _resolve(path)
+    # Re-validate: models are mutable, and a file others read must always be valid.
+    raw = front.model_dump(mode="python", by_alias=True)
+    try:
+        Front.model_validate(raw)
+    except ValidationError as e:
+        raise FrontFileError(
+            f"{file}: refusing to write an invalid front: {format_validation_error(e)}"
+        ) from None
+    bad = _non_finite_path(raw, "")
+    if bad:
+        raise FrontFileError(f"{file}: {bad}: non-finite number (NaN/inf) cannot be written to a front file")
+    try:
+        text = json.dumps(front.model_dump(mode="json", by_alias=True), indent=2, allow_nan=False) + "\n"
+    except (PydanticSerializationError, TypeError, ValueError) as e:
+        raise FrontFileError(f"{file}: cannot serialize front: {e}") from None
+
+    file.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, file)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(file.parent)
+    return file
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Persist the rename itself (best effort: not every platform can open a directory)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
