@@ -203,10 +203,7 @@ class Point(BaseModel):
 
     @model_validator(mode="after")
     def _checks(self) -> Point:
-        if len(self.stderr) != len(self.values):
-            raise ValueError(
-                f"point {self.id!r}: stderr has {len(self.stderr)} entries but values has {len(self.values)}"
-            )
+        # Lengths are checked against the number of objectives by Front (a Point alone does not know K).
         if any(s < 0 for s in self.stderr):
             raise ValueError(f"point {self.id!r}: stderr must be non-negative, got {self.stderr}")
         if self.weights is not None:
@@ -346,7 +343,7 @@ class Front(BaseModel):
         """Objective names in config order."""
         return [o.name for o in self.objectives]
 
-    def F(self, which: Literal["points", "baselines"] = "points") -> np.ndarray:  # noqa: N802 (field's name)
+    def F(self, which: Literal["points", "baselines"] = "points") -> np.ndarray:
         """Objective values of ``points`` or ``baselines`` as an array of shape (n, K), maximize convention."""
         if which not in ("points", "baselines"):
             raise ValueError(f"which must be 'points' or 'baselines', got {which!r}")
