@@ -1,5 +1,18 @@
 """Pareto fronts: the front.json contract, dominance, indicators and the front tracker."""
 
+from pareto_align.front.dominance import attainment, dominates, non_dominated, non_dominated_mask
+from pareto_align.front.indicators import (
+    cardinality,
+    compute_metrics,
+    default_eu_weights,
+    expected_utility,
+    hypervolume,
+    igd,
+    linear_utility,
+    normalize,
+    sparsity,
+    tchebycheff_utility,
+)
 from pareto_align.front.schema import (
     FRONT_FILENAME,
     SCHEMA,
@@ -17,6 +30,7 @@ from pareto_align.front.schema import (
     read_front,
     write_front,
 )
+from pareto_align.front.tracker import FrontTracker
 
 __all__ = [
     "FRONT_FILENAME",
@@ -25,6 +39,7 @@ __all__ = [
     "Compute",
     "Front",
     "FrontFileError",
+    "FrontTracker",
     "HistoryEntry",
     "Metrics",
     "Normalization",
@@ -32,6 +47,20 @@ __all__ = [
     "Point",
     "PolicyHandle",
     "Sample",
+    "attainment",
+    "cardinality",
+    "compute_metrics",
+    "default_eu_weights",
+    "dominates",
+    "expected_utility",
+    "hypervolume",
+    "igd",
+    "linear_utility",
+    "non_dominated",
+    "non_dominated_mask",
+    "normalize",
     "read_front",
+    "sparsity",
+    "tchebycheff_utility",
     "write_front",
 ]
