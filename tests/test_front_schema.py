@@ -129,6 +129,15 @@ def test_round_trip_is_exact(rich_front: Front, tmp_path: Path) -> None:
     assert (tmp_path / "again.json").read_bytes() == first
 
 
+def test_new_run_dir_is_created(rich_front: Front, tmp_path: Path) -> None:
+    written = write_front(rich_front, tmp_path / "runs" / "quickstart")
+    assert written == tmp_path / "runs" / "quickstart" / FRONT_FILENAME
+    assert read_front(tmp_path / "runs" / "quickstart") == rich_front
+    assert read_error(tmp_path / "runs" / "other").startswith(
+        str(tmp_path / "runs" / "other" / FRONT_FILENAME)
+    )
+
+
 def test_json_uses_aliases(rich_front: Front, tmp_path: Path) -> None:
     data = json.loads(write_front(rich_front, tmp_path / "f.json").read_text())
     assert data["schema"] == SCHEMA

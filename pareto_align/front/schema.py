@@ -359,8 +359,11 @@ class Front(BaseModel):
 
 
 def _resolve(path: str | os.PathLike[str]) -> Path:
+    """A run dir (existing, or not yet created and without a file suffix) means ``run_dir/front.json``."""
     p = Path(path)
-    return p / FRONT_FILENAME if p.is_dir() else p
+    if p.is_dir() or (not p.exists() and p.suffix == ""):
+        return p / FRONT_FILENAME
+    return p
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
@@ -452,7 +455,8 @@ def _non_finite_path(obj: Any, loc: str) -> str | None:
 
 
 def write_front(front: Front, path: str | os.PathLike[str]) -> Path:
-    """Validate and write ``front`` atomically to ``path`` (a file, or a run dir -> ``run_dir/front.json``).
+    """Validate and write ``front`` atomically to ``path`` (a file, or a run dir -> ``run_dir/front.json``;
+    a path that does not exist yet and has no suffix is taken as a run dir and created).
 
     The JSON is fully built before any file is touched, then written to a temp file in the same folder, fsynced
     and renamed over the target, so a failure or a kill never leaves a half-written or missing front file.
