@@ -1,0 +1,464 @@
+"""Read multi-objective preference data from local files into one canonical form.
+
+Every file is read with the `datasets` library (``load_from_disk`` for saved datasets, the packaged
+``json`` and ``parquet`` builders for single files; local paths only) and converted, whatever its format,
+into at most two datasets:
+
+- ``pairs``: ``prompt``, ``chosen``, ``rejected``, ``objective`` -- one preference pair per row, texts as
+  plain strings or as conversational lists of ``{"role", "content"}`` messages (both are TRL formats);
+- ``scores``: ``prompt``, ``response``, ``scores`` -- one response per row with a list of K floats in
+  objective (config) order, NaN where the file gives no score for that objective.
+
+Sign convention. Everything is maximized inside the toolkit. Preference labels already say which response
+is better, so pairs never change with an objective's direction. Absolute attribute scores do: the score of
+an objective declared ``direction: min`` is negated here, at load time, which is where attribute data is
+"scored". A HelpSteer ``verbosity`` of 3 for an objective ``verbosity`` (min) is therefore stored as -3.
+
+Rows in error messages are counted from 0, in the order of the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import datasets
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datasets.table import InMemoryTable
+
+from .formats import CANONICAL_COLUMNS, DataError, DataFileConfig
+
+TextStyle = Literal["plain", "conversational"]
+
+_TEXT_FEATURES: dict[str, Any] = {
+    "plain": datasets.Value("string"),
+    "conversational": datasets.List({"role": datasets.Value("string"), "content": datasets.Value("string")}),
+}
+_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+_FORMAT_FIELD = {"pairwise": "objective", "per_objective_labels": "labels", "attribute_scores": "scores"}
+
+
+class ObjectiveLike(Protocol):
+    """What loading needs to know about an objective (the config's objective spec satisfies it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def direction(self) -> str: ...  # "max" or "min"
+
+
+@dataclass
+class PreferenceData:
+    """Canonical preference data of K objectives.
+
+    Attributes:
+        objectives: objective names, in config order (K of them).
+        pairs: rows (prompt, chosen, rejected, objective), or None when no file gives pairs.
+        scores: rows (prompt, response, scores) with ``scores`` a list of K floats (NaN = no score),
+            already in the maximize convention; None when no file gives scores.
+    """
+
+    objectives: list[str]
+    pairs: datasets.Dataset | None = None
+    scores: datasets.Dataset | None = None
+
+    def pair_counts(self) -> dict[str, int]:
+        """Number of preference pairs per objective, in objective order."""
+        counts = dict.fromkeys(self.objectives, 0)
+        if self.pairs is not None:
+            for name in _column(self.pairs, "objective"):
+                counts[name] += 1
+        return counts
+
+    def pairs_for(self, objective: str) -> datasets.Dataset:
+        """The pairs of one objective, columns prompt/chosen/rejected (TRL's preference format)."""
+        if objective not in self.objectives:
+            raise DataError(
+                f"unknown objective '{objective}' (configured objectives: {', '.join(self.objectives)})"
+            )
+        names = _column(self.pairs, "objective") if self.pairs is not None else []
+        rows = [i for i, name in enumerate(names) if name == objective]
+        if not rows:
+            with_pairs = [name for name, count in self.pair_counts().items() if count] or ["none"]
+            raise DataError(
+                f"no preference pairs for objective '{objective}' "
+                f"(objectives with pairs: {', '.join(with_pairs)})"
+            )
+        return self.pairs.select(rows).remove_columns("objective")
+
+    def split(self, test_fraction: float, seed: int) -> tuple[PreferenceData, PreferenceData]:
+        """Split into (train, test), grouped by prompt so that no prompt is on both sides.
+
+        The distinct prompts of ``pairs`` and ``scores`` together are shuffled with ``seed`` and
+        ``round(test_fraction * n_prompts)`` of them (at least one, never all) go to the test side, so
+        the fraction counts prompts, not rows. The same data and seed always give the same split; rows
+        keep their original order on each side.
+        """
+        if not 0.0 < test_fraction < 1.0:
+            raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        pair_keys = _prompt_keys(self.pairs)
+        score_keys = _prompt_keys(self.scores)
+        # Sorted so that the split depends on the prompts only, not on file order or hash seeds.
+        prompts = sorted(set(pair_keys) | set(score_keys))
+        if len(prompts) < 2:
+            raise DataError(f"cannot split data with {len(prompts)} distinct prompt(s); at least 2 needed")
+        n_test = min(len(prompts) - 1, max(1, round(test_fraction * len(prompts))))
+        order = np.random.default_rng(seed).permutation(len(prompts))
+        test_prompts = {prompts[i] for i in order[:n_test]}
+
+        def side(is_test: bool) -> PreferenceData:
+            return PreferenceData(
+                objectives=list(self.objectives),
+                pairs=_select_by_prompt(self.pairs, pair_keys, test_prompts, is_test),
+                scores=_select_by_prompt(self.scores, score_keys, test_prompts, is_test),
+            )
+
+        return side(False), side(True)
+
+
+def load_preference_files(
+    files: Sequence[DataFileConfig],
+    objectives: Sequence[ObjectiveLike],
+    base_dir: Path | None = None,
+) -> PreferenceData:
+    """Read every file and merge them into one `PreferenceData`.
+
+    Args:
+        files: the ``data.files`` entries of the config.
+        objectives: the configured objectives (``.name``, ``.direction``), in config order.
+        base_dir: folder that relative paths resolve against (the YAML file's folder); default the
+            current directory.
+
+    Raises:
+        DataError: naming the file and the column or field -- missing file or column, empty or unknown
+            split, unknown objective, label not 0/1, non-numeric score, text that is neither a string nor
+            a message list, plain and conversational texts mixed within a file or across files.
+    """
+    names = _check_objectives(objectives)
+    if not files:
+        raise DataError("no data files given (data.files is empty)")
+    paths = [_resolve(cfg.path, base_dir) for cfg in files]
+    # Objective names are checked for every file before any file is read: a typo fails fast.
+    for cfg, path in zip(files, paths, strict=True):
+        field = _FORMAT_FIELD[cfg.format]
+        for name in cfg.objective_names:
+            if name not in names:
+                raise DataError(
+                    f"{path}: unknown objective '{name}' in `{field}` (configured objectives: {', '.join(names)})"
+                )
+    parts = [
+        _convert(cfg, path, _read_split(path, cfg.split, cfg.max_rows), objectives)
+        for cfg, path in zip(files, paths, strict=True)
+    ]
+    return PreferenceData(
+        objectives=names,
+        pairs=_merge([p for p in parts if p.kind == "pairs"]),
+        scores=_merge([p for p in parts if p.kind == "scores"]),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+def _resolve(path: Path, base_dir: Path | None) -> Path:
+    path = Path(path).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    return path
+
+
+def _read_split(path: Path, split: str, max_rows: int | None) -> datasets.Dataset:
+    """One split of a saved dataset, JSON(L) file or Parquet file, cut to ``max_rows``."""
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if path.is_dir():
+        table, available = _read_saved(path, split)
+    else:
+        builder = _BUILDERS.get(path.suffix.lower())
+        if builder is None:
+            raise DataError(
+                f"{path}: unsupported file type '{path.suffix}' (expected .jsonl, .json, .parquet or a "
+                "folder written by datasets.save_to_disk)"
+            )
+        if split != "train":
+            raise DataError(f"{path}: split '{split}' not found (a single file holds one split, 'train')")
+        available = ["train"]
+        # Both builders fail obscurely on a file without rows; to the user that is just an empty split.
+        if _has_no_rows(path, builder):
+            raise DataError(f"{path}: split 'train' is empty (available splits: train)")
+        try:
+            table = datasets.load_dataset(builder, data_files=str(path), split="train")
+        except Exception as err:  # parse errors surface as several exception types
+            raise DataError(f"{path}: could not read as {builder}: {err}") from err
+    if table is None or len(table) == 0:
+        raise DataError(f"{path}: split '{split}' is empty (available splits: {', '.join(available)})")
+    if max_rows is not None and max_rows < len(table):
+        table = table.select(range(max_rows))
+    return table
+
+
+def _read_saved(path: Path, split: str) -> tuple[datasets.Dataset | None, list[str]]:
+    """One split of a folder written by ``save_to_disk`` (None when empty), and the folder's splits.
+
+    Each split is loaded on its own rather than with one ``load_from_disk`` of the whole folder:
+    datasets 5.2 writes no shard for a split without rows and then cannot load the folder back
+    (huggingface/datasets PR #8385), which would hide a plain "this split is empty" behind an IndexError.
+    """
+    dict_file = path / datasets.config.DATASETDICT_JSON_FILENAME
+    if dict_file.is_file():
+        try:
+            available = [str(name) for name in json.loads(dict_file.read_text())["splits"]]
+        except (ValueError, KeyError, TypeError) as err:
+            raise DataError(f"{dict_file}: unreadable split list ({err})") from err
+        if split not in available:
+            raise DataError(f"{path}: split '{split}' not found (available splits: {', '.join(available)})")
+        return _load_saved_dataset(path / split), available
+    if (path / datasets.config.DATASET_STATE_JSON_FILENAME).is_file():
+        if split != "train":
+            raise DataError(f"{path}: split '{split}' not found (the folder holds a single split, 'train')")
+        return _load_saved_dataset(path), ["train"]
+    raise DataError(
+        f"{path}: not a dataset saved with `datasets.save_to_disk` (no "
+        f"{datasets.config.DATASETDICT_JSON_FILENAME} or {datasets.config.DATASET_STATE_JSON_FILENAME})"
+    )
+
+
+def _load_saved_dataset(folder: Path) -> datasets.Dataset | None:
+    try:
+        state = json.loads((folder / datasets.config.DATASET_STATE_JSON_FILENAME).read_text())
+        if not state["_data_files"]:
+            return None  # saved without rows (see _read_saved)
+        loaded = datasets.load_from_disk(str(folder))
+    except Exception as err:  # a damaged folder fails in several ways
+        raise DataError(f"{folder}: could not load the saved dataset ({err})") from err
+    if not isinstance(loaded, datasets.Dataset):
+        raise DataError(f"{folder}: expected one saved Dataset, found {type(loaded).__name__}")
+    return loaded
+
+
+def _has_no_rows(path: Path, builder: str) -> bool:
+    if path.stat().st_size == 0:
+        return True
+    if builder == "parquet":
+        try:
+            return pq.ParquetFile(path).metadata.num_rows == 0  # footer only; the builder reads the data
+        except Exception:  # not valid Parquet: let the builder report it
+            return False
+    return False
+
+
+def _read_columns(table: datasets.Dataset, path: Path, wanted: dict[str, str]) -> dict[str, list]:
+    """Python lists of the wanted columns; ``wanted`` maps column -> what it is for (for the error)."""
+    for column, purpose in wanted.items():
+        if column not in table.column_names:
+            raise DataError(
+                f"{path}: column '{column}' ({purpose}) not found "
+                f"(available columns: {', '.join(table.column_names)})"
+            )
+    return table.select_columns(list(wanted)).to_dict()
+
+
+# ------------------------------------------------------------------------------------------- converting
+
+
+@dataclass
+class _Part:
+    """Canonical rows converted from one file."""
+
+    kind: Literal["pairs", "scores"]
+    style: TextStyle
+    rows: dict[str, list]
+    path: Path
+
+
+def _convert(
+    cfg: DataFileConfig, path: Path, table: datasets.Dataset, objectives: Sequence[ObjectiveLike]
+) -> _Part:
+    canonical = {name: cfg.column(name) for name in CANONICAL_COLUMNS[cfg.format]}
+    wanted = {column: f"for `{name}`" for name, column in canonical.items()}
+    if cfg.format == "per_objective_labels":
+        wanted.update({col: f"label of objective '{obj}'" for obj, col in cfg.labels.items()})
+    if cfg.format == "attribute_scores":
+        wanted.update({col: f"score of objective '{obj}'" for obj, col in cfg.scores.items()})
+    raw = _read_columns(table, path, wanted)
+    style, texts = _read_texts(raw, list(canonical.values()), path)
+    text = {name: texts[column] for name, column in canonical.items()}
+    n_rows = len(table)
+
+    if cfg.format == "pairwise":
+        rows = {**text, "objective": [cfg.objective] * n_rows}
+        return _Part("pairs", style, rows, path)
+
+    if cfg.format == "per_objective_labels":
+        rows = {"prompt": [], "chosen": [], "rejected": [], "objective": []}
+        # Labels in config objective order within each row, whatever order the file's mapping uses.
+        labelled = [(o.name, cfg.labels[o.name]) for o in objectives if o.name in cfg.labels]
+        for row in range(n_rows):
+            responses = (text["response_0"][row], text["response_1"][row])
+            for name, column in labelled:
+                label = _label(raw[column][row], path, row, column, name)
+                if label is None:
+                    continue
+                rows["prompt"].append(text["prompt"][row])
+                rows["chosen"].append(responses[label])
+                rows["rejected"].append(responses[1 - label])
+                rows["objective"].append(name)
+        if not rows["objective"]:
+            columns = ", ".join(f"'{column}'" for _, column in labelled)
+            raise DataError(f"{path}: no row has a label in column(s) {columns}; the file gives no pairs")
+        return _Part("pairs", style, rows, path)
+
+    scores = [[math.nan] * len(objectives) for _ in range(n_rows)]
+    for k, objective in enumerate(objectives):
+        column = cfg.scores.get(objective.name)
+        if column is None:
+            continue
+        sign = -1.0 if objective.direction == "min" else 1.0  # see the module docstring
+        for row, value in enumerate(raw[column]):
+            scores[row][k] = sign * _score(value, path, row, column, objective.name)
+    rows = {"prompt": text["prompt"], "response": text["response"], "scores": scores}
+    return _Part("scores", style, rows, path)
+
+
+def _read_texts(raw: dict[str, list], columns: list[str], path: Path) -> tuple[TextStyle, dict[str, list]]:
+    """Validate the text columns; one file must be all plain or all conversational."""
+    style: TextStyle | None = None
+    first: tuple[int, str] = (0, "")
+    texts: dict[str, list] = {}
+    for column in dict.fromkeys(columns):  # a column mapped to two names is read once
+        values = []
+        for row, value in enumerate(raw[column]):
+            kind = _text_style(value, path, row, column)
+            if style is None:
+                style, first = kind, (row, column)
+            elif kind != style:
+                raise DataError(
+                    f"{path}: mixes plain text and conversational messages: row {row}, column '{column}' "
+                    f"is {kind} but row {first[0]}, column '{first[1]}' is {style}"
+                )
+            # Only role and content are kept: TRL needs no more, and it gives all files one schema.
+            values.append(
+                value if kind == "plain" else [{"role": m["role"], "content": m["content"]} for m in value]
+            )
+        texts[column] = values
+    assert style is not None  # tables are never empty here
+    return style, texts
+
+
+def _text_style(value: Any, path: Path, row: int, column: str) -> TextStyle:
+    if isinstance(value, str):
+        return "plain"
+    if (
+        isinstance(value, list)
+        and value
+        and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in value
+        )
+    ):
+        return "conversational"
+    raise DataError(
+        f"{path}: row {row}, column '{column}': expected a string or a non-empty list of "
+        f"{{'role': str, 'content': str}} messages, got {_preview(value)}"
+    )
+
+
+def _label(value: Any, path: Path, row: int, column: str, objective: str) -> int | None:
+    """Index (0 or 1) of the preferred response, or None when the row has no label."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    # bool is an int subclass, but True/False is no response index.
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value in (0, 1):
+        return int(value)
+    raise DataError(
+        f"{path}: row {row}, column '{column}' (label of objective '{objective}'): expected 0 or 1 "
+        f"(index of the preferred response) or empty, got {_preview(value)}"
+    )
+
+
+def _score(value: Any, path: Path, row: int, column: str, objective: str) -> float:
+    """A finite score as float, NaN when the row has none."""
+    if value is None:
+        return math.nan
+    # NaN passes (= no score); infinities and bools (an int subclass) do not.
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isinf(value):
+        return float(value)
+    raise DataError(
+        f"{path}: row {row}, column '{column}' (score of objective '{objective}'): expected a finite "
+        f"number or empty, got {_preview(value)}"
+    )
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# --------------------------------------------------------------------------------------------- merging
+
+
+def _merge(parts: list[_Part]) -> datasets.Dataset | None:
+    """One dataset from the parts of one kind; all must share one text style."""
+    if not parts:
+        return None
+    first = parts[0]
+    for part in parts[1:]:
+        if part.style != first.style:
+            raise DataError(
+                f"{part.path}: texts are {part.style} but those of {first.path} are {first.style}; "
+                f"all files giving {first.kind} must use one format"
+            )
+    text = _TEXT_FEATURES[first.style]
+    if first.kind == "pairs":
+        features = {"prompt": text, "chosen": text, "rejected": text, "objective": datasets.Value("string")}
+    else:
+        features = {"prompt": text, "response": text, "scores": datasets.List(datasets.Value("float64"))}
+    merged = {column: [value for part in parts for value in part.rows[column]] for column in features}
+    schema = datasets.Features(features)
+    # Straight to Arrow: the values are already validated, and `Dataset.from_dict(features=...)` would
+    # re-encode every example in Python (several seconds per 100k pairs).
+    table = pa.Table.from_pydict(merged, schema=schema.arrow_schema)
+    return datasets.Dataset(InMemoryTable(table), info=datasets.DatasetInfo(features=schema))
+
+
+def _check_objectives(objectives: Sequence[ObjectiveLike]) -> list[str]:
+    names = [objective.name for objective in objectives]
+    if not names:
+        raise DataError("no objectives configured")
+    for objective in objectives:
+        if names.count(objective.name) > 1:
+            raise DataError(f"objective '{objective.name}' is declared more than once")
+        if objective.direction not in ("max", "min"):
+            raise DataError(
+                f"objective '{objective.name}': direction must be 'max' or 'min', got {objective.direction!r}"
+            )
+    return names
+
+
+# --------------------------------------------------------------------------------------------- splitting
+
+
+def _column(table: datasets.Dataset, name: str) -> list:
+    return table.select_columns([name]).to_dict()[name]
+
+
+def _prompt_keys(table: datasets.Dataset | None) -> list[str]:
+    """A hashable key per row's prompt (conversational prompts are serialized)."""
+    if table is None:
+        return []
+    return [json.dumps(prompt, sort_keys=True) for prompt in _column(table, "prompt")]
+
+
+def _select_by_prompt(
+    table: datasets.Dataset | None, keys: list[str], test_prompts: set[str], is_test: bool
+) -> datasets.Dataset | None:
+    if table is None:
+        return None
+    return table.select([i for i, key in enumerate(keys) if (key in test_prompts) == is_test])
