@@ -1,0 +1,364 @@
+"""The explorer's interactive plotly figures: the front (2-D, 3-D, parallel coordinates) and indicator history.
+
+Conventions every figure follows, so that the page and the tests can rely on them:
+- one colour per series; non-dominated points opaque and large, dominated ones faded; baselines grey crosses;
+- the highlighted point is a separate trace named :data:`HIGHLIGHT_NAME`;
+- every point carries its row index (in the :class:`FrontView`) as ``customdata``, so a selection made in the
+  browser maps back to rows (:func:`selected_rows`); its hover text gives weights, method, seed and values
+  with standard errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+from pareto_align.explorer.runs import LoadedRun
+from pareto_align.explorer.view import FrontView
+from pareto_align.front.schema import Objective
+
+FigureKind = Literal["2d", "3d", "parallel"]
+HIGHLIGHT_NAME = "best for preference"
+BASELINE_NAME = "baselines"
+DOMINATED_OPACITY = 0.25
+PALETTE = qualitative.Plotly
+BASELINE_COLOR = "#7f7f7f"
+HIGHLIGHT_COLOR = "gold"
+
+
+def axis_label(objective: Objective) -> str:
+    """Axis title: the name, and a reminder when the values are negated (declared ``direction: min``)."""
+    if objective.direction == "min":
+        return f"{objective.name} (negated, higher is better)"
+    return objective.name
+
+
+def figure_kinds(K: int) -> list[FigureKind]:
+    """Figures that make sense for K objectives, the default first."""
+    if K <= 1:
+        return ["parallel"]
+    if K == 2:
+        return ["2d"]
+    if K == 3:
+        return ["3d", "parallel", "2d"]
+    return ["parallel", "2d"]
+
+
+def _vec(v: Sequence[float] | None) -> str:
+    return "-" if v is None else "(" + ", ".join(f"{x:.3f}" for x in v) + ")"
+
+
+def hover_text(view: FrontView, i: int) -> str:
+    """What hovering on row ``i`` shows: run, id, method, seed, step, weights/direction and values ± stderr."""
+    run, p = view.rows[i]
+    lines = [f"<b>{run.label} / {p.id}</b>" + (" (baseline)" if view.is_baseline[i] else "")]
+    lines.append(f"method: {p.method} · seed: {p.seed} · step: {p.step}")
+    pref = [f"weights: {_vec(p.weights)}"]
+    if p.direction is not None:
+        pref.append(f"direction: {_vec(p.direction)}")
+    if p.lambda_ is not None:
+        pref.append(f"lambda: {p.lambda_:.3g}")
+    lines.append(" · ".join(pref))
+    for k, name in enumerate(view.objective_names):
+        lines.append(f"{name}: {view.F[i, k]:.4g} ± {view.stderr[i, k]:.2g}")
+    lines.append(f"n_samples: {p.n_samples}" + ("" if view.non_dominated[i] else " · dominated"))
+    return "<br>".join(lines)
+
+
+def _color(j: int) -> str:
+    return PALETTE[j % len(PALETTE)]
+
+
+def _groups(view: FrontView) -> Iterable[tuple[str, str, np.ndarray, str, bool]]:
+    """(trace name, legend group, rows, colour, front?) for each series' front, dominated points, baselines."""
+    for j, s in enumerate(view.series_names):
+        in_series = (view.series == s) & ~view.is_baseline
+        yield s, s, np.flatnonzero(in_series & view.non_dominated), _color(j), True
+        yield f"{s} (dominated)", s, np.flatnonzero(in_series & ~view.non_dominated), _color(j), False
+    yield BASELINE_NAME, BASELINE_NAME, np.flatnonzero(view.is_baseline), BASELINE_COLOR, False
+
+
+def _marker(color: str, front: bool, baseline: bool) -> dict[str, Any]:
+    if baseline:
+        return {"color": color, "size": 11, "symbol": "x"}
+    return {"color": color, "size": 11 if front else 7, "line": {"width": 1, "color": "white"}}
+
+
+def _scatter_2d(view: FrontView, axes: Sequence[int], highlight: int | None) -> go.Figure:
+    a, b = axes
+    fig = go.Figure()
+    for name, group, rows, color, front in _groups(view):
+        if len(rows) == 0:
+            continue
+        baseline = name == BASELINE_NAME
+        if front and len(rows) > 1:
+            rows = rows[np.argsort(view.F[rows, a], kind="stable")]  # draw the front as a line left to right
+        fig.add_trace(
+            go.Scatter(
+                x=view.F[rows, a],
+                y=view.F[rows, b],
+                error_x={"type": "data", "array": view.stderr[rows, a], "visible": True, "thickness": 1},
+                error_y={"type": "data", "array": view.stderr[rows, b], "visible": True, "thickness": 1},
+                mode="lines+markers" if front and not baseline else "markers",
+                line={"dash": "dot", "width": 1, "color": color},
+                marker=_marker(color, front, baseline),
+                opacity=1.0 if front or baseline else DOMINATED_OPACITY,
+                name=name,
+                legendgroup=group,
+                customdata=rows,
+                hovertext=[hover_text(view, i) for i in rows],
+                hoverinfo="text",
+            )
+        )
+    if highlight is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[view.F[highlight, a]],
+                y=[view.F[highlight, b]],
+                mode="markers",
+                marker={
+                    "symbol": "star",
+                    "size": 24,
+                    "color": HIGHLIGHT_COLOR,
+                    "line": {"width": 2, "color": "black"},
+                },
+                name=HIGHLIGHT_NAME,
+                customdata=[highlight],
+                hovertext=[hover_text(view, highlight)],
+                hoverinfo="text",
+            )
+        )
+    fig.update_layout(
+        xaxis_title=axis_label(view.objectives[a]),
+        yaxis_title=axis_label(view.objectives[b]),
+        dragmode="select",
+    )
+    return fig
+
+
+def _scatter_3d(view: FrontView, axes: Sequence[int], highlight: int | None) -> go.Figure:
+    a, b, c = axes
+    fig = go.Figure()
+    for name, group, rows, color, front in _groups(view):
+        if len(rows) == 0:
+            continue
+        baseline = name == BASELINE_NAME
+        marker = _marker(color, front, baseline)
+        marker["size"] = 7 if front or baseline else 4
+        fig.add_trace(
+            go.Scatter3d(
+                x=view.F[rows, a],
+                y=view.F[rows, b],
+                z=view.F[rows, c],
+                error_x={"type": "data", "array": view.stderr[rows, a], "visible": True, "thickness": 1},
+                error_y={"type": "data", "array": view.stderr[rows, b], "visible": True, "thickness": 1},
+                error_z={"type": "data", "array": view.stderr[rows, c], "visible": True, "thickness": 1},
+                mode="markers",
+                marker=marker,
+                opacity=1.0 if front or baseline else DOMINATED_OPACITY,
+                name=name,
+                legendgroup=group,
+                customdata=rows,
+                hovertext=[hover_text(view, i) for i in rows],
+                hoverinfo="text",
+            )
+        )
+    if highlight is not None:
+        fig.add_trace(
+            go.Scatter3d(
+                x=[view.F[highlight, a]],
+                y=[view.F[highlight, b]],
+                z=[view.F[highlight, c]],
+                mode="markers",
+                marker={
+                    "symbol": "diamond",
+                    "size": 12,
+                    "color": HIGHLIGHT_COLOR,
+                    "line": {"width": 2, "color": "black"},
+                },
+                name=HIGHLIGHT_NAME,
+                customdata=[highlight],
+                hovertext=[hover_text(view, highlight)],
+                hoverinfo="text",
+            )
+        )
+    fig.update_layout(
+        scene={
+            "xaxis_title": axis_label(view.objectives[a]),
+            "yaxis_title": axis_label(view.objectives[b]),
+            "zaxis_title": axis_label(view.objectives[c]),
+        }
+    )
+    return fig
+
+
+def parallel_positions(F: np.ndarray) -> np.ndarray:
+    """Each objective of ``F`` (n, K) scaled to [0, 1] over all rows, for the parallel-coordinates axes."""
+    F = np.asarray(F, dtype=float)
+    lo, hi = F.min(axis=0), F.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return (F - lo) / span
+
+
+def _polylines(Y: np.ndarray, rows: np.ndarray) -> tuple[list[float | None], list[float | None], list[Any]]:
+    """x, y and row index per vertex of one polyline per row, separated by None (one trace for many lines)."""
+    K = Y.shape[1]
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    ids: list[Any] = []
+    for i in rows:
+        xs.extend([*range(K), None])
+        ys.extend([*Y[i].tolist(), None])
+        ids.extend([int(i)] * K + [None])
+    return xs, ys, ids
+
+
+def _parallel(view: FrontView, highlight: int | None) -> go.Figure:
+    """Parallel coordinates as polylines, so that lines can be faded and hovered like scatter points."""
+    Y = parallel_positions(view.F)  # (n, K)
+    texts = [hover_text(view, i) for i in range(len(view))]
+    fig = go.Figure()
+    extra = (
+        [(HIGHLIGHT_NAME, HIGHLIGHT_NAME, np.array([highlight]), HIGHLIGHT_COLOR, True)]
+        if highlight is not None
+        else []
+    )
+    for name, group, rows, color, front in [*_groups(view), *extra]:
+        if len(rows) == 0:
+            continue
+        xs, ys, ids = _polylines(Y, rows)
+        is_highlight = name == HIGHLIGHT_NAME
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines+markers",
+                line={
+                    "color": color,
+                    "width": 6 if is_highlight else 2.5 if front else 1,
+                    "dash": "dash" if name == BASELINE_NAME else "solid",
+                },
+                marker={"size": 5, "color": color},
+                opacity=1.0 if front or name == BASELINE_NAME else DOMINATED_OPACITY,
+                name=name,
+                legendgroup=group,
+                customdata=ids,
+                hovertext=[None if i is None else texts[i] for i in ids],
+                hoverinfo="text",
+                connectgaps=False,
+            )
+        )
+    lo, hi = view.F.min(axis=0), view.F.max(axis=0)
+    ticks = [f"{axis_label(o)}<br>[{lo[k]:.3g}, {hi[k]:.3g}]" for k, o in enumerate(view.objectives)]
+    fig.update_layout(
+        xaxis={"tickmode": "array", "tickvals": list(range(view.K)), "ticktext": ticks, "showgrid": True},
+        yaxis={"title": "scaled value (0 = worst shown, 1 = best shown)", "range": [-0.05, 1.05]},
+        dragmode="select",
+    )
+    return fig
+
+
+def front_figure(
+    view: FrontView,
+    highlight: int | None = None,
+    kind: FigureKind | None = None,
+    axes: Sequence[int] | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """The front of the shown runs. ``kind`` defaults by the number of objectives (see :func:`figure_kinds`).
+
+    ``axes`` picks the objectives of a 2-D or 3-D scatter (default: the first two or three). ``highlight`` is a
+    row index drawn as its own trace (:data:`HIGHLIGHT_NAME`).
+    """
+    kind = kind or figure_kinds(view.K)[0]
+    if kind == "2d":
+        axes = tuple(axes) if axes is not None else (0, 1)
+        if len(axes) != 2 or view.K < 2:
+            raise ValueError(f"a 2-D scatter needs two objective axes, got {axes} for K={view.K}")
+        fig = _scatter_2d(view, axes, highlight)
+    elif kind == "3d":
+        axes = tuple(axes) if axes is not None else (0, 1, 2)
+        if len(axes) != 3 or view.K < 3:
+            raise ValueError(f"a 3-D scatter needs three objective axes, got {axes} for K={view.K}")
+        fig = _scatter_3d(view, axes, highlight)
+    elif kind == "parallel":
+        fig = _parallel(view, highlight)
+    else:
+        raise ValueError(f"unknown figure kind {kind!r}; choose 2d, 3d or parallel")
+    fig.update_layout(
+        title=title,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+        margin={"l": 10, "r": 10, "t": 60 if title else 40, "b": 10},
+        hovermode="closest",
+    )
+    return fig
+
+
+def selected_rows(points: Iterable[Mapping[str, Any]]) -> list[int]:
+    """Row indices of the points of a plotly selection event (from their ``customdata``), sorted, unique."""
+    rows: set[int] = set()
+    for p in points:
+        data = p.get("customdata")
+        if isinstance(data, list | tuple):
+            data = data[0] if data else None
+        if data is None:
+            continue
+        try:
+            rows.add(int(data))
+        except (TypeError, ValueError):
+            continue
+    return sorted(rows)
+
+
+def history_indicators(runs: Sequence[LoadedRun]) -> list[str]:
+    """Numeric indicators recorded in the runs' history, hypervolume first."""
+    names: dict[str, None] = {}
+    for run in runs:
+        if run.front is None:
+            continue
+        for entry in run.front.history:
+            if entry.hypervolume is not None:
+                names.setdefault("hypervolume", None)
+            for key, value in (entry.model_extra or {}).items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    names.setdefault(key, None)
+    first = ["hypervolume"] if "hypervolume" in names else []
+    return first + [n for n in names if n != "hypervolume"]
+
+
+def history_series(run: LoadedRun, indicator: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of ``indicator`` in a run's history, sorted by step; entries without it are skipped."""
+    steps, values = [], []
+    if run.front is not None:
+        for entry in run.front.history:
+            value = (
+                entry.hypervolume if indicator == "hypervolume" else (entry.model_extra or {}).get(indicator)
+            )
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                steps.append(entry.step)
+                values.append(float(value))
+    order = np.argsort(np.asarray(steps), kind="stable")
+    return np.asarray(steps, dtype=float)[order], np.asarray(values, dtype=float)[order]
+
+
+def history_figure(runs: Sequence[LoadedRun], indicator: str = "hypervolume") -> go.Figure:
+    """One line per run: ``indicator`` over training steps."""
+    fig = go.Figure()
+    for j, run in enumerate(runs):
+        steps, values = history_series(run, indicator)
+        if len(steps) == 0:
+            continue
+        fig.add_trace(
+            go.Scatter(x=steps, y=values, mode="lines+markers", name=run.label, line={"color": _color(j)})
+        )
+    fig.update_layout(
+        xaxis_title="step",
+        yaxis_title=indicator,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return fig
