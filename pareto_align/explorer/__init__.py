@@ -4,7 +4,7 @@ The page (``page.py``) is thin; run loading, slider math, utility-based selectio
 generation and export are plain functions in the modules below, each tested on its own.
 """
 
-from pareto_align.explorer.launch import app_script, launch, streamlit_command
+from pareto_align.explorer.launcher import app_script, launch, streamlit_command
 from pareto_align.explorer.runs import LoadedRun, load_run, load_runs
 from pareto_align.explorer.selection import best_point
 from pareto_align.explorer.simplex import rebalance, weights_from_angle

@@ -165,7 +165,9 @@ def load_live_policy(key: str, device: str | None = None) -> Policy:
         )
     try:
         return load_policy(handle, run_dir, device=device)
-    except (OSError, ValueError, RuntimeError, KeyError) as e:
+    except Exception as e:  # noqa: BLE001
+        # A damaged checkpoint fails deep inside transformers/safetensors with library-specific exception types
+        # (SafetensorError, HeaderTooLarge, ...); the user needs the run and the handle, not the type.
         raise LiveGenerationError(f"{run_dir}: cannot load {describe_handle(handle)}: {e}") from None
 
 
