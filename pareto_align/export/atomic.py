@@ -1,0 +1,43 @@
+"""Atomic file writes for export outputs: write a temp file in the target's folder, then ``os.replace``.
+
+A killed export therefore never leaves a half-written table or figure behind: a reader sees either the old
+file or the new one. Temp files keep the target's suffix because kaleido infers the image format from it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def temp_path_for(path: Path) -> Path:
+    """A fresh, hidden, unique temp file next to ``path`` with the same suffix (the file is created empty)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def commit(tmp: Path, path: Path) -> Path:
+    """Move a finished temp file over ``path`` atomically (same filesystem) and return ``path``."""
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())  # the bytes are on disk before the rename makes them visible
+    os.replace(tmp, path)
+    return path
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; returns ``path``."""
+    tmp = temp_path_for(path)
+    try:
+        tmp.write_bytes(data)
+        return commit(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically; returns ``path``."""
+    return write_bytes_atomic(path, text.encode("utf-8"))

@@ -1,0 +1,393 @@
+"""Figures of fronts and of hypervolume over training, as plotly figures in the publication style.
+
+``front_figure`` picks the view by the number of objectives K: 2-D scatter with attainment staircases (K = 2),
+3-D (K = 3: interactive ``Scatter3d``, or a vector projection when ``static``), parallel coordinates (K >= 4).
+Points that another point of the same method and seed dominates are faded; baselines are black crosses. With
+several seeds a method's line is its median attainment surface and the shaded band lies between its 25% and
+75% attainment surfaces (points of different seeds are never pooled into one front).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from pareto_align.export.attainment import PERCENTILES, attainment_surfaces, staircase
+from pareto_align.export.parallel import axes_traces, axis_scaler, polylines
+from pareto_align.export.plot3d import Projection3D, padded_bounds
+from pareto_align.export.runs import Run, SeedGroup, as_runs, labels_in_order, seed_groups
+from pareto_align.export.style import (
+    BASELINE_COLOR,
+    BASELINE_MARKER,
+    apply_style,
+    display_name,
+    method_styles,
+    objective_title,
+    rgba,
+)
+from pareto_align.front.dominance import non_dominated_mask
+from pareto_align.front.schema import Front, Point
+
+FADED_ALPHA = 0.3
+BAND_ALPHA = 0.18
+
+
+def _baselines(runs: Sequence[Run]) -> list[Point]:
+    """Baselines of all runs, the same base model listed by several runs shown once."""
+    seen: dict[tuple[str, tuple[float, ...]], Point] = {}
+    for run in runs:
+        for b in run.front.baselines:
+            seen.setdefault((b.id, tuple(b.values)), b)
+    return list(seen.values())
+
+
+def _hover(p: Point, label: str) -> str:
+    w = f"<br>weights {[round(v, 3) for v in p.weights]}" if p.weights else ""
+    return f"{p.id}<br>{label}, seed {p.seed}{w}<br>values {[round(v, 4) for v in p.values]}"
+
+
+def _split_points(groups: Sequence[SeedGroup]) -> tuple[list[Point], list[Point]]:
+    """Points of ``groups`` that are non-dominated / dominated within their own group."""
+    front, dominated = [], []
+    for g in groups:
+        for p, keep in zip(g.points, non_dominated_mask(g.F), strict=True):
+            (front if keep else dominated).append(p)
+    return front, dominated
+
+
+def _legend_name(label: str, groups: Sequence[SeedGroup]) -> str:
+    n = len(groups)
+    name = display_name(label, groups[0].method)
+    return f"{name} ({n} seeds)" if n > 1 else name
+
+
+def front_figure(
+    fronts: Front | Mapping[str, Front],
+    *,
+    static: bool = False,
+    percentiles: Sequence[float] = PERCENTILES,
+    title: str | None = None,
+) -> go.Figure:
+    """Figure of the points of ``fronts`` (a Front, or run name -> Front sharing objectives).
+
+    ``static=True`` keeps every trace vector-drawable (for PDF/SVG); otherwise K = 3 uses an interactive
+    WebGL ``Scatter3d``. ``percentiles`` (low, median, high) are the attainment surfaces drawn for K = 2.
+    """
+    runs = as_runs(fronts)
+    front0 = runs[0].front
+    groups = seed_groups(runs)
+    labels = labels_in_order(groups)
+    styles = method_styles(labels, {g.label: g.method for g in groups})
+    by_label: dict[str, list[SeedGroup]] = defaultdict(list)
+    for g in groups:
+        by_label[g.label].append(g)
+    titles = [objective_title(o.name, o.direction) for o in front0.objectives]
+    baselines = _baselines(runs)
+    k = len(titles)
+    if k == 1:
+        raise ValueError("a front figure needs at least 2 objectives")
+    if k == 2:
+        fig = _figure_2d(by_label, styles, baselines, front0.reference_point, titles, percentiles)
+    elif k == 3 and not static:
+        fig = _figure_3d_interactive(by_label, styles, baselines, titles)
+    elif k == 3:
+        fig = _figure_3d_static(by_label, styles, baselines, titles)
+    else:
+        fig = _figure_parallel(by_label, styles, baselines, titles)
+    if title:
+        fig.update_layout(title=dict(text=title, x=0.5, y=0.99, yanchor="top"))
+    return fig
+
+
+def _all_values(by_label: Mapping[str, list[SeedGroup]], baselines: Sequence[Point]) -> np.ndarray:
+    rows = [p.values for gs in by_label.values() for g in gs for p in g.points] + [
+        b.values for b in baselines
+    ]
+    return np.array(rows, dtype=float)  # (N, K)
+
+
+def _marker_traces(
+    label: str,
+    groups: list[SeedGroup],
+    style: tuple[str, str],
+    coords,  # Point list -> dict of trace coordinates (x, y[, z])
+    trace=go.Scatter,
+    size: float = 7,
+) -> list:
+    color, symbol = style
+    front, dominated = _split_points(groups)
+    traces = []
+    for pts, fill, show in ((dominated, rgba(color, FADED_ALPHA), False), (front, color, True)):
+        if not pts:
+            continue
+        traces.append(
+            trace(
+                **coords(pts),
+                mode="markers",
+                name=_legend_name(label, groups),
+                legendgroup=label,
+                showlegend=show,
+                marker=dict(color=fill, symbol=symbol, size=size, line=dict(width=0)),
+                hovertext=[_hover(p, label) for p in pts],
+                hoverinfo="text",
+            )
+        )
+    if traces and not traces[-1].showlegend:  # a method whose every point is dominated still needs its entry
+        traces[-1].showlegend = True
+    return traces
+
+
+def _baseline_trace(baselines: Sequence[Point], coords, trace=go.Scatter, size: float = 9) -> list:
+    if not baselines:
+        return []
+    return [
+        trace(
+            **coords(baselines),
+            mode="markers",
+            name="baseline" if len(baselines) == 1 else "baselines",
+            marker=dict(color=BASELINE_COLOR, symbol=BASELINE_MARKER, size=size),
+            hovertext=[f"baseline {b.id}<br>values {[round(v, 4) for v in b.values]}" for b in baselines],
+            hoverinfo="text",
+        )
+    ]
+
+
+def _xy(pts: Sequence[Point]) -> dict:
+    return dict(x=[p.values[0] for p in pts], y=[p.values[1] for p in pts])
+
+
+def _figure_2d(by_label, styles, baselines, reference_point, titles, percentiles) -> go.Figure:
+    fig = go.Figure()
+    low, mid, high = sorted(float(p) for p in percentiles)
+    for label, groups in by_label.items():
+        color, _ = styles[label]
+        sets = [g.F for g in groups]
+        if len(sets) > 1:
+            surfaces = attainment_surfaces(sets, (low, mid, high))
+            bx1, by1 = staircase(surfaces[low], reference_point)
+            bx2, by2 = staircase(surfaces[high], reference_point)
+            fig.add_trace(
+                go.Scatter(
+                    x=np.concatenate([bx1, bx2[::-1]]),
+                    y=np.concatenate([by1, by2[::-1]]),
+                    fill="toself",
+                    fillcolor=rgba(color, BAND_ALPHA),
+                    line=dict(width=0),
+                    mode="lines",
+                    legendgroup=label,
+                    showlegend=False,
+                    hoverinfo="skip",
+                )
+            )
+            line = surfaces[mid]
+        else:
+            line = sets[0]
+        sx, sy = staircase(line, reference_point)
+        fig.add_trace(
+            go.Scatter(
+                x=sx,
+                y=sy,
+                mode="lines",
+                line=dict(color=color, width=1.6),
+                legendgroup=label,
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+    for label, groups in by_label.items():  # markers on top of every line and band
+        for t in _marker_traces(label, groups, styles[label], _xy):
+            fig.add_trace(t)
+    for t in _baseline_trace(baselines, _xy):
+        fig.add_trace(t)
+    apply_style(fig)
+    # Axis ranges from the points only: staircases run to the reference point, which may lie far away.
+    lo, hi = padded_bounds(_all_values(by_label, baselines), pad=0.06)
+    fig.update_xaxes(title_text=titles[0], range=[lo[0], hi[0]])
+    fig.update_yaxes(title_text=titles[1], range=[lo[1], hi[1]])
+    return fig
+
+
+def _figure_3d_interactive(by_label, styles, baselines, titles) -> go.Figure:
+    def xyz(pts):
+        return dict(x=[p.values[0] for p in pts], y=[p.values[1] for p in pts], z=[p.values[2] for p in pts])
+
+    fig = go.Figure()
+    for label, groups in by_label.items():
+        for t in _marker_traces(label, groups, styles[label], xyz, trace=go.Scatter3d, size=4):
+            fig.add_trace(t)
+    for t in _baseline_trace(baselines, xyz, trace=go.Scatter3d, size=5):
+        fig.add_trace(t)
+    apply_style(fig, height=420)
+    fig.update_layout(scene=dict(xaxis_title=titles[0], yaxis_title=titles[1], zaxis_title=titles[2]))
+    return fig
+
+
+def _hidden_axes(fig: go.Figure, equal: bool) -> None:
+    fig.update_xaxes(visible=False, showgrid=False)
+    fig.update_yaxes(visible=False, showgrid=False)
+    if equal:
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)
+
+
+def _figure_3d_static(by_label, styles, baselines, titles) -> go.Figure:
+    lo, hi = padded_bounds(_all_values(by_label, baselines), pad=0.04)
+    proj = Projection3D(lo, hi)
+    frame, annotations = proj.frame(titles)
+    fig = go.Figure(frame)
+    fig.update_layout(annotations=annotations)
+
+    def screen(pts):
+        sx, sy, _ = proj.project(np.array([p.values for p in pts]))
+        return dict(x=sx, y=sy)
+
+    for label, groups in by_label.items():
+        color, _ = styles[label]
+        F = np.vstack([g.F for g in groups])
+        dx, dy = proj.drop_lines(F)
+        fig.add_trace(
+            go.Scatter(
+                x=dx,
+                y=dy,
+                mode="lines",
+                line=dict(color=rgba(color, 0.35), width=0.7),
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=label,
+            )
+        )
+    for label, groups in by_label.items():
+        for t in _marker_traces(label, groups, styles[label], screen, size=6):
+            fig.add_trace(t)
+    for t in _baseline_trace(baselines, screen):
+        fig.add_trace(t)
+    apply_style(fig, height=380)
+    _hidden_axes(fig, equal=True)
+    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def _figure_parallel(by_label, styles, baselines, titles) -> go.Figure:
+    scale, lo, hi = axis_scaler(_all_values(by_label, baselines))
+    fig = go.Figure(axes_traces(titles, lo, hi))
+    for label, groups in by_label.items():
+        color, _ = styles[label]
+        front, dominated = _split_points(groups)
+        for pts, line_color, width, show in (
+            (dominated, rgba(color, FADED_ALPHA), 0.7, False),
+            (front, rgba(color, 0.85), 1.1, True),
+        ):
+            if not pts:
+                continue
+            xs, ys = polylines(scale(np.array([p.values for p in pts])))
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="lines",
+                    line=dict(color=line_color, width=width),
+                    name=_legend_name(label, groups),
+                    legendgroup=label,
+                    showlegend=show or not front,
+                    hoverinfo="skip",
+                )
+            )
+    if baselines:
+        xs, ys = polylines(scale(np.array([b.values for b in baselines])))
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                name="baseline",
+                line=dict(color=BASELINE_COLOR, width=1.4, dash="dash"),
+            )
+        )
+    apply_style(fig, width=max(420, 90 * len(titles)))
+    _hidden_axes(fig, equal=False)
+    fig.update_xaxes(range=[-0.4, len(titles) - 0.6])
+    fig.update_yaxes(range=[-0.2, 1.1])
+    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def _history_key(run: Run, entry, groups_of_run: Sequence[SeedGroup]) -> tuple[str, str, int | None]:
+    """(label, method, seed) of a history entry: from its ``method``/``seed`` fields when the tracker logged
+    them, else from the run when it holds one method (and one seed); else the run name stands for the label."""
+    extra = entry.model_extra or {}
+    labels = {(g.method): g.label for g in groups_of_run}
+    method = extra.get("method")
+    if method is None:
+        methods = {g.method for g in groups_of_run}
+        method = next(iter(methods)) if len(methods) == 1 else run.name or "run"
+    label = labels.get(method, method)
+    seed = extra.get("seed")
+    if seed is None:
+        seeds = {g.seed for g in groups_of_run if g.method == method}
+        seed = next(iter(seeds)) if len(seeds) == 1 else None
+    return label, method, seed
+
+
+def hypervolume_figure(fronts: Front | Mapping[str, Front]) -> go.Figure | None:
+    """Hypervolume over training steps from each front's ``history``; None when no front has a history.
+
+    One thin line per (method, seed); with several seeds logged at the same steps, a bold line for their mean.
+    """
+    runs = as_runs(fronts)
+    groups = seed_groups(runs)
+    series: dict[str, dict[tuple[str, int | None], list[tuple[int, float]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    methods: dict[str, str] = {}
+    for run in runs:
+        mine = [g for g in groups if g.run == run.name]
+        for entry in run.front.history:
+            if entry.hypervolume is None:
+                continue
+            label, method, seed = _history_key(run, entry, mine)
+            methods[label] = method
+            series[label][(run.name, seed)].append((entry.step, entry.hypervolume))
+    if not series:
+        return None
+    styles = method_styles(list(series), methods)
+    fig = go.Figure()
+    for label, per_seed in series.items():
+        color, _ = styles[label]
+        curves = [np.array(sorted(v)) for v in per_seed.values()]  # each (T, 2): step, hypervolume
+        n = len(curves)
+        name = display_name(label, methods[label])
+        steps = np.array(sorted(set.intersection(*(set(c[:, 0].tolist()) for c in curves))))
+        with_mean = n > 1 and len(steps) > 0
+        for i, c in enumerate(curves):
+            fig.add_trace(
+                go.Scatter(
+                    x=c[:, 0],
+                    y=c[:, 1],
+                    mode="lines",
+                    line=dict(color=rgba(color, 0.35) if n > 1 else color, width=0.9 if n > 1 else 1.6),
+                    name=name + (f" ({n} seeds)" if n > 1 else ""),
+                    legendgroup=label,
+                    showlegend=(i == 0 and not with_mean),
+                )
+            )
+        if with_mean:
+            at = [dict(zip(c[:, 0].tolist(), c[:, 1].tolist(), strict=True)) for c in curves]
+            mean = np.mean([[hv[s] for s in steps.tolist()] for hv in at], axis=0)  # (T,)
+            fig.add_trace(
+                go.Scatter(
+                    x=steps,
+                    y=mean,
+                    mode="lines",
+                    line=dict(color=color, width=2),
+                    name=f"{name} (mean of {n} seeds)",
+                    legendgroup=label,
+                    showlegend=True,
+                )
+            )
+    apply_style(fig)
+    normalized = runs[0].front.normalization is not None
+    fig.update_xaxes(title_text="training step")
+    fig.update_yaxes(title_text="hypervolume" + (" (normalized)" if normalized else ""))
+    return fig

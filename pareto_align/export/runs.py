@@ -1,0 +1,143 @@
+"""Load the runs being compared, check they share one objective space, and group points by method and seed.
+
+One run dir holds one ``front.json`` that may mix methods and seeds. Statistics are per (method, seed) group:
+pooling points of different seeds into one front would report the luck of the best seed, not the method.
+
+Method labels: a method keeps its name, merged across runs (run_a with seed 0, run_b with seed 1 -> one method
+with two seeds). If the same (method, seed) pair occurs in two runs, the runs are different variants of that
+method (say, two learning rates): every group of that method is then labelled ``"method (run name)"``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pareto_align.front.schema import Front, Point, read_front
+
+
+class ExportError(ValueError):
+    """Bad input for export (incompatible runs, refused overwrite, missing browser). One clear message."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One front to compare: ``name`` (unique among the runs), its ``front`` and the file it came from."""
+
+    name: str
+    front: Front
+    path: Path | None = None
+
+    @property
+    def source(self) -> str:
+        """What to name in messages: the file path, or the run name for in-memory fronts."""
+        return str(self.path) if self.path is not None else f"front {self.name!r}"
+
+
+@dataclass(frozen=True)
+class SeedGroup:
+    """The points of one method and one seed in one run: the unit over which indicators are computed."""
+
+    label: str
+    method: str
+    seed: int
+    run: str
+    points: tuple[Point, ...]
+
+    @property
+    def F(self) -> np.ndarray:
+        """Objective values, shape (n_points, K), maximize convention."""
+        return np.array([p.values for p in self.points], dtype=float)
+
+
+def _unique_names(paths: Sequence[Path]) -> list[str]:
+    """Run names from folder names; when two folders share a name, use more of their path."""
+    names = [p.parent.name or p.stem for p in paths]
+    if len(set(names)) == len(names):
+        return names
+    common = Path(os.path.commonpath([str(p.parent.resolve()) for p in paths]))
+    names = [str(p.parent.resolve().relative_to(common)) or p.parent.name for p in paths]
+    if len(set(names)) == len(names):
+        return names
+    return [f"{n}#{i}" for i, n in enumerate(names)]
+
+
+def load_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> list[Run]:
+    """Read each run dir's ``front.json`` (or a front file given directly) and check compatibility."""
+    if not run_dirs:
+        raise ExportError("no run directories given")
+    files = [Path(d) / "front.json" if Path(d).is_dir() else Path(d) for d in run_dirs]
+    seen: dict[Path, int] = {}
+    for i, f in enumerate(files):
+        key = f.resolve()
+        if key in seen:
+            raise ExportError(f"{f}: given twice (arguments {seen[key] + 1} and {i + 1})")
+        seen[key] = i
+    fronts = [read_front(f) for f in files]
+    runs = [Run(name, front, f) for name, front, f in zip(_unique_names(files), fronts, files, strict=True)]
+    check_compatible(runs)
+    return runs
+
+
+def as_runs(fronts: Front | Mapping[str, Front]) -> list[Run]:
+    """In-memory fronts as runs: a single Front, or a mapping run name -> Front."""
+    if isinstance(fronts, Front):
+        runs = [Run("", fronts)]
+    else:
+        if not fronts:
+            raise ExportError("no fronts given")
+        runs = [Run(str(name), front) for name, front in fronts.items()]
+    check_compatible(runs)
+    return runs
+
+
+def check_compatible(runs: Sequence[Run]) -> None:
+    """Runs compared in one table must share objectives (names, directions, order), reference point and
+    normalization; otherwise their hypervolumes are not comparable. Raises ExportError naming both files."""
+    first = runs[0]
+    for other in runs[1:]:
+        for field, a, b in (
+            (
+                "objectives",
+                [o.model_dump() for o in first.front.objectives],
+                [o.model_dump() for o in other.front.objectives],
+            ),
+            ("reference_point", first.front.reference_point, other.front.reference_point),
+            (
+                "normalization",
+                first.front.normalization.model_dump() if first.front.normalization else None,
+                other.front.normalization.model_dump() if other.front.normalization else None,
+            ),
+        ):
+            if a != b:
+                raise ExportError(
+                    f"{other.source}: {field} {b} differs from {first.source}: {a}; runs compared together "
+                    "must share objectives, reference point and normalization"
+                )
+
+
+def seed_groups(runs: Sequence[Run]) -> list[SeedGroup]:
+    """Points grouped by (method label, seed), in order of first appearance. Baselines are never grouped."""
+    buckets: dict[tuple[str, int, str], list[Point]] = defaultdict(list)
+    for run in runs:
+        for p in run.front.points:
+            buckets[(p.method, p.seed, run.name)].append(p)
+    runs_of: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for method, seed, run_name in buckets:
+        runs_of[(method, seed)].add(run_name)
+    split = {method for (method, _), names in runs_of.items() if len(names) > 1}
+    groups = []
+    for (method, seed, run_name), points in buckets.items():
+        label = f"{method} ({run_name})" if method in split else method
+        groups.append(SeedGroup(label, method, seed, run_name, tuple(points)))
+    return groups
+
+
+def labels_in_order(groups: Sequence[SeedGroup]) -> list[str]:
+    """Distinct method labels in order of first appearance."""
+    return list(dict.fromkeys(g.label for g in groups))

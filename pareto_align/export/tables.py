@@ -1,0 +1,203 @@
+"""Machine-readable tables: every point (CSV and JSON), per-seed indicators, per-method summaries, attainment
+surfaces. Numbers are written with Python's shortest round-trip ``repr``, so reading a file back gives the
+same floats; a missing value is an empty CSV cell and ``null`` in JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pareto_align.export.atomic import write_text_atomic
+from pareto_align.export.runs import Run, SeedGroup, as_runs, seed_groups
+from pareto_align.export.statistics import METRICS, MethodSummary, SeedIndicators
+from pareto_align.front.dominance import non_dominated_mask
+from pareto_align.front.schema import Front
+
+POINTS_SCHEMA = "pareto_align.export.points/v1"
+SUMMARY_SCHEMA = "pareto_align.export.summary/v1"
+
+
+def point_records(runs: Sequence[Run], groups: Sequence[SeedGroup] | None = None) -> list[dict[str, Any]]:
+    """One record per point and baseline of every run, lists kept as lists (the JSON form).
+
+    ``non_dominated``: not dominated by another point of the same file (what ``front.json``'s metrics use);
+    ``non_dominated_in_group``: not dominated within its own method and seed (what the tables use).
+    Baselines have neither.
+    """
+    groups = list(groups) if groups is not None else seed_groups(runs)
+    label_of: dict[tuple[str, str], str] = {}
+    nd_in_group: dict[tuple[str, str], bool] = {}
+    for g in groups:
+        for p, keep in zip(g.points, non_dominated_mask(g.F), strict=True):
+            label_of[(g.run, p.id)] = g.label
+            nd_in_group[(g.run, p.id)] = bool(keep)
+    records = []
+    for run in runs:
+        F = run.front.F("points")
+        nd = non_dominated_mask(F) if len(F) else np.zeros(0, dtype=bool)
+        for kind, points, flags in (("point", run.front.points, nd), ("baseline", run.front.baselines, None)):
+            for i, p in enumerate(points):
+                records.append(
+                    {
+                        "run": run.name,
+                        "kind": kind,
+                        "id": p.id,
+                        "method": p.method,
+                        "label": label_of.get((run.name, p.id)) if kind == "point" else None,
+                        "seed": p.seed,
+                        "step": p.step,
+                        "lambda": p.lambda_,
+                        "n_samples": p.n_samples,
+                        "non_dominated": bool(flags[i]) if flags is not None else None,
+                        "non_dominated_in_group": nd_in_group.get((run.name, p.id))
+                        if kind == "point"
+                        else None,
+                        "values": list(p.values),
+                        "stderr": list(p.stderr),
+                        "weights": list(p.weights) if p.weights is not None else None,
+                        "direction": list(p.direction) if p.direction is not None else None,
+                        "wall_seconds": p.compute.wall_seconds,
+                        "policy_updates": p.compute.policy_updates,
+                        "tokens_seen": p.compute.tokens_seen,
+                        "policy_kind": p.policy.kind if p.policy is not None else None,
+                    }
+                )
+    return records
+
+
+_LIST_FIELDS = ("values", "stderr", "weights", "direction")
+
+
+def flatten_record(record: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """A record with each per-objective list spread into columns ``values:<objective>`` etc."""
+    flat = {k: v for k, v in record.items() if k not in _LIST_FIELDS}
+    for field in _LIST_FIELDS:
+        seq = record[field]
+        for j, name in enumerate(names):
+            flat[f"{field}:{name}"] = None if seq is None else seq[j]
+    return flat
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def csv_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """CSV (header + rows) with round-trip floats, empty cells for None and true/false for booleans."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(c)) for c in columns])
+    return buf.getvalue()
+
+
+def points_csv_text(runs: Sequence[Run], groups: Sequence[SeedGroup] | None = None) -> str:
+    names = runs[0].front.objective_names
+    rows = [flatten_record(r, names) for r in point_records(runs, groups)]
+    return csv_text(rows, point_columns(names))
+
+
+def point_columns(names: Sequence[str]) -> list[str]:
+    """Columns of the points CSV, per-objective columns in objective order."""
+    base = ["run", "kind", "id", "method", "label", "seed", "step", "lambda", "n_samples", "non_dominated"]
+    base += ["non_dominated_in_group", "wall_seconds", "policy_updates", "tokens_seen", "policy_kind"]
+    return base + [f"{f}:{n}" for f in _LIST_FIELDS for n in names]
+
+
+def front_header(front: Front) -> dict[str, Any]:
+    """What a reader needs to interpret values: objectives, reference point and normalization."""
+    return {
+        "objectives": [o.model_dump() for o in front.objectives],
+        "reference_point": list(front.reference_point),
+        "normalization": front.normalization.model_dump() if front.normalization else None,
+        "convention": "maximize (objectives declared min were negated at scoring time)",
+    }
+
+
+def points_json_text(runs: Sequence[Run], groups: Sequence[SeedGroup] | None = None) -> str:
+    doc = {"schema": POINTS_SCHEMA, **front_header(runs[0].front), "points": point_records(runs, groups)}
+    return json.dumps(doc, indent=2, allow_nan=False) + "\n"
+
+
+def write_points_csv(front: Front | Mapping[str, Front], path: str | Path) -> Path:
+    """Write every point and baseline of ``front`` (or run name -> Front) as CSV, atomically."""
+    return write_text_atomic(Path(path), points_csv_text(as_runs(front)))
+
+
+def write_points_json(front: Front | Mapping[str, Front], path: str | Path) -> Path:
+    """Write every point and baseline of ``front`` (or run name -> Front) as JSON, atomically."""
+    return write_text_atomic(Path(path), points_json_text(as_runs(front)))
+
+
+SEED_COLUMNS = ["label", "method", "seed", "run", "n_points", *METRICS, "tokens_seen"]
+
+
+def seeds_csv_text(rows: Sequence[SeedIndicators]) -> str:
+    return csv_text([r.__dict__ for r in rows], SEED_COLUMNS)
+
+
+def summary_records(summaries: Sequence[MethodSummary]) -> list[dict[str, Any]]:
+    """One record per (method, metric): n_seeds, mean, ci_low, ci_high (None with one seed), confidence."""
+    return [
+        {
+            "label": s.label,
+            "metric": metric,
+            "n_seeds": s.n_seeds,
+            "mean": iv.mean,
+            "ci_low": iv.low,
+            "ci_high": iv.high,
+            "confidence": iv.confidence,
+        }
+        for s in summaries
+        for metric, iv in s.intervals.items()
+    ]
+
+
+def summary_csv_text(summaries: Sequence[MethodSummary]) -> str:
+    columns = ["label", "metric", "n_seeds", "mean", "ci_low", "ci_high", "confidence"]
+    return csv_text(summary_records(summaries), columns)
+
+
+def attainment_records(
+    surfaces: Mapping[str, Mapping[float, np.ndarray]], names: Sequence[str]
+) -> list[dict]:
+    """One record per corner point of each method's attainment surfaces (method, percentile, one column each)."""
+    return [
+        {"label": label, "percentile": float(p), **{n: float(v) for n, v in zip(names, row, strict=True)}}
+        for label, per_p in surfaces.items()
+        for p, S in per_p.items()
+        for row in S
+    ]
+
+
+def summary_json_text(
+    runs: Sequence[Run],
+    summaries: Sequence[MethodSummary],
+    rows: Sequence[SeedIndicators],
+    surfaces: Mapping[str, Mapping[float, np.ndarray]],
+    settings: Mapping[str, Any],
+) -> str:
+    names = runs[0].front.objective_names
+    doc = {
+        "schema": SUMMARY_SCHEMA,
+        **front_header(runs[0].front),
+        **settings,
+        "methods": summary_records(summaries),
+        "seeds": [r.__dict__ for r in rows],
+        "attainment_surfaces": attainment_records(surfaces, names),
+    }
+    return json.dumps(doc, indent=2, allow_nan=False) + "\n"

@@ -1,0 +1,205 @@
+"""Export figures: valid vector PDF/SVG and PNG files, and what each front figure draws."""
+
+from __future__ import annotations
+
+import re
+import struct
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from pareto_align.export import ExportError, export_runs, front_figure, hypervolume_figure, write_figures
+from pareto_align.export.attainment import attainment_surfaces, staircase
+from pareto_align.export.plot3d import Projection3D, nice_ticks
+from pareto_align.export.style import KNOWN_METHOD_COLORS, OKABE_ITO, PNG_SCALE, method_styles
+from pareto_align.front import write_front
+from pareto_align.front.schema import Front, HistoryEntry, Objective, Point
+
+NAMES = ("helpful", "harmless", "concise", "fluent")
+
+
+def make_front(k=2, methods=("modpo", "dpa"), seeds=(0, 1, 2), n=6, seed=0) -> Front:
+    rng = np.random.default_rng(seed)
+    points, history = [], []
+    for m in methods:
+        for s in seeds:
+            for i in range(n):
+                w = rng.dirichlet(np.ones(k))
+                v = w / np.linalg.norm(w) + 0.05 * rng.normal(size=k)
+                points.append(
+                    Point(
+                        id=f"{m}-s{s}-{i}",
+                        method=m,
+                        seed=s,
+                        weights=w.tolist(),
+                        values=v.tolist(),
+                        stderr=[0.01] * k,
+                        n_samples=8,
+                    )
+                )
+            history += [
+                HistoryEntry(step=t, hypervolume=0.1 * t + 0.01 * s, method=m, seed=s) for t in (0, 10, 20)
+            ]
+    return Front(
+        objectives=[Objective(name=NAMES[j], direction="min" if j == 2 else "max") for j in range(k)],
+        reference_point=[-1.0] * k,
+        points=points,
+        baselines=[Point(id="base", method="base", values=[0.2] * k, stderr=[0.0] * k, n_samples=8)],
+        history=history,
+    )
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> Path:
+    """One export (all formats, K = 2) and the K = 3 / K = 4 front figures, each rendered once."""
+    root = tmp_path_factory.mktemp("fig")
+    write_front(make_front(), root / "run")
+    out = root / "out"
+    try:
+        export_runs([root / "run"], out)
+        write_figures(
+            {
+                "front3": front_figure(make_front(3), static=True),
+                "front4": front_figure(make_front(4), static=True),
+            },
+            out,
+            ["pdf", "svg"],
+        )
+    except ExportError as e:
+        if "Chrome or Chromium" in str(e):
+            pytest.skip(str(e))
+        raise
+    return out
+
+
+def _pdf_pages(data: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page(?!s)", data))
+
+
+@pytest.mark.parametrize("stem", ["front", "hypervolume", "front3", "front4"])
+def test_pdf_is_one_vector_page(rendered, stem):
+    data = (rendered / f"{stem}.pdf").read_bytes()
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+    assert _pdf_pages(data) == 1
+    assert not re.search(rb"/Subtype\s*/Image", data), "a raster image inside the PDF: not vector"
+
+
+@pytest.mark.parametrize("stem", ["front", "hypervolume", "front3", "front4"])
+def test_svg_parses_and_has_no_bitmap(rendered, stem):
+    root = ET.parse(rendered / f"{stem}.svg").getroot()
+    assert root.tag.endswith("svg")
+    assert not [el for el in root.iter() if el.tag.endswith("image")]
+    texts = " ".join(el.text or "" for el in root.iter() if el.tag.endswith("text"))
+    assert ("hypervolume" if stem == "hypervolume" else "helpful") in texts  # text stays text, not outlines
+
+
+@pytest.mark.parametrize("stem", ["front", "hypervolume"])
+def test_png_size(rendered, stem):
+    data = (rendered / f"{stem}.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])  # IHDR
+    fig = front_figure(make_front()) if stem == "front" else hypervolume_figure(make_front())
+    assert (width, height) == (fig.layout.width * PNG_SCALE, fig.layout.height * PNG_SCALE)
+
+
+def test_manifest_lists_the_figures(rendered):
+    import json
+
+    listed = {o["path"] for o in json.loads((rendered / "manifest.json").read_text())["outputs"]}
+    assert {f"{s}.{f}" for s in ("front", "hypervolume") for f in ("pdf", "svg", "png")} <= listed
+    assert not list(rendered.glob(".*tmp*"))
+
+
+# --- what the figures draw (no rendering) -----------------------------------------------------------------------
+
+
+def _scatter_traces(fig: go.Figure, name_part: str) -> list:
+    return [t for t in fig.data if t.legendgroup == name_part]
+
+
+def test_2d_figure_draws_median_surface_band_and_faded_dominated_points():
+    fr = make_front()
+    fig = front_figure(fr)
+    traces = _scatter_traces(fig, "modpo")
+    lines = [t for t in traces if t.mode == "lines" and t.fill != "toself"]
+    bands = [t for t in traces if t.fill == "toself"]
+    assert len(lines) == 1 and len(bands) == 1
+    sets = [np.array([p.values for p in fr.points if p.method == "modpo" and p.seed == s]) for s in (0, 1, 2)]
+    x, y = staircase(attainment_surfaces(sets)[50.0], fr.reference_point)
+    np.testing.assert_allclose(lines[0].x, x)
+    np.testing.assert_allclose(lines[0].y, y)
+    markers = [t for t in traces if t.mode == "markers"]
+    faded = [t for t in markers if not t.showlegend]
+    assert [t.name for t in markers if t.showlegend] == ["MODPO (3 seeds)"]
+    assert faded and faded[0].marker.color.endswith(",0.3)")
+    assert any(t.name == "baseline" and t.marker.symbol == "x" for t in fig.data)
+    # axis ranges follow the points, not the far-away reference point
+    assert fig.layout.xaxis.range[0] > -1.0
+
+
+def test_single_seed_draws_its_own_front_without_band():
+    fr = make_front(methods=("modpo",), seeds=(4,))
+    fig = front_figure(fr)
+    assert not [t for t in fig.data if t.fill == "toself"]
+    (line,) = [t for t in fig.data if t.mode == "lines"]
+    x, _ = staircase(fr.F(), fr.reference_point)
+    np.testing.assert_allclose(line.x, x)
+
+
+def test_3d_static_is_2d_traces_and_interactive_is_scatter3d():
+    fr = make_front(3)
+    static = front_figure(fr, static=True)
+    assert all(isinstance(t, go.Scatter) for t in static.data)
+    assert len(static.layout.annotations) == 3  # one title per objective
+    assert "\u2212concise" in [a.text for a in static.layout.annotations]
+    interactive = front_figure(fr)
+    assert any(isinstance(t, go.Scatter3d) for t in interactive.data)
+
+
+def test_parallel_coordinates_scale_each_axis_to_unit_range():
+    fig = front_figure(make_front(4))
+    lines = [t for t in fig.data if t.legendgroup == "dpa"]
+    ys = np.array([v for t in lines for v in t.y if v is not None])
+    assert ys.min() >= 0.0 and ys.max() <= 1.0
+    xs = {v for t in lines for v in t.x if v is not None}
+    assert xs == {0, 1, 2, 3}
+
+
+def test_method_colours_are_fixed_and_consistent_across_figures():
+    fr = make_front()
+    front_fig, hv_fig = front_figure(fr), hypervolume_figure(fr)
+    legend = [t for t in front_fig.data if t.legendgroup == "dpa" and t.showlegend][0]
+    hv_mean = [t for t in hv_fig.data if t.legendgroup == "dpa" and t.showlegend][0]
+    assert legend.marker.color == hv_mean.line.color == KNOWN_METHOD_COLORS["dpa"]
+    assert hv_mean.name == "DPA (mean of 3 seeds)"
+    a = method_styles(["dpa", "modpo", "x"])
+    b = method_styles(["x", "modpo", "dpa"])
+    assert a["dpa"][0] == b["dpa"][0] and a["modpo"][0] == b["modpo"][0]
+    assert a["x"][0] in OKABE_ITO and a["x"][0] not in (a["dpa"][0], a["modpo"][0])
+
+
+def test_hypervolume_figure_is_none_without_history():
+    fr = make_front()
+    fr.history = []
+    assert hypervolume_figure(fr) is None
+
+
+def test_projection_hand_checked():
+    # azimuth 0, elevation 0: screen x = objective 1, screen y = objective 3 (unit cube centred at 0).
+    proj = Projection3D(np.zeros(3), np.full(3, 2.0), azimuth=0.0, elevation=0.0)
+    sx, sy, depth = proj.project(np.array([[2.0, 1.0, 0.0], [0.0, 2.0, 2.0]]))
+    np.testing.assert_allclose(sx, [0.5, -0.5])
+    np.testing.assert_allclose(sy, [-0.5, 0.5])
+    np.testing.assert_allclose(depth, [0.0, 0.5])
+    np.testing.assert_allclose(nice_ticks(0.03, 0.97), [0.2, 0.4, 0.6, 0.8])
+    np.testing.assert_allclose(nice_ticks(-1.2, 3.1), [-1, 0, 1, 2, 3])
+
+
+def test_missing_browser_is_one_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-chrome"))
+    with pytest.raises(ExportError, match="apt-get install -y chromium"):
+        write_figures({"front": front_figure(make_front())}, tmp_path / "out", ["pdf"])
+    assert list((tmp_path / "out").iterdir()) == []
