@@ -232,6 +232,12 @@ def test_re_export_overwrites_own_outputs_but_never_edited_or_foreign_files(runs
     export_runs(runs, out, formats=["csv", "tex"], force=True)
     assert (out / "table.tex").read_text().startswith(r"\begin{table*}")
 
+    # outputs of an earlier export that this one does not rewrite stay ours
+    export_runs(runs, out, formats=["tex"])
+    man = json.loads((out / "manifest.json").read_text())
+    assert "points.csv" in {e["path"] for e in man["earlier_outputs"]}
+    export_runs(runs, out, formats=["csv"])  # would be refused if points.csv had become "foreign"
+
     other = tmp_path / "other"
     other.mkdir()
     (other / "points.csv").write_text("mine\n")
@@ -244,6 +250,8 @@ def test_re_export_overwrites_own_outputs_but_never_edited_or_foreign_files(runs
     (other / "manifest.json").write_text('{"something": "else"}')
     with pytest.raises(ExportError, match="not a pareto-align export manifest"):
         export_runs(runs, other, formats=["csv"])
+    export_runs(runs, other, formats=["csv"], force=True)
+    assert json.loads((other / "manifest.json").read_text())["schema"] == "pareto_align.export.manifest/v1"
 
 
 def test_bad_formats_and_incompatible_runs(runs, tmp_path):

@@ -20,7 +20,13 @@ from pareto_align.export.bibtex import bibtex_entries
 from pareto_align.export.bootstrap import BOOTSTRAP_SEED, CONFIDENCE, N_RESAMPLES
 from pareto_align.export.figures import front_figure, hypervolume_figure
 from pareto_align.export.latex import latex_table
-from pareto_align.export.manifest import MANIFEST_NAME, build_manifest, check_overwrites
+from pareto_align.export.manifest import (
+    MANIFEST_NAME,
+    build_manifest,
+    check_overwrites,
+    previous_outputs,
+    still_owned,
+)
 from pareto_align.export.render import IMAGE_FORMATS, render_to_temp
 from pareto_align.export.runs import ExportError, load_runs, seed_groups
 from pareto_align.export.statistics import seed_indicators, summarize
@@ -46,6 +52,18 @@ def _check_formats(formats: Sequence[str] | None) -> list[str]:
     if bad or not wanted:
         raise ExportError(f"unknown export formats {bad or wanted}; allowed: {', '.join(EXPORT_FORMATS)}")
     return list(dict.fromkeys(wanted))
+
+
+def _previous(out: Path, force: bool) -> dict[str, str]:
+    """Earlier export outputs in ``out``; with ``force`` a foreign manifest is simply replaced."""
+    if not out.exists():
+        return {}
+    try:
+        return previous_outputs(out)
+    except ExportError:
+        if force:
+            return {}
+        raise
 
 
 def export_runs(
@@ -130,8 +148,9 @@ def export_runs(
         if hv is not None:
             figures["hypervolume"] = hv
     planned = list(texts) + [f"{stem}.{fmt}" for stem in figures for fmt in image_formats]
-    if out.exists():
-        check_overwrites(out, planned, force=force)
+    previous = _previous(out, force)
+    if not force:
+        check_overwrites(out, planned, previous)
     out.mkdir(parents=True, exist_ok=True)
 
     temps = render_to_temp(figures, out, image_formats) if image_formats else {}
@@ -144,6 +163,7 @@ def export_runs(
     finally:
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)
-    manifest = build_manifest(runs, out, written, settings, warnings)
+    earlier = still_owned(out, previous, planned)
+    manifest = build_manifest(runs, out, written, settings, warnings, earlier)
     written.append(write_text_atomic(out / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n"))
     return written

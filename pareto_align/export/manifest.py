@@ -75,7 +75,7 @@ def previous_outputs(to: Path) -> dict[str, str]:
             f"{path}: exists and is not a pareto-align export manifest; refusing to overwrite it"
         )
     outputs = {}
-    for entry in doc.get("outputs", []):
+    for entry in [*doc.get("outputs", []), *doc.get("earlier_outputs", [])]:
         if (
             isinstance(entry, dict)
             and isinstance(entry.get("path"), str)
@@ -85,11 +85,22 @@ def previous_outputs(to: Path) -> dict[str, str]:
     return outputs
 
 
-def check_overwrites(to: Path, names: Iterable[str], force: bool = False) -> None:
-    """Refuse (ExportError) to overwrite any planned output that is not an unmodified earlier output."""
-    if force:
-        return
-    owned = previous_outputs(to)
+def still_owned(to: Path, previous: dict[str, str], rewritten: Iterable[str]) -> dict[str, str]:
+    """Earlier outputs not rewritten this time that are still there, unmodified: they stay ours (listed in the
+    new manifest as ``earlier_outputs``), so a later export may overwrite them."""
+    skip = set(rewritten)
+    return {
+        name: digest
+        for name, digest in previous.items()
+        if name not in skip and (to / name).is_file() and sha256_file(to / name) == digest
+    }
+
+
+def check_overwrites(to: Path, names: Iterable[str], owned: dict[str, str]) -> None:
+    """Refuse (ExportError) to overwrite any planned output that is not an unmodified earlier output.
+
+    ``owned``: relative path -> sha256 of earlier outputs (:func:`previous_outputs`).
+    """
     refused = []
     for name in names:
         path = to / name
@@ -133,7 +144,9 @@ def build_manifest(
     outputs: Sequence[Path],
     settings: Mapping[str, Any],
     warnings: Sequence[str],
+    earlier: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
+    """The manifest document; ``earlier`` lists unmodified outputs of earlier exports left in place."""
     return {
         "schema": MANIFEST_SCHEMA,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -146,6 +159,9 @@ def build_manifest(
         "outputs": [
             {"path": str(p.relative_to(to)), "sha256": sha256_file(p), "bytes": p.stat().st_size}
             for p in outputs
+        ],
+        "earlier_outputs": [
+            {"path": name, "sha256": digest} for name, digest in sorted((earlier or {}).items())
         ],
         "warnings": list(warnings),
     }
