@@ -12,7 +12,12 @@ import json
 import os
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
 
 from pareto_align.export.atomic import commit, write_text_atomic
 from pareto_align.export.attainment import MAX_EAF_OBJECTIVES, PERCENTILES, attainment_surfaces
@@ -28,8 +33,8 @@ from pareto_align.export.manifest import (
     still_owned,
 )
 from pareto_align.export.render import IMAGE_FORMATS, render_to_temp
-from pareto_align.export.runs import ExportError, load_runs, seed_groups
-from pareto_align.export.statistics import seed_indicators, summarize
+from pareto_align.export.runs import ExportError, Run, SeedGroup, load_runs, seed_groups
+from pareto_align.export.statistics import MethodSummary, SeedIndicators, seed_indicators, summarize
 from pareto_align.export.tables import (
     attainment_records,
     csv_text,
@@ -40,6 +45,7 @@ from pareto_align.export.tables import (
     summary_json_text,
 )
 from pareto_align.front.indicators import default_eu_weights
+from pareto_align.front.schema import Front
 
 EXPORT_FORMATS: tuple[str, ...] = ("csv", "json", "tex", "bib", *IMAGE_FORMATS)
 
@@ -66,6 +72,92 @@ def _previous(out: Path, force: bool) -> dict[str, str]:
         raise
 
 
+@dataclass(frozen=True)
+class Analysis:
+    """Everything computed from the runs before any file is written."""
+
+    groups: list[SeedGroup]
+    rows: list[SeedIndicators]
+    summaries: list[MethodSummary]
+    surfaces: dict[str, dict[float, np.ndarray]]  # label -> percentile -> (m, K); {} for K > 3
+    eu_description: str
+
+
+def analyse(runs: Sequence[Run]) -> Analysis:
+    """Per-seed indicators, per-method bootstrap summaries and attainment surfaces of compatible runs."""
+    groups = seed_groups(runs)
+    if not groups:
+        raise ExportError("no points to export: " + ", ".join(r.source for r in runs) + " hold no points")
+    front = runs[0].front
+    k = len(front.objectives)
+    eu_weights, eu_description = default_eu_weights(k)
+    rows = [seed_indicators(g, front.reference_point, front.normalization, eu_weights) for g in groups]
+    sets: dict[str, list[np.ndarray]] = defaultdict(list)
+    for g in groups:
+        sets[g.label].append(g.F)
+    surfaces = (
+        {label: attainment_surfaces(F_list, PERCENTILES) for label, F_list in sets.items()}
+        if 2 <= k <= MAX_EAF_OBJECTIVES
+        else {}
+    )
+    return Analysis(groups, rows, summarize(rows), surfaces, eu_description)
+
+
+def _settings(front: Front, analysis: Analysis, fmts: Sequence[str]) -> dict[str, Any]:
+    """How the numbers were made, for the manifest and summary.json."""
+    return {
+        "objectives": [o.model_dump() for o in front.objectives],
+        "reference_point": list(front.reference_point),
+        "normalization": front.normalization.model_dump() if front.normalization else None,
+        "expected_utility_weights": analysis.eu_description,
+        "bootstrap": {
+            "method": "percentile bootstrap of the mean over seeds (numpy default_rng)",
+            "confidence": CONFIDENCE,
+            "n_resamples": N_RESAMPLES,
+            "seed": BOOTSTRAP_SEED,
+        },
+        "attainment": {"implementation": "moocore.eaf", "percentiles": list(PERCENTILES)},
+        "formats": list(fmts),
+    }
+
+
+def _text_outputs(
+    runs: Sequence[Run], a: Analysis, fmts: Sequence[str], settings: dict[str, Any], warnings: list[str]
+) -> dict[str, str]:
+    """File name -> content of every table and the BibTeX file requested by ``fmts``."""
+    front = runs[0].front
+    texts: dict[str, str] = {}
+    if "csv" in fmts:
+        texts["points.csv"] = points_csv_text(runs, a.groups)
+        texts["seeds.csv"] = seeds_csv_text(a.rows)
+        texts["summary.csv"] = summary_csv_text(a.summaries)
+        if a.surfaces:
+            names = front.objective_names
+            texts["attainment.csv"] = csv_text(
+                attainment_records(a.surfaces, names), ["label", "percentile", *names]
+            )
+    if "json" in fmts:
+        texts["points.json"] = points_json_text(runs, a.groups)
+        texts["summary.json"] = summary_json_text(runs, a.summaries, a.rows, a.surfaces, settings)
+    if "tex" in fmts:
+        texts["table.tex"] = latex_table(front, a.summaries, a.eu_description, N_RESAMPLES)
+    if "bib" in fmts:
+        bib, unknown = bibtex_entries(g.method for g in a.groups)
+        texts["references.bib"] = bib
+        warnings += [f"{m}: no BibTeX entry known for this method" for m in unknown]
+    return texts
+
+
+def _figures(runs: Sequence[Run]) -> dict[str, go.Figure]:
+    """File stem -> figure: the fronts, and hypervolume over training when the runs logged a history."""
+    fronts = {r.name: r.front for r in runs}
+    figures = {"front": front_figure(fronts, static=True)}
+    hv = hypervolume_figure(fronts)
+    if hv is not None:
+        figures["hypervolume"] = hv
+    return figures
+
+
 def export_runs(
     run_dirs: Sequence[str | os.PathLike[str]],
     to: str | os.PathLike[str],
@@ -84,76 +176,22 @@ def export_runs(
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out}: exists and is not a directory")
     runs = load_runs(run_dirs)
-    groups = seed_groups(runs)
-    if not groups:
-        raise ExportError("no points to export: " + ", ".join(r.source for r in runs) + " hold no points")
-    front = runs[0].front
-    names = front.objective_names
-    k = len(names)
-    eu_weights, eu_description = default_eu_weights(k)
-    rows = [seed_indicators(g, front.reference_point, front.normalization, eu_weights) for g in groups]
-    summaries = summarize(rows)
-
-    by_label = defaultdict(list)
-    for g in groups:
-        by_label[g.label].append(g.F)
-    surfaces = (
-        {label: attainment_surfaces(sets, PERCENTILES) for label, sets in by_label.items()}
-        if 2 <= k <= MAX_EAF_OBJECTIVES
-        else {}
-    )
-    warnings = [f"{s.label}: one seed, no confidence interval" for s in summaries if s.n_seeds == 1]
-    if not surfaces:
+    analysis = analyse(runs)
+    settings = _settings(runs[0].front, analysis, fmts)
+    warnings = [f"{s.label}: one seed, no confidence interval" for s in analysis.summaries if s.n_seeds == 1]
+    if not analysis.surfaces:
+        k = len(runs[0].front.objectives)
         warnings.append(f"{k} objectives: attainment surfaces are computed for 2 or 3 objectives only")
-    settings = {
-        "objectives": [o.model_dump() for o in front.objectives],
-        "reference_point": list(front.reference_point),
-        "normalization": front.normalization.model_dump() if front.normalization else None,
-        "expected_utility_weights": eu_description,
-        "bootstrap": {
-            "method": "percentile bootstrap of the mean over seeds (numpy default_rng)",
-            "confidence": CONFIDENCE,
-            "n_resamples": N_RESAMPLES,
-            "seed": BOOTSTRAP_SEED,
-        },
-        "attainment": {"implementation": "moocore.eaf", "percentiles": list(PERCENTILES)},
-        "formats": fmts,
-    }
-
-    texts: dict[str, str] = {}
-    if "csv" in fmts:
-        texts["points.csv"] = points_csv_text(runs, groups)
-        texts["seeds.csv"] = seeds_csv_text(rows)
-        texts["summary.csv"] = summary_csv_text(summaries)
-        if surfaces:
-            texts["attainment.csv"] = csv_text(
-                attainment_records(surfaces, names), ["label", "percentile", *names]
-            )
-    if "json" in fmts:
-        texts["points.json"] = points_json_text(runs, groups)
-        texts["summary.json"] = summary_json_text(runs, summaries, rows, surfaces, settings)
-    if "tex" in fmts:
-        texts["table.tex"] = latex_table(front, summaries, eu_description, N_RESAMPLES)
-    if "bib" in fmts:
-        bib, unknown = bibtex_entries(g.method for g in groups)
-        texts["references.bib"] = bib
-        warnings += [f"{m}: no BibTeX entry known for this method" for m in unknown]
-
+    texts = _text_outputs(runs, analysis, fmts, settings, warnings)
     image_formats = [f for f in fmts if f in IMAGE_FORMATS]
-    figures = {}
-    if image_formats:
-        fronts = {r.name: r.front for r in runs}
-        figures["front"] = front_figure(fronts, static=True)
-        hv = hypervolume_figure(fronts)
-        if hv is not None:
-            figures["hypervolume"] = hv
+    figures = _figures(runs) if image_formats else {}
+
     planned = list(texts) + [f"{stem}.{fmt}" for stem in figures for fmt in image_formats]
     previous = _previous(out, force)
     if not force:
         check_overwrites(out, planned, previous)
     out.mkdir(parents=True, exist_ok=True)
-
-    temps = render_to_temp(figures, out, image_formats) if image_formats else {}
+    temps = render_to_temp(figures, out, image_formats) if figures else {}
     written: list[Path] = []
     try:
         for name, text in texts.items():

@@ -76,6 +76,8 @@ def front_figure(
     ``static=True`` keeps every trace vector-drawable (for PDF/SVG); otherwise K = 3 uses an interactive
     WebGL ``Scatter3d``. ``percentiles`` (low, median, high) are the attainment surfaces drawn for K = 2.
     """
+    if len(percentiles) != 3:
+        raise ValueError(f"percentiles must be three values (low, median, high), got {list(percentiles)}")
     runs = as_runs(fronts)
     front0 = runs[0].front
     groups = seed_groups(runs)
