@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pareto_align.explorer.demo import CHECKPOINT, write_demo_run
+from pareto_align.explorer.figures import HIGHLIGHT_NAME
 
 APP = Path(__file__).resolve().parents[1] / "apps" / "explorer.py"
 TIMEOUT = 60  # seconds per script run; the first live generation imports torch
@@ -75,6 +76,19 @@ def _highlighted(at: AppTest) -> str:
     return key
 
 
+def _figure_highlight(at: AppTest) -> list[float]:
+    """Coordinates of the highlight trace of the front figure (the first chart on the page)."""
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    (trace,) = [t for t in spec["data"] if t.get("name") == HIGHLIGHT_NAME]
+    return [trace[axis][0] for axis in ("x", "y", "z") if axis in trace]
+
+
+def _values(run_dir: Path, key: str) -> list[float]:
+    point_id = key.split("/", 1)[1]
+    (point,) = [p for p in json.loads((run_dir / "front.json").read_text())["points"] if p["id"] == point_id]
+    return point["values"]
+
+
 def test_sliders_move_the_highlighted_policy(runs, monkeypatch):
     at = _app(monkeypatch, runs["good"])
     assert [s.value for s in at.slider] == pytest.approx([1 / 3] * 3)
@@ -83,6 +97,7 @@ def test_sliders_move_the_highlighted_policy(runs, monkeypatch):
     # dragging one slider moves the others with it, on the simplex
     assert [s.value for s in at.slider] == pytest.approx([0.9, 0.05, 0.05])
     assert _highlighted(at) == _expected(runs["good"], [0.9, 0.05, 0.05], "linear")
+    assert _figure_highlight(at) == pytest.approx(_values(runs["good"], _highlighted(at)))
     assert _highlighted(at) != _expected(runs["good"], [1 / 3] * 3, "linear")
     at.slider(key="pref.w.concise").set_value(0.0).run()
     assert [s.value for s in at.slider] == pytest.approx([0.9 / 0.95, 0.05 / 0.95, 0.0])

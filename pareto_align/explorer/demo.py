@@ -123,7 +123,7 @@ def demo_front(
     )
     front = Front(
         objectives=[Objective(name=n) for n in objectives],
-        reference_point=[0.0] * K,
+        reference_point=[-0.1] * K,  # below zero, so points with a zero value still add hypervolume
         points=points,
         baselines=[baseline],
         provenance={"source": "pareto_align.explorer.demo"},

@@ -103,7 +103,8 @@ def _scatter_2d(view: FrontView, axes: Sequence[int], highlight: int | None) -> 
                 y=view.F[rows, b],
                 error_x={"type": "data", "array": view.stderr[rows, a], "visible": True, "thickness": 1},
                 error_y={"type": "data", "array": view.stderr[rows, b], "visible": True, "thickness": 1},
-                mode="lines+markers" if front and not baseline else "markers",
+                # A line through the front only where it is one: a 2-D projection of K > 2 objectives is not.
+                mode="lines+markers" if front and not baseline and view.K == 2 else "markers",
                 line={"dash": "dot", "width": 1, "color": color},
                 marker=_marker(color, front, baseline),
                 opacity=1.0 if front or baseline else DOMINATED_OPACITY,
@@ -187,11 +188,12 @@ def _scatter_3d(view: FrontView, axes: Sequence[int], highlight: int | None) -> 
             )
         )
     fig.update_layout(
+        height=650,
         scene={
             "xaxis_title": axis_label(view.objectives[a]),
             "yaxis_title": axis_label(view.objectives[b]),
             "zaxis_title": axis_label(view.objectives[c]),
-        }
+        },
     )
     return fig
 

@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 APP_SCRIPT = Path(__file__).with_name("streamlit_app.py")
-# Streamlit phones home with usage statistics unless told not to; a research tool should not, unless the user's
-# own environment or config says otherwise.
-DEFAULT_ENV = {"STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+# Defaults that the user's own environment or command-line options override: streamlit phones home
+# with usage statistics unless told not to (a research tool should not), and its toolbar offers to "Deploy".
+DEFAULT_ENV = {"STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", "STREAMLIT_CLIENT_TOOLBAR_MODE": "minimal"}
 # How long an interrupted server gets to shut down before it is terminated.
 SHUTDOWN_SECONDS = 10
 
