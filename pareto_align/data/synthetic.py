@@ -192,6 +192,34 @@ class SyntheticBenchmark:
                 rows["gold_agrees"].append(bool(a_wins[i, k] == (diff[i, k] > 0)))
         return datasets.Dataset.from_dict(rows)
 
+    def gold_test_pairs(self, scorer: GoldScorer, n_pairs: int = 500) -> datasets.Dataset:
+        """Pairs of fresh base-policy samples on held-out prompts, ordered by the noiseless gold difference.
+
+        For measuring reward models against gold labels: no prompt here was seen in training. Ties are dropped.
+        """
+        model, tokenizer = self.load_base()
+        eval_prompts = self.eval_prompts()
+        prompts = [eval_prompts[i % len(eval_prompts)] for i in range(n_pairs)]
+        settings = GenerationSettings(max_new_tokens=self.config.world.max_words + 4, batch_size=256)
+        a = [
+            " " + r
+            for r in generate(model, tokenizer, prompts, settings, seed=self.config.seed + 4).responses
+        ]
+        b = [
+            " " + r
+            for r in generate(model, tokenizer, prompts, settings, seed=self.config.seed + 5).responses
+        ]
+        diff = (scorer.score(prompts, a) - scorer.score(prompts, b)).numpy()  # (n, K)
+        rows: dict[str, list] = {"prompt": [], "chosen": [], "rejected": [], "objective": []}
+        for k, name in enumerate(scorer.objective_names):
+            for i in np.flatnonzero(diff[:, k] != 0):
+                better_a = diff[i, k] > 0
+                rows["prompt"].append(prompts[i])
+                rows["chosen"].append(a[i] if better_a else b[i])
+                rows["rejected"].append(b[i] if better_a else a[i])
+                rows["objective"].append(name)
+        return datasets.Dataset.from_dict(rows)
+
 
 def _build(config: SyntheticConfig, target: Path, progress: bool) -> None:
     world = World(config.world)

@@ -1,0 +1,162 @@
+"""`pareto-align`: sweep, explore, export. User mistakes exit non-zero with one line naming file and field."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=False, highlight=False)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from pareto_align.config import ConfigError
+    from pareto_align.data.formats import DataError
+    from pareto_align.export import ExportError
+    from pareto_align.front import FrontFileError
+    from pareto_align.models.policy import PolicyLoadError
+
+    return ConfigError, DataError, ExportError, FrontFileError, PolicyLoadError
+
+
+def _print_summary(tracker, run_dir: Path, seconds: float) -> None:
+    from pareto_align.front import hypervolume
+
+    front = tracker.front()
+    names = front.objective_names
+    table = Table(title=f"Pareto front: {run_dir}")
+    for col in ["point", "weights", "trained on", *names, "non-dominated"]:
+        table.add_column(col, justify="right" if col in names else "left")
+    for b in front.baselines:
+        cells = [f"{v:.2f} ± {s:.2f}" for v, s in zip(b.values, b.stderr, strict=True)]
+        table.add_row(b.id, "-", "-", *cells, "baseline", style="dim")
+    rows = {r["id"]: r for r in tracker.summary_rows()}
+    for p in front.points:
+        cells = [f"{v:.2f} ± {s:.2f}" for v, s in zip(p.values, p.stderr, strict=True)]
+        w = "(" + ", ".join(f"{x:.2f}" for x in p.weights or []) + ")"
+        nd = "yes" if rows[p.id]["non_dominated"] else ""
+        table.add_row(p.id, w, str(p.metadata.get("trained_objective", "")), *cells, nd)
+    console.print(table)
+    m = front.metrics
+    if m is not None:
+        base_hv = (
+            hypervolume(front.F("baselines"), front.reference_point, front.normalization)
+            if front.baselines
+            else 0.0
+        )
+        norm = "normalized" if m.normalized else "raw objectives"
+        console.print(
+            f"points: {m.n_points}   non-dominated: {len(m.non_dominated_ids)}   "
+            f"hypervolume: {m.hypervolume:.4g} (base policy alone: {base_hv:.4g})   "
+            f"reference point: {front.reference_point} ({norm})   expected utility: {m.expected_utility:.4g}"
+        )
+    console.print(f"wrote {run_dir / 'front.json'} in {seconds:.0f}s")
+
+
+def _write_front_outputs(run_dir: Path) -> None:
+    """front.csv and the figure of the front (HTML always; PNG when a browser for kaleido is installed)."""
+    from pareto_align.export import ExportError, front_figure, write_figures, write_points_csv
+    from pareto_align.front import read_front
+
+    front = read_front(run_dir)
+    write_points_csv(front, run_dir / "front.csv")
+    figure = front_figure(front)
+    tmp = run_dir / ".front.html.tmp"
+    figure.write_html(tmp, include_plotlyjs="cdn")
+    os.replace(tmp, run_dir / "front.html")
+    try:
+        write_figures({"front": front_figure(front, static=True)}, run_dir, formats=("png",))
+    except ExportError as err:
+        console.print(f"[yellow]front.png skipped: {err}[/yellow]")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from pareto_align.config import load_config
+    from pareto_align.sweep import run_sweep
+
+    config = load_config(args.config)
+    run_dir = Path(args.output_dir or config.output_dir or Path("runs") / config.name)
+    start = time.perf_counter()
+    try:
+        tracker = run_sweep(config, run_dir, config_path=Path(args.config), progress=not args.no_progress,
+                            log=console.print)  # fmt: skip
+    except KeyboardInterrupt:
+        console.print(
+            f"[yellow]interrupted: finished points are kept in {run_dir}; re-run the same command to resume"
+        )
+        return 130
+    _write_front_outputs(run_dir)
+    _print_summary(tracker, run_dir, time.perf_counter() - start)
+    return 0
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    from pareto_align.explorer.launcher import launch
+
+    return launch([Path(p) for p in args.run_dirs], args.streamlit_args)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pareto_align.export import export_runs
+
+    formats = args.formats.split(",") if args.formats else None
+    written = export_runs(args.run_dirs, args.to, formats, force=args.force)
+    for path in written:
+        console.print(str(path))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pareto-align", description="Multi-objective Pareto alignment of LMs."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("sweep", help="train and evaluate one policy per weight vector; re-running resumes")
+    p.add_argument("config", help="sweep YAML, e.g. experiments/quickstart.yaml")
+    p.add_argument("--output-dir", help="run directory (default: the config's output_dir or runs/<name>)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("explore", help="open the Streamlit Pareto explorer on run directories")
+    p.add_argument("run_dirs", nargs="+", help="run directories (each holds a front.json)")
+    p.add_argument("streamlit_args", nargs=argparse.REMAINDER,
+                   help="after --: options for `streamlit run`, e.g. -- --server.port 8600")  # fmt: skip
+    p.set_defaults(func=cmd_explore)
+
+    p = sub.add_parser("export", help="tables, figures, BibTeX and a manifest for papers")
+    p.add_argument("run_dirs", nargs="+", help="run directories to compare")
+    p.add_argument("--to", required=True, help="output folder")
+    p.add_argument("--formats", help="comma-separated subset of csv,json,tex,bib,pdf,svg,png (default: all)")
+    p.add_argument(
+        "--force", action="store_true", help="overwrite files that are not this exporter's own outputs"
+    )
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `explore RUN... -- --server.port 8600`: everything after -- goes to streamlit
+    streamlit_args: list[str] = []
+    if argv[:1] == ["explore"] and "--" in argv:
+        cut = argv.index("--")
+        argv, streamlit_args = argv[:cut], argv[cut + 1 :]
+    args = build_parser().parse_args(argv)
+    if args.command == "explore":
+        args.streamlit_args = [*args.streamlit_args, *streamlit_args]
+    os.environ.setdefault("TQDM_DISABLE", "1" if getattr(args, "no_progress", False) else "")
+    try:
+        return args.func(args)
+    except _user_errors() as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""Sweep configuration: YAML -> validated objects. Unknown keys and bad values are rejected with the field's path.
+
+config = load_config("experiments/quickstart.yaml")   # raises ConfigError("file: field.path: message")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pareto_align.data.formats import DataFileConfig
+from pareto_align.data.gold import GOLD_FUNCTIONS
+from pareto_align.data.synthetic import SyntheticConfig
+from pareto_align.front.schema import Normalization
+from pareto_align.models.generation import GenerationSettings
+from pareto_align.objectives import weight_grid
+from pareto_align.trainers.modpo_config import MODPOMethodConfig
+from pareto_align.trainers.reward_model_config import RewardModelConfig
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+
+
+class ConfigError(ValueError):
+    """A user mistake in a config file: one line naming the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ObjectiveConfig(_Strict):
+    name: str = Field(description="Objective name, used in tables, figures and the explorer.")
+    direction: Literal["max", "min"] = Field(
+        "max",
+        description="Whether the raw score is maximized or minimized; 'min' scores are negated once, when scored.",
+    )
+    gold: str | None = Field(
+        None, description=f"Built-in benchmark gold function: one of {sorted(GOLD_FUNCTIONS)}."
+    )
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not _NAME.match(self.name):
+            raise ValueError(f"objective name {self.name!r} must be an identifier (letters, digits, _ or -)")
+        if self.gold is not None and self.gold not in GOLD_FUNCTIONS:
+            raise ValueError(f"unknown gold function {self.gold!r}; available: {sorted(GOLD_FUNCTIONS)}")
+        return self
+
+
+class PolicyConfig(_Strict):
+    model: str | None = Field(
+        None,
+        description="Base/SFT policy: a hub name or local path. None uses the built-in benchmark's base model.",
+    )
+    trust_remote_code: bool = Field(
+        False, description="Allow model code from its repository. Off by default."
+    )
+
+
+class DataConfig(_Strict):
+    source: Literal["synthetic", "files"] = Field(
+        "synthetic", description="Built-in benchmark or local files."
+    )
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+    files: list[DataFileConfig] = Field(
+        default_factory=list, description="Preference data files (source: files)."
+    )
+    eval_prompts: Path | None = Field(
+        None,
+        description="Held-out prompts for evaluation (source: files): a .txt (one per line) or .jsonl (prompt).",
+    )
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.source == "files" and not self.files:
+            raise ValueError("source 'files' needs at least one entry in data.files")
+        return self
+
+
+class WeightGridConfig(_Strict):
+    kind: Literal["explicit", "das-dennis", "energy"] = Field(
+        "das-dennis", description="How the grid is made."
+    )
+    weights: list[list[float]] | None = Field(None, description="Explicit weight vectors (kind: explicit).")
+    n_partitions: int | None = Field(None, ge=1, description="das-dennis partitions per objective.")
+    n_points: int | None = Field(None, ge=1, description="Number of energy directions.")
+    seed: int = Field(0, description="Seed of the energy directions.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        needs = {"explicit": "weights", "das-dennis": "n_partitions", "energy": "n_points"}[self.kind]
+        if getattr(self, needs) is None:
+            raise ValueError(f"kind '{self.kind}' needs '{needs}'")
+        return self
+
+
+class EvaluationConfig(_Strict):
+    scorer: Literal["gold", "reward_model"] = Field(
+        "gold",
+        description="Score responses with the gold functions (built-in benchmark) or the reward model.",
+    )
+    samples_per_prompt: int = Field(32, ge=1, description="Responses sampled per held-out prompt.")
+    max_prompts: int | None = Field(None, ge=1, description="Use at most this many held-out prompts.")
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    seed: int = Field(
+        1234, description="Sampling seed (the same for every policy: differences are the policies')."
+    )
+    n_examples: int = Field(6, ge=0, description="Sample responses stored per point, for the explorer.")
+
+
+class SweepConfig(_Strict):
+    name: str = Field("sweep", description="Run name.")
+    output_dir: Path | None = Field(
+        None, description="Run directory (default runs/<name>); --output-dir overrides."
+    )
+    cache_dir: Path | None = Field(
+        None, description="Benchmark cache (default $PARETO_ALIGN_CACHE or ~/.cache)."
+    )
+    objectives: list[ObjectiveConfig] = Field(min_length=2, max_length=8, description="Objectives, in order.")
+    data: DataConfig = Field(default_factory=DataConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    reward_model: RewardModelConfig = Field(default_factory=RewardModelConfig)
+    method: MODPOMethodConfig = Field(default_factory=MODPOMethodConfig)
+    weights: WeightGridConfig = Field(description="Weight grid: one policy per weight vector (and seed).")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="Training seeds.")
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    reference_point: list[float] = Field(description="Hypervolume reference point, maximize convention.")
+    normalization: Normalization | None = Field(
+        None, description="Optional bounds normalization for indicators."
+    )
+
+    @model_validator(mode="after")
+    def _check(self):
+        k = len(self.objectives)
+        names = [o.name for o in self.objectives]
+        if len(set(names)) != k:
+            raise ValueError(f"objectives: duplicate names in {names}")
+        if len(self.reference_point) != k:
+            raise ValueError(
+                f"reference_point: expected {k} values (one per objective), got {len(self.reference_point)}"
+            )
+        if self.weights.kind == "explicit":
+            for i, w in enumerate(self.weights.weights or []):
+                where = f"weights.weights[{i}]"
+                if len(w) != k:
+                    raise ValueError(f"{where}: expected {k} values (one per objective), got {len(w)}")
+                if any(x < 0 for x in w):
+                    raise ValueError(f"{where}: weights must be non-negative, got {w}")
+                if abs(sum(w) - 1.0) > 1e-6:
+                    raise ValueError(f"{where}: weights must sum to 1, got sum {sum(w):.6g}")
+        if self.data.source == "synthetic":
+            missing = [o.name for o in self.objectives if o.gold is None]
+            if missing:
+                raise ValueError(f"objectives: {missing} need a 'gold' function on the built-in benchmark")
+            if not 2 <= k <= 5:
+                raise ValueError(f"objectives: the built-in benchmark supports 2 to 5 objectives, got {k}")
+        else:
+            if self.evaluation.scorer == "gold":
+                raise ValueError("evaluation.scorer: 'gold' is only available on the built-in benchmark")
+            if self.method.margin_source == "gold":
+                raise ValueError("method.margin_source: 'gold' is only available on the built-in benchmark")
+            for i, f in enumerate(self.data.files):
+                unknown = [n for n in f.objective_names if n not in names]
+                if unknown:
+                    raise ValueError(f"data.files[{i}]: unknown objective(s) {unknown}; configured: {names}")
+        if self.method.trained_objective not in ("largest_weight", *names):
+            raise ValueError(
+                f"method.trained_objective: {self.method.trained_objective!r} is not an objective {names}"
+            )
+        if self.normalization is not None and len(self.normalization.lower) != k:
+            raise ValueError(f"normalization: expected {k} bounds, got {len(self.normalization.lower)}")
+        return self
+
+    @property
+    def objective_names(self) -> list[str]:
+        return [o.name for o in self.objectives]
+
+    def weight_vectors(self) -> np.ndarray:
+        """The weight grid, (m, K)."""
+        g = self.weights
+        return weight_grid(g.kind, len(self.objectives), n_partitions=g.n_partitions, n_points=g.n_points,
+                           seed=g.seed, explicit=g.weights)  # fmt: skip
+
+    def config_hash(self) -> str:
+        payload = self.model_dump(mode="json", exclude={"output_dir", "cache_dir"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _format(err: ValidationError) -> str:
+    e = err.errors()[0]
+    loc = _loc(
+        tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith(("function-", "tagged-"))))
+    )
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        msg = "unknown field"
+    elif e["type"] == "missing":
+        msg = "required field is missing"
+    if loc and msg.startswith(loc + "."):  # the validator already named the full path
+        return msg
+    parent, _, last = loc.rpartition(".")
+    if last and msg.startswith(last + "."):  # ... or the path below its own field
+        return f"{parent}.{msg}" if parent else msg
+    return f"{loc}: {msg}" if loc else msg
+
+
+def parse_config(data: dict, source: str = "<config>", base_dir: Path | None = None) -> SweepConfig:
+    """Validate a config mapping; relative paths in it resolve against `base_dir` (the YAML file's folder)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        config = SweepConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"{source}: {_format(err)}") from None
+    if base_dir is not None:
+        for i, f in enumerate(config.data.files):
+            if not f.path.is_absolute():
+                f.path = base_dir / f.path
+            if not f.path.exists():
+                raise ConfigError(f"{source}: data.files[{i}].path: {f.path} does not exist")
+        if config.data.eval_prompts is not None:
+            if not config.data.eval_prompts.is_absolute():
+                config.data.eval_prompts = base_dir / config.data.eval_prompts
+            if not config.data.eval_prompts.exists():
+                raise ConfigError(f"{source}: data.eval_prompts: {config.data.eval_prompts} does not exist")
+    return config
+
+
+def load_config(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep YAML (`yaml.safe_load` only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"{path}: invalid YAML{where}: {getattr(err, 'problem', err)}") from None
+    return parse_config(data, source=str(path), base_dir=path.parent)

@@ -1,0 +1,71 @@
+"""Policy -> objective vector: sample on held-out prompts, score per objective, mean and standard error."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from pareto_align.models.generation import GenerationSettings, generate
+
+
+class Scorer(Protocol):
+    """Contract: reward scoring. (prompts, responses) -> (N, K) in objective order, every objective maximized."""
+
+    objective_names: list[str]
+
+    def score(self, prompts: Sequence[str], responses: Sequence[str]) -> torch.Tensor: ...
+
+
+@dataclass
+class Evaluation:
+    values: list[float]  # (K,) mean per objective
+    stderr: list[float]  # (K,) standard error of the mean
+    n_samples: int
+    samples: list[dict] = field(default_factory=list)  # a few {prompt, response, values} for the explorer
+    seconds: float = 0.0
+    n_tokens: int = 0
+
+
+def evaluate_policy(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    scorer: Scorer,
+    settings: GenerationSettings,
+    samples_per_prompt: int,
+    seed: int,
+    n_examples: int = 6,
+    format_prompt: Callable[[str], str] | None = None,
+) -> Evaluation:
+    """Sample `samples_per_prompt` responses per prompt and score them.
+
+    Every policy is sampled with the same seed, so that differences between points come from the policies. The
+    scorer sees the user's prompt, not a conditioned one (`format_prompt`, for DPA-style policies, only changes what
+    the model is given).
+    """
+    start = time.perf_counter()
+    repeated = [p for p in prompts for _ in range(samples_per_prompt)]
+    model_prompts = [format_prompt(p) for p in repeated] if format_prompt else repeated
+    out = generate(model, tokenizer, model_prompts, settings, seed=seed)
+    responses = [" " + r.strip() for r in out.responses]
+    scores = scorer.score(repeated, responses).double().numpy()  # (N, K)
+    n = scores.shape[0]
+    stderr = scores.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(scores.shape[1])
+    examples = [
+        {"prompt": repeated[i], "response": responses[i].strip(), "values": scores[i].tolist()}
+        for i in range(0, n, samples_per_prompt)[:n_examples]
+    ]
+    return Evaluation(
+        values=scores.mean(axis=0).tolist(),
+        stderr=stderr.tolist(),
+        n_samples=n,
+        samples=examples,
+        seconds=time.perf_counter() - start,
+        n_tokens=out.n_tokens,
+    )
