@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -79,6 +80,10 @@ def launch(run_dirs: list[Path], streamlit_args: list[str]) -> int:
         print(f"pareto-align explore: {problem}", file=sys.stderr)
         return 2
     proc = subprocess.Popen(streamlit_command(run_dirs, streamlit_args), env=streamlit_env())
+    # A SIGTERM sent to us alone (a job scheduler, `kill PID`) must stop the server too, not orphan it.
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: proc.terminate())
     try:
         return proc.wait()
     except KeyboardInterrupt:
@@ -86,5 +91,8 @@ def launch(run_dirs: list[Path], streamlit_args: list[str]) -> int:
         try:
             return proc.wait(timeout=SHUTDOWN_SECONDS)
         except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGTERM)
+            proc.terminate()
             return proc.wait()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
