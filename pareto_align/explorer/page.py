@@ -153,7 +153,7 @@ def show_run_messages(runs: Sequence[LoadedRun]) -> None:
             st.warning(f"Run {run.label!r}: {notice}")
 
 
-def highlighted_panel(view: FrontView, choice: Choice | None, w: np.ndarray, utility: str) -> None:
+def highlighted_panel(view: FrontView, choice: Choice | None, utility: str) -> None:
     if choice is None:
         st.info("No evaluated points to choose from (baselines only).")
         return
@@ -212,7 +212,7 @@ def front_tab(view: FrontView, choice: Choice | None, w: np.ndarray, utility: st
         picked = selected_rows(_event_points(event))
         st.session_state["explorer.selected"] = [view.row_key(r) for r in picked]
     with _section("Highlighted policy"):
-        highlighted_panel(view, choice, w, utility)
+        highlighted_panel(view, choice, utility)
     with _section("Indicators"):
         st.markdown("**Indicators per run** (as recorded in each front file)")
         st.dataframe(recorded_metrics(view.runs), hide_index=True)
