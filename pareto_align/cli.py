@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -150,7 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "explore":
         args.streamlit_args = [*args.streamlit_args, *streamlit_args]
-    os.environ.setdefault("TQDM_DISABLE", "1" if getattr(args, "no_progress", False) else "")
+    if getattr(args, "no_progress", False):
+        os.environ["TQDM_DISABLE"] = "1"
+    # library deprecation notices are for developers of this toolkit, not for its users
+    warnings.filterwarnings("ignore", category=FutureWarning)
     try:
         return args.func(args)
     except _user_errors() as err:

@@ -28,7 +28,6 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer
-from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from pareto_align.config import ConfigError, SweepConfig
 from pareto_align.data.synthetic import SyntheticBenchmark, load_synthetic_benchmark
@@ -37,6 +36,7 @@ from pareto_align.front import FRONT_FILENAME, FrontTracker, Objective, Point, r
 from pareto_align.models.reward_model import MultiHeadRewardModel
 from pareto_align.trainers.modpo_config import MODPOConfig
 from pareto_align.trainers.modpo_trainer import MODPOTrainer, choose_trained_objective, margin_rewards
+from pareto_align.trainers.progress import use_step_bar
 from pareto_align.trainers.reward_model_trainer import pairwise_accuracy, train_reward_model
 
 
@@ -57,23 +57,6 @@ class Setting:
     pairs: datasets.Dataset  # prompt, chosen, rejected, objective
     eval_prompts: list[str]
     benchmark: SyntheticBenchmark | None
-
-
-class _StepBar(ProgressCallback):
-    """transformers' step progress bar, minus the log dicts it prints."""
-
-    def __init__(self, label: str):
-        super().__init__()
-        self.label = label
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
-            self.training_bar = tqdm(total=state.max_steps, desc=f"training {self.label}", leave=False)
-        self.current_step = 0
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.training_bar is not None and logs and "loss" in logs:
-            self.training_bar.set_postfix(loss=f"{logs['loss']:.3f}")
 
 
 def plan(config: SweepConfig) -> list[Job]:
@@ -164,7 +147,7 @@ def train_or_load_reward_model(config: SweepConfig, setting: Setting, run_dir: P
     try:
         model, metrics = train_reward_model(config.reward_model, config.objective_names,
                                             setting.pairs.select_columns(["prompt", "chosen", "rejected", "objective"]),
-                                            None, base, tokenizer, tmp)  # fmt: skip
+                                            None, base, tokenizer, tmp, progress=progress)  # fmt: skip
         if setting.benchmark is not None and gold is not None:
             # accuracy against noiseless gold labels, on fresh pairs from held-out prompts
             held_out = setting.benchmark.gold_test_pairs(gold, n_pairs=500)
@@ -230,11 +213,7 @@ def train_point(config: SweepConfig, job: Job, setting: Setting, diffs: np.ndarr
         )
         start = time.perf_counter()
         trainer = MODPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
-        # a step bar without the printed log dicts (logs go to args.report_to)
-        trainer.remove_callback(PrinterCallback)
-        trainer.remove_callback(ProgressCallback)
-        if progress:
-            trainer.add_callback(_StepBar(job.id))
+        use_step_bar(trainer, f"training {job.id}", progress)
         result = trainer.train()
         seconds = time.perf_counter() - start
         trainer.model.save_pretrained(work / "policy")

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset as TorchDataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
 
 from pareto_align.models.reward_model import MultiHeadRewardModel, atomic_write_text
+from pareto_align.trainers.progress import use_step_bar
 from pareto_align.trainers.reward_model_config import RewardModelConfig
 
 if TYPE_CHECKING:
@@ -326,6 +327,7 @@ def train_reward_model(
     tokenizer: PreTrainedTokenizerBase | None,
     output_dir: str | Path,
     seed: int | None = None,
+    progress: bool = True,
 ) -> tuple[MultiHeadRewardModel, dict[str, float]]:
     """Split by prompt, train, evaluate held-out rows, save to `output_dir`; return the model and its metrics.
 
@@ -375,6 +377,7 @@ def train_reward_model(
         RewardRows(_with_member_weights(test_rows, config.ensemble_size, False, seed)) if test_rows else None,
         score_loss_weight=config.score_loss_weight,
     )
+    use_step_bar(trainer, "training reward model", progress)
     result = trainer.train()
     model.save(output_dir)
 

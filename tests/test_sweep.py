@@ -1,0 +1,155 @@
+"""The sweep end to end on a tiny config: front file, checkpoints, resumption after SIGINT and SIGKILL, CLI errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from conftest import tiny_sweep_dict
+
+from pareto_align import cli, sweep
+from pareto_align.front import read_front
+from pareto_align.models.policy import load_policy
+
+
+def _write(path, config: dict):
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, benchmark_cache):
+    root = tmp_path_factory.mktemp("sweep")
+    config = _write(root / "tiny.yaml", tiny_sweep_dict(benchmark_cache))
+    run_dir = root / "run"
+    assert cli.main(["sweep", str(config), "--output-dir", str(run_dir), "--no-progress"]) == 0
+    return config, run_dir
+
+
+def test_front_file_points_and_checkpoints(finished_run):
+    _, run_dir = finished_run
+    front = read_front(run_dir)
+    assert front.objective_names == ["helpful", "concise"]
+    assert [p.id for p in front.points] == ["w00-s0", "w01-s0"]
+    assert [b.id for b in front.baselines] == ["base"]
+    by_id = {p.id: p for p in front.points}
+    assert by_id["w00-s0"].weights == [1.0, 0.0] and by_id["w01-s0"].weights == [0.3, 0.7]
+    # k = largest weight, recorded per point
+    assert by_id["w00-s0"].metadata["trained_objective"] == "helpful"
+    assert by_id["w01-s0"].metadata["trained_objective"] == "concise"
+    for p in front.points:
+        assert p.n_samples == 12 and len(p.values) == 2 and all(s >= 0 for s in p.stderr)
+        assert p.compute.policy_updates == 4 and p.compute.wall_seconds > 0 and p.compute.tokens_seen > 0
+        policy = load_policy(p.policy.model_dump(exclude_none=True), run_dir)  # rebuilt without re-training
+        assert policy.model.config.hidden_size == 32
+    assert front.metrics.hypervolume > 0 and front.metrics.n_points == 2
+    assert front.provenance["config_hash"] and "gold_accuracy/helpful" in front.provenance["reward_model"]
+    assert len(front.history) == 2
+    assert (run_dir / "front.csv").read_text().count("\n") >= 3
+    assert (run_dir / "front.html").stat().st_size > 1000
+    assert not list(run_dir.rglob(".*tmp*")) and not list(run_dir.glob("points/*/.train-*"))
+
+
+def test_rerun_resumes_without_retraining(finished_run, monkeypatch):
+    config, run_dir = finished_run
+    before = (run_dir / "front.json").read_text()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished point was trained again")
+
+    monkeypatch.setattr(sweep, "train_point", no_training)
+    assert cli.main(["sweep", str(config), "--output-dir", str(run_dir), "--no-progress"]) == 0
+    assert json.loads((run_dir / "front.json").read_text())["points"] == json.loads(before)["points"]
+
+
+def test_interrupt_keeps_finished_points_then_resume(tmp_path, benchmark_cache, monkeypatch):
+    config = _write(tmp_path / "tiny.yaml", tiny_sweep_dict(benchmark_cache))
+    run_dir = tmp_path / "run"
+    real_train_point, calls = sweep.train_point, []
+
+    def interrupted_second(config_, job, *args, **kwargs):
+        calls.append(job.id)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_train_point(config_, job, *args, **kwargs)
+
+    monkeypatch.setattr(sweep, "train_point", interrupted_second)
+    assert cli.main(["sweep", str(config), "--output-dir", str(run_dir), "--no-progress"]) == 130
+    assert [p.id for p in read_front(run_dir).points] == ["w00-s0"]
+
+    calls.clear()
+    monkeypatch.setattr(
+        sweep, "train_point", lambda *a, **k: (calls.append(a[1].id), real_train_point(*a, **k))[1]
+    )
+    assert cli.main(["sweep", str(config), "--output-dir", str(run_dir), "--no-progress"]) == 0
+    assert calls == ["w01-s0"]  # only the point in flight is redone
+    assert [p.id for p in read_front(run_dir).points] == ["w00-s0", "w01-s0"]
+
+
+def test_sigkill_mid_sweep_never_corrupts_the_front(tmp_path, benchmark_cache):
+    config = tiny_sweep_dict(benchmark_cache)
+    config["weights"] = {"kind": "explicit", "weights": [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]}
+    path = _write(tmp_path / "tiny.yaml", config)
+    run_dir = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "pareto_align.cli",
+        "sweep",
+        str(path),
+        "--output-dir",
+        str(run_dir),
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (run_dir / "front.json").exists() and read_front(run_dir).points:
+                break
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    done = [p.id for p in read_front(run_dir).points]  # parses: the file was replaced atomically
+    assert done and len(done) < 3
+    assert cli.main(["sweep", str(path), "--output-dir", str(run_dir), "--no-progress"]) == 0
+    assert [p.id for p in read_front(run_dir).points] == ["w00-s0", "w01-s0", "w02-s0"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"epochs": 3}, "epochs: unknown field"),
+        ({"weights": {"kind": "explicit", "weights": [[0.5, 0.3, 0.2]]}}, "weights.weights[0]: expected 2 values"),
+        ({"weights": {"kind": "explicit", "weights": [[1.5, -0.5]]}}, "weights.weights[0]: weights must be non-negative"),
+        ({"weights": {"kind": "explicit", "weights": [[0.5, 0.6]]}}, "weights.weights[0]: weights must sum to 1"),
+        ({"reference_point": [0.0]}, "reference_point: expected 2 values"),
+        ({"method": {"trl": {"lerning_rate": 1e-4}}}, "method.trl.lerning_rate: unknown DPOConfig field"),
+        ({"method": {"trained_objective": "funny"}}, "method.trained_objective: 'funny' is not an objective"),
+        ({"objectives": [{"name": "a", "gold": "nope"}, {"name": "b", "gold": "word_count"}]}, "unknown gold function"),
+        ({"data": {"source": "files", "files": [{"path": "missing.jsonl", "format": "pairwise", "objective": "helpful"}]},
+          "evaluation": {"scorer": "reward_model"}}, "data.files[0].path: "),
+    ],
+)  # fmt: skip
+def test_config_errors_name_file_and_field(tmp_path, capsys, change, message):
+    path = _write(tmp_path / "bad.yaml", {**tiny_sweep_dict(tmp_path / "cache"), **change})
+    assert cli.main(["sweep", str(path), "--output-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {path}: ") and message in err and "\n" not in err
+    assert not (tmp_path / "run").exists()  # nothing created for a bad config
+
+
+def test_changed_config_refuses_to_resume_into_old_run(finished_run, tmp_path, capsys, benchmark_cache):
+    _, run_dir = finished_run
+    before = (run_dir / "front.json").read_bytes()
+    changed = _write(tmp_path / "changed.yaml", tiny_sweep_dict(benchmark_cache, seeds=[1]))
+    assert cli.main(["sweep", str(changed), "--output-dir", str(run_dir)]) == 2
+    assert "holds a sweep of a different config" in capsys.readouterr().err
+    assert (run_dir / "front.json").read_bytes() == before
