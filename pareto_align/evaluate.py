@@ -32,10 +32,17 @@ class Evaluation:
     n_tokens: int = 0
 
 
+def _prompt_text(prompt) -> str:
+    """A conversational prompt (message list) as readable text, for the stored examples."""
+    if isinstance(prompt, str):
+        return prompt
+    return "\n".join(f"{m['role']}: {m['content']}" for m in prompt)
+
+
 def evaluate_policy(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    prompts: Sequence[str],
+    prompts: Sequence,
     scorer: Scorer,
     settings: GenerationSettings,
     samples_per_prompt: int,
@@ -53,12 +60,14 @@ def evaluate_policy(
     repeated = [p for p in prompts for _ in range(samples_per_prompt)]
     model_prompts = [format_prompt(p) for p in repeated] if format_prompt else repeated
     out = generate(model, tokenizer, model_prompts, settings, seed=seed)
-    responses = [" " + r.strip() for r in out.responses]
+    # plain completions are joined to their prompt as strings (TRL's convention): they start with a space
+    conversational = bool(repeated) and not isinstance(repeated[0], str)
+    responses = [r.strip() if conversational else " " + r.strip() for r in out.responses]
     scores = scorer.score(repeated, responses).double().numpy()  # (N, K)
     n = scores.shape[0]
     stderr = scores.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(scores.shape[1])
     examples = [
-        {"prompt": repeated[i], "response": responses[i].strip(), "values": scores[i].tolist()}
+        {"prompt": _prompt_text(repeated[i]), "response": responses[i].strip(), "values": scores[i].tolist()}
         for i in range(0, n, samples_per_prompt)[:n_examples]
     ]
     return Evaluation(

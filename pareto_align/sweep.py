@@ -55,8 +55,11 @@ class Setting:
 
     base_path: str
     pairs: datasets.Dataset  # prompt, chosen, rejected, objective
-    eval_prompts: list[str]
+    eval_prompts: list  # strings, or message lists for chat models
     benchmark: SyntheticBenchmark | None
+    scores: datasets.Dataset | None = (
+        None  # attribute scores (prompt, response, scores), for the reward model
+    )
 
 
 def plan(config: SweepConfig) -> list[Job]:
@@ -95,7 +98,13 @@ def _write_config(config: SweepConfig, run_dir: Path, config_path: Path | None) 
 
 def _load_eval_prompts(path: Path) -> list[str]:
     if path.suffix == ".jsonl":
-        prompts = [json.loads(line)["prompt"] for line in path.read_text().splitlines() if line.strip()]
+        prompts = []
+        for i, line in enumerate(path.read_text().splitlines(), start=1):
+            if line.strip():
+                row = json.loads(line)
+                if not isinstance(row, dict) or "prompt" not in row:
+                    raise ConfigError(f"{path}: line {i}: expected a JSON object with a 'prompt' field")
+                prompts.append(row["prompt"])
     else:
         prompts = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     if not prompts:
@@ -113,21 +122,30 @@ def prepare_setting(config: SweepConfig, progress: bool) -> tuple[Setting, Score
         return setting, gold
     from pareto_align.data.loading import load_preference_files
 
-    data = load_preference_files(config.data.files, config.objectives)
-    if data.pairs is None:
-        raise ConfigError("data.files: MODPO needs pairwise preference data for the trained objectives")
     if config.policy.model is None:
         raise ConfigError("policy.model: set the base policy (name or path) when data.source is 'files'")
+    data = load_preference_files(config.data.files, config.objectives)
     if config.data.eval_prompts is not None:
         prompts = _load_eval_prompts(config.data.eval_prompts)
-    else:
-        _, test = data.split(0.1, seed=0)
-        prompts = sorted(set(test.pairs["prompt"])) if test.pairs is not None else []
-    return Setting(config.policy.model, data.pairs, prompts, None), None
+    else:  # hold out prompts for evaluation: neither the reward model nor the policies train on them
+        data, test = data.split(0.1, seed=0)
+        rows = [*(test.pairs["prompt"] if test.pairs is not None else []),
+                *(test.scores["prompt"] if test.scores is not None else [])]  # fmt: skip
+        prompts = list({json.dumps(p, sort_keys=True): p for p in rows}.values())
+    if data.pairs is None:
+        raise ConfigError("data.files: MODPO trains on pairwise preferences, and no file gives any")
+    return Setting(config.policy.model, data.pairs, prompts, None, data.scores), None
 
 
-def _load_base(path: str, trust_remote_code: bool = False):
+def _device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _load_base(path: str, trust_remote_code: bool = False, device: str | None = None):
+    """A causal LM and its tokenizer (left padding; pad = eos when unset), on `device` if given."""
     model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code)
+    if device is not None:
+        model.to(device)
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
@@ -141,13 +159,13 @@ def train_or_load_reward_model(config: SweepConfig, setting: Setting, run_dir: P
     target = run_dir / "reward_model"
     metrics_path = target / "reward_metrics.json"
     if metrics_path.exists():
-        return MultiHeadRewardModel.load(target), json.loads(metrics_path.read_text())
+        return MultiHeadRewardModel.load(target).to(_device()), json.loads(metrics_path.read_text())
     base, tokenizer = _load_base(setting.base_path, config.policy.trust_remote_code)
     tmp = Path(tempfile.mkdtemp(prefix=".reward_model-", dir=run_dir))
     try:
         model, metrics = train_reward_model(config.reward_model, config.objective_names,
                                             setting.pairs.select_columns(["prompt", "chosen", "rejected", "objective"]),
-                                            None, base, tokenizer, tmp, progress=progress)  # fmt: skip
+                                            setting.scores, base, tokenizer, tmp, progress=progress)  # fmt: skip
         if setting.benchmark is not None and gold is not None:
             # accuracy against noiseless gold labels, on fresh pairs from held-out prompts
             held_out = setting.benchmark.gold_test_pairs(gold, n_pairs=500)
@@ -158,7 +176,7 @@ def train_or_load_reward_model(config: SweepConfig, setting: Setting, run_dir: P
         os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return MultiHeadRewardModel.load(target), metrics
+    return MultiHeadRewardModel.load(target).to(_device()), metrics
 
 
 def reward_diffs(config: SweepConfig, setting: Setting, run_dir: Path, rm: MultiHeadRewardModel | None,
@@ -247,6 +265,13 @@ def run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None = Non
             os.replace(tmp / "policy", local_base)
             shutil.rmtree(tmp, ignore_errors=True)
         setting.base_path = str(local_base)
+    jobs = plan(config)
+    with_pairs = set(setting.pairs["objective"])
+    for job in jobs:
+        if config.objective_names[job.trained_objective] not in with_pairs:
+            raise ConfigError(f"weights: point {job.id} trains on objective "
+                              f"'{config.objective_names[job.trained_objective]}', which has no preference pairs "
+                              f"(objectives with pairs: {sorted(with_pairs)}); set method.trained_objective")  # fmt: skip
     log(f"data: {len(setting.pairs)} preference pairs, {len(setting.eval_prompts)} held-out prompts "
         f"({time.perf_counter() - t0:.1f}s)")  # fmt: skip
 
@@ -273,7 +298,7 @@ def run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None = Non
                       "reward_model": rm_metrics}  # fmt: skip
         tracker = FrontTracker(objectives, config.reference_point, config.normalization, provenance)
     if "base" not in {b.id for b in tracker.baselines}:
-        model, tokenizer = _load_base(setting.base_path, config.policy.trust_remote_code)
+        model, tokenizer = _load_base(setting.base_path, config.policy.trust_remote_code, _device())
         ev = _evaluate(config, model, tokenizer, setting, scorer)
         handle = _base_handle(setting, run_dir)
         tracker.add_baseline(
@@ -281,7 +306,6 @@ def run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None = Non
         )
         tracker.save(front_path)
 
-    jobs = plan(config)
     todo = [
         j
         for j in jobs
@@ -291,7 +315,7 @@ def run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None = Non
         log(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} points already finished")
     for job in tqdm(todo, desc="grid points", disable=not progress):
         path, compute = train_point(config, job, setting, diffs, run_dir, progress)
-        model, tokenizer = _load_base(str(path))
+        model, tokenizer = _load_base(str(path), config.policy.trust_remote_code, _device())
         ev = _evaluate(config, model, tokenizer, setting, scorer)
         point = _point(job.id, "modpo", ev, weights=job.weights, seed=job.seed, compute=compute,
                        step=compute["policy_updates"],
@@ -299,7 +323,9 @@ def run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None = Non
                        metadata={"trained_objective": config.objective_names[job.trained_objective],
                                  "eval_seconds": ev.seconds})  # fmt: skip
         tracker.add_point(point)
-        tracker.log(step=len(tracker.point_ids), point_id=job.id, weights=job.weights)
+        tracker.log(
+            step=len(tracker.point_ids), point_id=job.id, weights=job.weights, method="modpo", seed=job.seed
+        )
         tracker.save(front_path)
     return tracker
 

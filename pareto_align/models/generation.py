@@ -30,16 +30,32 @@ class Generated:
     n_tokens: int  # generated tokens in total, for compute accounting
 
 
+def render_prompts(tokenizer: PreTrainedTokenizerBase, prompts: list) -> tuple[list[str], bool]:
+    """Prompts as the model sees them, and whether the tokenizer adds its special tokens (as TRL tokenizes them).
+
+    Plain strings are tokenized as they are (TRL calls the tokenizer with its defaults); conversational prompts
+    (message lists) go through the chat template with a generation prompt, which writes its own special tokens.
+    """
+    if prompts and not isinstance(prompts[0], str):
+        if getattr(tokenizer, "chat_template", None) is None:
+            raise ValueError("conversational prompts need a tokenizer with a chat template")
+        return [
+            tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts
+        ], False
+    return list(prompts), True
+
+
 @torch.no_grad()
 def generate(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    prompts: list[str],
+    prompts: list,
     settings: GenerationSettings | None = None,
     seed: int = 0,
     progress: bool = False,
 ) -> Generated:
-    """Sample one response per prompt (repeat prompts for several samples). Prompts are left-padded.
+    """Sample one response per prompt (repeat prompts for several samples). Prompts are left-padded; strings or,
+    for chat models, message lists (see `render_prompts`).
 
     Returns the decoded continuations without special tokens, in prompt order. The torch RNG is forked, so the
     caller's random state is untouched and a (model, prompts, seed) triple always gives the same responses.
@@ -49,14 +65,17 @@ def generate(
     model.eval()
     device = next(model.parameters()).device
     tokenizer.padding_side = "left"
+    texts, add_special_tokens = render_prompts(tokenizer, list(prompts))
     responses: list[str] = []
     n_tokens = 0
     starts = range(0, len(prompts), settings.batch_size)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         for start in tqdm(starts, desc="generating", disable=not progress, leave=False):
-            batch = prompts[start : start + settings.batch_size]
-            enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+            batch = texts[start : start + settings.batch_size]
+            enc = tokenizer(
+                batch, return_tensors="pt", padding=True, add_special_tokens=add_special_tokens
+            ).to(device)
             out = model.generate(
                 **enc,
                 max_new_tokens=settings.max_new_tokens,

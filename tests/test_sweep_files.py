@@ -1,0 +1,64 @@
+"""The real-data path on local files: a base policy loaded by path, JSONL pairs + Parquet scores, reward-model scoring."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import yaml
+from conftest import TINY_SYNTHETIC, tiny_sweep_dict
+
+from pareto_align import cli
+from pareto_align.data.gold import GoldScorer
+from pareto_align.data.synthetic import SyntheticConfig, load_synthetic_benchmark
+from pareto_align.front import read_front
+
+
+def test_sweep_on_local_files(tmp_path, benchmark_cache):
+    bench = load_synthetic_benchmark(
+        SyntheticConfig(**TINY_SYNTHETIC), cache_dir=benchmark_cache, progress=False
+    )
+    base = tmp_path / "my-base-model"  # stands in for a user's checkpoint on disk
+    shutil.copytree(bench.base_path, base)
+    gold = GoldScorer(bench.world, ["topic_coverage", "word_count"], ["max", "min"], ["helpful", "concise"])
+    pairs = bench.preference_pairs(gold).to_pandas()
+    for name in ["helpful", "concise"]:  # one pairwise JSONL per objective, with renamed columns
+        rows = pairs[pairs.objective == name].rename(
+            columns={"prompt": "question", "chosen": "good", "rejected": "bad"}
+        )
+        rows[["question", "good", "bad"]].to_json(tmp_path / f"{name}.jsonl", orient="records", lines=True)
+    responses = [" " + a for _, a, _ in bench.pairs[:100]]
+    prompts = [p for p, _, _ in bench.pairs[:100]]
+    raw = gold.raw(prompts, responses).numpy()
+    pd.DataFrame({"prompt": prompts, "response": responses, "verbosity": raw[:, 1]}).to_parquet(
+        tmp_path / "s.parquet"
+    )
+    (tmp_path / "eval.jsonl").write_text(
+        "".join(json.dumps({"prompt": p}) + "\n" for p in bench.eval_prompts()[:4])
+    )
+
+    config = tiny_sweep_dict(benchmark_cache)
+    config["data"] = {
+        "source": "files",
+        "files": [
+            {"path": "helpful.jsonl", "format": "pairwise", "objective": "helpful",
+             "columns": {"prompt": "question", "chosen": "good", "rejected": "bad"}},
+            {"path": "concise.jsonl", "format": "pairwise", "objective": "concise",
+             "columns": {"prompt": "question", "chosen": "good", "rejected": "bad"}},
+            {"path": "s.parquet", "format": "attribute_scores", "scores": {"concise": "verbosity"}},
+        ],
+        "eval_prompts": "eval.jsonl",
+    }  # fmt: skip
+    config["policy"] = {"model": str(base)}
+    config["evaluation"]["scorer"] = "reward_model"
+    path = tmp_path / "files.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run_dir = tmp_path / "run"
+    assert cli.main(["sweep", str(path), "--output-dir", str(run_dir), "--no-progress"]) == 0
+    front = read_front(run_dir)
+    assert [p.id for p in front.points] == ["w00-s0", "w01-s0"]
+    assert all(p.n_samples == 4 * 2 for p in front.points)  # 4 prompts from eval.jsonl x 2 samples
+    assert front.baselines[0].policy is None  # a model outside the run dir has no handle to rebuild from
+    metrics = json.loads((run_dir / "reward_model" / "reward_metrics.json").read_text())
+    assert metrics["n_train_scores"] > 0 and "accuracy/helpful" in metrics
