@@ -61,15 +61,14 @@ def _print_summary(tracker, run_dir: Path, seconds: float) -> None:
 
 def _write_front_outputs(run_dir: Path) -> None:
     """front.csv and the figure of the front (HTML always; PNG when a browser for kaleido is installed)."""
+    from pareto_align.atomic import write_text_atomic
     from pareto_align.export import ExportError, front_figure, write_figures, write_points_csv
     from pareto_align.front import read_front
 
     front = read_front(run_dir)
     write_points_csv(front, run_dir / "front.csv")
     figure = front_figure(front)
-    tmp = run_dir / ".front.html.tmp"
-    figure.write_html(tmp, include_plotlyjs="cdn")
-    os.replace(tmp, run_dir / "front.html")
+    write_text_atomic(run_dir / "front.html", figure.to_html(include_plotlyjs="cdn"))
     try:
         write_figures({"front": front_figure(front, static=True)}, run_dir, formats=("png",))
     except ExportError as err:

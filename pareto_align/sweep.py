@@ -14,6 +14,7 @@ loses at most the point in flight, and re-running the same command continues fro
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ import yaml
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from pareto_align.atomic import write_bytes_atomic, write_text_atomic
 from pareto_align.config import ConfigError, SweepConfig
 from pareto_align.data.synthetic import SyntheticBenchmark, load_synthetic_benchmark
 from pareto_align.evaluate import Evaluation, Scorer, evaluate_policy
@@ -57,9 +59,8 @@ class Setting:
     pairs: datasets.Dataset  # prompt, chosen, rejected, objective
     eval_prompts: list  # strings, or message lists for chat models
     benchmark: SyntheticBenchmark | None
-    scores: datasets.Dataset | None = (
-        None  # attribute scores (prompt, response, scores), for the reward model
-    )
+    # attribute scores (prompt, response, scores), for the reward model
+    scores: datasets.Dataset | None = None
 
 
 def plan(config: SweepConfig) -> list[Job]:
@@ -91,9 +92,7 @@ def _write_config(config: SweepConfig, run_dir: Path, config_path: Path | None) 
                 f"(hash {previous.get('config_hash')} != {payload['config_hash']}); choose another --output-dir"
             )
         return
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(payload, sort_keys=False))
-    os.replace(tmp, target)
+    write_text_atomic(target, yaml.safe_dump(payload, sort_keys=False))
 
 
 def _load_eval_prompts(path: Path) -> list[str]:
@@ -188,9 +187,9 @@ def reward_diffs(config: SweepConfig, setting: Setting, run_dir: Path, rm: Multi
     scorer = gold if config.method.margin_source == "gold" else rm
     p, c, r = setting.pairs["prompt"], setting.pairs["chosen"], setting.pairs["rejected"]
     diffs = (scorer.score(p, c) - scorer.score(p, r)).double().numpy() * config.method.margin_scale  # (N, K)
-    with open(path.with_suffix(".tmp"), "wb") as f:
-        np.save(f, diffs, allow_pickle=False)
-    os.replace(path.with_suffix(".tmp"), path)
+    buffer = io.BytesIO()
+    np.save(buffer, diffs, allow_pickle=False)
+    write_bytes_atomic(path, buffer.getvalue())
     return diffs
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from pareto_align.export.atomic import commit, write_text_atomic
+from pareto_align.atomic import commit, write_text_atomic
 from pareto_align.export.attainment import MAX_EAF_OBJECTIVES, PERCENTILES, attainment_surfaces
 from pareto_align.export.bibtex import bibtex_entries
 from pareto_align.export.bootstrap import BOOTSTRAP_SEED, CONFIDENCE, N_RESAMPLES

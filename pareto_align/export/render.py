@@ -15,7 +15,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from pareto_align.export.atomic import commit, temp_path_for
+from pareto_align.atomic import commit, temp_path_for
 from pareto_align.export.runs import ExportError
 from pareto_align.export.style import PNG_SCALE
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from pareto_align.export.atomic import write_text_atomic
+from pareto_align.atomic import write_text_atomic
 from pareto_align.export.runs import Run, SeedGroup, as_runs, seed_groups
 from pareto_align.export.statistics import METRICS, MethodSummary, SeedIndicators
 from pareto_align.front.dominance import non_dominated_mask

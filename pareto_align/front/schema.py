@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticSerializationError
+
+from pareto_align.atomic import write_text_atomic
 
 SCHEMA = "pareto_align.front/v1"
 SCHEMA_NAME = "pareto_align.front"
@@ -479,30 +480,4 @@ def write_front(front: Front, path: str | os.PathLike[str]) -> Path:
     except (PydanticSerializationError, TypeError, ValueError) as e:
         raise FrontFileError(f"{file}: cannot serialize front: {e}") from None
 
-    file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(file.parent)
-    return file
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Persist the rename itself (best effort: not every platform can open a directory)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return write_text_atomic(file, text)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +29,8 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
+
+from pareto_align.atomic import commit, temp_path_for, write_text_atomic
 
 Aggregation = Literal["mean", "wco", "uwo"]
 AGGREGATIONS: tuple[str, ...] = ("mean", "wco", "uwo")
@@ -84,18 +84,6 @@ def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
     """Index of the last non-pad position of each row of a (B, T) mask -> (B,); works for left or right padding."""
     positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)  # (T,)
     return (attention_mask.long() * positions).argmax(dim=1)  # (B,)
-
-
-def _temporary_path(path: Path) -> Path:
-    """A fresh name beside `path` (same folder, so the final rename is atomic)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it, so readers never see half a file."""
-    tmp = _temporary_path(path)
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _base_model(model: PreTrainedModel) -> PreTrainedModel:
@@ -322,10 +310,10 @@ class MultiHeadRewardModel(nn.Module):
         """Write model.safetensors, reward_config.json and the tokenizer to `directory`; nothing pickled."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        tmp = _temporary_path(directory / WEIGHTS_NAME)
+        tmp = temp_path_for(directory / WEIGHTS_NAME)
         # save_model drops the duplicates of tied tensors, which save_file refuses.
         save_model(self, str(tmp), metadata={"format": "pt"})
-        os.replace(tmp, directory / WEIGHTS_NAME)
+        commit(tmp, directory / WEIGHTS_NAME)
         config = {
             "format": FORMAT,
             "objectives": self.objective_names,
@@ -337,7 +325,7 @@ class MultiHeadRewardModel(nn.Module):
             "dtype": str(next(self.members[0].parameters()).dtype).removeprefix("torch."),
             "backbones": [member.config.to_dict() for member in self.members],
         }
-        atomic_write_text(directory / REWARD_CONFIG_NAME, json.dumps(config, indent=2, default=str))
+        write_text_atomic(directory / REWARD_CONFIG_NAME, json.dumps(config, indent=2, default=str))
         self.tokenizer.save_pretrained(directory)
         return directory
 

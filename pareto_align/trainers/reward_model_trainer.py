@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset as TorchDataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
 
-from pareto_align.models.reward_model import MultiHeadRewardModel, atomic_write_text
+from pareto_align.atomic import write_text_atomic
+from pareto_align.models.reward_model import MultiHeadRewardModel
 from pareto_align.trainers.progress import use_step_bar
 from pareto_align.trainers.reward_model_config import RewardModelConfig
 
@@ -398,5 +399,5 @@ def train_reward_model(
     metrics["n_test_scores"] = len(test_scores)
     metrics["train_loss"] = float(result.training_loss)
     metrics["wall_seconds"] = time.perf_counter() - start
-    atomic_write_text(output_dir / METRICS_NAME, json.dumps(metrics, indent=2))
+    write_text_atomic(output_dir / METRICS_NAME, json.dumps(metrics, indent=2))
     return model, metrics

@@ -1,7 +1,8 @@
-"""Atomic file writes for export outputs: write a temp file in the target's folder, then ``os.replace``.
+"""Atomic file writes: write a temp file in the target's folder, fsync, then ``os.replace``.
 
-A killed export therefore never leaves a half-written table or figure behind: a reader sees either the old
-file or the new one. Temp files keep the target's suffix because kaleido infers the image format from it.
+Every file that others read (front.json, reward model files, exported tables and figures, run metadata) goes
+through here, so a killed process never leaves a half-written file: a reader sees either the old file or the new
+one. Temp files keep the target's suffix because some writers (kaleido) infer the format from it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,22 @@ def commit(tmp: Path, path: Path) -> Path:
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())  # the bytes are on disk before the rename makes them visible
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
     return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Persist the rename itself (best effort: not every platform can open a directory)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> Path:
