@@ -12,7 +12,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-console = Console(stderr=False, highlight=False)
+# piped output (CI logs, files) gets a table as wide as a terminal's would be, not rich's 80-column default
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -29,17 +30,19 @@ def _print_summary(tracker, run_dir: Path, seconds: float) -> None:
     from pareto_align.front import hypervolume
 
     front = tracker.front()
-    names = front.objective_names
     table = Table(title=f"Pareto front: {run_dir}")
-    for col in ["point", "weights", "trained on", *names, "non-dominated"]:
-        table.add_column(col, justify="right" if col in names else "left")
+    titles = [
+        f"-{o.name}" if o.direction == "min" else o.name for o in front.objectives
+    ]  # values are maximized
+    for col in ["point", "weights", "trained on", *titles, "non-dominated"]:
+        table.add_column(col, justify="right" if col in titles else "left", no_wrap=True)
     for b in front.baselines:
         cells = [f"{v:.2f} ± {s:.2f}" for v, s in zip(b.values, b.stderr, strict=True)]
-        table.add_row(b.id, "-", "-", *cells, "baseline", style="dim")
+        table.add_row(b.id, "", "", *cells, "(baseline)", style="dim")
     rows = {r["id"]: r for r in tracker.summary_rows()}
     for p in front.points:
         cells = [f"{v:.2f} ± {s:.2f}" for v, s in zip(p.values, p.stderr, strict=True)]
-        w = "(" + ", ".join(f"{x:.2f}" for x in p.weights or []) + ")"
+        w = "(" + ", ".join(f"{x:.2g}" for x in p.weights or []) + ")"
         nd = "yes" if rows[p.id]["non_dominated"] else ""
         table.add_row(p.id, w, str(p.metadata.get("trained_objective", "")), *cells, nd)
     console.print(table)

@@ -250,6 +250,7 @@ def run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None = Non
     """Run (or resume) a sweep into `run_dir`; returns the tracker of the finished front."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    datasets.disable_progress_bars()  # TRL's dataset preparation: our own bars cover points and steps
     _write_config(config, run_dir, config_path)
     t0 = time.perf_counter()
     setting, gold = prepare_setting(config, progress)

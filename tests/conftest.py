@@ -25,7 +25,7 @@ def tiny_sweep_dict(cache_dir, **overrides) -> dict:
         "cache_dir": str(cache_dir),
         "objectives": [
             {"name": "helpful", "gold": "topic_coverage"},
-            {"name": "concise", "gold": "word_count", "direction": "min"},
+            {"name": "length", "gold": "word_count", "direction": "min"},
         ],
         "reference_point": [0.0, -24.0],
         "data": {"synthetic": TINY_SYNTHETIC},

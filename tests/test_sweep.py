@@ -35,14 +35,14 @@ def finished_run(tmp_path_factory, benchmark_cache):
 def test_front_file_points_and_checkpoints(finished_run):
     _, run_dir = finished_run
     front = read_front(run_dir)
-    assert front.objective_names == ["helpful", "concise"]
+    assert front.objective_names == ["helpful", "length"]
     assert [p.id for p in front.points] == ["w00-s0", "w01-s0"]
     assert [b.id for b in front.baselines] == ["base"]
     by_id = {p.id: p for p in front.points}
     assert by_id["w00-s0"].weights == [1.0, 0.0] and by_id["w01-s0"].weights == [0.3, 0.7]
     # k = largest weight, recorded per point
     assert by_id["w00-s0"].metadata["trained_objective"] == "helpful"
-    assert by_id["w01-s0"].metadata["trained_objective"] == "concise"
+    assert by_id["w01-s0"].metadata["trained_objective"] == "length"
     for p in front.points:
         assert p.n_samples == 12 and len(p.values) == 2 and all(s >= 0 for s in p.stderr)
         assert p.compute.policy_updates == 4 and p.compute.wall_seconds > 0 and p.compute.tokens_seen > 0

@@ -21,9 +21,9 @@ def test_sweep_on_local_files(tmp_path, benchmark_cache):
     )
     base = tmp_path / "my-base-model"  # stands in for a user's checkpoint on disk
     shutil.copytree(bench.base_path, base)
-    gold = GoldScorer(bench.world, ["topic_coverage", "word_count"], ["max", "min"], ["helpful", "concise"])
+    gold = GoldScorer(bench.world, ["topic_coverage", "word_count"], ["max", "min"], ["helpful", "length"])
     pairs = bench.preference_pairs(gold).to_pandas()
-    for name in ["helpful", "concise"]:  # one pairwise JSONL per objective, with renamed columns
+    for name in ["helpful", "length"]:  # one pairwise JSONL per objective, with renamed columns
         rows = pairs[pairs.objective == name].rename(
             columns={"prompt": "question", "chosen": "good", "rejected": "bad"}
         )
@@ -44,9 +44,9 @@ def test_sweep_on_local_files(tmp_path, benchmark_cache):
         "files": [
             {"path": "helpful.jsonl", "format": "pairwise", "objective": "helpful",
              "columns": {"prompt": "question", "chosen": "good", "rejected": "bad"}},
-            {"path": "concise.jsonl", "format": "pairwise", "objective": "concise",
+            {"path": "length.jsonl", "format": "pairwise", "objective": "length",
              "columns": {"prompt": "question", "chosen": "good", "rejected": "bad"}},
-            {"path": "s.parquet", "format": "attribute_scores", "scores": {"concise": "verbosity"}},
+            {"path": "s.parquet", "format": "attribute_scores", "scores": {"length": "verbosity"}},
         ],
         "eval_prompts": "eval.jsonl",
     }  # fmt: skip
