@@ -9,16 +9,17 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pareto_align.data.formats import DataFileConfig
 from pareto_align.data.gold import GOLD_FUNCTIONS
 from pareto_align.data.synthetic import SyntheticConfig
 from pareto_align.front.schema import Normalization
+from pareto_align.hf_args import check_dataclass_kwargs
 from pareto_align.models.generation import GenerationSettings
 from pareto_align.objectives import weight_grid
 from pareto_align.trainers.modpo_config import MODPOMethodConfig
@@ -62,6 +63,22 @@ class PolicyConfig(_Strict):
     trust_remote_code: bool = Field(
         False, description="Allow model code from its repository. Off by default."
     )
+    lora: dict[str, Any] | None = Field(
+        None,
+        description="Train LoRA adapters instead of full weights: fields of peft.LoraConfig (r, lora_alpha, "
+        "target_modules, lora_dropout, ...). Each point then saves an adapter; the base model is the reference.",
+    )
+
+    @field_validator("lora")
+    @classmethod
+    def _lora_fields(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            from peft import LoraConfig
+
+            check_dataclass_kwargs(LoraConfig, value, "lora")
+            if "task_type" in value:
+                raise ValueError("lora.task_type: set by the toolkit (CAUSAL_LM)")
+        return value
 
 
 class DataConfig(_Strict):
@@ -189,7 +206,8 @@ class SweepConfig(_Strict):
                            seed=g.seed, explicit=g.weights)  # fmt: skip
 
     def config_hash(self) -> str:
-        payload = self.model_dump(mode="json", exclude={"output_dir", "cache_dir"})
+        # defaults left out: a field added in a later version does not orphan existing run directories
+        payload = self.model_dump(mode="json", exclude={"output_dir", "cache_dir"}, exclude_defaults=True)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -35,6 +35,7 @@ from pareto_align.config import ConfigError, SweepConfig
 from pareto_align.data.synthetic import SyntheticBenchmark, load_synthetic_benchmark
 from pareto_align.evaluate import Evaluation, Scorer, evaluate_policy
 from pareto_align.front import FRONT_FILENAME, FrontTracker, Objective, Point, read_front
+from pareto_align.models.policy import load_policy
 from pareto_align.models.reward_model import MultiHeadRewardModel
 from pareto_align.trainers.modpo_config import MODPOConfig
 from pareto_align.trainers.modpo_trainer import MODPOTrainer, choose_trained_objective, margin_rewards
@@ -228,13 +229,21 @@ def train_point(config: SweepConfig, job: Job, setting: Setting, diffs: np.ndarr
             disable_tqdm=not progress,
             **config.method.trl_args(),
         )
+        peft_config = None
+        if config.policy.lora is not None:
+            from peft import LoraConfig
+
+            peft_config = LoraConfig(task_type="CAUSAL_LM", **config.policy.lora)
         start = time.perf_counter()
-        trainer = MODPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
+        trainer = MODPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
+                               peft_config=peft_config)  # fmt: skip
         use_step_bar(trainer, f"training {job.id}", progress)
         result = trainer.train()
         seconds = time.perf_counter() - start
-        trainer.model.save_pretrained(work / "policy")
+        trainer.model.save_pretrained(work / "policy")  # full weights, or the LoRA adapter alone
         tokenizer.save_pretrained(work / "policy")
+        if peft_config is not None:
+            _relocatable_adapter(work / "policy", Path(setting.base_path), run_dir)
         final = point_dir / "policy"
         shutil.rmtree(final, ignore_errors=True)
         os.replace(work / "policy", final)
@@ -243,6 +252,16 @@ def train_point(config: SweepConfig, job: Job, setting: Setting, diffs: np.ndarr
     compute = {"wall_seconds": seconds, "policy_updates": int(result.global_step),
                "tokens_seen": int(getattr(trainer, "_total_train_tokens", 0))}  # fmt: skip
     return final, compute
+
+
+def _relocatable_adapter(adapter_dir: Path, base: Path, run_dir: Path) -> None:
+    """Record the adapter's base model relative to the run dir when it lives there, so runs can be moved."""
+    if not base.resolve().is_relative_to(run_dir.resolve()):
+        return
+    path = adapter_dir / "adapter_config.json"
+    adapter = json.loads(path.read_text())
+    adapter["base_model_name_or_path"] = str(base.resolve().relative_to(run_dir.resolve()))
+    write_text_atomic(path, json.dumps(adapter, indent=2))
 
 
 def run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None = None, progress: bool = True,
@@ -315,11 +334,11 @@ def run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None = Non
         log(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} points already finished")
     for job in tqdm(todo, desc="grid points", disable=not progress):
         path, compute = train_point(config, job, setting, diffs, run_dir, progress)
-        model, tokenizer = _load_base(str(path), config.policy.trust_remote_code, _device())
-        ev = _evaluate(config, model, tokenizer, setting, scorer)
+        handle = {"kind": "checkpoint", "path": str(path.relative_to(run_dir))}
+        policy = load_policy(handle, run_dir, _device())  # as the explorer will rebuild it
+        ev = _evaluate(config, policy.model, policy.tokenizer, setting, scorer)
         point = _point(job.id, "modpo", ev, weights=job.weights, seed=job.seed, compute=compute,
-                       step=compute["policy_updates"],
-                       policy={"kind": "checkpoint", "path": str(path.relative_to(run_dir))},
+                       step=compute["policy_updates"], policy=handle,
                        metadata={"trained_objective": config.objective_names[job.trained_objective],
                                  "eval_seconds": ev.seconds})  # fmt: skip
         tracker.add_point(point)

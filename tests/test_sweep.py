@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+import torch
 import yaml
 from conftest import tiny_sweep_dict
 
@@ -153,3 +154,33 @@ def test_changed_config_refuses_to_resume_into_old_run(finished_run, tmp_path, c
     assert cli.main(["sweep", str(changed), "--output-dir", str(run_dir)]) == 2
     assert "holds a sweep of a different config" in capsys.readouterr().err
     assert (run_dir / "front.json").read_bytes() == before
+
+
+def test_lora_sweep_saves_relocatable_adapters(tmp_path, benchmark_cache):
+    lora = {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "lora_dropout": 0.0}
+    config = _write(tmp_path / "lora.yaml", tiny_sweep_dict(benchmark_cache, policy={"lora": lora}))
+    run_dir = tmp_path / "run"
+    assert cli.main(["sweep", str(config), "--output-dir", str(run_dir), "--no-progress"]) == 0
+    adapter = run_dir / "points" / "w00-s0" / "policy"
+    assert (adapter / "adapter_config.json").exists() and not (adapter / "config.json").exists()
+    assert (
+        json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == "base/policy"
+    )
+
+    moved = tmp_path / "moved"
+    run_dir.rename(moved)  # handles stay valid when the run directory moves
+    front = read_front(moved)
+    handles = [p.policy.model_dump(exclude_none=True) for p in front.points]
+    merged = [load_policy(h, moved).model.state_dict() for h in handles]
+    base = load_policy(front.baselines[0].policy.model_dump(exclude_none=True), moved).model.state_dict()
+    key = "model.layers.0.self_attn.q_proj.weight"
+    assert not torch.equal(merged[0][key], base[key])  # the adapter was trained and merged
+    soup = load_policy({"kind": "soup", "checkpoints": [h["path"] for h in handles], "coefficients": [0.25, 0.75]},
+                       moved).model.state_dict()  # fmt: skip
+    torch.testing.assert_close(soup[key], 0.25 * merged[0][key] + 0.75 * merged[1][key])
+
+
+def test_lora_config_rejects_unknown_field(tmp_path, capsys):
+    path = _write(tmp_path / "bad.yaml", tiny_sweep_dict(tmp_path / "cache", policy={"lora": {"rank": 4}}))
+    assert cli.main(["sweep", str(path)]) == 2
+    assert "policy.lora.rank: unknown LoraConfig field" in capsys.readouterr().err

@@ -134,13 +134,15 @@ def policy_cache_key(run_dir: Path, handle: Mapping[str, Any]) -> str:
 
 
 def missing_checkpoints(run_dir: Path, handle: Mapping[str, Any]) -> list[str]:
-    """Checkpoint paths of ``handle`` that are gone (no ``config.json``) or lie outside ``run_dir``."""
+    """Checkpoint paths of ``handle`` that are gone (no model or adapter config) or lie outside ``run_dir``."""
+    from pareto_align.models.policy import is_checkpoint
+
     paths = [handle["path"]] if "path" in handle else list(handle.get("checkpoints", []))
     root = Path(run_dir).resolve()
     missing = []
     for rel in paths:
         p = (root / rel).resolve()
-        if not p.is_relative_to(root) or not (p / "config.json").is_file():
+        if not p.is_relative_to(root) or not is_checkpoint(p):
             missing.append(str(rel))
     return missing
 
@@ -161,7 +163,7 @@ def load_live_policy(key: str, device: str | None = None) -> Policy:
     missing = missing_checkpoints(run_dir, handle)
     if missing:
         raise LiveGenerationError(
-            f"{run_dir}: checkpoint {', '.join(missing)} is gone (no config.json); cannot load {describe_handle(handle)}"
+            f"{run_dir}: checkpoint {', '.join(missing)} is gone (no model or adapter config); cannot load {describe_handle(handle)}"
         )
     try:
         return load_policy(handle, run_dir, device=device)
