@@ -37,11 +37,11 @@ def _print_summary(tracker, run_dir: Path, seconds: float) -> None:
     for col in ["point", "weights", "trained on", *titles, "non-dominated"]:
         table.add_column(col, justify="right" if col in titles else "left", no_wrap=True)
     for b in front.baselines:
-        cells = [f"{v:.2f} ± {s:.2f}" for v, s in zip(b.values, b.stderr, strict=True)]
+        cells = [f"{v:.2f}±{s:.2f}" for v, s in zip(b.values, b.stderr, strict=True)]
         table.add_row(b.id, "", "", *cells, "(baseline)", style="dim")
     rows = {r["id"]: r for r in tracker.summary_rows()}
     for p in front.points:
-        cells = [f"{v:.2f} ± {s:.2f}" for v, s in zip(p.values, p.stderr, strict=True)]
+        cells = [f"{v:.2f}±{s:.2f}" for v, s in zip(p.values, p.stderr, strict=True)]
         w = "(" + ", ".join(f"{x:.2g}" for x in p.weights or []) + ")"
         nd = "yes" if rows[p.id]["non_dominated"] else ""
         table.add_row(p.id, w, str(p.metadata.get("trained_objective", "")), *cells, nd)
