@@ -238,12 +238,12 @@ def test_save_load_round_trip_without_pickle(trained, tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "load", refuse)
     monkeypatch.setattr(pickle, "load", refuse)
     monkeypatch.setattr(pickle, "loads", refuse)
-    loaded = MultiHeadRewardModel.load(tmp_path)
+    loaded = MultiHeadRewardModel.load(tmp_path).to(model.device)  # same device, same kernels: equal bits
     prompts, responses = ["tell me about t9"] * 3, [" good w1", " w2 w3 w4 w5 w6", " apple apple w1"]
     assert torch.equal(loaded.score_members(prompts, responses), model.score_members(prompts, responses))
     assert loaded.objective_names == OBJECTIVES and loaded.ensemble_size == 2
     # the training run saved its model too, and it scores the same
-    from_run = MultiHeadRewardModel.load(trained["out"])
+    from_run = MultiHeadRewardModel.load(trained["out"]).to(model.device)
     assert torch.equal(from_run.score(prompts, responses), model.score(prompts, responses))
 
 
