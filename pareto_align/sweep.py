@@ -339,7 +339,7 @@ def run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None = Non
         ev = _evaluate(config, policy.model, policy.tokenizer, setting, scorer)
         point = _point(job.id, "modpo", ev, weights=job.weights, seed=job.seed, compute=compute,
                        step=compute["policy_updates"], policy=handle,
-                       metadata={"trained_objective": config.objective_names[job.trained_objective],
+                       metadata={"trained_objective": config.objective_names[job.trained_objective], "grid_index": job.index,
                                  "eval_seconds": ev.seconds})  # fmt: skip
         tracker.add_point(point)
         tracker.log(

@@ -18,7 +18,6 @@ import math
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,7 +139,6 @@ class SyntheticBenchmark:
     world: World
     base_path: Path  # checkpoint dir (safetensors + tokenizer)
     pairs: list[tuple[str, str, str]]  # (prompt, response_a, response_b) sampled from the base policy
-    build_seconds: float = 0.0
     from_cache: bool = False
 
     def load_base(self) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -245,7 +243,6 @@ def load_synthetic_benchmark(
     """
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     target = cache_dir / f"benchmark-{config.cache_key()}"
-    start = time.perf_counter()
     from_cache = (target / "pairs.json").exists()
     if not from_cache:
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -266,6 +263,5 @@ def load_synthetic_benchmark(
         world=World(config.world),
         base_path=target / "base",
         pairs=pairs,
-        build_seconds=time.perf_counter() - start,
         from_cache=from_cache,
     )

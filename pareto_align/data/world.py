@@ -89,7 +89,6 @@ class World:
         self.topics = {name: TOPICS[name] for name in list(TOPICS)[: config.n_topics]}
         self.flagged = FLAGGED
         self.polite = POLITE
-        self.filler = FILLER
 
     @cached_property
     def all_topic_words(self) -> frozenset[str]:

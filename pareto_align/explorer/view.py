@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -157,11 +156,6 @@ def build_view(runs: Sequence[LoadedRun]) -> FrontView:
         is_baseline=is_baseline,
         non_dominated=nd,
     )
-
-
-def run_dir_of(view: FrontView, i: int) -> Path:
-    """The run directory of row ``i`` (policy handles are relative to it)."""
-    return view.rows[i][0].run_dir
 
 
 def restrict(view: FrontView, series: Sequence[str]) -> FrontView:
