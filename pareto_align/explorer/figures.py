@@ -88,6 +88,24 @@ def _marker(color: str, front: bool, baseline: bool) -> dict[str, Any]:
     return {"color": color, "size": 11 if front else 7, "line": {"width": 1, "color": "white"}}
 
 
+def _highlight_trace(trace: type, view: FrontView, i: int, coords: dict[str, int], symbol: str, size: int):
+    """The highlighted point as its own trace (2-D or 3-D): ``coords`` maps x/y/z to objective indices."""
+    return trace(
+        **{axis: [view.F[i, k]] for axis, k in coords.items()},
+        mode="markers",
+        marker={
+            "symbol": symbol,
+            "size": size,
+            "color": HIGHLIGHT_COLOR,
+            "line": {"width": 2, "color": "black"},
+        },
+        name=HIGHLIGHT_NAME,
+        customdata=[i],
+        hovertext=[hover_text(view, i)],
+        hoverinfo="text",
+    )
+
+
 def _scatter_2d(view: FrontView, axes: Sequence[int], highlight: int | None) -> go.Figure:
     a, b = axes
     fig = go.Figure()
@@ -116,23 +134,7 @@ def _scatter_2d(view: FrontView, axes: Sequence[int], highlight: int | None) -> 
             )
         )
     if highlight is not None:
-        fig.add_trace(
-            go.Scatter(
-                x=[view.F[highlight, a]],
-                y=[view.F[highlight, b]],
-                mode="markers",
-                marker={
-                    "symbol": "star",
-                    "size": 24,
-                    "color": HIGHLIGHT_COLOR,
-                    "line": {"width": 2, "color": "black"},
-                },
-                name=HIGHLIGHT_NAME,
-                customdata=[highlight],
-                hovertext=[hover_text(view, highlight)],
-                hoverinfo="text",
-            )
-        )
+        fig.add_trace(_highlight_trace(go.Scatter, view, highlight, {"x": a, "y": b}, symbol="star", size=24))
     fig.update_layout(
         xaxis_title=axis_label(view.objectives[a]),
         yaxis_title=axis_label(view.objectives[b]),
@@ -170,21 +172,8 @@ def _scatter_3d(view: FrontView, axes: Sequence[int], highlight: int | None) -> 
         )
     if highlight is not None:
         fig.add_trace(
-            go.Scatter3d(
-                x=[view.F[highlight, a]],
-                y=[view.F[highlight, b]],
-                z=[view.F[highlight, c]],
-                mode="markers",
-                marker={
-                    "symbol": "diamond",
-                    "size": 12,
-                    "color": HIGHLIGHT_COLOR,
-                    "line": {"width": 2, "color": "black"},
-                },
-                name=HIGHLIGHT_NAME,
-                customdata=[highlight],
-                hovertext=[hover_text(view, highlight)],
-                hoverinfo="text",
+            _highlight_trace(
+                go.Scatter3d, view, highlight, {"x": a, "y": b, "z": c}, symbol="diamond", size=12
             )
         )
     fig.update_layout(
