@@ -27,13 +27,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def _print_summary(tracker, run_dir: Path, seconds: float) -> None:
+    from pareto_align.export.style import objective_title
     from pareto_align.front import hypervolume
 
     front = tracker.front()
     table = Table(title=f"Pareto front: {run_dir}")
-    titles = [
-        f"-{o.name}" if o.direction == "min" else o.name for o in front.objectives
-    ]  # values are maximized
+    titles = [objective_title(o.name, o.direction) for o in front.objectives]  # values are maximized
     for col in ["point", "weights", "trained on", *titles, "non-dominated"]:
         table.add_column(col, justify="right" if col in titles else "left", no_wrap=True)
     for b in front.baselines:
