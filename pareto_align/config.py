@@ -18,18 +18,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pareto_align.data.formats import DataFileConfig
 from pareto_align.data.gold import GOLD_FUNCTIONS
 from pareto_align.data.synthetic import SyntheticConfig
+from pareto_align.errors import ConfigError
 from pareto_align.front.schema import Normalization
 from pareto_align.hf_args import check_dataclass_kwargs
+from pareto_align.methods import METHODS, MethodConfig
 from pareto_align.models.generation import GenerationSettings
 from pareto_align.objectives import weight_grid
-from pareto_align.trainers.modpo_config import MODPOMethodConfig
 from pareto_align.trainers.reward_model_config import RewardModelConfig
 
+__all__ = ["ConfigError", "SweepConfig", "load_config", "parse_config"]
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-
-
-class ConfigError(ValueError):
-    """A user mistake in a config file: one line naming the file and the field."""
+# Version of `config_hash`: 1 hashed the YAML without defaults; 2 hashes the effective config (defaults resolved,
+# trainer defaults included), so a default changed in code or in TRL is a different config.
+HASH_VERSION = 2
 
 
 class _Strict(BaseModel):
@@ -144,7 +146,8 @@ class SweepConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     reward_model: RewardModelConfig = Field(default_factory=RewardModelConfig)
-    method: MODPOMethodConfig = Field(default_factory=MODPOMethodConfig)
+    method: MethodConfig = Field(default_factory=lambda: METHODS["modpo"].Config(),
+                                 description="The method and its settings; `name` picks it (default modpo).")  # fmt: skip
     weights: WeightGridConfig = Field(description="Weight grid: one policy per weight vector (and seed).")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="Training seeds.")
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
@@ -181,18 +184,13 @@ class SweepConfig(_Strict):
         else:
             if self.evaluation.scorer == "gold":
                 raise ValueError("evaluation.scorer: 'gold' is only available on the built-in benchmark")
-            if self.method.margin_source == "gold":
-                raise ValueError("method.margin_source: 'gold' is only available on the built-in benchmark")
             for i, f in enumerate(self.data.files):
                 unknown = [n for n in f.objective_names if n not in names]
                 if unknown:
                     raise ValueError(f"data.files[{i}]: unknown objective(s) {unknown}; configured: {names}")
-        if self.method.trained_objective not in ("largest_weight", *names):
-            raise ValueError(
-                f"method.trained_objective: {self.method.trained_objective!r} is not an objective {names}"
-            )
         if self.normalization is not None and len(self.normalization.lower) != k:
             raise ValueError(f"normalization: expected {k} bounds, got {len(self.normalization.lower)}")
+        self.method.check(self)  # the method's own cross-field checks, and its TRL config built once
         return self
 
     @property
@@ -205,10 +203,15 @@ class SweepConfig(_Strict):
         return weight_grid(g.kind, len(self.objectives), n_partitions=g.n_partitions, n_points=g.n_points,
                            seed=g.seed, explicit=g.weights)  # fmt: skip
 
+    def effective(self) -> dict[str, Any]:
+        """The config with every default resolved, the method's trainer defaults included (JSON types)."""
+        payload = self.model_dump(mode="json", exclude={"output_dir", "cache_dir"})
+        payload["method"] = self.method.effective()
+        return json.loads(json.dumps(payload, default=str))
+
     def config_hash(self) -> str:
-        # defaults left out: a field added in a later version does not orphan existing run directories
-        payload = self.model_dump(mode="json", exclude={"output_dir", "cache_dir"}, exclude_defaults=True)
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        """Hash of the effective config: what a resumed run directory must match (see HASH_VERSION)."""
+        return hashlib.sha256(json.dumps(self.effective(), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _loc(loc: tuple) -> str:
@@ -220,12 +223,18 @@ def _loc(loc: tuple) -> str:
 
 def _format(err: ValidationError) -> str:
     e = err.errors()[0]
-    loc = _loc(
-        tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith(("function-", "tagged-"))))
-    )
+    parts = list(e["loc"])
+    if parts[:1] == ["method"] and len(parts) > 1 and parts[1] in METHODS:
+        del parts[1]  # the union's tag: the user wrote `method.<field>`, not `method.<name>.<field>`
+    loc = _loc(tuple(p for p in parts if not (isinstance(p, str) and p.startswith(("function-", "tagged-")))))
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
         msg = "unknown field"
+    elif e["type"] == "union_tag_invalid":
+        loc, msg = (
+            f"{loc}.name" if loc else "name",
+            f"unknown method {e['input'].get('name')!r}; available: {sorted(METHODS)}",
+        )
     elif e["type"] == "missing":
         msg = "required field is missing"
     if loc and msg.startswith(loc + "."):  # the validator already named the full path

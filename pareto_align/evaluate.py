@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from pareto_align.models.generation import GenerationSettings, generate
+from pareto_align.models.generation import GenerationSettings
+from pareto_align.models.policy import Policy
 
 
 class Scorer(Protocol):
@@ -40,26 +40,23 @@ def _prompt_text(prompt) -> str:
 
 
 def evaluate_policy(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
+    policy: Policy,
     prompts: Sequence,
     scorer: Scorer,
     settings: GenerationSettings,
     samples_per_prompt: int,
     seed: int,
     n_examples: int = 6,
-    format_prompt: Callable[[str], str] | None = None,
 ) -> Evaluation:
-    """Sample `samples_per_prompt` responses per prompt and score them.
+    """Sample `samples_per_prompt` responses per prompt from `policy` and score them.
 
     Every policy is sampled with the same seed, so that differences between points come from the policies. The
-    scorer sees the user's prompt, not a conditioned one (`format_prompt`, for DPA-style policies, only changes what
-    the model is given).
+    policy formats its own prompts (a conditioned policy writes its direction into them; best-of-n samples and
+    ranks several candidates), while the scorer sees the user's prompt.
     """
     start = time.perf_counter()
     repeated = [p for p in prompts for _ in range(samples_per_prompt)]
-    model_prompts = [format_prompt(p) for p in repeated] if format_prompt else repeated
-    out = generate(model, tokenizer, model_prompts, settings, seed=seed)
+    out = policy.generate(repeated, settings, seed=seed)
     # plain completions are joined to their prompt as strings (TRL's convention): they start with a space
     conversational = bool(repeated) and not isinstance(repeated[0], str)
     responses = [r.strip() if conversational else " " + r.strip() for r in out.responses]

@@ -25,3 +25,36 @@ def check_dataclass_kwargs(cls: type, kwargs: dict[str, Any], where: str) -> dic
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ValueError(f"{where}.{key}: unknown {cls.__name__} field{hint}")
     return kwargs
+
+
+def hardware_defaults() -> dict[str, Any]:
+    """Device fields of a TrainingArguments that the toolkit fills in unless the user set them: the CPU when no
+    GPU is visible, full precision. User values are honoured; TrainingArguments refuses what the hardware cannot do."""
+    import torch
+
+    return {"use_cpu": not torch.cuda.is_available(), "bf16": False}
+
+
+def build_dataclass(cls: type, kwargs: dict[str, Any], where: str) -> Any:
+    """`cls(**kwargs)`, with the error the dataclass raises (its own validation, TRL's or transformers') turned
+    into one line that names `where`: a config mistake surfaces while the YAML is checked, before any work."""
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError, NotImplementedError) as err:
+        message = " ".join(str(err).split())
+        raise ValueError(f"{where}: {cls.__name__} refuses these values: {message}") from None
+
+
+def resolved_defaults(cls: type, kwargs: dict[str, Any], exclude: set[str]) -> dict[str, Any]:
+    """Every init field of dataclass `cls` with its default, overridden by `kwargs`, minus `exclude`: the effective
+    hyper-parameters that a config hash must cover (a changed library default then changes the hash)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if not f.init or f.name in exclude:
+            continue
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    out.update({k: v for k, v in kwargs.items() if k not in exclude})
+    return out

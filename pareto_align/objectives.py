@@ -1,16 +1,50 @@
-"""Objective weight grids from pymoo reference directions; scalarizations live with the indicators.
+"""Objective weight grids from pymoo reference directions, and the scalarizations that turn K rewards into one.
 
-Weights are vectors on the simplex, shape (K,), non-negative and summing to 1, in config order.
+Weights are vectors on the simplex, shape (K,), non-negative and summing to 1, in config order. The utility
+functions themselves live with the indicators (one implementation for rewards, selection and metrics).
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pymoo.util.ref_dirs import get_reference_directions
 
 from pareto_align.front.indicators import linear_utility, tchebycheff_utility
 
-__all__ = ["weight_grid", "linear_utility", "tchebycheff_utility"]
+__all__ = ["Scalarization", "scalarize", "weight_grid", "linear_utility", "tchebycheff_utility"]
+
+
+class Scalarization(BaseModel):
+    """How per-objective rewards (maximize convention) become one: `linear` w . r, or `tchebycheff`
+    -max_k w_k |z*_k - r_k| with the stated ideal point z* (which can reach non-convex parts of a front)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["linear", "tchebycheff"] = Field("linear", description="Scalarization of the K rewards.")
+    ideal: list[float] | None = Field(
+        None, description="Tchebycheff ideal point z*, one value per objective in reward units (maximized)."
+    )
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.kind == "tchebycheff" and self.ideal is None:
+            raise ValueError("ideal: required by the tchebycheff scalarization (one value per objective)")
+        if self.kind == "linear" and self.ideal is not None:
+            raise ValueError("ideal: only used by the tchebycheff scalarization")
+        return self
+
+
+def scalarize(
+    rewards: np.ndarray, weights: np.ndarray, scalarization: Scalarization | None = None
+) -> np.ndarray:
+    """Scalarized rewards (N,) from per-objective rewards (N, K) and weights (K,)."""
+    s = scalarization or Scalarization()
+    if s.kind == "linear":
+        return linear_utility(rewards, weights)
+    return tchebycheff_utility(rewards, weights, np.asarray(s.ideal, dtype=float))
 
 
 def weight_grid(kind: str, n_objectives: int, *, n_partitions: int | None = None, n_points: int | None = None,

@@ -41,3 +41,17 @@ def tiny_sweep_dict(cache_dir, **overrides) -> dict:
 @pytest.fixture(scope="session")
 def benchmark_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("benchmark-cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_policy_dir(tmp_path_factory):
+    """A saved random-init causal LM (hidden 32, 1 layer) and its word-level tokenizer."""
+    from pareto_align.models.tiny import build_tiny_causal_lm, train_word_tokenizer
+
+    words = ["a", "b", "c", "d", "e", "f", "g", "h"]
+    tok = train_word_tokenizer([" ".join(words)])
+    model = build_tiny_causal_lm(tok, hidden_size=32, num_layers=1, num_heads=2, seed=0)
+    path = tmp_path_factory.mktemp("tiny-policy")
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return str(path)

@@ -48,7 +48,7 @@ def make_front(methods=("modpo", "dpa"), seeds=(0, 1, 2), n=5, seed=0, ref=(-1.0
                         n_samples=64,
                         policy=PolicyHandle(kind="checkpoint", path=f"ckpt/{m}-{s}-{i}"),
                         compute=Compute(
-                            wall_seconds=float(rng.random() * 100), policy_updates=50, tokens_seen=999
+                            wall_seconds=float(rng.random() * 100), policy_updates=50, trained_tokens=999
                         ),
                         step=200,
                     )

@@ -61,7 +61,7 @@ def rich_front() -> Front:
                 weights=[0.2, 0.3, 0.5],
                 seed=3,
                 policy=PolicyHandle(kind="checkpoint", path="checkpoints/modpo-w0"),
-                compute=Compute(wall_seconds=12.5, policy_updates=200, tokens_seen=51200),
+                compute=Compute(wall_seconds=12.5, policy_updates=200, trained_tokens=51200),
                 step=200,
                 metadata={"lr": 5e-5, "tags": ["a", "b"], "nested": {"x": 1}},
                 samples=[
@@ -262,9 +262,35 @@ def test_missing_schema(rich_front: Front, tmp_path: Path) -> None:
 
 def test_unknown_version(rich_front: Front, tmp_path: Path) -> None:
     data = front_dict(rich_front)
-    data["schema"] = "pareto_align.front/v2"
+    data["schema"] = "pareto_align.front/v9"
     msg = read_error(write_json(tmp_path / "f.json", data))
-    assert "version 'v2'" in msg and "reads: pareto_align.front/v1" in msg
+    assert "version 'v9'" in msg and "reads: pareto_align.front/v2, pareto_align.front/v1" in msg
+
+
+def test_v1_file_reads_as_v2(rich_front: Front, tmp_path: Path) -> None:
+    """A v1 file (tokens_seen, no run compute) reads unchanged and is written back as v2."""
+    data = front_dict(rich_front)
+    data["schema"] = "pareto_align.front/v1"
+    data.pop("compute", None)
+    for p in data["points"]:
+        c = p["compute"]
+        c["tokens_seen"] = c.pop("trained_tokens")
+        c.pop("generated_tokens"), c.pop("shared")
+    front = read_front(write_json(tmp_path / "v1.json", data))
+    assert front.schema_ == SCHEMA and front.points[0].compute.trained_tokens == 51200
+    write_front(front, tmp_path / "v2.json")
+    assert json.loads((tmp_path / "v2.json").read_text())["schema"] == "pareto_align.front/v2"
+
+
+def test_shared_compute_must_be_recorded(rich_front: Front, tmp_path: Path) -> None:
+    data = front_dict(rich_front)
+    data["points"][0]["compute"]["shared"] = ["specialists"]
+    msg = read_error(write_json(tmp_path / "f.json", data))
+    assert "points[0].compute.shared: ['specialists'] not in compute.shared" in msg
+    data["compute"] = {"shared": {"specialists": {"policy_updates": 10}}, "total": {}}
+    assert (
+        read_front(write_json(tmp_path / "g.json", data)).compute.shared["specialists"].policy_updates == 10
+    )
 
 
 def test_unknown_schema(rich_front: Front, tmp_path: Path) -> None:

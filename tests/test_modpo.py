@@ -10,8 +10,9 @@ import torch
 from datasets import Dataset
 from trl import DPOConfig, DPOTrainer
 
+from pareto_align.methods import modpo as modpo_method
 from pareto_align.models.tiny import build_tiny_causal_lm, train_word_tokenizer
-from pareto_align.trainers.modpo_config import MODPOConfig, MODPOMethodConfig
+from pareto_align.trainers.modpo_config import MODPOConfig
 from pareto_align.trainers.modpo_trainer import (
     MODPOTrainer,
     choose_trained_objective,
@@ -81,7 +82,7 @@ def test_method_config_rejects_unknown_trl_field():
     with pytest.raises(
         ValueError, match=r"trl\.lerning_rate: unknown DPOConfig field \(did you mean 'learning_rate'"
     ):
-        MODPOMethodConfig(trl={"lerning_rate": 1e-4})
+        modpo_method.Config(trl={"lerning_rate": 1e-4})
 
 
 def test_k1_without_margin_equals_trl_dpo(tiny):

@@ -14,8 +14,9 @@ import torch
 import yaml
 from conftest import tiny_sweep_dict
 
-from pareto_align import cli, sweep
+from pareto_align import cli
 from pareto_align.front import read_front
+from pareto_align.methods import modpo
 from pareto_align.models.policy import load_policy
 
 
@@ -46,7 +47,7 @@ def test_front_file_points_and_checkpoints(finished_run):
     assert by_id["w01-s0"].metadata["trained_objective"] == "length"
     for p in front.points:
         assert p.n_samples == 12 and len(p.values) == 2 and all(s >= 0 for s in p.stderr)
-        assert p.compute.policy_updates == 4 and p.compute.wall_seconds > 0 and p.compute.tokens_seen > 0
+        assert p.compute.policy_updates == 4 and p.compute.wall_seconds > 0 and p.compute.trained_tokens > 0
         policy = load_policy(p.policy.model_dump(exclude_none=True), run_dir)  # rebuilt without re-training
         assert policy.model.config.hidden_size == 32
     assert front.metrics.hypervolume > 0 and front.metrics.n_points == 2
@@ -64,7 +65,7 @@ def test_rerun_resumes_without_retraining(finished_run, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a finished point was trained again")
 
-    monkeypatch.setattr(sweep, "train_point", no_training)
+    monkeypatch.setattr(modpo, "run", no_training)
     assert cli.main(["sweep", str(config), "--output-dir", str(run_dir), "--no-progress"]) == 0
     assert json.loads((run_dir / "front.json").read_text())["points"] == json.loads(before)["points"]
 
@@ -72,22 +73,20 @@ def test_rerun_resumes_without_retraining(finished_run, monkeypatch):
 def test_interrupt_keeps_finished_points_then_resume(tmp_path, benchmark_cache, monkeypatch):
     config = _write(tmp_path / "tiny.yaml", tiny_sweep_dict(benchmark_cache))
     run_dir = tmp_path / "run"
-    real_train_point, calls = sweep.train_point, []
+    real_run, calls = modpo.run, []
 
-    def interrupted_second(config_, job, *args, **kwargs):
+    def interrupted_second(job, ws):
         calls.append(job.id)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real_train_point(config_, job, *args, **kwargs)
+        return real_run(job, ws)
 
-    monkeypatch.setattr(sweep, "train_point", interrupted_second)
+    monkeypatch.setattr(modpo, "run", interrupted_second)
     assert cli.main(["sweep", str(config), "--output-dir", str(run_dir), "--no-progress"]) == 130
     assert [p.id for p in read_front(run_dir).points] == ["w00-s0"]
 
     calls.clear()
-    monkeypatch.setattr(
-        sweep, "train_point", lambda *a, **k: (calls.append(a[1].id), real_train_point(*a, **k))[1]
-    )
+    monkeypatch.setattr(modpo, "run", lambda job, ws: (calls.append(job.id), real_run(job, ws))[1])
     assert cli.main(["sweep", str(config), "--output-dir", str(run_dir), "--no-progress"]) == 0
     assert calls == ["w01-s0"]  # only the point in flight is redone
     assert [p.id for p in read_front(run_dir).points] == ["w00-s0", "w01-s0"]

@@ -66,6 +66,9 @@ def describe_handle(handle: Mapping[str, Any]) -> str:
     if kind == "conditioned":
         d = ", ".join(f"{x:.3f}" for x in handle.get("direction", []))
         return f"{handle.get('path')} conditioned on ({d})"
+    if kind == "best_of_n":
+        w = ", ".join(f"{x:.3f}" for x in handle.get("weights", []))
+        return f"best of {handle.get('n')} from {handle.get('path')} by {handle.get('reward_model')} at weights ({w})"
     return f"policy of kind {kind!r}"
 
 
@@ -177,16 +180,12 @@ def generate_responses(
     policy: Policy, prompt: str, n: int = 1, settings: GenerationSettings | None = None, seed: int = 0
 ) -> list[str]:
     """``n`` sampled responses of ``policy`` to ``prompt`` (conditioned policies get their direction in it)."""
-    from pareto_align.models.generation import generate
-
     if not prompt.strip():
         raise LiveGenerationError("type a prompt first")
     if n < 1:
         raise LiveGenerationError(f"number of responses must be >= 1, got {n}")
     try:
-        out = generate(
-            policy.model, policy.tokenizer, [policy.format_prompt(prompt)] * n, settings, seed=seed
-        )
+        out = policy.generate([prompt] * n, settings, seed=seed)
     except (ValueError, RuntimeError, IndexError) as e:
         raise LiveGenerationError(f"generation failed: {e}") from None
     return out.responses

@@ -44,7 +44,8 @@ class SeedIndicators:
     sparsity: float
     wall_seconds: float
     policy_updates: int
-    tokens_seen: int
+    trained_tokens: int
+    generated_tokens: int
 
     def metric(self, name: str) -> float:
         return float(getattr(self, name))
@@ -85,7 +86,8 @@ def seed_indicators(
         sparsity=sparsity(P, normalization),
         wall_seconds=float(sum(p.compute.wall_seconds for p in group.points)),
         policy_updates=int(sum(p.compute.policy_updates for p in group.points)),
-        tokens_seen=int(sum(p.compute.tokens_seen for p in group.points)),
+        trained_tokens=int(sum(p.compute.trained_tokens for p in group.points)),
+        generated_tokens=int(sum(p.compute.generated_tokens for p in group.points)),
     )
 
 

@@ -65,7 +65,8 @@ def point_records(runs: Sequence[Run], groups: Sequence[SeedGroup] | None = None
                         "direction": list(p.direction) if p.direction is not None else None,
                         "wall_seconds": p.compute.wall_seconds,
                         "policy_updates": p.compute.policy_updates,
-                        "tokens_seen": p.compute.tokens_seen,
+                        "trained_tokens": p.compute.trained_tokens,
+                        "generated_tokens": p.compute.generated_tokens,
                         "policy_kind": p.policy.kind if p.policy is not None else None,
                     }
                 )
@@ -114,7 +115,8 @@ def points_csv_text(runs: Sequence[Run], groups: Sequence[SeedGroup] | None = No
 def point_columns(names: Sequence[str]) -> list[str]:
     """Columns of the points CSV, per-objective columns in objective order."""
     base = ["run", "kind", "id", "method", "label", "seed", "step", "lambda", "n_samples", "non_dominated"]
-    base += ["non_dominated_in_group", "wall_seconds", "policy_updates", "tokens_seen", "policy_kind"]
+    base += ["non_dominated_in_group", "wall_seconds", "policy_updates", "trained_tokens", "generated_tokens",
+             "policy_kind"]  # fmt: skip
     return base + [f"{f}:{n}" for f in _LIST_FIELDS for n in names]
 
 
@@ -143,7 +145,7 @@ def write_points_json(front: Front | Mapping[str, Front], path: str | Path) -> P
     return write_text_atomic(Path(path), points_json_text(as_runs(front)))
 
 
-SEED_COLUMNS = ["label", "method", "seed", "run", "n_points", *METRICS, "tokens_seen"]
+SEED_COLUMNS = ["label", "method", "seed", "run", "n_points", *METRICS, "trained_tokens", "generated_tokens"]
 
 
 def seeds_csv_text(rows: Sequence[SeedIndicators]) -> str:

@@ -1,4 +1,8 @@
-"""The front file contract: ``run_dir/front.json``, schema ``pareto_align.front/v1``.
+"""The front file contract: ``run_dir/front.json``, schema ``pareto_align.front/v2`` (v1 files are read too).
+
+v2 added, over v1: compute split into trained and generated tokens (v1's ``tokens_seen`` reads as
+``trained_tokens``), work shared by several points recorded once (``Point.compute.shared`` names it, ``Front.compute``
+holds it and the run's total), and the ``best_of_n`` policy handle. A v1 file reads unchanged otherwise.
 
 Everything the explorer, the exporter and the sweep runner exchange about a Pareto front goes through these
 models. Values are always stored in the *maximize* convention (an objective declared ``direction: min`` was
@@ -17,14 +21,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticSerializationError
 
 from pareto_align.atomic import write_text_atomic
 
-SCHEMA = "pareto_align.front/v1"
+SCHEMA = "pareto_align.front/v2"
 SCHEMA_NAME = "pareto_align.front"
-SUPPORTED_SCHEMAS: tuple[str, ...] = (SCHEMA,)
+SUPPORTED_SCHEMAS: tuple[str, ...] = (SCHEMA, "pareto_align.front/v1")
 FRONT_FILENAME = "front.json"
 
 # Tolerance for "weights sum to 1" and "soup coefficients sum to 1".
@@ -99,35 +111,44 @@ class PolicyHandle(BaseModel):
     - ``checkpoint``: ``path`` (relative to the run dir).
     - ``soup``: ``checkpoints`` and interpolation ``coefficients`` (same length, non-negative, summing to 1).
     - ``conditioned``: ``path`` plus the preference ``direction`` written into the prompt (DPA).
+    - ``best_of_n``: ``path`` (the sampling policy), ``n`` candidates per response, the ``reward_model`` (a saved
+      multi-head reward model, relative to the run dir) that ranks them, and the ``weights`` (and ``scalarization``)
+      of the scalarized score by which the best is kept.
 
     Fields that the kind does not use are rejected, so a typo in the kind cannot silently drop information.
     """
 
     model_config = _STRICT
 
-    kind: Literal["checkpoint", "soup", "conditioned"]
+    kind: Literal["checkpoint", "soup", "conditioned", "best_of_n"]
     path: str | None = None
     checkpoints: list[str] | None = None
     coefficients: list[float] | None = None
     direction: list[float] | None = None
+    n: int | None = Field(None, ge=1)
+    reward_model: str | None = None
+    weights: list[float] | None = None
+    scalarization: dict[str, Any] | None = None
 
-    @field_validator("coefficients", "direction")
+    @field_validator("coefficients", "direction", "weights")
     @classmethod
     def _finite(cls, v: list[float] | None, info: Any) -> list[float] | None:
         return _finite_list(v, info.field_name, None)
 
     @model_validator(mode="after")
     def _per_kind(self) -> PolicyHandle:
-        used = {
-            "checkpoint": {"path"},
-            "soup": {"checkpoints", "coefficients"},
-            "conditioned": {"path", "direction"},
+        used, optional = {
+            "checkpoint": ({"path"}, set()),
+            "soup": ({"checkpoints", "coefficients"}, set()),
+            "conditioned": ({"path", "direction"}, set()),
+            "best_of_n": ({"path", "n", "reward_model", "weights"}, {"scalarization"}),
         }[self.kind]
-        for name in ("path", "checkpoints", "coefficients", "direction"):
+        for name in ("path", "checkpoints", "coefficients", "direction", "n", "reward_model", "weights",
+                     "scalarization"):  # fmt: skip
             value = getattr(self, name)
             if name in used and value is None:
                 raise ValueError(f"policy of kind {self.kind!r} needs {name!r}")
-            if name not in used and value is not None:
+            if name not in used | optional and value is not None:
                 raise ValueError(f"{name!r} is not used by policy kind {self.kind!r}; remove it")
         if self.kind == "soup":
             assert self.checkpoints is not None and self.coefficients is not None
@@ -138,17 +159,45 @@ class PolicyHandle(BaseModel):
                     f"soup has {len(self.checkpoints)} checkpoints but {len(self.coefficients)} coefficients"
                 )
             _check_simplex(self.coefficients, "coefficients", None)
+        if self.kind == "best_of_n":
+            assert self.weights is not None
+            _check_simplex(self.weights, "weights", None)
         return self
 
 
 class Compute(BaseModel):
-    """Cost of producing a point, so methods can be compared at equal compute."""
+    """Cost of producing a point (or of work shared by several), so methods can be compared at equal compute.
+
+    ``trained_tokens`` counts the tokens of every sequence a gradient step went through (prompt and response);
+    ``generated_tokens`` every token sampled to produce the policy (online RL rollouts, best-of-n candidates,
+    reference responses), evaluation excluded. ``shared`` names entries of ``Front.compute.shared`` that this point
+    used without paying for them itself (a soup's specialists, a DPA model), so totals count them once.
+    """
 
     model_config = _STRICT
 
     wall_seconds: float = Field(0.0, ge=0)
     policy_updates: int = Field(0, ge=0)
-    tokens_seen: int = Field(0, ge=0)
+    trained_tokens: int = Field(0, ge=0, validation_alias=AliasChoices("trained_tokens", "tokens_seen"))
+    generated_tokens: int = Field(0, ge=0)
+    shared: list[str] = Field(default_factory=list)
+
+    def __add__(self, other: Compute) -> Compute:
+        return Compute(
+            wall_seconds=self.wall_seconds + other.wall_seconds,
+            policy_updates=self.policy_updates + other.policy_updates,
+            trained_tokens=self.trained_tokens + other.trained_tokens,
+            generated_tokens=self.generated_tokens + other.generated_tokens,
+        )
+
+
+class RunCompute(BaseModel):
+    """The run's cost: ``shared`` work (recorded once, by id) and the ``total`` over points and shared work."""
+
+    model_config = _STRICT
+
+    shared: dict[str, Compute] = Field(default_factory=dict)
+    total: Compute = Field(default_factory=Compute)
 
 
 class Sample(BaseModel):
@@ -273,6 +322,7 @@ def point_dimension_errors(point: Point, k: int, where: str) -> list[str]:
     ]
     if point.policy is not None:
         lists.append(("policy.direction", point.policy.direction))
+        lists.append(("policy.weights", point.policy.weights))
     for field, seq in lists:
         if seq is not None and len(seq) != k:
             errors.append(_length_error(f"{where} (id {point.id!r})", field, len(seq), k))
@@ -297,6 +347,7 @@ class Front(BaseModel):
     baselines: list[Point] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
     metrics: Metrics | None = None
+    compute: RunCompute | None = None
     provenance: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("schema_")
@@ -304,7 +355,7 @@ class Front(BaseModel):
     def _known_schema(cls, v: str) -> str:
         if v not in SUPPORTED_SCHEMAS:
             raise ValueError(f"unsupported schema {v!r}; supported: {', '.join(SUPPORTED_SCHEMAS)}")
-        return v
+        return SCHEMA  # an older version is upgraded in memory: every v1 file is a valid v2 file
 
     @field_validator("reference_point")
     @classmethod
@@ -326,6 +377,11 @@ class Front(BaseModel):
         if self.normalization is not None and len(self.normalization.lower) != k:
             errors.append(_length_error("normalization", "lower", len(self.normalization.lower), k))
             errors.append(_length_error("normalization", "upper", len(self.normalization.upper), k))
+        shared = set(self.compute.shared) if self.compute is not None else set()
+        for i, point in enumerate(self.points):
+            unknown = sorted(set(point.compute.shared) - shared)
+            if unknown:
+                errors.append(f"points[{i}].compute.shared: {unknown} not in compute.shared")
         seen: dict[str, str] = {}
         for group in ("points", "baselines"):
             for i, point in enumerate(getattr(self, group)):

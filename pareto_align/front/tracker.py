@@ -15,11 +15,13 @@ import pareto_align
 from pareto_align.front.dominance import non_dominated_mask
 from pareto_align.front.indicators import compute_metrics, hypervolume
 from pareto_align.front.schema import (
+    Compute,
     Front,
     HistoryEntry,
     Normalization,
     Objective,
     Point,
+    RunCompute,
     point_dimension_errors,
     read_front,
     write_front,
@@ -75,6 +77,7 @@ class FrontTracker:
         self._points: dict[str, Point] = {}
         self._baselines: dict[str, Point] = {}
         self.history: list[HistoryEntry] = []
+        self.shared_compute: dict[str, Compute] = {}
 
     @classmethod
     def from_front(cls, front: Front) -> FrontTracker:
@@ -85,6 +88,8 @@ class FrontTracker:
         for b in front.baselines:
             tracker.add_baseline(b)
         tracker.history = list(front.history)
+        if front.compute is not None:
+            tracker.shared_compute = dict(front.compute.shared)
         return tracker
 
     @classmethod
@@ -124,6 +129,17 @@ class FrontTracker:
         self._check(point, "point", self._baselines)
         self._points[point.id] = point
 
+    def add_shared_compute(self, work_id: str, compute: Compute) -> None:
+        """Record work shared by several points (specialists, a conditioned model) once, under ``work_id``."""
+        self.shared_compute[work_id] = compute
+
+    def total_compute(self) -> Compute:
+        """Every point's own compute plus each shared piece of work once."""
+        total = Compute()
+        for c in [*(p.compute for p in self._points.values()), *self.shared_compute.values()]:
+            total = total + c
+        return total
+
     def add_baseline(self, point: Point) -> None:
         """Add a reference policy's point (shown for comparison, never counted in metrics)."""
         self._check(point, "baseline", self._points)
@@ -147,6 +163,10 @@ class FrontTracker:
         self.history.append(entry)
         return entry
 
+    def drop_history(self, point_id: str) -> None:
+        """Forget the history entries of ``point_id`` (a point trained again after an interrupted attempt)."""
+        self.history = [h for h in self.history if h.point_id != point_id]
+
     def front(self) -> Front:
         """The tracked front as a validated :class:`Front`, metrics freshly computed (None without points)."""
         front = Front(
@@ -156,6 +176,7 @@ class FrontTracker:
             points=self.points,
             baselines=self.baselines,
             history=list(self.history),
+            compute=RunCompute(shared=dict(self.shared_compute), total=self.total_compute()),
             provenance=dict(self.provenance),
         )
         if front.points:

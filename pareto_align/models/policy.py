@@ -3,6 +3,8 @@
 - checkpoint:  {"kind": "checkpoint", "path": "points/p0/policy"}
 - soup:        {"kind": "soup", "checkpoints": [...], "coefficients": [...]}  -- weights interpolated on load
 - conditioned: {"kind": "conditioned", "path": ..., "direction": [...]}      -- direction written into the prompt
+- best_of_n:   {"kind": "best_of_n", "path": ..., "n": 8, "reward_model": "reward_model", "weights": [...]}
+               -- n candidates sampled from the checkpoint, the best by the scalarized reward model kept
 
 Paths are relative to the run directory, and must stay inside it. A checkpoint is either a full model
 (config.json + safetensors) or a PEFT LoRA adapter (adapter_config.json), which is merged into its base model on
@@ -18,9 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from pareto_align.models.generation import Generated, GenerationSettings, generate
+from pareto_align.objectives import Scalarization, scalarize
 from pareto_align.soups import interpolate_state_dicts
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -37,6 +42,8 @@ def format_conditioned_prompt(prompt: str, direction: Sequence[float]) -> str:
 
 @dataclass
 class Policy:
+    """A loaded policy. `generate` is how the sweep, the evaluator and the explorer sample from it."""
+
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
     handle: dict[str, Any]
@@ -44,6 +51,37 @@ class Policy:
 
     def format_prompt(self, prompt: str) -> str:
         return prompt if self.direction is None else format_conditioned_prompt(prompt, self.direction)
+
+    def generate(self, prompts: list, settings: GenerationSettings | None = None, seed: int = 0) -> Generated:
+        """One response per prompt (see `models.generation.generate`); prompts as the user wrote them."""
+        out = generate(
+            self.model, self.tokenizer, [self.format_prompt(p) for p in prompts], settings, seed=seed
+        )
+        return Generated(list(prompts), out.responses, out.n_tokens)
+
+
+@dataclass
+class BestOfNPolicy(Policy):
+    """Best-of-n selection: n candidates per prompt from the model, the one with the highest scalarized reward
+    kept. `generate` reports every candidate's tokens in `n_tokens`: they are its cost."""
+
+    reward_model: Any = None  # a Scorer: (prompts, responses) -> (N, K)
+    n: int = 1
+    weights: list[float] = field(default_factory=list)
+    scalarization: Scalarization | None = None
+
+    def generate(self, prompts: list, settings: GenerationSettings | None = None, seed: int = 0) -> Generated:
+        repeated = [p for p in prompts for _ in range(self.n)]  # (N * n,), candidates of a prompt adjacent
+        out = generate(self.model, self.tokenizer, repeated, settings, seed=seed)
+        conversational = bool(repeated) and not isinstance(repeated[0], str)
+        candidates = [r.strip() if conversational else " " + r.strip() for r in out.responses]
+        rewards = self.reward_model.score(repeated, candidates).double().numpy()  # (N * n, K)
+        utility = scalarize(rewards, np.asarray(self.weights), self.scalarization).reshape(
+            len(prompts), self.n
+        )
+        best = utility.argmax(axis=1)  # (N,), the first of ties
+        chosen = [out.responses[i * self.n + j] for i, j in enumerate(best)]
+        return Generated(list(prompts), chosen, out.n_tokens)
 
 
 def _resolve(run_dir: Path, rel: str) -> Path:
@@ -101,6 +139,19 @@ def load_policy(
     if kind == "conditioned":
         model, tok = _load_checkpoint(_resolve(run_dir, handle["path"]), run_dir, device)
         return Policy(model, tok, handle, direction=list(handle["direction"]))
+    if kind == "best_of_n":
+        from pareto_align.models.reward_model import MultiHeadRewardModel
+
+        model, tok = _load_checkpoint(_resolve(run_dir, handle["path"]), run_dir, device)
+        rm_path = (run_dir / handle["reward_model"]).resolve()
+        if not rm_path.is_relative_to(run_dir.resolve()) or not rm_path.is_dir():
+            raise PolicyLoadError(
+                f"{run_dir}: reward model '{handle['reward_model']}' is missing or outside the run"
+            )
+        reward_model = MultiHeadRewardModel.load(rm_path).to(model.device)
+        scalarization = Scalarization(**handle["scalarization"]) if handle.get("scalarization") else None
+        return BestOfNPolicy(model, tok, handle, reward_model=reward_model, n=int(handle["n"]),
+                             weights=list(handle["weights"]), scalarization=scalarization)  # fmt: skip
     if kind == "soup":
         paths = [_resolve(run_dir, p) for p in handle["checkpoints"]]
         model, tok = _load_checkpoint(paths[0], run_dir, device)
@@ -110,5 +161,5 @@ def load_policy(
         model.load_state_dict(interpolate_state_dicts(state_dicts, handle["coefficients"]))
         return Policy(model, tok, handle)
     raise PolicyLoadError(
-        f"{run_dir}: unknown policy handle kind {kind!r} (expected checkpoint, soup or conditioned)"
+        f"{run_dir}: unknown policy handle kind {kind!r} (expected checkpoint, soup, conditioned or best_of_n)"
     )

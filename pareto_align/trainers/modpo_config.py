@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from trl import DPOConfig
-
-from pareto_align.hf_args import check_dataclass_kwargs
 
 
 @dataclass
@@ -49,56 +45,3 @@ class MODPOConfig(DPOConfig):
             raise ValueError(
                 f"MODPO supports loss_type 'sigmoid' (+ optional 'sft'), got {sorted(unsupported)}"
             )
-
-
-# Defaults for the tiny benchmark model on CPU: TRL's default lr (1e-6) is far too small for it, while 1e-4 makes
-# responses run away in length; a small SFT term on the chosen responses keeps outputs diverse.
-DEFAULT_TRL_ARGS: dict[str, Any] = {
-    "learning_rate": 5e-5,
-    "beta": 0.1,
-    "max_steps": 200,
-    "per_device_train_batch_size": 16,
-    "max_length": 64,
-    "logging_steps": 25,
-    "save_strategy": "no",
-    "report_to": "none",
-    "lr_scheduler_type": "constant_with_warmup",
-    "warmup_steps": 10,
-}
-
-
-class MODPOMethodConfig(BaseModel):
-    """YAML section `method:` for `name: modpo`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: Literal["modpo"] = "modpo"
-    trained_objective: str = Field(
-        "largest_weight",
-        description="Objective whose preference data each grid point trains on: 'largest_weight' (ties: first in "
-        "config order) or an objective name (grid points where its weight is 0 fall back to the largest weight).",
-    )
-    margin_source: Literal["reward_model", "gold"] = Field(
-        "reward_model",
-        description="Margin rewards r_j: heads of the multi-head reward model (trained on the same noisy data, so on "
-        "a comparable scale) or, on the built-in benchmark only, the gold functions (needs margin_scale calibration).",
-    )
-    margin_scale: float = Field(
-        1.0, gt=0, description="Multiplier on margin rewards before they enter the loss."
-    )
-    trl: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Fields of trl.DPOConfig (learning_rate, beta, max_steps, loss_type, ...), over DEFAULT_TRL_ARGS.",
-    )
-
-    @field_validator("trl")
-    @classmethod
-    def _known_trl_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
-        managed = {"weights", "trained_objective", "output_dir", "precompute_ref_log_probs", "seed"}
-        bad = managed & set(value)
-        if bad:
-            raise ValueError(f"{sorted(bad)} are set by the sweep and cannot be given in method.trl")
-        return check_dataclass_kwargs(DPOConfig, value, "trl")
-
-    def trl_args(self) -> dict[str, Any]:
-        return {**DEFAULT_TRL_ARGS, **self.trl}

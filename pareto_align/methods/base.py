@@ -1,0 +1,170 @@
+"""What every method module offers the sweep (contract: methods, DESIGN.md), and what it hands back.
+
+A method module defines:
+    Config                  its YAML `method:` section, a pydantic model whose `name` is the union's discriminator;
+                            `Config.check(sweep_config)` raises ValueError("method.<field>: ...") for cross-field
+                            mistakes, and builds the TRL config object so TRL's own checks run before anything else
+    plan(config, front)     the jobs still worth running given the current front (ids deterministic: resume is
+                            generic); the sweep calls it again after each round until it offers no unfinished job
+    run(job, workspace)     train (or select) into a JobResult: one or more policies with their handles, each
+                            evaluated by the sweep through `load_policy`, plus compute shared by several points
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pareto_align.front.schema import Compute, Front
+from pareto_align.hf_args import build_dataclass, check_dataclass_kwargs, hardware_defaults, resolved_defaults
+
+if TYPE_CHECKING:
+    from pareto_align.config import SweepConfig
+    from pareto_align.workspace import Workspace
+
+
+class MethodSection(BaseModel):
+    """Base of every `method:` section: strict keys, and a hook for the checks that need the whole config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def check(self, config: SweepConfig) -> None:
+        """Raise ValueError naming `method.<field>` when this section does not fit the rest of the config."""
+
+    def effective(self) -> dict[str, Any]:
+        """The section with every default resolved (trainer defaults included): what the config hash covers."""
+        return self.model_dump(mode="json")
+
+
+class TRLSection(MethodSection):
+    """A method section with a `trl:` pass-through to a TRL config dataclass (DPOConfig, GRPOConfig, ...).
+
+    Subclasses name the dataclass (`trl_config_class`), their defaults for the benchmark (`DEFAULT_TRL`) and the
+    fields the sweep sets per job (`MANAGED`, with the reason). The config object is built while the YAML is
+    checked (`check`), so every error TRL or transformers would raise is reported then, in one line.
+    """
+
+    DEFAULT_TRL: ClassVar[dict[str, Any]] = {}
+    MANAGED: ClassVar[dict[str, str]] = {}
+    # fields that carry no hyper-parameter (paths, logging) and stay out of the config hash
+    UNHASHED: ClassVar[set[str]] = {"output_dir", "logging_dir", "run_name", "hub_token", "push_to_hub_token"}
+
+    trl: dict[str, Any] = Field(
+        default_factory=dict, description="Fields of the method's TRL config dataclass."
+    )
+
+    def trl_config_class(self) -> type:
+        raise NotImplementedError
+
+    def trl_fields_of(self) -> type:
+        """The TRL dataclass whose field names the user may set (named in 'unknown field' errors)."""
+        return self.trl_config_class()
+
+    @model_validator(mode="after")
+    def _known_trl_fields(self):
+        bad = sorted(set(self.MANAGED) & set(self.trl))
+        if bad:
+            why = "; ".join(f"{k}: {self.MANAGED[k]}" for k in bad)
+            raise ValueError(f"method.trl: {bad} are set by the sweep ({why})")
+        check_dataclass_kwargs(self.trl_fields_of(), self.trl, "method.trl")
+        for key in ("bf16", "fp16"):
+            if self.trl.get(key) and not _mixed_precision_available(key, self.trl.get("use_cpu", False)):
+                raise ValueError(f"method.trl.{key}: needs a CUDA GPU{' with bf16 support' if key == 'bf16' else ''}"
+                                 f" and use_cpu false; this machine {_device_words()}")  # fmt: skip
+        return self
+
+    def trl_args(self) -> dict[str, Any]:
+        """Keyword arguments of the TRL config: hardware defaults, the method's defaults, then the user's."""
+        return {**hardware_defaults(), **self.DEFAULT_TRL, **self.trl}
+
+    def build_trl_config(self, **managed: Any):
+        """The TRL config object for one job; `managed` are the fields the sweep sets (output_dir, seed, ...)."""
+        kwargs = {**self.trl_args(), **managed}
+        return build_dataclass(self.trl_config_class(), kwargs, "method.trl")
+
+    def validation_placeholders(self, config: SweepConfig) -> dict[str, Any]:
+        """Values of the managed fields for building the config object at validation time."""
+        return {}
+
+    def check(self, config: SweepConfig) -> None:
+        out = str(Path(tempfile.gettempdir()) / "pareto_align-config-check")  # never created
+        self.build_trl_config(output_dir=out, **self.validation_placeholders(config))
+
+    def effective(self) -> dict[str, Any]:
+        section = self.model_dump(mode="json")
+        section["trl"] = resolved_defaults(self.trl_config_class(), {**self.DEFAULT_TRL, **self.trl},
+                                           exclude=self.UNHASHED | set(self.MANAGED))  # fmt: skip
+        return section
+
+
+def _mixed_precision_available(key: str, use_cpu: bool) -> bool:
+    import torch
+
+    if use_cpu or not torch.cuda.is_available():
+        return False
+    return key == "fp16" or torch.cuda.is_bf16_supported()
+
+
+def _device_words() -> str:
+    import torch
+
+    if not torch.cuda.is_available():
+        return "has no CUDA device"
+    return f"has {torch.cuda.get_device_name(0)}"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work. `id` is deterministic (a resumed sweep recognises finished jobs by it)."""
+
+    id: str
+    seed: int
+    weights: list[float] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainedPolicy:
+    """A policy a job produced: the sweep evaluates its handle and records it as the point `id`."""
+
+    id: str
+    policy: dict[str, Any]  # a policy handle (contract: policy handles), paths relative to the run dir
+    seed: int
+    compute: Compute
+    weights: list[float] | None = None
+    direction: list[float] | None = None
+    step: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    # a policy that pays at inference (best-of-n): the sweep adds its evaluation's generated tokens and seconds
+    cost_at_inference: bool = False
+
+
+@dataclass
+class JobResult:
+    points: list[TrainedPolicy]
+    shared: dict[str, Compute] = field(default_factory=dict)  # work used by several points, recorded once
+
+
+class Method(Protocol):
+    """A module of `pareto_align.methods` (see the module docstring)."""
+
+    Config: type[MethodSection]
+    plan: Callable[[SweepConfig, Front], list[Job]]
+    run: Callable[[Job, Workspace], JobResult]
+
+
+def grid_jobs(config: SweepConfig, **metadata: Callable[[list[float]], Any]) -> list[Job]:
+    """One job per (weight vector, seed) of the config's grid, id `w<index>-s<seed>`; `metadata` values are
+    functions of the weight vector."""
+    jobs = []
+    for i, w in enumerate(config.weight_vectors()):
+        w = [round(float(x), 10) for x in w]
+        for seed in config.seeds:
+            extra = {key: f(w) for key, f in metadata.items()}
+            jobs.append(Job(f"w{i:02d}-s{seed}", seed, w, {"grid_index": i, **extra}))
+    return jobs

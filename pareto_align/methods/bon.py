@@ -1,0 +1,78 @@
+"""`method: bon`: best-of-n, the training-free front.
+
+For each weight vector w the policy samples n responses from the base policy and keeps the one with the highest
+scalarized reward-model score. Nothing is trained, so its cost is the tokens it generates: n per response.
+The KL divergence of best-of-n from the base policy is at most log n - (n - 1) / n (Beirami et al., 2024,
+"Theoretical guarantees on the best-of-n alignment policy"), recorded per point; Yang et al. (2024, "Asymptotics
+of Language Model Alignment") show that best-of-n matches KL-constrained RL asymptotically.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from pareto_align.errors import ConfigError
+from pareto_align.front.schema import Compute, Front
+from pareto_align.methods.base import Job, JobResult, MethodSection, TrainedPolicy, grid_jobs
+from pareto_align.objectives import Scalarization
+
+if TYPE_CHECKING:
+    from pareto_align.config import SweepConfig
+    from pareto_align.workspace import Workspace
+
+
+def kl_bound(n: int) -> float:
+    """Upper bound on KL(best-of-n || base): log n - (n - 1) / n (Beirami et al., 2024, Theorem 1)."""
+    return math.log(n) - (n - 1) / n
+
+
+class Config(MethodSection):
+    """YAML section `method:` for `name: bon`."""
+
+    name: Literal["bon"] = "bon"
+    n: int = Field(
+        16, ge=1, description="Candidates sampled from the base policy per response; the best is kept."
+    )
+    scalarization: Scalarization = Field(
+        default_factory=Scalarization,
+        description="How the reward model's K scores rank candidates: linear (w . r) or tchebycheff (with ideal).",
+    )
+
+    def check(self, config: SweepConfig) -> None:
+        ideal = self.scalarization.ideal
+        if ideal is not None and len(ideal) != len(config.objectives):
+            raise ValueError(
+                f"method.scalarization.ideal: expected {len(config.objectives)} values, got {len(ideal)}"
+            )
+
+
+def plan(config: SweepConfig, front: Front) -> list[Job]:
+    """One job per weight vector. Nothing is trained, so a training seed changes nothing: the first seed only."""
+    first = config.seeds[0]
+    return [job for job in grid_jobs(config) if job.seed == first]
+
+
+def run(job: Job, ws: Workspace) -> JobResult:
+    """The selection policy's handle: base checkpoint, n, the reward model, the weights (no training)."""
+    method: Config = ws.config.method  # type: ignore[assignment]
+    base = ws.base_handle()
+    if base is None:
+        raise ConfigError("method: bon needs the base policy inside the run directory (the built-in benchmark); "
+                          f"{ws.setting.base_path} is outside it")  # fmt: skip
+    ws.reward_model  # noqa: B018 -- trained (once per run dir) before the handle names it
+    handle = {
+        "kind": "best_of_n",
+        "path": base,
+        "n": method.n,
+        "reward_model": "reward_model",
+        "weights": job.weights,
+    }
+    if method.scalarization.kind != "linear":
+        handle["scalarization"] = method.scalarization.model_dump()
+    point = TrainedPolicy(job.id, handle, job.seed, Compute(), weights=job.weights, cost_at_inference=True,
+                          metadata={"grid_index": job.metadata["grid_index"], "n": method.n,
+                                    "kl_bound": kl_bound(method.n), "scalarization": method.scalarization.kind})  # fmt: skip
+    return JobResult([point])

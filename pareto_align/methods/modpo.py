@@ -1,0 +1,127 @@
+"""`method: modpo`: one MODPO policy per (weight vector, seed) (Zhou et al., 2023; see trainers/modpo_trainer.py).
+
+Each job trains on the preference pairs of one objective k (the largest weight by default) with the margin
+rewards of the others, from the reward model's heads or, on the benchmark, the gold functions.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+from trl import DPOConfig
+
+from pareto_align.errors import ConfigError
+from pareto_align.front.schema import Compute, Front
+from pareto_align.methods.base import Job, JobResult, TrainedPolicy, TRLSection, grid_jobs
+from pareto_align.trainers.modpo_config import MODPOConfig
+from pareto_align.trainers.modpo_trainer import MODPOTrainer, choose_trained_objective, margin_rewards
+from pareto_align.trainers.progress import use_step_bar
+
+if TYPE_CHECKING:
+    from pareto_align.config import SweepConfig
+    from pareto_align.workspace import Workspace
+
+
+class Config(TRLSection):
+    """YAML section `method:` for `name: modpo`."""
+
+    # Defaults for the tiny benchmark model on CPU: TRL's default lr (1e-6) is far too small for it, while 1e-4
+    # makes responses run away in length; a small SFT term on the chosen responses keeps outputs diverse.
+    DEFAULT_TRL: ClassVar[dict[str, Any]] = {
+        "learning_rate": 5e-5,
+        "beta": 0.1,
+        "max_steps": 200,
+        "per_device_train_batch_size": 16,
+        "max_length": 64,
+        "logging_steps": 25,
+        "save_strategy": "no",
+        "report_to": "none",
+        "lr_scheduler_type": "constant_with_warmup",
+        "warmup_steps": 10,
+    }
+    MANAGED: ClassVar[dict[str, str]] = {
+        "weights": "the point's weight vector",
+        "trained_objective": "method.trained_objective",
+        "output_dir": "inside the run directory",
+        "precompute_ref_log_probs": "always on: margins are folded into the reference log-probs",
+        "seed": "the sweep's seeds",
+    }
+
+    name: Literal["modpo"] = "modpo"
+    trained_objective: str = Field(
+        "largest_weight",
+        description="Objective whose preference data each grid point trains on: 'largest_weight' (ties: first in "
+        "config order) or an objective name (grid points where its weight is 0 fall back to the largest weight).",
+    )
+    margin_source: Literal["reward_model", "gold"] = Field(
+        "reward_model",
+        description="Margin rewards r_j: heads of the multi-head reward model (trained on the same noisy data, so on "
+        "a comparable scale) or, on the built-in benchmark only, the gold functions (needs margin_scale calibration).",
+    )
+    margin_scale: float = Field(
+        1.0, gt=0, description="Multiplier on margin rewards before they enter the loss."
+    )
+
+    def trl_config_class(self) -> type:
+        return MODPOConfig
+
+    def trl_fields_of(self) -> type:
+        return DPOConfig
+
+    def validation_placeholders(self, config: SweepConfig) -> dict[str, Any]:
+        k = len(config.objectives)
+        return {"weights": [1.0 / k] * k, "trained_objective": 0, "seed": 0}
+
+    def check(self, config: SweepConfig) -> None:
+        names = config.objective_names
+        if self.trained_objective not in ("largest_weight", *names):
+            raise ValueError(
+                f"method.trained_objective: {self.trained_objective!r} is not an objective {names}"
+            )
+        if self.margin_source == "gold" and config.data.source != "synthetic":
+            raise ValueError("method.margin_source: 'gold' is only available on the built-in benchmark")
+        super().check(config)
+
+
+def plan(config: SweepConfig, front: Front) -> list[Job]:
+    """One job per (weight vector, seed) of the grid: a static grid, planned once."""
+    names = config.objective_names
+    method: Config = config.method  # type: ignore[assignment]
+    preferred = (
+        None if method.trained_objective == "largest_weight" else names.index(method.trained_objective)
+    )
+    return grid_jobs(config, trained_objective=lambda w: choose_trained_objective(w, preferred))
+
+
+def run(job: Job, ws: Workspace) -> JobResult:
+    """Train one MODPO policy; its checkpoint is renamed into points/<id>/policy only when complete."""
+    config, method = ws.config, ws.config.method
+    names = config.objective_names
+    k = job.metadata["trained_objective"]
+    pairs = ws.pairs("MODPO")
+    if names[k] not in set(pairs["objective"]):
+        raise ConfigError(f"weights: point {job.id} trains on objective '{names[k]}', which has no preference pairs "
+                          f"(objectives with pairs: {sorted(set(pairs['objective']))}); set method.trained_objective")  # fmt: skip
+    diffs = ws.reward_diffs(method.margin_source) * method.margin_scale  # (N, K)
+    on_k = np.asarray([o == names[k] for o in pairs["objective"]])
+    data = pairs.select(np.flatnonzero(on_k)).select_columns(["prompt", "chosen", "rejected"])
+    data = data.add_column("margin", margin_rewards(diffs[on_k], np.asarray(job.weights), k).tolist())
+    model, tokenizer = ws.load_base()
+    with ws.training_dir(job.id) as work:
+        args = method.build_trl_config(output_dir=str(work / "trainer"), weights=job.weights, trained_objective=k,
+                                       seed=job.seed, disable_tqdm=not ws.progress)  # fmt: skip
+        start = time.perf_counter()
+        trainer = MODPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
+                               peft_config=ws.peft_config())  # fmt: skip
+        use_step_bar(trainer, f"training {job.id}", ws.progress)
+        result = trainer.train()
+        seconds = time.perf_counter() - start
+        handle = ws.save_policy(job.id, trainer.model, tokenizer, work)
+    compute = Compute(wall_seconds=seconds, policy_updates=int(result.global_step),
+                      trained_tokens=int(getattr(trainer, "_total_train_tokens", 0)))  # fmt: skip
+    point = TrainedPolicy(job.id, handle, job.seed, compute, weights=job.weights, step=compute.policy_updates,
+                          metadata={"trained_objective": names[k], "grid_index": job.metadata["grid_index"]})  # fmt: skip
+    return JobResult([point])

@@ -1,0 +1,208 @@
+"""`method: morlhf`: online multi-objective RL with a scalarized reward, one run per (weight vector, seed).
+
+The linear-scalarization baseline of every multi-objective alignment paper (MORLHF in Zhou et al., 2023; Rame et
+al., 2023), on TRL's GRPOTrainer or RLOOTrainer. Each objective reaches TRL as its own reward function, in config
+order, with the weights as `reward_weights` (see `pareto_align/rewards.py` for the Tchebycheff scalarizer and PAR
+shaping). Every `history_every` steps the policy is evaluated on the held-out prompts into front.json's history,
+so the front can be watched while it moves; the final policy is the point.
+
+TRL's normalization passes through `method.trl`: `scale_rewards` ("group", TRL's default and GRPO's: advantages in
+units of the group's spread, so weights set the direction of the update and not its size) and, for GRPO,
+`multi_objective_aggregation` ("sum_then_normalize", the default: the scalarized reward is what the weights mean;
+"normalize_then_sum" is GDPO's, which makes objectives of different scales count by their weights alone).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import datasets
+import numpy as np
+from pydantic import Field
+from transformers import TrainerCallback
+from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
+
+from pareto_align.atomic import write_bytes_atomic, write_text_atomic
+from pareto_align.front.schema import Compute, Front
+from pareto_align.methods.base import Job, JobResult, TrainedPolicy, TRLSection, grid_jobs
+from pareto_align.models.generation import GenerationSettings
+from pareto_align.models.policy import Policy
+from pareto_align.objectives import Scalarization
+from pareto_align.rewards import AggregatedRewardModel, ObjectiveRewards, as_response
+from pareto_align.trainers.progress import use_step_bar
+
+if TYPE_CHECKING:
+    from pareto_align.config import SweepConfig
+    from pareto_align.evaluate import Scorer
+    from pareto_align.workspace import Workspace
+
+TRAINERS = {"grpo": (GRPOConfig, GRPOTrainer), "rloo": (RLOOConfig, RLOOTrainer)}
+PAR_REFERENCE = "par_reference"  # shared work: the base policy's reference responses, scored once per run
+
+
+class Config(TRLSection):
+    """YAML section `method:` for `name: morlhf`."""
+
+    # Defaults for the tiny benchmark model on CPU (TRL's lr of 1e-6 does not move a model this small): 2 prompts
+    # x 8 completions per step, completions as long as the evaluation's.
+    DEFAULT_TRL: ClassVar[dict[str, Any]] = {
+        "learning_rate": 2e-4,
+        "max_steps": 60,
+        "per_device_train_batch_size": 16,
+        "num_generations": 8,
+        "max_completion_length": 28,
+        "logging_steps": 10,
+        "save_strategy": "no",
+        "report_to": "none",
+        "lr_scheduler_type": "constant_with_warmup",
+        "warmup_steps": 5,
+    }
+    MANAGED: ClassVar[dict[str, str]] = {
+        "reward_weights": "the point's weight vector (and scalarization)",
+        "output_dir": "inside the run directory",
+        "seed": "the sweep's seeds",
+    }
+
+    name: Literal["morlhf"] = "morlhf"
+    trainer: Literal["grpo", "rloo"] = Field("grpo", description="TRL's GRPOTrainer or RLOOTrainer.")
+    reward_source: Literal["reward_model", "gold"] = Field(
+        "reward_model",
+        description="Per-objective rewards: the multi-head reward model's heads (ensemble aggregated as "
+        "`aggregation`), or, on the built-in benchmark only, the gold functions (an oracle reward).",
+    )
+    aggregation: Literal["mean", "wco", "uwo"] | None = Field(
+        None,
+        description="Ensemble aggregation per objective (Coste et al., 2023); default: reward_model.aggregation.",
+    )
+    uwo_lambda: float | None = Field(
+        None, ge=0, description="UWO: mean - lambda * variance; default: the model's."
+    )
+    scalarization: Scalarization = Field(
+        default_factory=Scalarization,
+        description="linear (TRL's reward_weights) or tchebycheff (with ideal).",
+    )
+    par: bool = Field(False, description="PAR shaping: sigmoid(r - r_ref) per objective (Fu et al., 2025).")
+    history_every: int = Field(
+        20,
+        ge=0,
+        description="Evaluate the training policy every this many steps into front.json's history (0: off).",
+    )
+    history_samples_per_prompt: int = Field(
+        8,
+        ge=1,
+        description="Responses per held-out prompt for history evaluations (the final point uses evaluation's).",
+    )
+
+    def trl_config_class(self) -> type:
+        return TRAINERS[self.trainer][0]
+
+    def validation_placeholders(self, config: SweepConfig) -> dict[str, Any]:
+        k = len(config.objectives) + (self.scalarization.kind == "tchebycheff")
+        return {"reward_weights": [1.0 / k] * k, "seed": 0}
+
+    def check(self, config: SweepConfig) -> None:
+        k = len(config.objectives)
+        if self.reward_source == "gold" and config.data.source != "synthetic":
+            raise ValueError("method.reward_source: 'gold' is only available on the built-in benchmark")
+        if self.scalarization.ideal is not None and len(self.scalarization.ideal) != k:
+            raise ValueError(
+                f"method.scalarization.ideal: expected {k} values, got {len(self.scalarization.ideal)}"
+            )
+        # values TRL checks only when it first computes advantages, mid-training
+        choices = {"multi_objective_aggregation": ("sum_then_normalize", "normalize_then_sum"),
+                   "scale_rewards": ("group", "batch", "none", True, False)}  # fmt: skip
+        for key, allowed in choices.items():
+            if key in self.trl and self.trl[key] not in allowed:
+                raise ValueError(f"method.trl.{key}: {self.trl[key]!r} is not one of {list(allowed)}")
+        if self.reward_source == "gold" and (self.aggregation or self.uwo_lambda is not None):
+            raise ValueError(
+                "method.aggregation: ensemble aggregation applies to reward_source 'reward_model' only"
+            )
+        super().check(config)
+
+
+def plan(config: SweepConfig, front: Front) -> list[Job]:
+    """One online RL run per (weight vector, seed): a static grid, planned once."""
+    return grid_jobs(config)
+
+
+def reward_scorer(ws: Workspace, method: Config) -> Scorer:
+    if method.reward_source == "gold":
+        return ws.scorer("gold")
+    return AggregatedRewardModel(ws.reward_model, method.aggregation, method.uwo_lambda)
+
+
+def reference_rewards(ws: Workspace, method: Config, prompts: list, scorer: Scorer) -> np.ndarray:
+    """PAR's reference: the base policy's response to each training prompt, scored per objective (P, K). Computed
+    once per run directory, a shared product whose cost is recorded once (`par_reference` in the run's compute)."""
+    path = ws.run_dir / f"{PAR_REFERENCE}_{method.reward_source}.npy"
+    cost_path = path.with_suffix(".json")
+    if not path.exists():
+        start = time.perf_counter()
+        model, tokenizer = ws.load_base()
+        settings = GenerationSettings(max_new_tokens=int(method.trl_args()["max_completion_length"]))
+        out = Policy(model, tokenizer, {}).generate(prompts, settings, seed=ws.config.evaluation.seed)
+        responses = [
+            as_response(r) if isinstance(p, str) else r for p, r in zip(prompts, out.responses, strict=True)
+        ]
+        ref = scorer.score(prompts, responses).double().numpy()  # (P, K)
+        cost = Compute(wall_seconds=time.perf_counter() - start, generated_tokens=out.n_tokens)
+        write_text_atomic(cost_path, cost.model_dump_json())
+        buffer = io.BytesIO()
+        np.save(buffer, ref, allow_pickle=False)
+        write_bytes_atomic(path, buffer.getvalue())
+    ws.tracker.add_shared_compute(PAR_REFERENCE, Compute.model_validate_json(cost_path.read_text()))
+    return np.load(path, allow_pickle=False)
+
+
+class HistoryCallback(TrainerCallback):
+    """Evaluates the training policy every `every` steps into front.json's history (the front while it moves)."""
+
+    def __init__(self, ws: Workspace, job: Job, every: int, samples_per_prompt: int, tokenizer) -> None:
+        self.ws, self.job, self.every = ws, job, every
+        self.samples_per_prompt, self.tokenizer = samples_per_prompt, tokenizer
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if self.every and state.global_step % self.every == 0 and state.global_step < state.max_steps:
+            ev = self.ws.evaluate(Policy(model, self.tokenizer, {}), self.samples_per_prompt)
+            self.ws.record_history(self.job.id, state.global_step, ev, weights=self.job.weights, method="morlhf",
+                                   seed=self.job.seed, training=True)  # fmt: skip
+
+
+def run(job: Job, ws: Workspace) -> JobResult:
+    """One online RL run on the scalarized multi-objective reward; the final policy is the point."""
+    method: Config = ws.config.method  # type: ignore[assignment]
+    names = ws.config.objective_names
+    scorer = reward_scorer(ws, method)
+    prompts = ws.setting.train_prompts()
+    data = datasets.Dataset.from_dict({"prompt": prompts})
+    shared = []
+    if method.par:
+        data = data.add_column("ref_rewards", reference_rewards(ws, method, prompts, scorer).tolist())
+        shared.append(PAR_REFERENCE)
+    rewards = ObjectiveRewards(scorer, names, job.weights, method.scalarization, par=method.par)
+    config_cls, trainer_cls = TRAINERS[method.trainer]
+    model, tokenizer = ws.load_base()
+    with ws.training_dir(job.id) as work:
+        args = method.build_trl_config(output_dir=str(work / "trainer"), reward_weights=rewards.weights(),
+                                       seed=job.seed, disable_tqdm=not ws.progress)  # fmt: skip
+        start = time.perf_counter()
+        trainer = trainer_cls(model=model, reward_funcs=rewards.functions(), args=args, train_dataset=data,
+                              processing_class=tokenizer, peft_config=ws.peft_config())  # fmt: skip
+        use_step_bar(trainer, f"training {job.id}", ws.progress)
+        trainer.add_callback(HistoryCallback(ws, job, method.history_every, method.history_samples_per_prompt,
+                                             tokenizer))  # fmt: skip
+        result = trainer.train()
+        seconds = time.perf_counter() - start
+        handle = ws.save_policy(job.id, trainer.model, tokenizer, work)
+    compute = Compute(wall_seconds=seconds, policy_updates=int(result.global_step),
+                      trained_tokens=int(trainer.state.num_input_tokens_seen) * args.num_iterations,
+                      generated_tokens=rewards.generated_tokens, shared=shared)  # fmt: skip
+    metadata = {"grid_index": job.metadata["grid_index"], "trainer": method.trainer,
+                "reward_source": method.reward_source, "scalarization": method.scalarization.kind,
+                "reward_scoring_seconds": rewards.scoring_seconds}  # fmt: skip
+    point = TrainedPolicy(job.id, handle, job.seed, compute, weights=job.weights, step=compute.policy_updates,
+                          metadata=metadata)  # fmt: skip
+    return JobResult([point])

@@ -1,0 +1,116 @@
+"""Multi-objective rewards for TRL's online trainers (GRPO, RLOO): one reward function per objective.
+
+TRL calls each of its `reward_funcs` on the same batch and combines them with `reward_weights`, logging
+`rewards/<name>/mean` for each. `ObjectiveRewards` scores a batch once with any scorer (gold functions, reward-model
+heads, an ensemble aggregated by mean / WCO / UWO) and serves column k to the function of objective k, so K
+objectives cost one scoring pass. Optional per-objective shaping (PAR) and a Tchebycheff scalarizer come on top:
+
+- PAR (Fu et al., 2025, "Reward Shaping to Mitigate Reward Hacking in RLHF"): r_k <- sigmoid(r_k - r_k(x, y_ref)),
+  with y_ref the base policy's response to the same prompt; bounded in (0, 1) and centred at the reference (0.5).
+- Tchebycheff: -max_k w_k |z*_k - r_k| (z* the stated ideal point, in the units of the rewards after shaping),
+  which TRL does not have: it is one more reward function with weight 1, while the K objectives stay logged at
+  weight 0 (`reward_weights`), so TRL's own normalization (`scale_rewards`, GDPO's `normalize_then_sum`) applies
+  to it unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from pareto_align.evaluate import Scorer
+from pareto_align.models.reward_model import MultiHeadRewardModel, aggregate_members
+from pareto_align.objectives import Scalarization, scalarize
+
+
+def par_shaping(rewards: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """PAR: sigmoid(r - r_ref), elementwise over (N, K) rewards and the reference rewards (N, K)."""
+    return 1.0 / (1.0 + np.exp(-(np.asarray(rewards, dtype=float) - np.asarray(reference, dtype=float))))
+
+
+class AggregatedRewardModel:
+    """A multi-head reward model scored with a chosen ensemble aggregation (mean, wco, uwo with its lambda)."""
+
+    def __init__(self, model: MultiHeadRewardModel, aggregation: str | None = None,
+                 uwo_lambda: float | None = None) -> None:  # fmt: skip
+        self.model = model
+        self.objective_names = model.objective_names
+        self.aggregation = aggregation or model.aggregation
+        self.uwo_lambda = model.uwo_lambda if uwo_lambda is None else uwo_lambda
+
+    def score(self, prompts: Sequence, responses: Sequence) -> torch.Tensor:
+        members = self.model.score_members(prompts, responses)  # (M, N, K)
+        return aggregate_members(members, self.aggregation, self.uwo_lambda)  # (N, K)
+
+
+def as_response(completion: Any) -> Any:
+    """A TRL completion as the toolkit's scorers take responses: plain text with its leading space (TRL joins
+    prompt and completion as strings), or the message list of a conversational completion."""
+    return " " + completion.strip() if isinstance(completion, str) else completion
+
+
+class ObjectiveRewards:
+    """Per-objective reward functions for a TRL trainer over one scorer, scoring each batch once.
+
+    `functions()` are the trainer's `reward_funcs`, `weights()` its `reward_weights`. With `par=True` the dataset
+    must carry a `ref_rewards` column (K reference rewards per prompt; TRL passes extra columns to reward functions).
+    `generated_tokens` counts the completion tokens scored, for compute accounting.
+    """
+
+    def __init__(self, scorer: Scorer, names: Sequence[str], weights: Sequence[float],
+                 scalarization: Scalarization | None = None, par: bool = False) -> None:  # fmt: skip
+        self.scorer = scorer
+        self.names = list(names)
+        self.w = np.asarray(weights, dtype=float)  # (K,)
+        self.scalarization = scalarization or Scalarization()
+        self.par = par
+        self.generated_tokens = 0
+        self.scoring_seconds = 0.0
+        self._batch: tuple[list, np.ndarray] | None = None  # (completions list, rewards (N, K))
+
+    def rewards(self, prompts: list, completions: list, completion_ids: list | None = None,
+                ref_rewards: list | None = None) -> np.ndarray:  # fmt: skip
+        """Per-objective rewards (N, K) of a batch, computed once per batch (TRL passes the same lists to every
+        reward function; holding the list keeps its identity unique while it is cached)."""
+        if self._batch is not None and self._batch[0] is completions:
+            return self._batch[1]
+        import time
+
+        start = time.perf_counter()
+        r = self.scorer.score(prompts, [as_response(c) for c in completions]).double().numpy()  # (N, K)
+        if self.par:
+            if ref_rewards is None:
+                raise ValueError("PAR shaping needs a 'ref_rewards' column in the training dataset")
+            r = par_shaping(r, np.asarray(ref_rewards, dtype=float))
+        self.scoring_seconds += time.perf_counter() - start
+        self.generated_tokens += sum(len(ids) for ids in completion_ids or [])
+        self._batch = (completions, r)
+        return r
+
+    def _objective(self, k: int) -> Callable[..., list[float]]:
+        def reward(prompts, completions, completion_ids=None, ref_rewards=None, **_) -> list[float]:
+            return self.rewards(prompts, completions, completion_ids, ref_rewards)[:, k].tolist()
+
+        reward.__name__ = self.names[k]  # TRL logs rewards/<__name__>/mean
+        return reward
+
+    def _tchebycheff(self) -> Callable[..., list[float]]:
+        def tchebycheff(prompts, completions, completion_ids=None, ref_rewards=None, **_) -> list[float]:
+            r = self.rewards(prompts, completions, completion_ids, ref_rewards)
+            return scalarize(r, self.w, self.scalarization).tolist()
+
+        return tchebycheff
+
+    def functions(self) -> list[Callable[..., list[float]]]:
+        """The K objective rewards in config order, then the Tchebycheff scalarizer when it is used."""
+        funcs = [self._objective(k) for k in range(len(self.names))]
+        return funcs + ([self._tchebycheff()] if self.scalarization.kind == "tchebycheff" else [])
+
+    def weights(self) -> list[float]:
+        """`reward_weights`: w for a linear scalarization; 0 per objective and 1 for the Tchebycheff scalarizer."""
+        if self.scalarization.kind == "tchebycheff":
+            return [0.0] * len(self.names) + [1.0]
+        return self.w.tolist()

@@ -1,0 +1,296 @@
+"""A run directory and its shared products, each built lazily, once, only when a method asks for it.
+
+    base/policy/           a copy of the built-in benchmark's base policy, so every handle stays inside the run dir
+    reward_model/          the multi-head reward model (safetensors + JSON) and reward_metrics.json
+    reward_diffs_<src>.npy r(x, y_w) - r(x, y_l) for every preference pair, (N, K), from the reward model or gold
+    points/<id>/policy/    one policy per trained point, renamed into place only when complete
+
+Methods get a `Workspace` in `run(job, workspace)`: data, base policy, reward model, scorers, evaluation, the
+one place that saves a trained policy, and the history of the front while a point trains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from pareto_align.atomic import write_bytes_atomic, write_text_atomic
+from pareto_align.config import SweepConfig
+from pareto_align.data.synthetic import SyntheticBenchmark, load_synthetic_benchmark
+from pareto_align.errors import ConfigError
+from pareto_align.evaluate import Evaluation, Scorer, evaluate_policy
+from pareto_align.front import FrontTracker
+from pareto_align.models.policy import Policy
+from pareto_align.models.reward_model import MultiHeadRewardModel
+from pareto_align.trainers.reward_model_trainer import pairwise_accuracy, train_reward_model
+
+REWARD_MODEL_DIR = "reward_model"
+
+
+@dataclass
+class Setting:
+    """Everything the jobs share: base policy, preference pairs, held-out prompts, the benchmark."""
+
+    base_path: str
+    pairs: datasets.Dataset | None  # prompt, chosen, rejected, objective
+    eval_prompts: list  # strings, or message lists for chat models
+    benchmark: SyntheticBenchmark | None
+    scores: datasets.Dataset | None = (
+        None  # attribute scores (prompt, response, scores), for the reward model
+    )
+    gold: Scorer | None = None  # the benchmark's gold functions
+
+    def train_prompts(self) -> list:
+        """Distinct prompts of the training data (preference pairs and scored responses), in first-seen order."""
+        rows = [*(self.pairs["prompt"] if self.pairs is not None else []),
+                *(self.scores["prompt"] if self.scores is not None else [])]  # fmt: skip
+        return list({json.dumps(p, sort_keys=True): p for p in rows}.values())
+
+
+def device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_causal_lm(
+    path: str, trust_remote_code: bool = False, on: str | None = None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A causal LM and its tokenizer (left padding; pad = eos when unset), on device `on` if given."""
+    model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code)
+    if on is not None:
+        model.to(on)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def _load_eval_prompts(path: Path) -> list[str]:
+    if path.suffix == ".jsonl":
+        prompts = []
+        for i, line in enumerate(path.read_text().splitlines(), start=1):
+            if line.strip():
+                row = json.loads(line)
+                if not isinstance(row, dict) or "prompt" not in row:
+                    raise ConfigError(f"{path}: line {i}: expected a JSON object with a 'prompt' field")
+                prompts.append(row["prompt"])
+    else:
+        prompts = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if not prompts:
+        raise ConfigError(f"{path}: no evaluation prompts")
+    return prompts
+
+
+def prepare_setting(config: SweepConfig, progress: bool) -> Setting:
+    """Base policy, preference pairs and held-out prompts; the gold scorer on the built-in benchmark."""
+    if config.data.source == "synthetic":
+        bench = load_synthetic_benchmark(config.data.synthetic, cache_dir=config.cache_dir, progress=progress)
+        gold = bench.gold_scorer([o.gold for o in config.objectives], [o.direction for o in config.objectives],
+                                 config.objective_names)  # fmt: skip
+        return Setting(
+            str(bench.base_path), bench.preference_pairs(gold), bench.eval_prompts(), bench, gold=gold
+        )
+    from pareto_align.data.loading import load_preference_files
+
+    if config.policy.model is None:
+        raise ConfigError("policy.model: set the base policy (name or path) when data.source is 'files'")
+    data = load_preference_files(config.data.files, config.objectives)
+    if config.data.eval_prompts is not None:
+        prompts = _load_eval_prompts(config.data.eval_prompts)
+    else:  # hold out prompts for evaluation: neither the reward model nor the policies train on them
+        data, test = data.split(0.1, seed=0)
+        prompts = Setting("", test.pairs, [], None, test.scores).train_prompts()
+    return Setting(config.policy.model, data.pairs, prompts, None, data.scores)
+
+
+class Workspace:
+    """The run directory of one sweep and its lazily built shared products."""
+
+    def __init__(self, config: SweepConfig, run_dir: Path, tracker: FrontTracker, progress: bool = True,
+                 log=print) -> None:  # fmt: skip
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.tracker = tracker
+        self.progress = progress
+        self.log = log
+        self._diffs: dict[str, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ data and base policy
+    @cached_property
+    def setting(self) -> Setting:
+        setting = prepare_setting(self.config, self.progress)
+        if (
+            setting.benchmark is not None
+        ):  # a copy of the tiny base policy, so every handle stays inside the run dir
+            local_base = self.run_dir / "base" / "policy"
+            if not local_base.exists():
+                tmp = Path(tempfile.mkdtemp(prefix=".base-", dir=self.run_dir))
+                shutil.copytree(setting.base_path, tmp / "policy")
+                local_base.parent.mkdir(exist_ok=True)
+                os.replace(tmp / "policy", local_base)
+                shutil.rmtree(tmp, ignore_errors=True)
+            setting.base_path = str(local_base)
+        n_pairs = len(setting.pairs) if setting.pairs is not None else 0
+        self.log(f"data: {n_pairs} preference pairs, {len(setting.eval_prompts)} held-out prompts")
+        return setting
+
+    def pairs(self, method: str) -> datasets.Dataset:
+        """The preference pairs; a clear error for a method that needs them when the data has none."""
+        if self.setting.pairs is None:
+            raise ConfigError(f"data.files: {method} trains on pairwise preferences, and no file gives any")
+        return self.setting.pairs
+
+    def load_base(self, on: str | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        return load_causal_lm(self.setting.base_path, self.config.policy.trust_remote_code, on)
+
+    def base_handle(self) -> str | None:
+        """The base policy's path relative to the run dir; None for a model outside it (a hub name)."""
+        base, root = Path(self.setting.base_path).resolve(), self.run_dir.resolve()
+        return str(base.relative_to(root)) if base.is_relative_to(root) else None
+
+    def peft_config(self):
+        """`peft.LoraConfig` from `policy.lora`, or None for full fine-tuning."""
+        if self.config.policy.lora is None:
+            return None
+        from peft import LoraConfig
+
+        return LoraConfig(task_type="CAUSAL_LM", **self.config.policy.lora)
+
+    # ------------------------------------------------------------------ reward model and scorers
+    @cached_property
+    def reward_model(self) -> MultiHeadRewardModel:
+        """Trained once per run directory (reloaded on resume); its metrics go to the front's provenance."""
+        target = self.run_dir / REWARD_MODEL_DIR
+        metrics_path = target / "reward_metrics.json"
+        if not metrics_path.exists():
+            self._train_reward_model(target)
+        metrics = json.loads(metrics_path.read_text())
+        self.tracker.provenance["reward_model"] = metrics
+        shown = {"accuracy/": "held-out accuracy", "gold_accuracy/": "accuracy against gold labels"}
+        for prefix, what in shown.items():
+            values = ", ".join(
+                f"{k.split('/')[-1]} {v:.3f}" for k, v in metrics.items() if k.startswith(prefix)
+            )
+            if values:
+                self.log(f"reward model: {what} {values}")
+        return MultiHeadRewardModel.load(target).to(device())
+
+    def _train_reward_model(self, target: Path) -> None:
+        setting, config = self.setting, self.config
+        base, tokenizer = self.load_base()
+        tmp = Path(tempfile.mkdtemp(prefix=".reward_model-", dir=self.run_dir))
+        try:
+            pairs = (
+                setting.pairs.select_columns(["prompt", "chosen", "rejected", "objective"])
+                if setting.pairs
+                else None
+            )
+            model, metrics = train_reward_model(config.reward_model, config.objective_names, pairs, setting.scores,
+                                                base, tokenizer, tmp, progress=self.progress)  # fmt: skip
+            if setting.benchmark is not None and setting.gold is not None:
+                # accuracy against noiseless gold labels, on fresh pairs from held-out prompts
+                held_out = setting.benchmark.gold_test_pairs(setting.gold, n_pairs=500)
+                for name, acc in pairwise_accuracy(model, held_out, config.objective_names).items():
+                    metrics[f"gold_accuracy/{name}"] = acc
+                (tmp / "reward_metrics.json").write_text(json.dumps(metrics, indent=2))
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def scorer(self, source: str) -> Scorer:
+        """`gold` (the benchmark's functions) or `reward_model`: (prompts, responses) -> (N, K)."""
+        if source == "gold":
+            if self.setting.gold is None:
+                raise ConfigError("'gold' scores are only available on the built-in benchmark")
+            return self.setting.gold
+        return self.reward_model
+
+    def reward_diffs(self, source: str) -> np.ndarray:
+        """r(x, y_w) - r(x, y_l) for every preference pair, (N, K), from `source`; computed once per run dir."""
+        if source in self._diffs:
+            return self._diffs[source]
+        path = self.run_dir / f"reward_diffs_{source}.npy"
+        if path.exists():
+            diffs = np.load(path, allow_pickle=False)
+        else:
+            scorer, pairs = self.scorer(source), self.pairs("reward differences")
+            p, c, r = pairs["prompt"], pairs["chosen"], pairs["rejected"]
+            diffs = (scorer.score(p, c) - scorer.score(p, r)).double().numpy()  # (N, K)
+            buffer = io.BytesIO()
+            np.save(buffer, diffs, allow_pickle=False)
+            write_bytes_atomic(path, buffer.getvalue())
+        self._diffs[source] = diffs
+        return diffs
+
+    # ------------------------------------------------------------------ evaluation and history
+    def evaluate(self, policy: Policy, samples_per_prompt: int | None = None) -> Evaluation:
+        """The policy's objective vector on the held-out prompts, scored by `evaluation.scorer`."""
+        ev = self.config.evaluation
+        prompts = self.setting.eval_prompts[: ev.max_prompts] if ev.max_prompts else self.setting.eval_prompts
+        return evaluate_policy(policy, prompts, self.scorer(ev.scorer), ev.generation,
+                               samples_per_prompt or ev.samples_per_prompt, ev.seed,
+                               n_examples=ev.n_examples)  # fmt: skip
+
+    def record_history(self, point_id: str, step: int, evaluation: Evaluation, **fields: Any) -> None:
+        """A policy's objective vector while it trains, into front.json's history (saved at once).
+
+        `hypervolume` is that of the finished points plus this policy, so a user sees the front move.
+        """
+        from pareto_align.front.indicators import hypervolume
+
+        F = np.vstack([self.tracker.F(), np.asarray(evaluation.values)[None, :]])  # (n + 1, K)
+        hv = hypervolume(F, self.tracker.reference_point, self.tracker.normalization)
+        self.tracker.log(step=step, point_id=point_id, hypervolume=hv, values=evaluation.values,
+                         stderr=evaluation.stderr, **fields)  # fmt: skip
+        self.tracker.save(self.run_dir)
+
+    # ------------------------------------------------------------------ saving policies
+    @contextlib.contextmanager
+    def training_dir(self, point_id: str) -> Iterator[Path]:
+        """A scratch folder inside points/<id>/ for a trainer's files; removed afterwards, whatever happens."""
+        point_dir = self.run_dir / "points" / point_id
+        point_dir.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".train-", dir=point_dir))
+        try:
+            yield work
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def save_policy(self, point_id: str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                    work: Path) -> dict[str, str]:  # fmt: skip
+        """Save full weights or a LoRA adapter as points/<id>/policy (renamed into place when complete); returns
+        its checkpoint handle."""
+        staged = work / "policy"
+        model.save_pretrained(staged)  # full weights, or the LoRA adapter alone
+        tokenizer.save_pretrained(staged)
+        if (staged / "adapter_config.json").exists():
+            self._relocatable_adapter(staged)
+        final = self.run_dir / "points" / point_id / "policy"
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(staged, final)
+        return {"kind": "checkpoint", "path": str(final.relative_to(self.run_dir))}
+
+    def _relocatable_adapter(self, adapter_dir: Path) -> None:
+        """Record the adapter's base model relative to the run dir when it lives there, so runs can be moved."""
+        rel = self.base_handle()
+        if rel is None:
+            return
+        path = adapter_dir / "adapter_config.json"
+        adapter = json.loads(path.read_text())
+        adapter["base_model_name_or_path"] = rel
+        write_text_atomic(path, json.dumps(adapter, indent=2))
