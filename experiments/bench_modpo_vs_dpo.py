@@ -59,26 +59,14 @@ def run_one(method: str, steps: int, hidden: int, layers: int, batch: int, queue
     else:
         trainer = DPOTrainer(model=model, args=DPOConfig(**common), train_dataset=data.remove_columns("margin"),
                              processing_class=tok)  # fmt: skip
-    step_times: list[float] = []
+    from step_clock import StepClock
 
-    from transformers import TrainerCallback
-
-    class Clock(TrainerCallback):
-        def on_step_begin(self, *a, **k):
-            if cuda:
-                torch.cuda.synchronize()
-            self.t = time.perf_counter()
-
-        def on_step_end(self, *a, **k):
-            if cuda:
-                torch.cuda.synchronize()
-            step_times.append(time.perf_counter() - self.t)
-
-    trainer.add_callback(Clock())
+    clock = StepClock()
+    trainer.add_callback(clock)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     trainer.train()
-    warm = step_times[5:]  # skip warm-up steps
+    warm = clock.times[5:]  # skip warm-up steps
     queue.put({
         "method": method,
         "sec_per_step": statistics.median(warm),

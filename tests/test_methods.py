@@ -59,8 +59,11 @@ def test_morlhf_compute_and_history(morlhf_run):
     for p in front.points:
         assert p.compute.policy_updates == 60 and p.step == 60
         assert p.compute.generated_tokens > 0 and p.compute.trained_tokens > p.compute.generated_tokens
-        training = [h for h in front.history if h.point_id == p.id and getattr(h, "training", False)]
-        assert [h.step for h in training] == [20, 40]  # every history_every steps, the final policy is the point
+        training = [h for h in front.history if h.point_id == p.id and h.training]
+        assert [h.step for h in training] == [
+            20,
+            40,
+        ]  # every history_every steps, the final policy is the point
         assert all(len(h.values) == 2 and h.hypervolume is not None for h in training)
     total = front.compute.total
     assert total.policy_updates == 120
@@ -82,7 +85,9 @@ def test_morlhf_rloo_tchebycheff_par_on_the_reward_model(tmp_path, benchmark_cac
     assert par.generated_tokens > 0
     assert all(p.compute.shared == ["par_reference"] and p.compute.policy_updates == 3 for p in front.points)
     parts = [p.compute.generated_tokens for p in front.points]
-    assert front.compute.total.generated_tokens == sum(parts) + par.generated_tokens  # shared work counted once
+    assert (
+        front.compute.total.generated_tokens == sum(parts) + par.generated_tokens
+    )  # shared work counted once
     assert front.points[0].metadata["trainer"] == "rloo"
 
 
@@ -104,13 +109,16 @@ def test_killed_online_sweep_resumes_and_drops_stale_history(tmp_path, benchmark
     assert cli.main(["sweep", str(path), "--output-dir", str(run_dir), "--no-progress"]) == 130
     front = read_front(run_dir)
     assert [p.id for p in front.points] == ["w00-s0"]
-    assert [h.step for h in front.history if h.point_id == "w01-s0"] == [2, 4]  # the interrupted point's history
+    assert [h.step for h in front.history if h.point_id == "w01-s0"] == [
+        2,
+        4,
+    ]  # the interrupted point's history
 
     monkeypatch.setattr(morlhf.HistoryCallback, "on_step_end", real_record)
     assert cli.main(["sweep", str(path), "--output-dir", str(run_dir), "--no-progress"]) == 0
     front = read_front(run_dir)
     assert [p.id for p in front.points] == ["w00-s0", "w01-s0"]
-    steps = [h.step for h in front.history if h.point_id == "w01-s0" and getattr(h, "training", False)]
+    steps = [h.step for h in front.history if h.point_id == "w01-s0" and h.training]
     assert steps == [2, 4]  # one attempt's entries, not two
     assert not list(run_dir.glob("points/*/.train-*"))
 
@@ -141,7 +149,10 @@ def test_bon_handle_cost_and_kl_bound(bon_run):
 
 
 def test_modpo_points_move_the_way_their_weights_ask(tmp_path, benchmark_cache):
-    method = {"name": "modpo", "trl": {"max_steps": 30, "learning_rate": 1e-3, "per_device_train_batch_size": 16}}
+    method = {
+        "name": "modpo",
+        "trl": {"max_steps": 30, "learning_rate": 1e-3, "per_device_train_batch_size": 16},
+    }
     _, run_dir = _sweep(tmp_path, benchmark_cache, method, [[0.0, 1.0], [0.3, 0.7]])
     assert_moves_as_weights_ask(read_front(run_dir))
 
@@ -168,5 +179,9 @@ def test_config_records_the_effective_config(bon_run):
     path, run_dir = bon_run
     record = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert record["hash_version"] == 2
-    assert record["effective"]["method"] == {"name": "bon", "n": 8, "scalarization": {"kind": "linear", "ideal": None}}
+    assert record["effective"]["method"] == {
+        "name": "bon",
+        "n": 8,
+        "scalarization": {"kind": "linear", "ideal": None},
+    }
     assert json.loads((run_dir / "front.json").read_text())["schema"] == "pareto_align.front/v2"

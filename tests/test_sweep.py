@@ -132,6 +132,32 @@ def test_sigkill_mid_sweep_never_corrupts_the_front(tmp_path, benchmark_cache):
         ({"weights": {"kind": "explicit", "weights": [[0.5, 0.6]]}}, "weights.weights[0]: weights must sum to 1"),
         ({"reference_point": [0.0]}, "reference_point: expected 2 values"),
         ({"method": {"trl": {"lerning_rate": 1e-4}}}, "method.trl.lerning_rate: unknown DPOConfig field"),
+        ({"method": {"trl": {"bf16": True}}}, "method.trl.bf16: needs a CUDA GPU with bf16 support"),
+        ({"method": {"trl": {"fp16": True}}}, "method.trl.fp16: needs a CUDA GPU"),
+        ({"method": {"trl": {"loss_type": ["ipo"]}}}, "method.trl: MODPOConfig refuses these values: MODPO supports"),
+        ({"method": {"trl": {"loss_type": ["sigmoid"], "loss_weights": [1.0, 0.1]}}}, "`loss_weights` must have"),
+        ({"method": {"trl": {"seed": 1}}}, "method.trl: ['seed'] are set by the sweep"),
+        ({"method": {"name": "ppo"}}, "method.name: unknown method 'ppo'; available: ['bon', 'modpo', 'morlhf']"),
+        ({"method": {"name": "morlhf", "trl": {"num_generations": 3}}}, "must be divisible by num_generations"),
+        ({"method": {"name": "morlhf", "trl": {"lerning_rate": 1}}}, "method.trl.lerning_rate: unknown GRPOConfig"),
+        ({"method": {"name": "morlhf", "trainer": "rloo", "trl": {"scale_rewards": "group"}}},
+         "method.trl.scale_rewards: unknown RLOOConfig field"),
+        ({"method": {"name": "morlhf", "trainer": "ppo"}}, "method.trainer: Input should be 'grpo' or 'rloo'"),
+        ({"method": {"name": "morlhf", "trl": {"multi_objective_aggregation": "sum"}}},
+         "method.trl.multi_objective_aggregation: 'sum' is not one of"),
+        ({"method": {"name": "morlhf", "trl": {"scale_rewards": "std"}}}, "method.trl.scale_rewards: 'std' is not"),
+        ({"method": {"name": "morlhf", "scalarization": {"kind": "tchebycheff"}}}, "ideal: required"),
+        ({"method": {"name": "morlhf", "scalarization": {"kind": "tchebycheff", "ideal": [1.0]}}},
+         "method.scalarization.ideal: expected 2 values, got 1"),
+        ({"method": {"name": "morlhf", "aggregation": "median"}}, "method.aggregation: Input should be"),
+        ({"method": {"name": "morlhf", "reward_source": "gold", "aggregation": "wco"}},
+         "method.aggregation: ensemble aggregation applies to reward_source 'reward_model' only"),
+        ({"method": {"name": "morlhf", "history_every": -1}}, "method.history_every: Input should be greater"),
+        ({"method": {"name": "morlhf", "trl": {"reward_weights": [1, 0]}}}, "method.trl: ['reward_weights'] are set"),
+        ({"method": {"name": "bon", "n": 0}}, "method.n: Input should be greater than or equal to 1"),
+        ({"method": {"name": "bon", "trl": {}}}, "method.trl: unknown field"),
+        ({"method": {"name": "bon", "scalarization": {"kind": "tchebycheff", "ideal": [1, 2, 3]}}},
+         "method.scalarization.ideal: expected 2 values, got 3"),
         ({"method": {"trained_objective": "funny"}}, "method.trained_objective: 'funny' is not an objective"),
         ({"objectives": [{"name": "a", "gold": "nope"}, {"name": "b", "gold": "word_count"}]}, "unknown gold function"),
         ({"data": {"source": "files", "files": [{"path": "missing.jsonl", "format": "pairwise", "objective": "helpful"}]},
@@ -183,3 +209,58 @@ def test_lora_config_rejects_unknown_field(tmp_path, capsys):
     path = _write(tmp_path / "bad.yaml", tiny_sweep_dict(tmp_path / "cache", policy={"lora": {"rank": 4}}))
     assert cli.main(["sweep", str(path)]) == 2
     assert "policy.lora.rank: unknown LoraConfig field" in capsys.readouterr().err
+
+
+def test_second_sweep_on_a_run_dir_is_refused_while_the_first_holds_it(finished_run, capsys):
+    config, run_dir = finished_run
+    before = (run_dir / "front.json").read_bytes()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(run_dir)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert cli.main(["sweep", str(config), "--output-dir", str(run_dir), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert f"is in use by another sweep (pid {holder.pid})" in err and "\n" not in err.strip()
+    finally:
+        holder.kill()  # the OS releases the lock of a process that dies
+        holder.wait(timeout=30)
+    assert (run_dir / "front.json").read_bytes() == before
+    assert cli.main(["sweep", str(config), "--output-dir", str(run_dir), "--no-progress"]) == 0
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from pareto_align.sweep import run_lock
+with run_lock(Path(sys.argv[1]), None):
+    print("locked", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_config_hash_covers_defaults_in_code(monkeypatch, tmp_path):
+    from pareto_align.config import parse_config
+
+    config = tiny_sweep_dict(tmp_path)
+    before = parse_config(config).config_hash()
+    monkeypatch.setitem(modpo.Config.DEFAULT_TRL, "beta", 0.2)  # a default changed in code
+    assert parse_config(config).config_hash() != before
+    monkeypatch.setitem(modpo.Config.DEFAULT_TRL, "beta", 0.1)
+    assert parse_config(config).config_hash() == before
+    explicit = {**config, "method": {**config["method"], "trl": {**config["method"]["trl"], "beta": 0.1}}}
+    assert parse_config(explicit).config_hash() == before  # writing a default out is the same config
+
+
+def test_run_dir_of_an_older_hash_is_refused_and_stays_readable(finished_run, tmp_path, capsys):
+    import shutil
+
+    config, run_dir = finished_run
+    old = tmp_path / "old"
+    shutil.copytree(run_dir, old)
+    record = yaml.safe_load((old / "config.yaml").read_text())
+    del record["hash_version"]  # as written before hash version 2
+    (old / "config.yaml").write_text(yaml.safe_dump(record))
+    assert cli.main(["sweep", str(config), "--output-dir", str(old), "--no-progress"]) == 2
+    assert "made by an earlier pareto_align whose config hash ignored defaults" in capsys.readouterr().err
+    assert [p.id for p in read_front(old).points] == ["w00-s0", "w01-s0"]

@@ -326,6 +326,8 @@ def history_series(run: LoadedRun, indicator: str) -> tuple[np.ndarray, np.ndarr
     steps, values = [], []
     if run.front is not None:
         for entry in run.front.history:
+            if entry.training:  # a point's own trajectory while it trained, not the front's
+                continue
             value = (
                 entry.hypervolume if indicator == "hypervolume" else (entry.model_extra or {}).get(indicator)
             )

@@ -346,7 +346,7 @@ def hypervolume_figure(fronts: Front | Mapping[str, Front]) -> go.Figure | None:
     for run in runs:
         mine = [g for g in groups if g.run == run.name]
         for entry in run.front.history:
-            if entry.hypervolume is None:
+            if entry.hypervolume is None or entry.training:  # training entries: a point's own trajectory
                 continue
             label, method, seed = _history_key(run, entry, mine)
             methods[label] = method

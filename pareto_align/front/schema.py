@@ -262,7 +262,12 @@ class Point(BaseModel):
 
 
 class HistoryEntry(BaseModel):
-    """One row of the indicator time series. Extra indicator keys (e.g. ``expected_utility``) are allowed."""
+    """One row of the indicator time series. Extra indicator keys (e.g. ``expected_utility``) are allowed.
+
+    Entries with ``training`` true were logged while ``point_id`` trained (at its optimizer ``step``): its objective
+    vector then (``values``) and the hypervolume of the front it would make. The others follow the front as points
+    are added (``step`` counts them).
+    """
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
@@ -270,6 +275,7 @@ class HistoryEntry(BaseModel):
     hypervolume: float | None = None
     point_id: str | None = None
     weights: list[float] | None = None
+    training: bool = False
 
     @field_validator("hypervolume")
     @classmethod
