@@ -67,6 +67,8 @@ def test_morlhf_compute_and_history(morlhf_run):
         assert all(len(h.values) == 2 and h.hypervolume is not None for h in training)
     total = front.compute.total
     assert total.policy_updates == 120
+    # gold rewards and gold evaluation: no shared product asked for a reward model, so none was trained
+    assert not (morlhf_run[1] / "reward_model").exists() and not list(morlhf_run[1].glob("reward_diffs*"))
     assert total.generated_tokens == sum(p.compute.generated_tokens for p in front.points)
 
 
@@ -141,11 +143,17 @@ def test_bon_handle_cost_and_kl_bound(bon_run):
         handle = p.policy.model_dump(exclude_none=True)
         assert handle == {"kind": "best_of_n", "path": "base/policy", "n": 8, "reward_model": "reward_model",
                           "weights": p.weights}  # fmt: skip
-        assert isinstance(load_policy(handle, run_dir), BestOfNPolicy)
+        policy = load_policy(handle, run_dir)
+        assert isinstance(policy, BestOfNPolicy)
         assert p.compute.policy_updates == 0 and p.compute.trained_tokens == 0
         # its cost: 8 candidates for each of the 96 evaluated responses
         assert p.compute.generated_tokens > 96 * 8 * 1
         assert p.metadata["kl_bound"] == pytest.approx(bon.kl_bound(8))
+    # the explorer generates from a best-of-n point like from any other
+    from pareto_align.explorer.live import describe_handle, generate_responses
+
+    assert len(generate_responses(policy, front.baselines[0].samples[0].prompt, n=2)) == 2
+    assert describe_handle(handle).startswith("best of 8 from base/policy by reward_model")
 
 
 def test_modpo_points_move_the_way_their_weights_ask(tmp_path, benchmark_cache):
