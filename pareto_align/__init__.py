@@ -18,7 +18,11 @@ _PUBLIC: dict[str, str] = {
     "SweepConfig": "pareto_align.config",
     "ConfigError": "pareto_align.config",
     "run_sweep": "pareto_align.sweep",
+    "METHODS": "pareto_align.methods",
+    "Workspace": "pareto_align.workspace",
     "weight_grid": "pareto_align.objectives",
+    "Scalarization": "pareto_align.objectives",
+    "scalarize": "pareto_align.objectives",
     # data
     "SyntheticConfig": "pareto_align.data.synthetic",
     "load_synthetic_benchmark": "pareto_align.data.synthetic",
@@ -37,6 +41,7 @@ _PUBLIC: dict[str, str] = {
     "modpo_loss": "pareto_align.trainers.modpo_trainer",
     "RewardModelConfig": "pareto_align.trainers.reward_model_config",
     "train_reward_model": "pareto_align.trainers.reward_model_trainer",
+    "ObjectiveRewards": "pareto_align.rewards",
     # evaluation and fronts
     "evaluate_policy": "pareto_align.evaluate",
     "Front": "pareto_align.front",
