@@ -9,7 +9,6 @@ MODPO / DPO ratios measured side by side, repeated in alternating order.
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing as mp
 import os
@@ -18,7 +17,6 @@ import resource
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 
@@ -88,16 +86,9 @@ def measure(method: str, args) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
+    from step_clock import step_benchmark_args
+
+    args = step_benchmark_args(__doc__, steps=60)
     runs = []
     for r in range(args.repeats):
         order = ["dpo", "modpo"] if r % 2 == 0 else ["modpo", "dpo"]

@@ -12,14 +12,12 @@ in one process, and the share of a morlhf step spent in reward scoring.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 
@@ -84,16 +82,9 @@ def run_one(kind: str, setting, args) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
+    from step_clock import step_benchmark_args
+
+    args = step_benchmark_args(__doc__, steps=30)
     setting = _setting(args.hidden, args.layers)
     runs = []
     for r in range(args.repeats):

@@ -1,4 +1,4 @@
-"""Wall time of every optimizer step of a transformers/TRL trainer (CUDA synchronized), for the benchmark scripts."""
+"""What the step benchmarks share: the wall time of every optimizer step (CUDA synchronized), and their command line."""
 
 from __future__ import annotations
 
@@ -24,3 +24,18 @@ class StepClock(TrainerCallback):
         if self.cuda:
             torch.cuda.synchronize()
         self.times.append(time.perf_counter() - self.start)
+
+
+def step_benchmark_args(doc: str, steps: int):
+    """The command line shared by the step benchmarks: model size, batch, steps, repeats, output file."""
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--out", type=Path)
+    return parser.parse_args()
