@@ -223,9 +223,12 @@ def _loc(loc: tuple) -> str:
 
 def _format(err: ValidationError) -> str:
     e = err.errors()[0]
-    parts = list(e["loc"])
-    if parts[:1] == ["method"] and len(parts) > 1 and parts[1] in METHODS:
-        del parts[1]  # the union's tag: the user wrote `method.<field>`, not `method.<name>.<field>`
+    # union tags: the user wrote `method.<field>` (and `method.specialists.<field>`), not `method.<name>.<field>`
+    parts = [
+        p
+        for i, p in enumerate(e["loc"])
+        if not (i and e["loc"][i - 1] in ("method", "specialists") and p in METHODS)
+    ]
     loc = _loc(tuple(p for p in parts if not (isinstance(p, str) and p.startswith(("function-", "tagged-")))))
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
@@ -233,12 +236,14 @@ def _format(err: ValidationError) -> str:
     elif e["type"] == "union_tag_invalid":
         loc, msg = (
             f"{loc}.name" if loc else "name",
-            f"unknown method {e['input'].get('name')!r}; available: {sorted(METHODS)}",
+            f"unknown method {e['input'].get('name')!r}; available: {e['ctx']['expected_tags']}",
         )
     elif e["type"] == "missing":
         msg = "required field is missing"
     if loc and msg.startswith(loc + "."):  # the validator already named the full path
         return msg
+    if loc.endswith(".specialists") and msg.startswith("method."):  # a method section nested in another
+        return loc + msg.removeprefix("method")
     parent, _, last = loc.rpartition(".")
     if last and msg.startswith(last + "."):  # ... or the path below its own field
         return f"{parent}.{msg}" if parent else msg

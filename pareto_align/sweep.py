@@ -127,8 +127,10 @@ def _run_job(job: Job, ws: Workspace) -> None:
         ev = ws.evaluate(policy)
         metadata = {**trained.metadata, "job": job.id, "eval_seconds": ev.seconds}
         compute = trained.compute
-        if trained.cost_at_inference:  # e.g. best-of-n: its cost is the n candidates per evaluated response
-            compute = compute + Compute(wall_seconds=ev.seconds, generated_tokens=ev.n_tokens)
+        if trained.inference_token_cost:  # best-of-n, decoding-time mixtures: the cost is paid at inference
+            compute = compute + Compute(
+                wall_seconds=ev.seconds, generated_tokens=ev.n_tokens * trained.inference_token_cost
+            )
         tracker.add_point(Point(id=trained.id, method=name, weights=trained.weights, direction=trained.direction,
                                 seed=trained.seed, values=ev.values, stderr=ev.stderr, n_samples=ev.n_samples,
                                 samples=ev.samples, policy=trained.policy, compute=compute,

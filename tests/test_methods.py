@@ -104,7 +104,7 @@ def test_killed_online_sweep_resumes_and_drops_stale_history(tmp_path, benchmark
 
     def killed_in_second_point(self, args, state, control, **kwargs):
         real_record(self, args, state, control, **kwargs)
-        if self.job.id == "w01-s0" and state.global_step == 4:
+        if self.point_id == "w01-s0" and state.global_step == 4:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(morlhf.HistoryCallback, "on_step_end", killed_in_second_point)

@@ -2,7 +2,8 @@
 
 v2 added, over v1: compute split into trained and generated tokens (v1's ``tokens_seen`` reads as
 ``trained_tokens``), work shared by several points recorded once (``Point.compute.shared`` names it, ``Front.compute``
-holds it and the run's total), and the ``best_of_n`` policy handle. A v1 file reads unchanged otherwise.
+holds it and the run's total), the ``best_of_n`` and ``mixture`` policy handles and the soup's
+``lora_interpolation``. A v1 file reads unchanged otherwise.
 
 Everything the explorer, the exporter and the sweep runner exchange about a Pareto front goes through these
 models. Values are always stored in the *maximize* convention (an objective declared ``direction: min`` was
@@ -109,7 +110,11 @@ class PolicyHandle(BaseModel):
     """How to rebuild the policy behind a point without re-training (see ``load_policy``).
 
     - ``checkpoint``: ``path`` (relative to the run dir).
-    - ``soup``: ``checkpoints`` and interpolation ``coefficients`` (same length, non-negative, summing to 1).
+    - ``soup``: ``checkpoints`` and interpolation ``coefficients`` (same length, non-negative, summing to 1); for
+      LoRA adapters, ``lora_interpolation`` says how: ``product`` (default: the merged updates B A are averaged,
+      exactly theta(lambda)) or ``ab`` (A and B averaged separately, as the rewarded-soups code does).
+    - ``mixture``: ``checkpoints`` (specialists) combined at decoding time with ``weights``: each token is sampled
+      from the normalized product of their next-token distributions raised to the weights (MOD, Shi et al., 2024).
     - ``conditioned``: ``path`` plus the preference ``direction`` written into the prompt (DPA).
     - ``best_of_n``: ``path`` (the sampling policy), ``n`` candidates per response, the ``reward_model`` (a saved
       multi-head reward model, relative to the run dir) that ranks them, and the ``weights`` (and ``scalarization``)
@@ -120,7 +125,7 @@ class PolicyHandle(BaseModel):
 
     model_config = _STRICT
 
-    kind: Literal["checkpoint", "soup", "conditioned", "best_of_n"]
+    kind: Literal["checkpoint", "soup", "conditioned", "best_of_n", "mixture"]
     path: str | None = None
     checkpoints: list[str] | None = None
     coefficients: list[float] | None = None
@@ -129,6 +134,7 @@ class PolicyHandle(BaseModel):
     reward_model: str | None = None
     weights: list[float] | None = None
     scalarization: dict[str, Any] | None = None
+    lora_interpolation: Literal["product", "ab"] | None = None
 
     @field_validator("coefficients", "direction", "weights")
     @classmethod
@@ -139,12 +145,13 @@ class PolicyHandle(BaseModel):
     def _per_kind(self) -> PolicyHandle:
         used, optional = {
             "checkpoint": ({"path"}, set()),
-            "soup": ({"checkpoints", "coefficients"}, set()),
+            "soup": ({"checkpoints", "coefficients"}, {"lora_interpolation"}),
+            "mixture": ({"checkpoints", "weights"}, set()),
             "conditioned": ({"path", "direction"}, set()),
             "best_of_n": ({"path", "n", "reward_model", "weights"}, {"scalarization"}),
         }[self.kind]
         for name in ("path", "checkpoints", "coefficients", "direction", "n", "reward_model", "weights",
-                     "scalarization"):  # fmt: skip
+                     "scalarization", "lora_interpolation"):  # fmt: skip
             value = getattr(self, name)
             if name in used and value is None:
                 raise ValueError(f"policy of kind {self.kind!r} needs {name!r}")
@@ -159,9 +166,13 @@ class PolicyHandle(BaseModel):
                     f"soup has {len(self.checkpoints)} checkpoints but {len(self.coefficients)} coefficients"
                 )
             _check_simplex(self.coefficients, "coefficients", None)
-        if self.kind == "best_of_n":
+        if self.kind in ("best_of_n", "mixture"):
             assert self.weights is not None
             _check_simplex(self.weights, "weights", None)
+        if self.kind == "mixture" and len(self.checkpoints or []) != len(self.weights or []):
+            raise ValueError(
+                f"mixture has {len(self.checkpoints or [])} checkpoints but {len(self.weights or [])} weights"
+            )
         return self
 
 
@@ -188,6 +199,7 @@ class Compute(BaseModel):
             policy_updates=self.policy_updates + other.policy_updates,
             trained_tokens=self.trained_tokens + other.trained_tokens,
             generated_tokens=self.generated_tokens + other.generated_tokens,
+            shared=list(dict.fromkeys([*self.shared, *other.shared])),
         )
 
 

@@ -138,7 +138,7 @@ class FrontTracker:
         total = Compute()
         for c in [*(p.compute for p in self._points.values()), *self.shared_compute.values()]:
             total = total + c
-        return total
+        return total.model_copy(update={"shared": []})  # shared work is inside the total
 
     def add_baseline(self, point: Point) -> None:
         """Add a reference policy's point (shown for comparison, never counted in metrics)."""

@@ -140,8 +140,10 @@ class TrainedPolicy:
     direction: list[float] | None = None
     step: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
-    # a policy that pays at inference (best-of-n): the sweep adds its evaluation's generated tokens and seconds
-    cost_at_inference: bool = False
+    # forward passes per generated token that the policy pays at inference (best-of-n: 1 per candidate token;
+    # decoding-time mixtures: one per active specialist); the sweep records its evaluation's generated tokens
+    # times this, and its seconds, as the point's cost
+    inference_token_cost: int = 0
 
 
 @dataclass
@@ -156,6 +158,13 @@ class Method(Protocol):
     Config: type[MethodSection]
     plan: Callable[[SweepConfig, Front], list[Job]]
     run: Callable[[Job, Workspace], JobResult]
+
+
+def method_name(value: Any) -> str:
+    """The discriminator of a method section; a section without `name` is MODPO, the first method."""
+    if isinstance(value, dict):
+        return value.get("name", "modpo")
+    return getattr(value, "name", "modpo")
 
 
 def grid_jobs(config: SweepConfig, **metadata: Callable[[list[float]], Any]) -> list[Job]:

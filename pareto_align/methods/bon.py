@@ -72,7 +72,7 @@ def run(job: Job, ws: Workspace) -> JobResult:
     }
     if method.scalarization.kind != "linear":
         handle["scalarization"] = method.scalarization.model_dump()
-    point = TrainedPolicy(job.id, handle, job.seed, Compute(), weights=job.weights, cost_at_inference=True,
+    point = TrainedPolicy(job.id, handle, job.seed, Compute(), weights=job.weights, inference_token_cost=1,
                           metadata={"grid_index": job.metadata["grid_index"], "n": method.n,
                                     "kl_bound": kl_bound(method.n), "scalarization": method.scalarization.kind})  # fmt: skip
     return JobResult([point])

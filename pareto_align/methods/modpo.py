@@ -96,32 +96,45 @@ def plan(config: SweepConfig, front: Front) -> list[Job]:
     return grid_jobs(config, trained_objective=lambda w: choose_trained_objective(w, preferred))
 
 
-def run(job: Job, ws: Workspace) -> JobResult:
-    """Train one MODPO policy; its checkpoint is renamed into points/<id>/policy only when complete."""
-    config, method = ws.config, ws.config.method
-    names = config.objective_names
-    k = job.metadata["trained_objective"]
+def train(
+    ws: Workspace, section: Config, point_id: str, weights: list[float], k: int, seed: int
+) -> tuple[dict, Compute]:
+    """Train one MODPO policy on objective k's pairs into points/<point_id>/policy (renamed into place only when
+    complete); returns its checkpoint handle and compute. With a one-hot weight on k this is DPO on k's pairs."""
+    names = ws.config.objective_names
     pairs = ws.pairs("MODPO")
     if names[k] not in set(pairs["objective"]):
-        raise ConfigError(f"weights: point {job.id} trains on objective '{names[k]}', which has no preference pairs "
+        raise ConfigError(f"weights: point {point_id} trains on objective '{names[k]}', which has no preference pairs "
                           f"(objectives with pairs: {sorted(set(pairs['objective']))}); set method.trained_objective")  # fmt: skip
-    diffs = ws.reward_diffs(method.margin_source) * method.margin_scale  # (N, K)
     on_k = np.asarray([o == names[k] for o in pairs["objective"]])
     data = pairs.select(np.flatnonzero(on_k)).select_columns(["prompt", "chosen", "rejected"])
-    data = data.add_column("margin", margin_rewards(diffs[on_k], np.asarray(job.weights), k).tolist())
+    if any(w > 0 for j, w in enumerate(weights) if j != k):  # margins only where other objectives count
+        diffs = ws.reward_diffs(section.margin_source) * section.margin_scale  # (N, K)
+        margins = margin_rewards(diffs[on_k], np.asarray(weights), k)
+    else:
+        margins = np.zeros(len(data))
+    data = data.add_column("margin", margins.tolist())
     model, tokenizer = ws.load_base()
-    with ws.training_dir(job.id) as work:
-        args = method.build_trl_config(output_dir=str(work / "trainer"), weights=job.weights, trained_objective=k,
-                                       seed=job.seed, disable_tqdm=not ws.progress)  # fmt: skip
+    with ws.training_dir(point_id) as work:
+        args = section.build_trl_config(output_dir=str(work / "trainer"), weights=weights, trained_objective=k,
+                                        seed=seed, disable_tqdm=not ws.progress)  # fmt: skip
         start = time.perf_counter()
         trainer = MODPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
                                peft_config=ws.peft_config())  # fmt: skip
-        use_step_bar(trainer, f"training {job.id}", ws.progress)
+        use_step_bar(trainer, f"training {point_id}", ws.progress)
         result = trainer.train()
         seconds = time.perf_counter() - start
-        handle = ws.save_policy(job.id, trainer.model, tokenizer, work)
+        handle = ws.save_policy(point_id, trainer.model, tokenizer, work)
     compute = Compute(wall_seconds=seconds, policy_updates=int(result.global_step),
                       trained_tokens=int(getattr(trainer, "_total_train_tokens", 0)))  # fmt: skip
+    return handle, compute
+
+
+def run(job: Job, ws: Workspace) -> JobResult:
+    """One MODPO policy for the job's weight vector."""
+    k = job.metadata["trained_objective"]
+    handle, compute = train(ws, ws.config.method, job.id, job.weights, k, job.seed)  # type: ignore[arg-type]
     point = TrainedPolicy(job.id, handle, job.seed, compute, weights=job.weights, step=compute.policy_updates,
-                          metadata={"trained_objective": names[k], "grid_index": job.metadata["grid_index"]})  # fmt: skip
+                          metadata={"trained_objective": ws.config.objective_names[k],
+                                    "grid_index": job.metadata["grid_index"]})  # fmt: skip
     return JobResult([point])

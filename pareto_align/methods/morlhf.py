@@ -160,49 +160,57 @@ def reference_rewards(ws: Workspace, method: Config, prompts: list, scorer: Scor
 class HistoryCallback(TrainerCallback):
     """Evaluates the training policy every `every` steps into front.json's history (the front while it moves)."""
 
-    def __init__(self, ws: Workspace, job: Job, every: int, samples_per_prompt: int, tokenizer) -> None:
-        self.ws, self.job, self.every = ws, job, every
+    def __init__(self, ws: Workspace, point_id: str, weights: list[float], seed: int, every: int,
+                 samples_per_prompt: int, tokenizer) -> None:  # fmt: skip
+        self.ws, self.point_id, self.weights, self.seed, self.every = ws, point_id, weights, seed, every
         self.samples_per_prompt, self.tokenizer = samples_per_prompt, tokenizer
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if self.every and state.global_step % self.every == 0 and state.global_step < state.max_steps:
             ev = self.ws.evaluate(Policy(model, self.tokenizer, {}), self.samples_per_prompt)
-            self.ws.record_history(self.job.id, state.global_step, ev, weights=self.job.weights, method="morlhf",
-                                   seed=self.job.seed, training=True)  # fmt: skip
+            self.ws.record_history(self.point_id, state.global_step, ev, weights=self.weights, method="morlhf",
+                                   seed=self.seed, training=True)  # fmt: skip
+
+
+def train(ws: Workspace, section: Config, point_id: str, weights: list[float], seed: int,
+          history: bool = True) -> tuple[dict, Compute, dict]:  # fmt: skip
+    """One online RL run on the scalarized reward into points/<point_id>/policy; returns its checkpoint handle,
+    compute and metadata. With `history`, the training policy is evaluated into front.json's history."""
+    names = ws.config.objective_names
+    scorer = reward_scorer(ws, section)
+    prompts = ws.setting.train_prompts()
+    data = datasets.Dataset.from_dict({"prompt": prompts})
+    shared = []
+    if section.par:
+        data = data.add_column("ref_rewards", reference_rewards(ws, section, prompts, scorer).tolist())
+        shared.append(PAR_REFERENCE)
+    rewards = ObjectiveRewards(scorer, names, weights, section.scalarization, par=section.par)
+    _, trainer_cls = TRAINERS[section.trainer]
+    model, tokenizer = ws.load_base()
+    with ws.training_dir(point_id) as work:
+        args = section.build_trl_config(output_dir=str(work / "trainer"), reward_weights=rewards.weights(),
+                                        seed=seed, disable_tqdm=not ws.progress)  # fmt: skip
+        start = time.perf_counter()
+        trainer = trainer_cls(model=model, reward_funcs=rewards.functions(), args=args, train_dataset=data,
+                              processing_class=tokenizer, peft_config=ws.peft_config())  # fmt: skip
+        use_step_bar(trainer, f"training {point_id}", ws.progress)
+        if history:
+            trainer.add_callback(HistoryCallback(ws, point_id, weights, seed, section.history_every,
+                                                 section.history_samples_per_prompt, tokenizer))  # fmt: skip
+        result = trainer.train()
+        seconds = time.perf_counter() - start
+        handle = ws.save_policy(point_id, trainer.model, tokenizer, work)
+    compute = Compute(wall_seconds=seconds, policy_updates=int(result.global_step),
+                      trained_tokens=int(trainer.state.num_input_tokens_seen) * args.num_iterations,
+                      generated_tokens=rewards.generated_tokens, shared=shared)  # fmt: skip
+    metadata = {"trainer": section.trainer, "reward_source": section.reward_source,
+                "scalarization": section.scalarization.kind, "reward_scoring_seconds": rewards.scoring_seconds}  # fmt: skip
+    return handle, compute, metadata
 
 
 def run(job: Job, ws: Workspace) -> JobResult:
     """One online RL run on the scalarized multi-objective reward; the final policy is the point."""
-    method: Config = ws.config.method  # type: ignore[assignment]
-    names = ws.config.objective_names
-    scorer = reward_scorer(ws, method)
-    prompts = ws.setting.train_prompts()
-    data = datasets.Dataset.from_dict({"prompt": prompts})
-    shared = []
-    if method.par:
-        data = data.add_column("ref_rewards", reference_rewards(ws, method, prompts, scorer).tolist())
-        shared.append(PAR_REFERENCE)
-    rewards = ObjectiveRewards(scorer, names, job.weights, method.scalarization, par=method.par)
-    config_cls, trainer_cls = TRAINERS[method.trainer]
-    model, tokenizer = ws.load_base()
-    with ws.training_dir(job.id) as work:
-        args = method.build_trl_config(output_dir=str(work / "trainer"), reward_weights=rewards.weights(),
-                                       seed=job.seed, disable_tqdm=not ws.progress)  # fmt: skip
-        start = time.perf_counter()
-        trainer = trainer_cls(model=model, reward_funcs=rewards.functions(), args=args, train_dataset=data,
-                              processing_class=tokenizer, peft_config=ws.peft_config())  # fmt: skip
-        use_step_bar(trainer, f"training {job.id}", ws.progress)
-        trainer.add_callback(HistoryCallback(ws, job, method.history_every, method.history_samples_per_prompt,
-                                             tokenizer))  # fmt: skip
-        result = trainer.train()
-        seconds = time.perf_counter() - start
-        handle = ws.save_policy(job.id, trainer.model, tokenizer, work)
-    compute = Compute(wall_seconds=seconds, policy_updates=int(result.global_step),
-                      trained_tokens=int(trainer.state.num_input_tokens_seen) * args.num_iterations,
-                      generated_tokens=rewards.generated_tokens, shared=shared)  # fmt: skip
-    metadata = {"grid_index": job.metadata["grid_index"], "trainer": method.trainer,
-                "reward_source": method.reward_source, "scalarization": method.scalarization.kind,
-                "reward_scoring_seconds": rewards.scoring_seconds}  # fmt: skip
+    handle, compute, metadata = train(ws, ws.config.method, job.id, job.weights, job.seed)  # type: ignore[arg-type]
     point = TrainedPolicy(job.id, handle, job.seed, compute, weights=job.weights, step=compute.policy_updates,
-                          metadata=metadata)  # fmt: skip
+                          metadata={"grid_index": job.metadata["grid_index"], **metadata})  # fmt: skip
     return JobResult([point])

@@ -53,12 +53,15 @@ def generate(
     settings: GenerationSettings | None = None,
     seed: int = 0,
     progress: bool = False,
+    logits_processor=None,
 ) -> Generated:
     """Sample one response per prompt (repeat prompts for several samples). Prompts are left-padded; strings or,
     for chat models, message lists (see `render_prompts`).
 
     Returns the decoded continuations without special tokens, in prompt order. The torch RNG is forked, so the
     caller's random state is untouched and a (model, prompts, seed) triple always gives the same responses.
+    `logits_processor` (a factory called once per batch with the batch's encoding, returning a transformers
+    `LogitsProcessorList`) changes the next-token scores, as decoding-time mixtures of specialists do.
     """
     settings = settings or GenerationSettings()
     was_training = model.training
@@ -85,6 +88,7 @@ def generate(
                 top_p=settings.top_p if settings.do_sample else None,
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokenizer.eos_token_id,
+                logits_processor=logits_processor(enc) if logits_processor is not None else None,
             )
             completion_ids = out[:, enc["input_ids"].shape[1] :]  # (B, T_new)
             n_tokens += int((completion_ids != tokenizer.pad_token_id).sum())

@@ -5,6 +5,8 @@
 - conditioned: {"kind": "conditioned", "path": ..., "direction": [...]}      -- direction written into the prompt
 - best_of_n:   {"kind": "best_of_n", "path": ..., "n": 8, "reward_model": "reward_model", "weights": [...]}
                -- n candidates sampled from the checkpoint, the best by the scalarized reward model kept
+- mixture:     {"kind": "mixture", "checkpoints": [...], "weights": [...]}
+               -- specialists combined token by token at decoding time (MOD, see models/mixture.py)
 
 Paths are relative to the run directory, and must stay inside it. A checkpoint is either a full model
 (config.json + safetensors) or a PEFT LoRA adapter (adapter_config.json), which is merged into its base model on
@@ -100,7 +102,7 @@ def is_checkpoint(path: Path) -> bool:
     return (path / "config.json").is_file() or (path / ADAPTER_CONFIG).is_file()
 
 
-def _load_weights(path: Path, run_dir: Path) -> PreTrainedModel:
+def _load_weights(path: Path, run_dir: Path, merge: bool = True) -> PreTrainedModel:
     """A full checkpoint, or a LoRA adapter merged into its base (so generation runs at full-model speed)."""
     if not (path / ADAPTER_CONFIG).exists():
         return AutoModelForCausalLM.from_pretrained(path, trust_remote_code=False, use_safetensors=True)
@@ -111,7 +113,29 @@ def _load_weights(path: Path, run_dir: Path) -> PreTrainedModel:
     base = AutoModelForCausalLM.from_pretrained(
         base_path if base_path.exists() else base_ref, trust_remote_code=False, use_safetensors=True
     )
-    return PeftModel.from_pretrained(base, path).merge_and_unload()
+    peft_model = PeftModel.from_pretrained(base, path)
+    return peft_model.merge_and_unload() if merge else peft_model
+
+
+def _load_lora_ab_soup(paths: list[Path], coefficients, run_dir: Path, device):
+    """Rewarded soups' LoRA interpolation: A and B matrices averaged separately, then merged into the base."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    if not all((p / ADAPTER_CONFIG).is_file() for p in paths):
+        raise PolicyLoadError(
+            f"{run_dir}: lora_interpolation 'ab' needs LoRA adapters, and a soup checkpoint is a full model"
+        )
+    peft_model = _load_weights(paths[0], run_dir, merge=False)
+    adapters = [load_file(p / "adapter_model.safetensors") for p in paths]
+    set_peft_model_state_dict(peft_model, interpolate_state_dicts(adapters, coefficients))
+    model = peft_model.merge_and_unload()
+    tokenizer = AutoTokenizer.from_pretrained(paths[0], trust_remote_code=False)
+    tokenizer.padding_side = "left"
+    if device is not None:
+        model.to(device)
+    model.eval()
+    return model, tokenizer
 
 
 def _load_checkpoint(
@@ -154,12 +178,21 @@ def load_policy(
                              weights=list(handle["weights"]), scalarization=scalarization)  # fmt: skip
     if kind == "soup":
         paths = [_resolve(run_dir, p) for p in handle["checkpoints"]]
+        if handle.get("lora_interpolation") == "ab":
+            model, tok = _load_lora_ab_soup(paths, handle["coefficients"], run_dir, device)
+            return Policy(model, tok, handle)
         model, tok = _load_checkpoint(paths[0], run_dir, device)
         state_dicts = [model.state_dict()]
         for p in paths[1:]:
             state_dicts.append(_load_weights(p, run_dir).to(model.device).state_dict())
+        # merged weights: for LoRA adapters this averages the products B A (theta(lambda) exactly)
         model.load_state_dict(interpolate_state_dicts(state_dicts, handle["coefficients"]))
         return Policy(model, tok, handle)
+    if kind == "mixture":
+        from pareto_align.models.mixture import MixturePolicy
+
+        loaded = [_load_checkpoint(_resolve(run_dir, p), run_dir, device) for p in handle["checkpoints"]]
+        return MixturePolicy([m for m, _ in loaded], loaded[0][1], handle, weights=list(handle["weights"]))  # type: ignore[return-value]
     raise PolicyLoadError(
-        f"{run_dir}: unknown policy handle kind {kind!r} (expected checkpoint, soup, conditioned or best_of_n)"
+        f"{run_dir}: unknown policy handle kind {kind!r} (expected checkpoint, soup, conditioned, best_of_n or mixture)"
     )
