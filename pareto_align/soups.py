@@ -37,3 +37,42 @@ def interpolate_state_dicts(
             acc += float(c) * sd[key].to(torch.float32)
         soup[key] = acc.to(first.dtype)
     return soup
+
+
+class SoupMixer:
+    """theta(lambda) for any lambda, rebuilt in memory: the K checkpoints' parameters are held once and each `mix`
+    writes sum_i lambda_i theta_i into one model in place, with no disk access, fast enough for a slider.
+
+    Tensors equal in every checkpoint (a LoRA soup's untouched weights, integer buffers) are held once and never
+    rewritten, so mixing merged LoRA fine-tunes costs only their target modules. `model` must hold checkpoint 0.
+    """
+
+    def __init__(self, model: torch.nn.Module, state_dicts: Sequence[dict[str, torch.Tensor]]) -> None:
+        if not state_dicts:
+            raise ValueError("a soup needs at least one checkpoint")
+        self.model = model
+        self.k = len(state_dicts)
+        self.stacked: dict[str, torch.Tensor] = {}  # key -> (K, *shape), float32, the tensors that differ
+        for key, first in state_dicts[0].items():
+            if not torch.is_floating_point(first):
+                continue
+            others = [sd[key] for sd in state_dicts[1:]]
+            if all(t is first or torch.equal(t, first) for t in others):
+                continue
+            self.stacked[key] = torch.stack([first.float(), *(t.float() for t in others)])
+        self.targets = model.state_dict(keep_vars=True)  # tied weights appear under each of their names
+
+    @torch.no_grad()
+    def mix(self, coefficients: Sequence[float]) -> torch.nn.Module:
+        """Write theta(lambda) into the model (in place) and return it."""
+        if len(coefficients) != self.k:
+            raise ValueError(
+                f"need one coefficient per checkpoint: {self.k} checkpoints, {len(coefficients)} coefficients"
+            )
+        if any(c < 0 for c in coefficients) or abs(sum(coefficients) - 1.0) > 1e-6:
+            raise ValueError(f"soup coefficients must be non-negative and sum to 1, got {list(coefficients)}")
+        for key, stack in self.stacked.items():
+            c = torch.tensor(coefficients, dtype=stack.dtype, device=stack.device)  # (K,)
+            target = self.targets[key]
+            target.copy_(torch.tensordot(c, stack, dims=1).to(target.dtype))  # sum_i c_i theta_i
+        return self.model

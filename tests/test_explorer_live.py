@@ -39,7 +39,8 @@ def test_sources_at_exactly_the_slider_preference(demo_run: Path):
     w = [0.17, 0.5, 0.33]
     sources, reasons = live_sources(front.points, point, demo_run, w)
     kinds = _by_kind(sources)
-    assert set(kinds) == {"stored", "soup", "conditioned"} and reasons == []
+    assert set(kinds) == {"stored", "soup", "conditioned"}
+    assert reasons == ["no decoding-time mixture at the slider weights: the run has no MOD points"]
     assert kinds["stored"].handle == {"kind": "checkpoint", "path": CHECKPOINT}
     assert kinds["soup"].handle["coefficients"] == w  # exactly the slider weights
     assert kinds["soup"].handle["checkpoints"] == [CHECKPOINT] * 3
@@ -148,3 +149,23 @@ def test_corrupt_checkpoint_is_a_message(tmp_path: Path, demo_run: Path):
     (run / CHECKPOINT / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(LiveGenerationError, match=f"{run}: cannot load checkpoint {CHECKPOINT}"):
         load_live_policy(policy_cache_key(run, {"kind": "checkpoint", "path": CHECKPOINT}))
+
+
+def test_mod_mixture_at_the_slider_weights_and_soups_remixed_in_memory(demo_run: Path):
+    from pareto_align.models.policy import load_policy
+
+    front = demo_front(("a", "b", "c"))
+    mod = Point(id="mod", method="mod", weights=[1 / 3] * 3, values=[0.5] * 3, stderr=[0.0] * 3, n_samples=1,
+                policy=PolicyHandle(kind="mixture", checkpoints=[CHECKPOINT] * 3, weights=[1 / 3] * 3))  # fmt: skip
+    w = [0.2, 0.3, 0.5]
+    sources, _ = live_sources([*front.points, mod], front.points[0], demo_run, w)
+    mixture = _by_kind(sources)["mixture"]
+    assert mixture.handle == {"kind": "mixture", "checkpoints": [CHECKPOINT] * 3, "weights": w}
+    policy = load_live_policy(policy_cache_key(demo_run, mixture.handle))
+    assert len(generate_responses(policy, "a b", n=2, settings=GenerationSettings(max_new_tokens=4))) == 2
+    # a soup at new slider weights re-mixes the held specialists: the same weights as a fresh load
+    soup = _by_kind(sources)["soup"].handle
+    remixed = load_live_policy(policy_cache_key(demo_run, soup)).model.state_dict()
+    fresh = load_policy(soup, demo_run).model.state_dict()
+    for key, value in fresh.items():
+        torch.testing.assert_close(remixed[key], value)

@@ -12,6 +12,7 @@ torch and transformers are imported only when a policy is actually loaded, so th
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from pareto_align.models.generation import GenerationSettings
     from pareto_align.models.policy import Policy
 
-SourceKind = Literal["stored", "soup", "conditioned"]
+SourceKind = Literal["stored", "soup", "mixture", "conditioned"]
 # Tolerance for "this soup's coefficients are its weights" (shows that ingredient k is objective k's expert).
 MATCH_TOLERANCE = 1e-6
 
@@ -66,6 +67,12 @@ def describe_handle(handle: Mapping[str, Any]) -> str:
     if kind == "conditioned":
         d = ", ".join(f"{x:.3f}" for x in handle.get("direction", []))
         return f"{handle.get('path')} conditioned on ({d})"
+    if kind == "mixture":
+        parts = [
+            f"{c:.3f}×{p}"
+            for p, c in zip(handle.get("checkpoints", []), handle.get("weights", []), strict=False)
+        ]
+        return "decoding-time mixture " + " · ".join(parts)
     if kind == "best_of_n":
         w = ", ".join(f"{x:.3f}" for x in handle.get("weights", []))
         return f"best of {handle.get('n')} from {handle.get('path')} by {handle.get('reward_model')} at weights ({w})"
@@ -114,6 +121,14 @@ def live_sources(
     else:
         handle = {"kind": "soup", "checkpoints": checkpoints, "coefficients": [float(x) for x in w]}
         sources.append(LiveSource("soup", "soup re-mixed at the slider weights", handle, run_dir, note))
+    mixtures = [p for p in [point, *points] if p.policy is not None and p.policy.kind == "mixture"]
+    if not mixtures:
+        reasons.append("no decoding-time mixture at the slider weights: the run has no MOD points")
+    else:
+        handle = {"kind": "mixture", "checkpoints": list(mixtures[0].policy.checkpoints),  # type: ignore[union-attr]
+                  "weights": [float(x) for x in w]}  # fmt: skip
+        sources.append(LiveSource("mixture", "MOD: specialists mixed token by token at the slider weights", handle,
+                                  run_dir))  # fmt: skip
     conditioned = [p for p in [point, *points] if p.policy is not None and p.policy.kind == "conditioned"]
     if not conditioned:
         reasons.append("no DPA model at the slider direction: the run has no conditioned points")
@@ -169,11 +184,24 @@ def load_live_policy(key: str, device: str | None = None) -> Policy:
             f"{run_dir}: checkpoint {', '.join(missing)} is gone (no model or adapter config); cannot load {describe_handle(handle)}"
         )
     try:
+        if handle.get("kind") == "soup" and handle.get("lora_interpolation") != "ab":
+            mixer, tokenizer = _soup_mixer(str(run_dir), tuple(handle["checkpoints"]), device)
+            from pareto_align.models.policy import Policy
+
+            return Policy(mixer.mix(handle["coefficients"]), tokenizer, handle)  # re-mixed in memory
         return load_policy(handle, run_dir, device=device)
     except Exception as e:  # noqa: BLE001
         # A damaged checkpoint fails deep inside transformers/safetensors with library-specific exception types
         # (SafetensorError, HeaderTooLarge, ...); the user needs the run and the handle, not the type.
         raise LiveGenerationError(f"{run_dir}: cannot load {describe_handle(handle)}: {e}") from None
+
+
+@functools.lru_cache(maxsize=2)
+def _soup_mixer(run_dir: str, checkpoints: tuple[str, ...], device: str | None):
+    """The specialists of a soup held in memory once; a slider move only re-mixes them (`SoupMixer`)."""
+    from pareto_align.models.policy import _resolve, load_soup_mixer
+
+    return load_soup_mixer([_resolve(Path(run_dir), p) for p in checkpoints], Path(run_dir), device)
 
 
 def generate_responses(

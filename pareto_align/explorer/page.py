@@ -8,6 +8,7 @@ is a message in the page while the rest keeps working.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -306,20 +307,25 @@ def generate_tab(view: FrontView, choice: Choice | None, w: np.ndarray) -> None:
         key = policy_cache_key(source.run_dir, source.handle)
         with st.spinner(f"Loading {describe_handle(source.handle)} and generating..."):
             try:
-                policy = _cached_policy(key)
+                # soups re-mix in memory (the specialists are held once), so they skip the per-key cache
+                soup = source.handle["kind"] == "soup"
+                policy = load_live_policy(key, default_device()) if soup else _cached_policy(key)
                 settings = GenerationSettings(max_new_tokens=max_new, temperature=temperature)
+                start = time.perf_counter()
                 responses = generate_responses(policy, prompt, n, settings, seed)
                 st.session_state["gen.result"] = {
                     "source": describe_handle(source.handle),
                     "prompt": prompt,
                     "responses": responses,
+                    "ms_per_response": 1000 * (time.perf_counter() - start) / n,
                 }
             except LiveGenerationError as e:
                 st.session_state.pop("gen.result", None)
                 st.error(str(e))
     result = st.session_state.get("gen.result")
     if result:
-        st.markdown(f"**{result['source']}** · prompt: {result['prompt']!r}")
+        st.markdown(f"**{result['source']}** · prompt: {result['prompt']!r} · "
+                    f"{result.get('ms_per_response', 0):.0f} ms per response")  # fmt: skip
         st.dataframe(pd.DataFrame({"response": result["responses"]}), hide_index=True)
 
 

@@ -28,7 +28,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from pareto_align.models.generation import Generated, GenerationSettings, generate
 from pareto_align.objectives import Scalarization, scalarize
-from pareto_align.soups import interpolate_state_dicts
+from pareto_align.soups import SoupMixer, interpolate_state_dicts
 
 ADAPTER_CONFIG = "adapter_config.json"
 
@@ -138,6 +138,17 @@ def _load_lora_ab_soup(paths: list[Path], coefficients, run_dir: Path, device):
     return model, tokenizer
 
 
+def load_soup_mixer(
+    paths: list[Path], run_dir: Path, device=None
+) -> tuple[SoupMixer, PreTrainedTokenizerBase]:
+    """A `SoupMixer` over checkpoints (full models, or LoRA adapters merged: mixing them averages the products
+    B A, theta(lambda) exactly), to re-mix in memory at any coefficients."""
+    model, tok = _load_checkpoint(paths[0], run_dir, device)
+    state_dicts = [model.state_dict()]
+    state_dicts += [_load_weights(p, run_dir).to(model.device).state_dict() for p in paths[1:]]
+    return SoupMixer(model, state_dicts), tok
+
+
 def _load_checkpoint(
     path: Path, run_dir: Path, device: str | torch.device | None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -181,13 +192,8 @@ def load_policy(
         if handle.get("lora_interpolation") == "ab":
             model, tok = _load_lora_ab_soup(paths, handle["coefficients"], run_dir, device)
             return Policy(model, tok, handle)
-        model, tok = _load_checkpoint(paths[0], run_dir, device)
-        state_dicts = [model.state_dict()]
-        for p in paths[1:]:
-            state_dicts.append(_load_weights(p, run_dir).to(model.device).state_dict())
-        # merged weights: for LoRA adapters this averages the products B A (theta(lambda) exactly)
-        model.load_state_dict(interpolate_state_dicts(state_dicts, handle["coefficients"]))
-        return Policy(model, tok, handle)
+        mixer, tok = load_soup_mixer(paths, run_dir, device)
+        return Policy(mixer.mix(handle["coefficients"]), tok, handle)
     if kind == "mixture":
         from pareto_align.models.mixture import MixturePolicy
 
