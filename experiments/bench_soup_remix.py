@@ -68,7 +68,11 @@ def tiny_soup() -> dict:
         load_policy(handle, run)
         loads.append(time.perf_counter() - start)
     params = sum(p.numel() for p in model.parameters())
-    return {"parameters": params, "remix_ms": 1e3 * time_mix(mixer), "load_from_disk_ms": 1e3 * statistics.median(loads)}
+    return {
+        "parameters": params,
+        "remix_ms": 1e3 * time_mix(mixer),
+        "load_from_disk_ms": 1e3 * statistics.median(loads),
+    }
 
 
 def large_lora_soup(r: int = 16) -> dict:
@@ -76,14 +80,25 @@ def large_lora_soup(r: int = 16) -> dict:
 
     from pareto_align.soups import SoupMixer
 
-    config = Qwen2Config(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                         num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True)  # Qwen2.5-0.5B's shape
+    config = Qwen2Config(
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        vocab_size=151936,
+        tie_word_embeddings=True,
+    )  # Qwen2.5-0.5B's shape
     model = Qwen2ForCausalLM(config).eval()
     base = model.state_dict()
-    targets = [k for k in base if k.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight"))]
+    targets = [
+        k for k in base if k.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight"))
+    ]
     g = torch.Generator().manual_seed(0)
     sds = []
-    for _ in range(3):  # merged LoRA fine-tunes: W0 + (alpha / r) B A on the targets, every other tensor shared
+    for _ in range(
+        3
+    ):  # merged LoRA fine-tunes: W0 + (alpha / r) B A on the targets, every other tensor shared
         sd = dict(base)
         for key in targets:
             out_dim, in_dim = base[key].shape
@@ -129,8 +144,12 @@ def mod_speed(n_prompts: int = 96) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--skip-large", action="store_true", help="skip the 0.5B-shape LoRA soup (needs ~8 GB RAM)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--skip-large", action="store_true", help="skip the 0.5B-shape LoRA soup (needs ~8 GB RAM)"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     result = {"tiny_soup": tiny_soup()}

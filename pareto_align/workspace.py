@@ -56,9 +56,13 @@ class Setting:
 
     def train_prompts(self) -> list:
         """Distinct prompts of the training data (preference pairs and scored responses), in first-seen order."""
-        rows = [*(self.pairs["prompt"] if self.pairs is not None else []),
-                *(self.scores["prompt"] if self.scores is not None else [])]  # fmt: skip
-        return list({json.dumps(p, sort_keys=True): p for p in rows}.values())
+        return distinct_prompts(self.pairs, self.scores)
+
+
+def distinct_prompts(*tables: datasets.Dataset | None) -> list:
+    """The distinct `prompt` values of the tables (strings or message lists), in first-seen order."""
+    rows = [p for table in tables if table is not None for p in table["prompt"]]
+    return list({json.dumps(p, sort_keys=True): p for p in rows}.values())
 
 
 def device() -> str:
@@ -113,7 +117,7 @@ def prepare_setting(config: SweepConfig, progress: bool) -> Setting:
         prompts = _load_eval_prompts(config.data.eval_prompts)
     else:  # hold out prompts for evaluation: neither the reward model nor the policies train on them
         data, test = data.split(0.1, seed=0)
-        prompts = Setting("", test.pairs, [], None, test.scores).train_prompts()
+        prompts = distinct_prompts(test.pairs, test.scores)
     return Setting(config.policy.model, data.pairs, prompts, None, data.scores)
 
 

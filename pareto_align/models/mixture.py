@@ -51,9 +51,9 @@ class MixtureLogitsProcessor(LogitsProcessor):
         positions = (self.mask.long().cumsum(-1) - 1).clamp(min=0)[:, self.seen :]  # (B, t_new), left padding
         combined = self.driver_weight * F.log_softmax(scores.float(), dim=-1)  # (B, V)
         for i, (model, weight) in enumerate(self.others):
-            out = model(input_ids=feed, attention_mask=self.mask, position_ids=positions,
-                        past_key_values=self.caches[i], use_cache=True)  # fmt: skip
-            self.caches[i] = out.past_key_values
+            out = model(input_ids=feed, attention_mask=self.mask, position_ids=positions, cache=self.caches[i],
+                        use_cache=True)  # fmt: skip
+            self.caches[i] = out.cache
             combined = combined + weight * F.log_softmax(out.logits[:, -1, :].float(), dim=-1)  # (B, V)
         self.seen = length
         return combined
