@@ -169,3 +169,16 @@ def test_mod_mixture_at_the_slider_weights_and_soups_remixed_in_memory(demo_run:
     fresh = load_policy(soup, demo_run).model.state_dict()
     for key, value in fresh.items():
         torch.testing.assert_close(remixed[key], value)
+
+
+def test_linear_connectivity_rows_for_mixed_points():
+    from pareto_align.explorer.view import linear_connectivity
+
+    p = _point(
+        "s", PolicyHandle(kind="soup", checkpoints=["a", "b"], coefficients=[0.5, 0.5]), values=(1.0, 2.0)
+    )
+    assert linear_connectivity(p, ["x", "y"]) is None  # no line recorded
+    p.metadata["linear_interpolation"] = [0.5, 2.5]
+    rows = linear_connectivity(p, ["x", "y"])
+    assert rows[2] == {"": "gain over the line", "x": 0.5, "y": -0.5}
+    assert rows[1]["x"] == 0.5 and rows[0]["y"] == 2.0

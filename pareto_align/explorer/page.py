@@ -53,7 +53,7 @@ from pareto_align.explorer.simplex import (
     uniform_weights,
     weights_from_angle,
 )
-from pareto_align.explorer.view import FrontView, build_view, restrict
+from pareto_align.explorer.view import FrontView, build_view, linear_connectivity, restrict
 
 HIGHLIGHT_KEY = "explorer.highlighted"
 ALL_SERIES = "all shown"
@@ -173,6 +173,12 @@ def highlighted_panel(view: FrontView, choice: Choice | None, utility: str) -> N
         "policy": describe_handle(p.policy.model_dump(exclude_none=True)) if p.policy else "none recorded",
     }
     st.dataframe(pd.DataFrame([{**values, **info}]), hide_index=True)
+    connectivity = linear_connectivity(p, view.objective_names)
+    if connectivity is not None:
+        st.markdown(
+            "**Linear mode connectivity**: this mix against the straight line between its specialists"
+        )
+        st.dataframe(pd.DataFrame(connectivity), hide_index=True)
     st.markdown("**Sample responses from the run for this point**")
     if not p.samples:
         st.info(f"Point {p.id!r} stored no sample responses.")

@@ -178,3 +178,18 @@ def restrict(view: FrontView, series: Sequence[str]) -> FrontView:
         is_baseline=view.is_baseline[idx],
         non_dominated=view.non_dominated[idx],
     )
+
+
+def linear_connectivity(point: Point, names: Sequence[str]) -> list[dict[str, Any]] | None:
+    """For a point that mixes specialists (soups, MOD): its values, the straight line between the specialists'
+    values at its weights (recorded by the method), and the gain over that line, one row each; None otherwise.
+    A soup above the line in every objective shows linear mode connectivity (Rame et al., 2023)."""
+    line = point.metadata.get("linear_interpolation")
+    if not isinstance(line, list) or len(line) != len(names):
+        return None
+    gain = [v - x for v, x in zip(point.values, line, strict=True)]
+    return [
+        {"": "point", **dict(zip(names, point.values, strict=True))},
+        {"": "line between the specialists", **dict(zip(names, line, strict=True))},
+        {"": "gain over the line", **dict(zip(names, gain, strict=True))},
+    ]
