@@ -73,13 +73,14 @@ def test_morlhf_compute_and_history(morlhf_run):
 
 
 def test_morlhf_rloo_tchebycheff_par_on_the_reward_model(tmp_path, benchmark_cache):
-    """The reward model's ensemble aggregated by WCO, PAR shaping and the Tchebycheff scalarizer on RLOO: the PAR
-    reference responses are generated once and recorded once as shared compute."""
+    """The reward model's ensemble aggregated by WCO, PAR shaping and the Tchebycheff scalarizer on RLOO with LoRA:
+    the PAR reference responses are generated once and recorded once as shared compute."""
     method = {"name": "morlhf", "trainer": "rloo", "reward_source": "reward_model", "aggregation": "wco",
               "par": True, "scalarization": {"kind": "tchebycheff", "ideal": [1.0, 1.0]}, "history_every": 0,
               "trl": {"max_steps": 3, "max_completion_length": 8, "per_device_train_batch_size": 8,
                       "num_generations": 4}}  # fmt: skip
-    _, run_dir = _sweep(tmp_path, benchmark_cache, method, [[0.5, 0.5], [0.2, 0.8]],
+    lora = {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "lora_dropout": 0.0}
+    _, run_dir = _sweep(tmp_path, benchmark_cache, method, [[0.5, 0.5], [0.2, 0.8]], policy={"lora": lora},
                         reward_model={"ensemble_size": 2, "training": {"num_train_epochs": 1}})  # fmt: skip
     front = read_front(run_dir)
     assert set(front.compute.shared) == {"par_reference"}
@@ -91,6 +92,9 @@ def test_morlhf_rloo_tchebycheff_par_on_the_reward_model(tmp_path, benchmark_cac
         front.compute.total.generated_tokens == sum(parts) + par.generated_tokens
     )  # shared work counted once
     assert front.points[0].metadata["trainer"] == "rloo"
+    assert (
+        run_dir / "points" / "w00-s0" / "policy" / "adapter_config.json"
+    ).exists()  # LoRA through policy.lora
 
 
 def test_killed_online_sweep_resumes_and_drops_stale_history(tmp_path, benchmark_cache, monkeypatch):
