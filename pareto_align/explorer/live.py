@@ -53,26 +53,24 @@ def handle_dict(point: Point) -> dict[str, Any] | None:
     return None if point.policy is None else point.policy.model_dump(exclude_none=True)
 
 
+def _weighted(checkpoints: Sequence[str], weights: Sequence[float]) -> list[str]:
+    return [f"{c:.3f}×{p}" for p, c in zip(checkpoints, weights, strict=False)]
+
+
 def describe_handle(handle: Mapping[str, Any]) -> str:
     """A short human description of a handle."""
     kind = handle.get("kind")
     if kind == "checkpoint":
         return f"checkpoint {handle.get('path')}"
     if kind == "soup":
-        parts = [
-            f"{c:.3f}×{p}"
-            for p, c in zip(handle.get("checkpoints", []), handle.get("coefficients", []), strict=False)
-        ]
-        return "soup " + " + ".join(parts)
+        return "soup " + " + ".join(_weighted(handle.get("checkpoints", []), handle.get("coefficients", [])))
     if kind == "conditioned":
         d = ", ".join(f"{x:.3f}" for x in handle.get("direction", []))
         return f"{handle.get('path')} conditioned on ({d})"
     if kind == "mixture":
-        parts = [
-            f"{c:.3f}×{p}"
-            for p, c in zip(handle.get("checkpoints", []), handle.get("weights", []), strict=False)
-        ]
-        return "decoding-time mixture " + " · ".join(parts)
+        return "decoding-time mixture " + " · ".join(
+            _weighted(handle.get("checkpoints", []), handle.get("weights", []))
+        )
     if kind == "best_of_n":
         w = ", ".join(f"{x:.3f}" for x in handle.get("weights", []))
         return f"best of {handle.get('n')} from {handle.get('path')} by {handle.get('reward_model')} at weights ({w})"

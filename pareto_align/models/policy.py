@@ -129,13 +129,7 @@ def _load_lora_ab_soup(paths: list[Path], coefficients, run_dir: Path, device):
     peft_model = _load_weights(paths[0], run_dir, merge=False)
     adapters = [load_file(p / "adapter_model.safetensors") for p in paths]
     set_peft_model_state_dict(peft_model, interpolate_state_dicts(adapters, coefficients))
-    model = peft_model.merge_and_unload()
-    tokenizer = AutoTokenizer.from_pretrained(paths[0], trust_remote_code=False)
-    tokenizer.padding_side = "left"
-    if device is not None:
-        model.to(device)
-    model.eval()
-    return model, tokenizer
+    return _ready(peft_model.merge_and_unload(), paths[0], device)
 
 
 def load_soup_mixer(
@@ -152,7 +146,13 @@ def load_soup_mixer(
 def _load_checkpoint(
     path: Path, run_dir: Path, device: str | torch.device | None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    model = _load_weights(path, run_dir)
+    return _ready(_load_weights(path, run_dir), path, device)
+
+
+def _ready(
+    model: PreTrainedModel, path: Path, device: str | torch.device | None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The model on `device` in eval mode, with the checkpoint's tokenizer (left padding, for generation)."""
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     tokenizer.padding_side = "left"
     if device is not None:
