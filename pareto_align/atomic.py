@@ -9,7 +9,21 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+
+@contextmanager
+def private_files() -> Iterator[None]:
+    """Files created inside are private: mode 0600, folders 0700. The user's umask still applies on top (it can
+    only take permissions away), as with any file opened with an explicit mode; restored on exit."""
+    umask = os.umask(0o077)
+    os.umask(umask | 0o077)
+    try:
+        yield
+    finally:
+        os.umask(umask)
 
 
 def temp_path_for(path: Path) -> Path:

@@ -156,17 +156,14 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["TQDM_DISABLE"] = "1"
     # library deprecation notices are for developers of this toolkit, not for its users
     warnings.filterwarnings("ignore", category=FutureWarning)
-    # Runs and exports are private: files 0600, folders 0700. The user's umask still applies on top (it can only
-    # take permissions away), as with any file opened with an explicit mode.
-    umask = os.umask(0o077)
-    os.umask(umask | 0o077)
+    from pareto_align.atomic import private_files
+
     try:
-        return args.func(args)
+        with private_files():  # runs and exports: files 0600, folders 0700
+            return args.func(args)
     except _user_errors() as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    finally:
-        os.umask(umask)
 
 
 if __name__ == "__main__":

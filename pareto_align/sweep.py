@@ -26,7 +26,7 @@ import datasets
 import yaml
 from tqdm.auto import tqdm
 
-from pareto_align.atomic import write_text_atomic
+from pareto_align.atomic import private_files, write_text_atomic
 from pareto_align.config import HASH_VERSION, SweepConfig
 from pareto_align.errors import ConfigError
 from pareto_align.front import FRONT_FILENAME, FrontTracker, Objective, Point, read_front
@@ -143,7 +143,12 @@ def _run_job(job: Job, ws: Workspace) -> None:
 def run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None = None, progress: bool = True,
               log=print) -> FrontTracker:  # fmt: skip
     """Run (or resume) a sweep into `run_dir`; returns the tracker of the finished front."""
-    run_dir = Path(run_dir)
+    with private_files():  # files 0600, folders 0700, when called as a library too
+        return _run_sweep(config, Path(run_dir), config_path, progress, log)
+
+
+def _run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None, progress: bool,
+               log) -> FrontTracker:  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
     datasets.disable_progress_bars()  # TRL's dataset preparation: our own bars cover points and steps
     with run_lock(run_dir, config_path):

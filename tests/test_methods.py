@@ -197,3 +197,18 @@ def test_config_records_the_effective_config(bon_run):
         "scalarization": {"kind": "linear", "ideal": None},
     }
     assert json.loads((run_dir / "front.json").read_text())["schema"] == "pareto_align.front/v2"
+
+
+def test_library_sweep_and_export_write_private_files(bon_run, tmp_path):
+    """`run_sweep` and `export_runs` called from Python (not the CLI) keep runs and exports private too."""
+    from pareto_align.config import load_config
+    from pareto_align.export import export_runs
+    from pareto_align.sweep import run_sweep
+
+    path, run_dir = bon_run
+    copy = tmp_path / "again"
+    run_sweep(load_config(path), copy, progress=False, log=lambda *_: None)
+    export_runs([copy], tmp_path / "paper", formats=["csv", "json"])
+    for root in (copy, tmp_path / "paper"):
+        for p in [root, *root.rglob("*")]:
+            assert p.stat().st_mode & 0o777 == (0o700 if p.is_dir() else 0o600), p

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from pareto_align.atomic import commit, write_text_atomic
+from pareto_align.atomic import commit, private_files, write_text_atomic
 from pareto_align.export.attainment import MAX_EAF_OBJECTIVES, PERCENTILES, attainment_surfaces
 from pareto_align.export.bibtex import bibtex_entries
 from pareto_align.export.bootstrap import BOOTSTRAP_SEED, CONFIDENCE, N_RESAMPLES
@@ -190,7 +190,8 @@ def export_runs(
     previous = _previous(out, force)
     if not force:
         check_overwrites(out, planned, previous)
-    out.mkdir(parents=True, exist_ok=True)
+    with private_files():  # the folder 0700; every file in it is written through a 0600 temp file
+        out.mkdir(parents=True, exist_ok=True)
     temps = render_to_temp(figures, out, image_formats) if figures else {}
     written: list[Path] = []
     try:
