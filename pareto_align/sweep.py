@@ -32,7 +32,7 @@ from pareto_align.errors import ConfigError
 from pareto_align.front import FRONT_FILENAME, FrontTracker, Objective, Point, read_front
 from pareto_align.front.schema import Compute, PolicyHandle
 from pareto_align.methods import METHODS, Job
-from pareto_align.models.policy import is_checkpoint, load_policy
+from pareto_align.models.policy import Policy, is_checkpoint, load_policy
 from pareto_align.workspace import Workspace, device
 
 LOCK_FILE = ".lock"
@@ -103,8 +103,6 @@ def _new_tracker(config: SweepConfig, config_path: Path | None) -> FrontTracker:
 
 def _add_baseline(ws: Workspace) -> None:
     model, tokenizer = ws.load_base(device())
-    from pareto_align.models.policy import Policy
-
     rel = ws.base_handle()
     handle = {"kind": "checkpoint", "path": rel} if rel else None
     ev = ws.evaluate(Policy(model, tokenizer, handle or {}))
