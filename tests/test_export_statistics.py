@@ -191,3 +191,23 @@ def test_staircase_hand_checked():
     x, y = staircase(P, (0.0, 0.0))
     np.testing.assert_allclose(x, [0, 1, 1, 2, 2, 3, 3])
     np.testing.assert_allclose(y, [3, 3, 2, 2, 1, 1, 0])
+
+
+def test_shared_work_counts_once_per_seed_in_the_group_compute():
+    """Soups: the specialists' training is recorded once in the front and named by every point of the seed."""
+    from pareto_align.front.schema import RunCompute
+
+    f = front([])
+    f.compute = RunCompute(shared={"spec-s0": Compute(policy_updates=300, wall_seconds=10.0),
+                                   "spec-s1": Compute(policy_updates=200, wall_seconds=5.0),
+                                   "reference": Compute(generated_tokens=7)})  # fmt: skip
+    for i, seed in enumerate([0, 0, 1]):
+        p = pt(f"p{i}", (1.0 + i, 1.0), method="soups", seed=seed, wall=1.0, updates=0)
+        p.compute.shared = [f"spec-s{seed}", "reference"]
+        f.points.append(p)
+    groups = {g.seed: g for g in seed_groups(as_runs(f))}
+    rows = {
+        s: seed_indicators(g, f.reference_point, None, default_eu_weights(2)[0]) for s, g in groups.items()
+    }
+    assert (rows[0].policy_updates, rows[0].wall_seconds, rows[0].generated_tokens) == (300, 12.0, 7)
+    assert (rows[1].policy_updates, rows[1].wall_seconds, rows[1].generated_tokens) == (200, 6.0, 7)

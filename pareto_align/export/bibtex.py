@@ -47,6 +47,22 @@ METHOD_ENTRIES: dict[str, str] = {
   eprint    = {2410.02236},
   archivePrefix = {arXiv}
 }""",
+    "mod": """@inproceedings{shi2024mod,
+  title     = {Decoding-Time Language Model Alignment with Multiple Objectives},
+  author    = {Shi, Ruizhe and Chen, Yifang and Hu, Yushi and Liu, Alisa and Hajishirzi, Hannaneh and Smith, Noah A. and Du, Simon S.},
+  booktitle = {Advances in Neural Information Processing Systems},
+  volume    = {37},
+  year      = {2024},
+  eprint    = {2406.18853},
+  archivePrefix = {arXiv}
+}""",
+    "bon": """@misc{beirami2024bon,
+  title     = {Theoretical guarantees on the best-of-n alignment policy},
+  author    = {Beirami, Ahmad and Agarwal, Alekh and Berant, Jonathan and D'Amour, Alexander and Eisenstein, Jacob and Nagpal, Chirag and Suresh, Ananda Theertha},
+  year      = {2024},
+  eprint    = {2401.01879},
+  archivePrefix = {arXiv}
+}""",
     # The linear-scalarization baseline (MORLHF): one RLHF run per fixed weighted sum of the rewards.
     "linear": """@inproceedings{wu2023finegrained,
   title     = {Fine-Grained Human Feedback Gives Better Rewards for Language Model Training},

@@ -99,7 +99,8 @@ def caption(front: Front, summaries: Sequence[MethodSummary], eu_description: st
         f"Hypervolume (HV) with reference point ${_vector(front.reference_point)}$, {norm}.",
         f"Expected utility (EU): mean over {escape(eu_description)} of the best weighted sum.",
         "Card.: number of distinct non-dominated points; sparsity as in PGMORL (lower is denser).",
-        r"$^{\ast}$Training wall-clock time per seed.",
+        r"$^{\ast}$Wall-clock time per seed to produce its policies: training, work shared by its points (e.g."
+        r" specialists) counted once, and inference-time selection or mixing.",
         "Indicators are computed per seed on that seed's non-dominated points.",
         "Best mean per column in bold." if len(summaries) > 1 else "",
     ]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pareto_align.front.schema import Front, Point, read_front
+from pareto_align.front.schema import Compute, Front, Point, read_front
 
 
 class ExportError(ValueError):
@@ -48,6 +48,15 @@ class SeedGroup:
     seed: int
     run: str
     points: tuple[Point, ...]
+    # work these points used without paying for it themselves (a soup's specialists), each piece once
+    shared: tuple[Compute, ...] = ()
+
+    def compute(self) -> Compute:
+        """The group's cost: its points' own compute plus the shared work they used, each once."""
+        total = Compute()
+        for c in [*(p.compute for p in self.points), *self.shared]:
+            total = total + c
+        return total
 
     @property
     def F(self) -> np.ndarray:
@@ -132,9 +141,12 @@ def seed_groups(runs: Sequence[Run]) -> list[SeedGroup]:
         runs_of[(method, seed)].add(run_name)
     split = {method for (method, _), names in runs_of.items() if len(names) > 1}
     groups = []
+    shared_of = {run.name: run.front.compute.shared if run.front.compute else {} for run in runs}
     for (method, seed, run_name), points in buckets.items():
         label = f"{method} ({run_name})" if method in split else method
-        groups.append(SeedGroup(label, method, seed, run_name, tuple(points)))
+        used = dict.fromkeys(s for p in points for s in p.compute.shared)
+        shared = tuple(shared_of[run_name][s] for s in used if s in shared_of[run_name])
+        groups.append(SeedGroup(label, method, seed, run_name, tuple(points), shared))
     return groups
 
 

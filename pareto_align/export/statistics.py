@@ -73,6 +73,7 @@ def seed_indicators(
 ) -> SeedIndicators:
     """Indicators of one group; ``eu_weights`` (m, K) is the expected-utility weight grid."""
     F = group.F  # (n, K)
+    cost = group.compute()  # shared work (specialists) included once
     P = F[non_dominated_mask(F)]  # (m, K), the group's front
     return SeedIndicators(
         label=group.label,
@@ -84,10 +85,10 @@ def seed_indicators(
         expected_utility=expected_utility(P, eu_weights, normalization),
         cardinality=cardinality(P),
         sparsity=sparsity(P, normalization),
-        wall_seconds=float(sum(p.compute.wall_seconds for p in group.points)),
-        policy_updates=int(sum(p.compute.policy_updates for p in group.points)),
-        trained_tokens=int(sum(p.compute.trained_tokens for p in group.points)),
-        generated_tokens=int(sum(p.compute.generated_tokens for p in group.points)),
+        wall_seconds=cost.wall_seconds,
+        policy_updates=cost.policy_updates,
+        trained_tokens=cost.trained_tokens,
+        generated_tokens=cost.generated_tokens,
     )
 
 

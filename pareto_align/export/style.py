@@ -64,6 +64,8 @@ def method_key(name: str) -> str:
         "dynamic": "dynamic_weighting",
         "dynamic_reward_weighting": "dynamic_weighting",
         "morlhf": "linear",
+        "best_of_n": "bon",
+        "multi_objective_decoding": "mod",
         "linear_scalarization": "linear",
     }
     return aliases.get(key, key)
@@ -135,6 +137,8 @@ DISPLAY_NAMES: dict[str, str] = {
     "dynamic_weighting": "Dynamic weighting",
     "cmorl": "C-MORL",
     "linear": "Linear scalarization",
+    "mod": "MOD",
+    "bon": "Best-of-n",
 }
 
 
