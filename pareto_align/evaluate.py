@@ -10,7 +10,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from pareto_align.models.generation import GenerationSettings
+from pareto_align.models.generation import GenerationSettings, scorable_responses
 from pareto_align.models.policy import Policy
 
 
@@ -57,9 +57,7 @@ def evaluate_policy(
     start = time.perf_counter()
     repeated = [p for p in prompts for _ in range(samples_per_prompt)]
     out = policy.generate(repeated, settings, seed=seed)
-    # plain completions are joined to their prompt as strings (TRL's convention): they start with a space
-    conversational = bool(repeated) and not isinstance(repeated[0], str)
-    responses = [r.strip() if conversational else " " + r.strip() for r in out.responses]
+    responses = scorable_responses(repeated, out.responses)
     scores = scorer.score(repeated, responses).double().numpy()  # (N, K)
     n = scores.shape[0]
     stderr = scores.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(scores.shape[1])

@@ -15,6 +15,7 @@ objectives cost one scoring pass. Optional per-objective shaping (PAR) and a Tch
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -77,8 +78,6 @@ class ObjectiveRewards:
         reward function; holding the list keeps its identity unique while it is cached)."""
         if self._batch is not None and self._batch[0] is completions:
             return self._batch[1]
-        import time
-
         start = time.perf_counter()
         r = self.scorer.score(prompts, [as_response(c) for c in completions]).double().numpy()  # (N, K)
         if self.par:

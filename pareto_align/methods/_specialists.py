@@ -20,7 +20,7 @@ from pydantic import Discriminator, Field, Tag
 from pareto_align.atomic import write_text_atomic
 from pareto_align.front.schema import Compute
 from pareto_align.methods import modpo, morlhf
-from pareto_align.methods.base import MethodSection, method_name
+from pareto_align.methods.base import Job, JobResult, MethodSection, TrainedPolicy, method_name
 from pareto_align.models.policy import is_checkpoint, load_policy
 
 if TYPE_CHECKING:
@@ -87,6 +87,18 @@ def ensure_specialists(ws: Workspace, section: SpecialistsSection, seed: int) ->
         data = json.loads(record.read_text())
         out.append(Specialist(sid, data["path"], Compute.model_validate(data["compute"]), data["values"]))
     return out
+
+
+def mixed_point(job: Job, specialists: list[Specialist], handle: dict, inference_token_cost: int = 0,
+                **metadata) -> JobResult:  # fmt: skip
+    """The job's point that mixes `specialists` (a soup or a decoding-time mixture): it uses their compute, recorded
+    once as shared work, and pays nothing itself beyond `inference_token_cost`."""
+    ids = [s.id for s in specialists]
+    metadata = {"grid_index": job.metadata["grid_index"], "specialists": ids,
+                "linear_interpolation": linear_interpolation(specialists, job.weights), **metadata}  # fmt: skip
+    point = TrainedPolicy(job.id, handle, job.seed, Compute(shared=ids), weights=job.weights, metadata=metadata,
+                          inference_token_cost=inference_token_cost)  # fmt: skip
+    return JobResult([point], shared=shared_compute(specialists))
 
 
 def linear_interpolation(specialists: list[Specialist], weights: list[float]) -> list[float]:

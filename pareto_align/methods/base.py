@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pareto_align.front.schema import Compute, Front
 from pareto_align.hf_args import build_dataclass, check_dataclass_kwargs, hardware_defaults, resolved_defaults
+from pareto_align.objectives import Scalarization
 
 if TYPE_CHECKING:
     from pareto_align.config import SweepConfig
@@ -158,6 +159,13 @@ class Method(Protocol):
     Config: type[MethodSection]
     plan: Callable[[SweepConfig, Front], list[Job]]
     run: Callable[[Job, Workspace], JobResult]
+
+
+def check_ideal(scalarization: Scalarization, k: int) -> None:
+    """A Tchebycheff ideal point needs one value per objective."""
+    ideal = scalarization.ideal
+    if ideal is not None and len(ideal) != k:
+        raise ValueError(f"method.scalarization.ideal: expected {k} values, got {len(ideal)}")
 
 
 def method_name(value: Any) -> str:

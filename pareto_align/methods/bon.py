@@ -16,7 +16,7 @@ from pydantic import Field
 
 from pareto_align.errors import ConfigError
 from pareto_align.front.schema import Compute, Front
-from pareto_align.methods.base import Job, JobResult, MethodSection, TrainedPolicy, grid_jobs
+from pareto_align.methods.base import Job, JobResult, MethodSection, TrainedPolicy, check_ideal, grid_jobs
 from pareto_align.objectives import Scalarization
 
 if TYPE_CHECKING:
@@ -42,11 +42,7 @@ class Config(MethodSection):
     )
 
     def check(self, config: SweepConfig) -> None:
-        ideal = self.scalarization.ideal
-        if ideal is not None and len(ideal) != len(config.objectives):
-            raise ValueError(
-                f"method.scalarization.ideal: expected {len(config.objectives)} values, got {len(ideal)}"
-            )
+        check_ideal(self.scalarization, len(config.objectives))
 
 
 def plan(config: SweepConfig, front: Front) -> list[Job]:

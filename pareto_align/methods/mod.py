@@ -11,14 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pareto_align.front.schema import Compute, Front
-from pareto_align.methods._specialists import (
-    SpecialistsSection,
-    ensure_specialists,
-    linear_interpolation,
-    shared_compute,
-)
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy, grid_jobs
+from pareto_align.front.schema import Front
+from pareto_align.methods._specialists import SpecialistsSection, ensure_specialists, mixed_point
+from pareto_align.methods.base import Job, JobResult, grid_jobs
 
 if TYPE_CHECKING:
     from pareto_align.config import SweepConfig
@@ -41,9 +36,4 @@ def run(job: Job, ws: Workspace) -> JobResult:
     specialists = ensure_specialists(ws, method, job.seed)
     handle = {"kind": "mixture", "checkpoints": [s.path for s in specialists], "weights": job.weights}
     active = sum(w > 0 for w in job.weights)
-    metadata = {"grid_index": job.metadata["grid_index"], "specialists": [s.id for s in specialists],
-                "forward_passes_per_token": active,
-                "linear_interpolation": linear_interpolation(specialists, job.weights)}  # fmt: skip
-    point = TrainedPolicy(job.id, handle, job.seed, Compute(shared=[s.id for s in specialists]),
-                          weights=job.weights, metadata=metadata, inference_token_cost=active)  # fmt: skip
-    return JobResult([point], shared=shared_compute(specialists))
+    return mixed_point(job, specialists, handle, inference_token_cost=active, forward_passes_per_token=active)

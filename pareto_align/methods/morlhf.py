@@ -26,11 +26,11 @@ from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
 from pareto_align.atomic import write_bytes_atomic, write_text_atomic
 from pareto_align.front.schema import Compute, Front
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy, TRLSection, grid_jobs
-from pareto_align.models.generation import GenerationSettings
+from pareto_align.methods.base import Job, JobResult, TrainedPolicy, TRLSection, check_ideal, grid_jobs
+from pareto_align.models.generation import GenerationSettings, scorable_responses
 from pareto_align.models.policy import Policy
 from pareto_align.objectives import Scalarization
-from pareto_align.rewards import AggregatedRewardModel, ObjectiveRewards, as_response
+from pareto_align.rewards import AggregatedRewardModel, ObjectiveRewards
 from pareto_align.trainers.progress import use_step_bar
 
 if TYPE_CHECKING:
@@ -106,10 +106,7 @@ class Config(TRLSection):
         k = len(config.objectives)
         if self.reward_source == "gold" and config.data.source != "synthetic":
             raise ValueError("method.reward_source: 'gold' is only available on the built-in benchmark")
-        if self.scalarization.ideal is not None and len(self.scalarization.ideal) != k:
-            raise ValueError(
-                f"method.scalarization.ideal: expected {k} values, got {len(self.scalarization.ideal)}"
-            )
+        check_ideal(self.scalarization, k)
         # values TRL checks only when it first computes advantages, mid-training
         choices = {"multi_objective_aggregation": ("sum_then_normalize", "normalize_then_sum"),
                    "scale_rewards": ("group", "batch", "none", True, False)}  # fmt: skip
@@ -144,9 +141,7 @@ def reference_rewards(ws: Workspace, method: Config, prompts: list, scorer: Scor
         model, tokenizer = ws.load_base()
         settings = GenerationSettings(max_new_tokens=int(method.trl_args()["max_completion_length"]))
         out = Policy(model, tokenizer, {}).generate(prompts, settings, seed=ws.config.evaluation.seed)
-        responses = [
-            as_response(r) if isinstance(p, str) else r for p, r in zip(prompts, out.responses, strict=True)
-        ]
+        responses = scorable_responses(prompts, out.responses)
         ref = scorer.score(prompts, responses).double().numpy()  # (P, K)
         cost = Compute(wall_seconds=time.perf_counter() - start, generated_tokens=out.n_tokens)
         write_text_atomic(cost_path, cost.model_dump_json())

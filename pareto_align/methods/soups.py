@@ -19,14 +19,9 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from pareto_align.front.schema import Compute, Front
-from pareto_align.methods._specialists import (
-    SpecialistsSection,
-    ensure_specialists,
-    linear_interpolation,
-    shared_compute,
-)
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy, grid_jobs
+from pareto_align.front.schema import Front
+from pareto_align.methods._specialists import SpecialistsSection, ensure_specialists, mixed_point
+from pareto_align.methods.base import Job, JobResult, grid_jobs
 
 if TYPE_CHECKING:
     from pareto_align.config import SweepConfig
@@ -61,10 +56,4 @@ def run(job: Job, ws: Workspace) -> JobResult:
     handle = {"kind": "soup", "checkpoints": [s.path for s in specialists], "coefficients": job.weights}
     if method.lora_interpolation == "ab":
         handle["lora_interpolation"] = "ab"
-    metadata = {"grid_index": job.metadata["grid_index"], "specialists": [s.id for s in specialists],
-                "linear_interpolation": linear_interpolation(specialists, job.weights)}  # fmt: skip
-    compute = Compute(
-        shared=[s.id for s in specialists]
-    )  # mixing weights is free; the specialists are shared
-    point = TrainedPolicy(job.id, handle, job.seed, compute, weights=job.weights, metadata=metadata)
-    return JobResult([point], shared=shared_compute(specialists))
+    return mixed_point(job, specialists, handle)  # mixing weights is free; the specialists are shared

@@ -45,6 +45,13 @@ def render_prompts(tokenizer: PreTrainedTokenizerBase, prompts: list) -> tuple[l
     return list(prompts), True
 
 
+def scorable_responses(prompts: list, responses: list[str]) -> list[str]:
+    """Generated texts as the toolkit's scorers take them: plain completions are joined to their prompt as strings
+    (TRL's convention), so they start with a space; completions of chat prompts are stripped."""
+    conversational = bool(prompts) and not isinstance(prompts[0], str)
+    return [r.strip() if conversational else " " + r.strip() for r in responses]
+
+
 @torch.no_grad()
 def generate(
     model: PreTrainedModel,

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from pareto_align.models.generation import Generated, GenerationSettings, generate
+from pareto_align.models.generation import Generated, GenerationSettings, generate, scorable_responses
 from pareto_align.objectives import Scalarization, scalarize
 from pareto_align.soups import SoupMixer, interpolate_state_dicts
 
@@ -75,8 +75,7 @@ class BestOfNPolicy(Policy):
     def generate(self, prompts: list, settings: GenerationSettings | None = None, seed: int = 0) -> Generated:
         repeated = [p for p in prompts for _ in range(self.n)]  # (N * n,), candidates of a prompt adjacent
         out = generate(self.model, self.tokenizer, repeated, settings, seed=seed)
-        conversational = bool(repeated) and not isinstance(repeated[0], str)
-        candidates = [r.strip() if conversational else " " + r.strip() for r in out.responses]
+        candidates = scorable_responses(repeated, out.responses)
         rewards = self.reward_model.score(repeated, candidates).double().numpy()  # (N * n, K)
         utility = scalarize(rewards, np.asarray(self.weights), self.scalarization).reshape(
             len(prompts), self.n
