@@ -156,7 +156,11 @@ def check_direction(v, k: int, space: str, angle_range: tuple[float, float] = (-
 def angle_directions(angles_deg) -> np.ndarray:
     """Two-objective directions (cos theta, sin theta) at the given angles in degrees, shape (m, 2)."""
     t = np.radians(np.asarray(angles_deg, dtype=float))
-    return np.stack([np.cos(t), np.sin(t)], axis=1)
+    v = np.stack([np.cos(t), np.sin(t)], axis=1)  # (m, 2)
+    v[np.abs(v) < 1e-12] = (
+        0.0  # cos 90 degrees is 6e-17: a direction along one objective must be exactly that
+    )
+    return v
 
 
 def sample_directions(rng: np.random.Generator, m: int, k: int, space: str,
@@ -266,7 +270,8 @@ def run(job: Job, ws: Workspace) -> JobResult:
                   "condition": condition}  # fmt: skip
         weights = (v / v.sum()).tolist() if np.all(v >= 0) else None  # the same preference on the simplex
         metadata = {"grid_index": i, "prompt_weights": integer_weights(v, section.weight_scale),
-                    "iterations": rounds.done, "reward_source": section.reward_source}  # fmt: skip
+                    "iterations": rounds.done, "reward_source": section.reward_source,
+                    "rounds": rounds.state.get("rounds", [])}  # fmt: skip
         if section.space == "angle":
             metadata["angle"] = math.degrees(math.atan2(v[1], v[0]))
         points.append(TrainedPolicy(f"v{i:02d}-s{job.seed}", handle, job.seed, front_compute(job.id), weights=weights,

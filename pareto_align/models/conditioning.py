@@ -180,11 +180,11 @@ def direction_from_weights(values: Sequence[float]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------------- vocabulary
-_PIECE = re.compile(r"\d|[^\W\d]\w*|[^\w\s]")  # a digit, a word, or one symbol
+_PIECE = re.compile(r"\d+|[^\W\d]\w*|[^\w\s]")  # a number, a word, or one symbol
 
 
 def missing_pieces(tokenizer, texts: Sequence[str]) -> list[str]:
-    """Pieces of `texts` (words, single digits, symbols) that `tokenizer` maps to its unknown token, in order.
+    """Pieces of `texts` (words, whole numbers, symbols) that `tokenizer` maps to its unknown token, in order.
 
     Only tokenizers with an unknown token can miss any (the benchmark's word-level one); byte-level BPE
     tokenizers write every text and need nothing added.
@@ -202,16 +202,22 @@ def missing_pieces(tokenizer, texts: Sequence[str]) -> list[str]:
 
 def extend_vocabulary(model, tokenizer, texts: Sequence[str]) -> list[str]:
     """Add to `tokenizer` the pieces of `texts` it does not know (see `missing_pieces`) and resize the model's
-    embeddings (new rows at the mean of the old ones, transformers' default), so that conditioned prompts reach
-    the model as tokens rather than as unknowns. Digits and symbols match inside words ("80" -> "8", "0"); words
-    only as whole words. Returns the pieces added."""
+    embeddings (new rows drawn around the old ones' mean, transformers' default), so that conditioned prompts reach
+    the model as tokens rather than as unknowns; the new ids are suppressed in generation. Digits and symbols match
+    inside words ("-0.5" -> "-", "0", ".", "5"; the longest number first: "100" stays one token); words only as
+    whole words. Returns the pieces added."""
     from tokenizers import AddedToken
 
     pieces = missing_pieces(tokenizer, texts)
     if pieces:
+        first = len(tokenizer)
         tokenizer.add_tokens([AddedToken(p, single_word=p[0].isalpha() or p[0] == "_", normalized=False)
                               for p in pieces])  # fmt: skip
         model.resize_token_embeddings(len(tokenizer))
+        # the pieces write preferences into prompts and are never sampled in a response (their output rows start
+        # among the others', so without this they would be); the checkpoint's generation config carries it
+        suppressed = list(model.generation_config.suppress_tokens or [])
+        model.generation_config.suppress_tokens = suppressed + list(range(first, len(tokenizer)))
         still = missing_pieces(tokenizer, texts)
         if still:
             raise RuntimeError(f"the tokenizer still maps {still} to its unknown token after adding them")
