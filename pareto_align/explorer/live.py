@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pareto_align.models.policy import Policy
 
 SourceKind = Literal["stored", "soup", "mixture", "conditioned"]
+_METHOD_NAMES = {"dpa": "DPA", "ric": "RiC"}
 # Tolerance for "this soup's coefficients are its weights" (shows that ingredient k is objective k's expert).
 MATCH_TOLERANCE = 1e-6
 
@@ -147,7 +148,7 @@ def live_sources(
         )
         what = "desired scores mapped from the slider weights" if (own.condition or {}).get(
             "kind") == "desired_scores" else "the slider direction"  # fmt: skip
-        sources.append(LiveSource("conditioned", f"{conditioned[0].method.upper()} model conditioned on {what}",
+        sources.append(LiveSource("conditioned", f"{_METHOD_NAMES.get(conditioned[0].method, conditioned[0].method)} model conditioned on {what}",
                                   handle, run_dir))  # fmt: skip
     return sources, reasons
 
