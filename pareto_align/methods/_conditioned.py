@@ -4,9 +4,12 @@ over several rounds with a checkpoint after each, and a front of `conditioned` h
 - The section: per-objective rewards (the multi-head reward model, ensemble aggregated, or gold on the built-in
   benchmark), the prompt template, candidate generation, and a `trl:` pass-through to `SFTConfig`.
 - The vocabulary: a prompt template must reach the model as tokens. The built-in benchmark's word-level tokenizer
-  knows no digits or template words, so the pieces it lacks are added and the embeddings resized (new rows start
-  at the mean embedding) before fine-tuning; the saved checkpoint carries the extended tokenizer. A LoRA adapter
-  cannot carry new embedding rows here, so LoRA with a tokenizer that needs new pieces is refused.
+  knows no numbers or template words, so the pieces it lacks are added as tokens (whole numbers 0-100 each one
+  token) and the embeddings resized (new rows drawn around the old ones' mean, transformers' default) before
+  fine-tuning; the new ids are suppressed in generation, and the saved checkpoint carries the extended tokenizer
+  and that setting. A LoRA adapter cannot carry new embedding rows here, so LoRA with a tokenizer that needs new
+  pieces is refused. (LoRA with a tokenizer that writes the template trains one adapter across rounds; that path
+  is not covered by a test.)
 - Rounds: after each round the policy and `state.json` (rounds done, compute so far, the method's own state) are
   written in points/<job>/, so a killed run resumes after its last finished round; older round checkpoints are
   removed once a newer one is complete.
