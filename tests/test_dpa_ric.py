@@ -388,3 +388,15 @@ def test_explorer_generates_at_the_slider_preference(dpa_run, ric_run):
             assert source.handle["direction"] == pytest.approx(w) and "desired scores" in source.label
         policy = load_live_policy(policy_cache_key(run_dir, source.handle))
         assert len(generate_responses(policy, "write about ocean :", n=2)) == 2
+
+
+def test_lora_refused_when_the_tokenizer_cannot_write_the_template(tmp_path, benchmark_cache, capsys):
+    """The benchmark's word-level tokenizer needs new tokens for the template; a LoRA adapter cannot train them."""
+    lora = {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "lora_dropout": 0.0}
+    config = tiny_sweep_dict(benchmark_cache, method={**DPA_GOLD, "iterations": 1}, evaluation=EVALUATION,
+                             policy={"lora": lora})  # fmt: skip
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert cli.main(["sweep", str(path), "--output-dir", str(tmp_path / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "policy.lora: the policy's tokenizer lacks" in err and "cannot train new embeddings" in err
