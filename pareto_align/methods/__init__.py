@@ -6,14 +6,17 @@ from typing import Annotated
 
 from pydantic import Discriminator, Tag
 
-from pareto_align.methods import bon, mod, modpo, morlhf, soups
+from pareto_align.methods import bon, dynamic_grad, dynamic_hv, mod, modpo, morlhf, soups
 from pareto_align.methods.base import Job, JobResult, Method, MethodSection, TrainedPolicy, method_name
 
-METHODS: dict[str, Method] = {"modpo": modpo, "morlhf": morlhf, "bon": bon, "soups": soups, "mod": mod}  # type: ignore[dict-item]
+METHODS: dict[str, Method] = {"modpo": modpo, "morlhf": morlhf, "dynamic_hv": dynamic_hv,  # type: ignore[dict-item]
+                               "dynamic_grad": dynamic_grad, "bon": bon, "soups": soups, "mod": mod}  # fmt: skip
 
 MethodConfig = Annotated[
     Annotated[modpo.Config, Tag("modpo")]
     | Annotated[morlhf.Config, Tag("morlhf")]
+    | Annotated[dynamic_hv.Config, Tag("dynamic_hv")]
+    | Annotated[dynamic_grad.Config, Tag("dynamic_grad")]
     | Annotated[bon.Config, Tag("bon")]
     | Annotated[soups.Config, Tag("soups")]
     | Annotated[mod.Config, Tag("mod")],
