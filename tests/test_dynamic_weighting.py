@@ -290,3 +290,20 @@ def test_killed_dynamic_grad_resumes_with_the_weights_in_use(tmp_path, benchmark
     assert np.asarray([h.weights for h in updates[1:5]]) == pytest.approx(np.asarray(seen[:4]))
     assert front.points[0].compute.policy_updates == 6
     assert not (run_dir / "points" / "w00-s0" / "checkpoints").exists()  # spent once the point is saved
+
+
+def test_history_tab_shows_a_point_while_it_trained(grad_run, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    app = Path(__file__).resolve().parents[1] / "apps" / "explorer.py"
+    monkeypatch.setattr(sys, "argv", [str(app), str(grad_run)])
+    at = AppTest.from_file(str(app), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    point = at.selectbox(key="hist.point")
+    assert [o.split(": ")[-1] for o in point.options] == ["w00-s0", "w01-s0"]
+    point.select_index(1).run()
+    assert not at.exception, [e.value for e in at.exception]
