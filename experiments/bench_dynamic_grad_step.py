@@ -69,18 +69,18 @@ def run_one(kind: str, setting, args) -> dict:
 
 def main() -> None:
     from bench_morlhf_step import _setting
-    from step_clock import step_benchmark_args
+    from step_clock import alternating_pairs, step_benchmark_args
 
     args = step_benchmark_args(__doc__, steps=30)
     setting = _setting(args.hidden, args.layers)
-    runs = []
-    for r in range(args.repeats):
-        order = ["morlhf", "dynamic_grad"] if r % 2 == 0 else ["dynamic_grad", "morlhf"]
-        pair = {k: run_one(k, setting, args) for k in order}
-        runs.append(pair)
+
+    def report(r: int, pair: dict) -> None:
         print(f"repeat {r}: morlhf {pair['morlhf']['sec_per_step'] * 1e3:.1f} ms/step, dynamic_grad "
               f"{pair['dynamic_grad']['sec_per_step'] * 1e3:.1f} ms/step (probe "
               f"{pair['dynamic_grad']['probe_share']:.1%} of the run)")  # fmt: skip
+
+    runs = alternating_pairs(("morlhf", "dynamic_grad"), lambda kind: run_one(kind, setting, args), args.repeats,
+                             report)  # fmt: skip
     ratio = statistics.median(p["dynamic_grad"]["sec_per_step"] / p["morlhf"]["sec_per_step"] for p in runs)
     share = statistics.median(p["dynamic_grad"]["probe_share"] for p in runs)
     summary = {"time_ratio_dynamic_grad_over_morlhf": ratio, "probe_share": share, "target": "<= 1.5",
