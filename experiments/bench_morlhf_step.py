@@ -82,18 +82,19 @@ def run_one(kind: str, setting, args) -> dict:
 
 
 def main() -> None:
-    from step_clock import step_benchmark_args
+    from step_clock import alternating_pairs, step_benchmark_args
 
     args = step_benchmark_args(__doc__, steps=30)
     setting = _setting(args.hidden, args.layers)
-    runs = []
-    for r in range(args.repeats):
-        order = ["grpo", "morlhf"] if r % 2 == 0 else ["morlhf", "grpo"]
-        pair = {k: run_one(k, setting, args) for k in order}
-        runs.append(pair)
+
+    def report(r: int, pair: dict) -> None:
         print(f"repeat {r}: grpo {pair['grpo']['sec_per_step'] * 1e3:.1f} ms/step, morlhf "
               f"{pair['morlhf']['sec_per_step'] * 1e3:.1f} ms/step; reward scoring {pair['morlhf']['reward_share']:.1%}"
               f" of a morlhf run, {pair['grpo']['reward_share']:.1%} of a grpo run")  # fmt: skip
+
+    runs = alternating_pairs(
+        ("grpo", "morlhf"), lambda kind: run_one(kind, setting, args), args.repeats, report
+    )
     ratio = statistics.median(p["morlhf"]["sec_per_step"] / p["grpo"]["sec_per_step"] for p in runs)
     share = statistics.median(p["morlhf"]["reward_share"] for p in runs)
     summary = {"time_ratio_morlhf_k3_over_grpo_k1": ratio, "reward_scoring_share_morlhf": share,

@@ -39,3 +39,15 @@ def step_benchmark_args(doc: str, steps: int):
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--out", type=Path)
     return parser.parse_args()
+
+
+def alternating_pairs(kinds: tuple[str, str], run, repeats: int, report) -> list[dict]:
+    """`repeats` pairs of runs `run(kind)` of the two kinds, the order alternated so that warm-up and drift fall
+    on both; `report(r, pair)` prints each pair as it comes."""
+    runs = []
+    for r in range(repeats):
+        order = kinds if r % 2 == 0 else kinds[::-1]
+        pair = {k: run(k) for k in order}
+        runs.append(pair)
+        report(r, pair)
+    return runs

@@ -242,11 +242,12 @@ class Workspace:
         return diffs
 
     # ------------------------------------------------------------------ evaluation and history
-    def evaluate(self, policy: Policy, samples_per_prompt: int | None = None) -> Evaluation:
-        """The policy's objective vector on the held-out prompts, scored by `evaluation.scorer`."""
+    def evaluate(self, policy: Policy, samples_per_prompt: int | None = None,
+                 scorer: Scorer | None = None) -> Evaluation:  # fmt: skip
+        """The policy's objective vector on the held-out prompts, scored by `evaluation.scorer` (or `scorer`)."""
         ev = self.config.evaluation
         prompts = self.setting.eval_prompts[: ev.max_prompts] if ev.max_prompts else self.setting.eval_prompts
-        return evaluate_policy(policy, prompts, self.scorer(ev.scorer), ev.generation,
+        return evaluate_policy(policy, prompts, scorer or self.scorer(ev.scorer), ev.generation,
                                samples_per_prompt or ev.samples_per_prompt, ev.seed,
                                n_examples=ev.n_examples)  # fmt: skip
 

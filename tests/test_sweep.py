@@ -137,7 +137,7 @@ def test_sigkill_mid_sweep_never_corrupts_the_front(tmp_path, benchmark_cache):
         ({"method": {"trl": {"loss_type": ["ipo"]}}}, "method.trl: MODPOConfig refuses these values: MODPO supports"),
         ({"method": {"trl": {"loss_type": ["sigmoid"], "loss_weights": [1.0, 0.1]}}}, "`loss_weights` must have"),
         ({"method": {"trl": {"seed": 1}}}, "method.trl: ['seed'] are set by the sweep"),
-        ({"method": {"name": "ppo"}}, "method.name: unknown method 'ppo'; available: 'modpo', 'morlhf', 'bon', 'soups', 'mod'"),
+        ({"method": {"name": "ppo"}}, "method.name: unknown method 'ppo'; available: 'modpo', 'morlhf', 'dynamic_hv', 'dynamic_grad', 'bon', 'soups', 'mod'"),
         ({"method": {"name": "morlhf", "trl": {"num_generations": 3}}}, "must be divisible by num_generations"),
         ({"method": {"name": "morlhf", "trl": {"lerning_rate": 1}}}, "method.trl.lerning_rate: unknown GRPOConfig"),
         ({"method": {"name": "morlhf", "trainer": "rloo", "trl": {"scale_rewards": "group"}}},

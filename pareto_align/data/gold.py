@@ -46,6 +46,12 @@ def off_topic_words(world: World, prompt: str, response: str) -> float:
     return float(sum(w in world.all_topic_words and w not in own for w in response.split()))
 
 
+def _best_raw(world: World, gold: str) -> float:
+    """The best raw value a response can reach: the cap of a capped count, 0 of a count to minimize."""
+    caps = {"topic_coverage": world.config.coverage_cap, "politeness": world.config.politeness_cap}
+    return float(caps.get(gold, 0))
+
+
 GOLD_FUNCTIONS: dict[str, tuple[GoldFunction, str]] = {
     "topic_coverage": (topic_coverage, "max"),
     "flagged_words": (flagged_words, "min"),
@@ -63,6 +69,7 @@ class GoldScorer:
         if unknown:
             raise ValueError(f"unknown gold function(s) {unknown}; available: {sorted(GOLD_FUNCTIONS)}")
         self.world = world
+        self.golds = list(golds)
         self.functions = [GOLD_FUNCTIONS[g][0] for g in golds]
         self.signs = [1.0 if d == "max" else -1.0 for d in directions]
         self.objective_names = list(names)
@@ -73,6 +80,10 @@ class GoldScorer:
             [f(self.world, p, r) for f in self.functions] for p, r in zip(prompts, responses, strict=True)
         ]
         return torch.tensor(rows, dtype=torch.float32).reshape(len(rows), len(self.functions))
+
+    def best(self) -> torch.Tensor:
+        """(K,) the best value each objective can take, in the maximize convention (an ideal point)."""
+        return torch.tensor([_best_raw(self.world, g) for g in self.golds]) * torch.tensor(self.signs)
 
     def score(self, prompts: Sequence[str], responses: Sequence[str]) -> torch.Tensor:
         """(N, K) objective values, every objective maximized: the sign flip for `direction: min` happens here."""

@@ -355,3 +355,51 @@ def history_figure(runs: Sequence[LoadedRun], indicator: str = "hypervolume") ->
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     return fig
+
+
+def trained_points(runs: Sequence[LoadedRun]) -> list[tuple[LoadedRun, str]]:
+    """(run, point id) of every point that recorded its own training in the history (online methods)."""
+    seen: dict[tuple[int, str], tuple[LoadedRun, str]] = {}
+    for j, run in enumerate(runs):
+        for entry in run.front.history if run.front else []:
+            if entry.training and entry.point_id is not None:
+                seen.setdefault((j, entry.point_id), (run, entry.point_id))
+    return list(seen.values())
+
+
+def training_figure(run: LoadedRun, point_id: str) -> go.Figure:
+    """One point's training: the hypervolume of the front with the training policy added, the weights in use
+    (dynamic weighting changes them while it trains), and the step-size multiplier when the method logged one."""
+    from plotly.subplots import make_subplots
+
+    entries = sorted((e for e in run.front.history if e.training and e.point_id == point_id),  # type: ignore[union-attr]
+                     key=lambda e: e.step)  # fmt: skip
+    hv = [(e.step, e.hypervolume) for e in entries if e.hypervolume is not None]
+    weights = [(e.step, e.weights) for e in entries if e.weights is not None]
+    mult = [
+        (e.step, (e.model_extra or {})["multiplier"])
+        for e in entries
+        if "multiplier" in (e.model_extra or {})
+    ]
+    rows = [("hypervolume (front + this policy)", hv), ("weights in use", weights)] + (
+        [("multiplier m", mult)] if mult else []
+    )
+    fig = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=[title for title, _ in rows])  # fmt: skip
+    names = [o.name for o in run.front.objectives]  # type: ignore[union-attr]
+    for r, (title, series) in enumerate(rows, start=1):
+        if not series:
+            continue
+        steps = [s for s, _ in series]
+        if title == "weights in use":
+            W = np.asarray([w for _, w in series], dtype=float)  # (T, K)
+            for k, name in enumerate(names):
+                fig.add_trace(go.Scatter(x=steps, y=W[:, k], mode="lines", line={"shape": "hv", "color": _color(k)},
+                                         name=f"w {name}"), row=r, col=1)  # fmt: skip
+        else:
+            fig.add_trace(go.Scatter(x=steps, y=[v for _, v in series], mode="lines+markers", name=title,
+                                     line={"color": BASELINE_COLOR}, showlegend=False), row=r, col=1)  # fmt: skip
+    fig.update_xaxes(title_text="training step", row=len(rows), col=1)
+    fig.update_layout(height=220 * len(rows), margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0})  # fmt: skip
+    return fig

@@ -33,6 +33,8 @@ from pareto_align.explorer.figures import (
     history_figure,
     history_indicators,
     selected_rows,
+    trained_points,
+    training_figure,
 )
 from pareto_align.explorer.live import (
     LiveGenerationError,
@@ -374,6 +376,14 @@ def history_tab(view: FrontView) -> None:
         return
     indicator = st.selectbox("Indicator", indicators, key="hist.indicator")
     st.plotly_chart(history_figure(view.runs, indicator), key="hist.chart")
+    trained = trained_points(view.runs)
+    if trained:
+        st.markdown(
+            "**One point while it trained** (online methods; the weights in use move under dynamic weighting)"
+        )
+        labels = [f"{run.label}: {point_id}" for run, point_id in trained]
+        choice = st.selectbox("Point", range(len(trained)), format_func=labels.__getitem__, key="hist.point")
+        st.plotly_chart(training_figure(*trained[choice]), key="hist.training")
     with st.expander("History entries"):
         records = [
             {"run": r.label, **e.model_dump(mode="json")}

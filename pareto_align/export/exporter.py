@@ -23,7 +23,7 @@ from pareto_align.atomic import commit, private_files, write_text_atomic
 from pareto_align.export.attainment import MAX_EAF_OBJECTIVES, PERCENTILES, attainment_surfaces
 from pareto_align.export.bibtex import bibtex_entries
 from pareto_align.export.bootstrap import BOOTSTRAP_SEED, CONFIDENCE, N_RESAMPLES
-from pareto_align.export.figures import front_figure, hypervolume_figure
+from pareto_align.export.figures import front_figure, hypervolume_figure, trajectory_figure
 from pareto_align.export.latex import latex_table
 from pareto_align.export.manifest import (
     MANIFEST_NAME,
@@ -149,12 +149,16 @@ def _text_outputs(
 
 
 def _figures(runs: Sequence[Run]) -> dict[str, go.Figure]:
-    """File stem -> figure: the fronts, and hypervolume over training when the runs logged a history."""
+    """File stem -> figure: the fronts, hypervolume as the runs grew, and the objective vectors of online points
+    over their training, when the runs logged a history."""
     fronts = {r.name: r.front for r in runs}
     figures = {"front": front_figure(fronts, static=True)}
-    hv = hypervolume_figure(fronts)
-    if hv is not None:
-        figures["hypervolume"] = hv
+    for stem, figure in (
+        ("hypervolume", hypervolume_figure(fronts)),
+        ("training", trajectory_figure(fronts)),
+    ):
+        if figure is not None:
+            figures[stem] = figure
     return figures
 
 

@@ -393,3 +393,66 @@ def hypervolume_figure(fronts: Front | Mapping[str, Front]) -> go.Figure | None:
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="hypervolume" + (" (normalized)" if normalized else ""))
     return fig
+
+
+def trajectory_figure(fronts: Front | Mapping[str, Front]) -> go.Figure | None:
+    """Each point's objective vector over its own training (the history's training entries, ending at the
+    point), one panel per objective, coloured by method: a thin line per point and, for the points of a method
+    that start from the same weights (its seeds), a bold line for their mean at the steps they share. None when
+    no front logged a training entry."""
+    from plotly.subplots import make_subplots
+
+    runs = as_runs(fronts)
+    groups = seed_groups(runs)
+    curves: dict[tuple[str, tuple], list[np.ndarray]] = defaultdict(list)  # (label, weights) -> [(T, 1 + K)]
+    methods: dict[str, str] = {}
+    for run in runs:
+        mine = [g for g in groups if g.run == run.name]
+        final = {p.id: p for p in run.front.points}
+        per_point: dict[str, list] = defaultdict(list)
+        for entry in run.front.history:
+            values = (entry.model_extra or {}).get("values")
+            if entry.training and entry.point_id is not None and values is not None:
+                per_point[entry.point_id].append((entry, values))
+        for point_id, rows in per_point.items():
+            label, method, _ = _history_key(run, rows[0][0], mine)
+            methods[label] = method
+            steps = [[e.step, *v] for e, v in rows]
+            point = final.get(point_id)
+            if point is not None:
+                steps.append([point.step, *point.values])
+            weights = tuple(point.weights or ()) if point is not None else ()
+            curves[(label, weights)].append(np.array(sorted(steps)))
+    if not curves:
+        return None
+    objectives = runs[0].front.objectives
+    fig = make_subplots(rows=1, cols=len(objectives), horizontal_spacing=0.08,
+                        subplot_titles=[objective_title(o.name, o.direction) for o in objectives])  # fmt: skip
+    styles = method_styles(list(methods), methods)
+    shown: set[str] = set()
+    for (label, weights), cs in curves.items():
+        color, _ = styles[label]
+        name = display_name(label, methods[label])
+        common = sorted(set.intersection(*(set(c[:, 0].tolist()) for c in cs)))
+        hover = f"{name}, weights {[round(w, 3) for w in weights]}" if weights else name
+        for k in range(len(objectives)):
+            for c in cs:
+                fig.add_trace(go.Scatter(x=c[:, 0], y=c[:, 1 + k], mode="lines", legendgroup=label, name=name,
+                                         hovertext=hover, showlegend=len(cs) == 1 and label not in shown,
+                                         line=dict(color=rgba(color, 0.35) if len(cs) > 1 else color, width=0.9)),
+                              row=1, col=k + 1)  # fmt: skip
+            if len(cs) == 1:
+                shown.add(label)
+            if len(cs) > 1 and common:
+                at = [dict(zip(c[:, 0].tolist(), c[:, 1 + k].tolist(), strict=True)) for c in cs]
+                mean = [np.mean([a[s] for a in at]) for s in common]
+                fig.add_trace(go.Scatter(x=common, y=mean, mode="lines", legendgroup=label, hovertext=hover,
+                                         name=f"{name} (mean of {len(cs)} seeds per start)",
+                                         showlegend=label not in shown, line=dict(color=color, width=2)),
+                              row=1, col=k + 1)  # fmt: skip
+                shown.add(label)
+    apply_style(fig, width=max(420, 300 * len(objectives)))
+    fig.update_xaxes(title_text="training step")
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0),
+                      margin=dict(t=50, b=110))  # fmt: skip
+    return fig

@@ -156,8 +156,9 @@ class FrontTracker:
         return hypervolume(self.F(), self.reference_point, self.normalization)
 
     def log(self, step: int, **indicators: Any) -> HistoryEntry:
-        """Append a history entry; ``hypervolume`` defaults to the current hypervolume of the points."""
-        if indicators.get("hypervolume") is None:
+        """Append a history entry; ``hypervolume`` defaults to the current hypervolume of the points (pass
+        ``hypervolume=None`` for an entry that is not about the front, such as the weights in use)."""
+        if "hypervolume" not in indicators:
             indicators["hypervolume"] = self.hypervolume()
         entry = HistoryEntry(step=step, **indicators)
         self.history.append(entry)

@@ -6,22 +6,18 @@ from typing import Annotated
 
 from pydantic import Discriminator, Tag
 
-from pareto_align.methods import bon, dpa, mod, modpo, morlhf, ric, soups
+from pareto_align.methods import bon, dpa, dynamic_grad, dynamic_hv, mod, modpo, morlhf, ric, soups
 from pareto_align.methods.base import Job, JobResult, Method, MethodSection, TrainedPolicy, method_name
 
-METHODS: dict[str, Method] = {
-    "modpo": modpo,
-    "morlhf": morlhf,
-    "bon": bon,
-    "soups": soups,
-    "mod": mod,  # type: ignore[dict-item]
-    "dpa": dpa,
-    "ric": ric,
-}
+METHODS: dict[str, Method] = {"modpo": modpo, "morlhf": morlhf, "dynamic_hv": dynamic_hv,  # type: ignore[dict-item]
+                               "dynamic_grad": dynamic_grad, "bon": bon, "soups": soups, "mod": mod, "dpa": dpa,
+                               "ric": ric}  # fmt: skip
 
 MethodConfig = Annotated[
     Annotated[modpo.Config, Tag("modpo")]
     | Annotated[morlhf.Config, Tag("morlhf")]
+    | Annotated[dynamic_hv.Config, Tag("dynamic_hv")]
+    | Annotated[dynamic_grad.Config, Tag("dynamic_grad")]
     | Annotated[bon.Config, Tag("bon")]
     | Annotated[soups.Config, Tag("soups")]
     | Annotated[mod.Config, Tag("mod")]

@@ -15,7 +15,11 @@ units of the group's spread, so weights set the direction of the update and not 
 from __future__ import annotations
 
 import io
+import json
+import shutil
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import datasets
@@ -153,24 +157,86 @@ def reference_rewards(ws: Workspace, method: Config, prompts: list, scorer: Scor
 
 
 class HistoryCallback(TrainerCallback):
-    """Evaluates the training policy every `every` steps into front.json's history (the front while it moves)."""
+    """Evaluates the training policy every `every` steps into front.json's history (the front while it moves);
+    steps for which `skip(step)` is true are left to another callback (one that evaluates there anyway)."""
 
     def __init__(self, ws: Workspace, point_id: str, weights: list[float], seed: int, every: int,
-                 samples_per_prompt: int, tokenizer) -> None:  # fmt: skip
+                 samples_per_prompt: int, tokenizer, method: str = "morlhf",
+                 skip: Callable[[int], bool] = lambda step: False) -> None:  # fmt: skip
         self.ws, self.point_id, self.weights, self.seed, self.every = ws, point_id, weights, seed, every
         self.samples_per_prompt, self.tokenizer = samples_per_prompt, tokenizer
+        self.method, self.skip = method, skip
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
-        if self.every and state.global_step % self.every == 0 and state.global_step < state.max_steps:
+        step = state.global_step
+        if self.every and step % self.every == 0 and step < state.max_steps and not self.skip(step):
             ev = self.ws.evaluate(Policy(model, self.tokenizer, {}), self.samples_per_prompt)
-            self.ws.record_history(self.point_id, state.global_step, ev, weights=self.weights, method="morlhf",
+            self.ws.record_history(self.point_id, step, ev, weights=list(self.weights), method=self.method,
                                    seed=self.seed, training=True)  # fmt: skip
 
 
-def train(ws: Workspace, section: Config, point_id: str, weights: list[float], seed: int,
-          history: bool = True) -> tuple[dict, Compute, dict]:  # fmt: skip
+class OnlineExtension:
+    """What a method built on this one adds to one online RL run (dynamic reward weighting): its trainer class,
+    callbacks, extra compute and metadata, and a state saved with every mid-run checkpoint (every
+    `checkpoint_every` steps, into points/<id>/checkpoints/) and restored when a killed run resumes."""
+
+    trainer_cls: type | None = None
+    checkpoint_every: int = 0
+    # the weights in use, read by the history callback when it records (None: the point's own)
+    history_weights: list[float] | None = None
+
+    def attach(self, trainer, rewards: ObjectiveRewards, tokenizer) -> None:
+        """Add callbacks or probes to the constructed trainer."""
+
+    def skip_history(self, step: int) -> bool:
+        return False
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned (before the trainer is built)."""
+
+    def compute(self) -> Compute:
+        """Work the method does beyond the RL updates (evaluations that steer it), counted in the point's cost."""
+        return Compute()
+
+    def metadata(self) -> dict[str, Any]:
+        return {}
+
+
+RESUME_STATE = "pareto_align_state.json"  # beside each Trainer checkpoint: the run's own state at that step
+
+
+class _SaveState(TrainerCallback):
+    """Writes the run's state (compute so far, the point's history, the extension's state) beside each
+    checkpoint the Trainer saves, so that a resumed run continues with exactly what was in use."""
+
+    def __init__(self, state: Callable[[], dict[str, Any]]) -> None:
+        self.state = state
+
+    def on_save(self, args, state, control, **kwargs):
+        if args.should_save:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            write_text_atomic(folder / RESUME_STATE, json.dumps(self.state()))
+
+
+def last_resumable_checkpoint(folder: Path) -> Path | None:
+    """The latest Trainer checkpoint in `folder` whose run state was written too (a kill between the two leaves
+    a checkpoint without it, which is not resumed from)."""
+    if not folder.is_dir():
+        return None
+    steps = [(int(p.name.split("-")[1]), p) for p in folder.glob("checkpoint-*")
+             if p.name.split("-")[1].isdigit() and (p / RESUME_STATE).exists()]  # fmt: skip
+    return max(steps)[1] if steps else None
+
+
+def train(ws: Workspace, section: Config, point_id: str, weights: list[float], seed: int, history: bool = True,
+          extension: OnlineExtension | None = None) -> tuple[dict, Compute, dict]:  # fmt: skip
     """One online RL run on the scalarized reward into points/<point_id>/policy; returns its checkpoint handle,
-    compute and metadata. With `history`, the training policy is evaluated into front.json's history."""
+    compute and metadata. With `history`, the training policy is evaluated into front.json's history. An
+    `extension` (dynamic weighting) brings its trainer, callbacks and mid-run checkpoints, resumed after a kill."""
+    ext = extension or OnlineExtension()
     names = ws.config.objective_names
     scorer = reward_scorer(ws, section)
     prompts = ws.setting.train_prompts()
@@ -180,26 +246,56 @@ def train(ws: Workspace, section: Config, point_id: str, weights: list[float], s
         data = data.add_column("ref_rewards", reference_rewards(ws, section, prompts, scorer).tolist())
         shared.append(PAR_REFERENCE)
     rewards = ObjectiveRewards(scorer, names, weights, section.scalarization, par=section.par)
-    _, trainer_cls = TRAINERS[section.trainer]
+    trainer_cls = ext.trainer_cls or TRAINERS[section.trainer][1]
+    checkpoints = ws.run_dir / "points" / point_id / "checkpoints"
+    resume_from = last_resumable_checkpoint(checkpoints) if ext.checkpoint_every else None
+    earlier_seconds = 0.0
+    if resume_from is not None:
+        saved = json.loads((resume_from / RESUME_STATE).read_text())
+        earlier_seconds, rewards.generated_tokens = saved["wall_seconds"], saved["generated_tokens"]
+        rewards.scoring_seconds = saved["reward_scoring_seconds"]
+        ext.load_state_dict(saved["method"])
+        for entry in saved["history"]:  # the point's history up to the checkpoint (the sweep dropped it)
+            ws.tracker.log(**entry)
+        ws.log(f"{point_id}: resuming from step {resume_from.name.split('-')[1]}")
     model, tokenizer = ws.load_base()
     with ws.training_dir(point_id) as work:
-        args = section.build_trl_config(output_dir=str(work / "trainer"), reward_weights=rewards.weights(),
-                                        seed=seed, disable_tqdm=not ws.progress)  # fmt: skip
+        saving: dict[str, Any] = {"output_dir": str(work / "trainer")}
+        if ext.checkpoint_every:
+            saving = {"output_dir": str(checkpoints), "save_strategy": "steps", "save_steps": ext.checkpoint_every,
+                      "save_total_limit": 2}  # fmt: skip
+        args = section.build_trl_config(reward_weights=rewards.weights(), seed=seed, disable_tqdm=not ws.progress,
+                                        **saving)  # fmt: skip
         start = time.perf_counter()
         trainer = trainer_cls(model=model, reward_funcs=rewards.functions(), args=args, train_dataset=data,
                               processing_class=tokenizer, peft_config=ws.peft_config())  # fmt: skip
         use_step_bar(trainer, f"training {point_id}", ws.progress)
         if history:
-            trainer.add_callback(HistoryCallback(ws, point_id, weights, seed, section.history_every,
-                                                 section.history_samples_per_prompt, tokenizer))  # fmt: skip
-        result = trainer.train()
-        seconds = time.perf_counter() - start
+            trainer.add_callback(HistoryCallback(ws, point_id, ext.history_weights or weights, seed,
+                                                 section.history_every, section.history_samples_per_prompt,
+                                                 tokenizer, section.name, ext.skip_history))  # fmt: skip
+        ext.attach(trainer, rewards, tokenizer)
+        if ext.checkpoint_every:
+
+            def run_state() -> dict[str, Any]:
+                mine = [e.model_dump(mode="json") for e in ws.tracker.history
+                        if e.point_id == point_id]  # fmt: skip
+                return {"wall_seconds": earlier_seconds + time.perf_counter() - start,
+                        "generated_tokens": rewards.generated_tokens,
+                        "reward_scoring_seconds": rewards.scoring_seconds,
+                        "method": ext.state_dict(), "history": mine}  # fmt: skip
+
+            trainer.add_callback(_SaveState(run_state))
+        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        seconds = earlier_seconds + time.perf_counter() - start
         handle = ws.save_policy(point_id, trainer.model, tokenizer, work)
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the point is saved: its mid-run checkpoints are spent
     compute = Compute(wall_seconds=seconds, policy_updates=int(result.global_step),
                       trained_tokens=int(trainer.state.num_input_tokens_seen) * args.num_iterations,
-                      generated_tokens=rewards.generated_tokens, shared=shared)  # fmt: skip
+                      generated_tokens=rewards.generated_tokens, shared=shared) + ext.compute()  # fmt: skip
     metadata = {"trainer": section.trainer, "reward_source": section.reward_source,
-                "scalarization": section.scalarization.kind, "reward_scoring_seconds": rewards.scoring_seconds}  # fmt: skip
+                "scalarization": section.scalarization.kind, "reward_scoring_seconds": rewards.scoring_seconds,
+                **ext.metadata()}  # fmt: skip
     return handle, compute, metadata
 
 

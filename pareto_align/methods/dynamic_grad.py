@@ -1,0 +1,181 @@
+"""`method: dynamic_grad`: gradient-based reward weighting (Lu et al., 2025), one online RL run per starting
+weight vector.
+
+Every `every` steps the per-objective policy gradients g_1..g_K over a parameter subset (default: the middle band of
+decoder layers, the paper's layers 10-25 of 28 as fractions of the depth) give each objective's influence
+I_i = sum_j <g_i, g_j>, and the weights move by mirror descent: w <- softmax(log w + eta * I / lambda), clipped to
+[floor, ceiling] on the simplex. As in the reference code, eta is the learning rate in use (or a fixed value).
+
+Cost. The reference code recomputes each objective's advantages and runs a full forward and backward pass per
+objective. Here the gradients come from the training step's own forward pass: K backward passes with
+`retain_graph` that stop at the subset's lowest layer (`pareto_align/trainers/dynamic_grpo.py`), then TRL's usual
+backward. Under several processes the K gradients are averaged across them (as DDP averages the loss's) and the new
+weights are broadcast from the first, so every process generates with the same weights.
+
+Timing. TRL reads `reward_weights` when it scores a generation, so weights set during update s take effect from the
+next generation (with `steps_per_generation` > 1, buffered batches keep the advantages they were scored with). Each
+update is logged into front.json's history (`kind: weights`, with the influences), the evaluations every
+`history_every` steps carry the weights in use, and the point's metadata keeps the whole trajectory.
+
+A weight of 0 stays 0 under a multiplicative update: start from interior weights, or set `floor`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+from pydantic import Field
+
+from pareto_align.methods import morlhf
+from pareto_align.methods._dynamic import DynamicSection, plan
+from pareto_align.methods.base import Job, JobResult, TrainedPolicy
+from pareto_align.trainers.dynamic_grpo import DynamicGRPOTrainer
+from pareto_align.weighting import influence, mirror_update
+
+if TYPE_CHECKING:
+    from pareto_align.config import SweepConfig
+    from pareto_align.workspace import Workspace
+
+__all__ = ["Config", "plan", "run", "probe_parameters"]
+LAYER = re.compile(r"\.(?:layers|h|blocks|layer)\.(\d+)\.")  # Llama/Qwen/Mistral, GPT-2, ... decoder blocks
+
+
+class Config(DynamicSection):
+    """YAML section `method:` for `name: dynamic_grad`."""
+
+    name: Literal["dynamic_grad"] = "dynamic_grad"  # type: ignore[assignment]
+    every: int = Field(1, ge=1, description="Update the weights every this many optimizer steps (U).")
+    layer_band: tuple[float, float] = Field(
+        (10 / 28, 26 / 28),
+        description="Decoder layers whose parameters give the gradients, as fractions [start, end) of the depth "
+        "(the paper's layers 10-25 of 28); at least one layer.",
+    )
+    parameters: str | None = Field(
+        None, description="A regular expression over parameter names instead of `layer_band`."
+    )
+    lam: float = Field(1e-5, gt=0, description="lambda in w <- softmax(log w + eta * I / lambda).")
+    eta: float | None = Field(
+        None, gt=0, description="eta in the update; default the learning rate in use (the reference code's)."
+    )
+    floor: float = Field(0.0, ge=0, le=1, description="Smallest weight allowed.")
+    ceiling: float = Field(1.0, gt=0, le=1, description="Largest weight allowed.")
+
+    def check(self, config: SweepConfig) -> None:
+        k = len(config.objectives)
+        if self.trainer != "grpo":
+            raise ValueError(
+                "method.trainer: dynamic_grad takes per-objective gradients inside GRPO's step; use grpo"
+            )
+        start, end = self.layer_band
+        if not 0 <= start < end <= 1:
+            raise ValueError(f"method.layer_band: need 0 <= start < end <= 1, got {list(self.layer_band)}")
+        if self.floor * k > 1 or self.ceiling * k < 1:
+            raise ValueError(
+                f"method.floor/ceiling: {k} weights in [{self.floor}, {self.ceiling}] cannot sum to 1"
+            )
+        if self.parameters is not None:
+            try:
+                re.compile(self.parameters)
+            except re.error as err:
+                raise ValueError(f"method.parameters: not a regular expression ({err})") from None
+        super().check(config)
+
+
+def probe_parameters(model: torch.nn.Module, section: Config) -> tuple[list[str], list[torch.nn.Parameter]]:
+    """The trainable parameters whose gradients the weights follow: by `parameters`, or the layer band."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if section.parameters is not None:
+        chosen = [(n, p) for n, p in named if re.search(section.parameters, n)]
+        what = f"method.parameters {section.parameters!r}"
+    else:
+        layers = sorted({int(m.group(1)) for n, _ in named if (m := LAYER.search(n))})
+        if not layers:
+            raise ValueError(
+                "method.layer_band: the model has no numbered decoder layers; set method.parameters"
+            )
+        depth = layers[-1] + 1
+        lo = min(int(round(section.layer_band[0] * depth)), depth - 1)
+        hi = max(int(round(section.layer_band[1] * depth)), lo + 1)
+        chosen = [(n, p) for n, p in named if (m := LAYER.search(n)) and lo <= int(m.group(1)) < hi]
+        what = f"method.layer_band (layers {lo}-{hi - 1} of {depth})"
+    if not chosen:
+        raise ValueError(f"{what}: selects no trainable parameter")
+    return [n for n, _ in chosen], [p for _, p in chosen]
+
+
+class WeightOptimizer(morlhf.OnlineExtension):
+    """The gradient probe of a `DynamicGRPOTrainer`: per-objective gradients in, new `reward_weights` out."""
+
+    trainer_cls = DynamicGRPOTrainer
+
+    def __init__(self, ws: Workspace, method: Config, point_id: str, weights: list[float], seed: int) -> None:
+        self.ws, self.method, self.point_id, self.seed = ws, method, point_id, seed
+        self.checkpoint_every = method.checkpoint_every
+        self.history_weights = list(weights)  # the weights in use, updated in place (read by history entries)
+        self.trace: list[dict[str, Any]] = [{"step": 0, "weights": list(weights)}]
+        self.trainer: DynamicGRPOTrainer | None = None
+        self.parameters: list[torch.nn.Parameter] = []
+        self.parameter_names: list[str] = []
+
+    # ------------------------------------------------------------------ OnlineExtension
+    def attach(self, trainer, rewards, tokenizer) -> None:
+        self.trainer = trainer
+        self.parameter_names, self.parameters = probe_parameters(trainer.model, self.method)
+        trainer.gradient_probe = self
+        trainer.n_objectives = len(self.history_weights)
+        trainer.reward_weights = torch.tensor(self.history_weights, dtype=torch.float32)  # restored on resume
+        for entry in self.trace if not self._logged() else []:
+            self._log(entry)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"weights": self.history_weights, "trace": self.trace}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.history_weights[:] = state["weights"]
+        self.trace = state["trace"]
+
+    def metadata(self) -> dict[str, Any]:
+        return {"final_weights": list(self.history_weights), "weight_trace": self.trace,
+                "probe_parameters": int(sum(p.numel() for p in self.parameters)),
+                "probe_seconds": self.trainer.probe_seconds if self.trainer else 0.0}  # fmt: skip
+
+    # ------------------------------------------------------------------ GradientProbe
+    def due(self, trainer: DynamicGRPOTrainer) -> bool:
+        return trainer.state.global_step % self.method.every == 0
+
+    def observe(self, trainer: DynamicGRPOTrainer, grads: torch.Tensor) -> None:
+        infl = influence(grads)  # (K,), identical on every process (the gradients were averaged)
+        eta = self.method.eta if self.method.eta is not None else trainer.optimizer.param_groups[0]["lr"]
+        new = mirror_update(self.history_weights, infl.numpy(), eta, self.method.lam, self.method.floor,
+                            self.method.ceiling)  # fmt: skip
+        new_t = torch.tensor(new, dtype=torch.float32)
+        if trainer.accelerator.num_processes > 1:
+            from accelerate.utils import broadcast
+
+            new_t = broadcast(new_t.to(trainer.accelerator.device)).cpu()
+        trainer.reward_weights = new_t
+        self.history_weights[:] = new_t.tolist()
+        entry = {"step": trainer.state.global_step + 1, "weights": new_t.tolist(), "influence": infl.tolist()}
+        self.trace.append(entry)
+        self._log(entry)
+
+    def _logged(self) -> bool:
+        return any(e.point_id == self.point_id and e.model_extra and e.model_extra.get("kind") == "weights"
+                   for e in self.ws.tracker.history)  # fmt: skip
+
+    def _log(self, entry: dict[str, Any]) -> None:
+        extra = {"influence": entry["influence"]} if "influence" in entry else {}
+        self.ws.tracker.log(step=entry["step"], point_id=self.point_id, weights=entry["weights"], kind="weights",
+                            hypervolume=None, method=self.method.name, seed=self.seed, training=True, **extra)  # fmt: skip
+
+
+def run(job: Job, ws: Workspace) -> JobResult:
+    """One online RL run whose weights follow the objectives' gradient influences, from the job's weights."""
+    method: Config = ws.config.method  # type: ignore[assignment]
+    optimizer = WeightOptimizer(ws, method, job.id, list(job.weights or []), job.seed)
+    handle, compute, metadata = morlhf.train(ws, method, job.id, job.weights, job.seed, extension=optimizer)  # type: ignore[arg-type]
+    point = TrainedPolicy(job.id, handle, job.seed, compute, weights=job.weights, step=compute.policy_updates,
+                          metadata={"grid_index": job.metadata["grid_index"], **metadata})  # fmt: skip
+    return JobResult([point])
