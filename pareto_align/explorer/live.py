@@ -4,8 +4,9 @@ For the highlighted point the explorer offers up to three sources, each a policy
 - the point's own policy, as stored;
 - a *soup re-mixed at exactly the slider's weights*: the run's soup ingredients (one fine-tune per objective,
   in objective order) with the slider weights as interpolation coefficients;
-- a *DPA model conditioned on exactly the slider's direction*: the run's conditioned checkpoint with the
-  slider preference written the way the run writes directions (see ``simplex.direction_like``).
+- a *conditioned model at exactly the slider's preference* (DPA, RiC): the run's conditioned checkpoint with the
+  slider preference written the way the run writes directions (see ``simplex.direction_like``) and through the
+  run's template and condition (DPA's integer weights; RiC's desired scores from its preference-to-reward map).
 
 torch and transformers are imported only when a policy is actually loaded, so the page stays quick.
 """
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from pareto_align.models.policy import Policy
 
 SourceKind = Literal["stored", "soup", "mixture", "conditioned"]
+_METHOD_NAMES = {"dpa": "DPA", "ric": "RiC"}
 # Tolerance for "this soup's coefficients are its weights" (shows that ingredient k is objective k's expert).
 MATCH_TOLERANCE = 1e-6
 
@@ -66,6 +68,11 @@ def describe_handle(handle: Mapping[str, Any]) -> str:
         return "soup " + " + ".join(_weighted(handle.get("checkpoints", []), handle.get("coefficients", [])))
     if kind == "conditioned":
         d = ", ".join(f"{x:.3f}" for x in handle.get("direction", []))
+        if handle.get("template"):
+            from pareto_align.models.conditioning import condition_values
+
+            values = ", ".join(condition_values(handle.get("direction", []), handle.get("condition")))
+            return f"{handle.get('path')} conditioned on ({d}), written as ({values})"
         return f"{handle.get('path')} conditioned on ({d})"
     if kind == "mixture":
         return "decoding-time mixture " + " · ".join(
@@ -133,14 +140,16 @@ def live_sources(
     else:
         examples = [p.policy.direction for p in conditioned if p.policy.direction is not None]  # type: ignore[union-attr]
         direction = direction_like(w, examples)
-        handle = {
-            "kind": "conditioned",
-            "path": conditioned[0].policy.path,
-            "direction": [float(x) for x in direction],
-        }  # type: ignore[union-attr]
-        sources.append(
-            LiveSource("conditioned", "DPA model conditioned on the slider direction", handle, run_dir)
+        own = conditioned[0].policy  # type: ignore[union-attr]
+        handle = {"kind": "conditioned", "path": own.path, "direction": [float(x) for x in direction]}
+        # the run's own way of writing a preference (DPA's integer weights, RiC's desired scores), if it has one
+        handle.update(
+            {key: getattr(own, key) for key in ("template", "condition") if getattr(own, key) is not None}
         )
+        what = "desired scores mapped from the slider weights" if (own.condition or {}).get(
+            "kind") == "desired_scores" else "the slider direction"  # fmt: skip
+        sources.append(LiveSource("conditioned", f"{_METHOD_NAMES.get(conditioned[0].method, conditioned[0].method)} model conditioned on {what}",
+                                  handle, run_dir))  # fmt: skip
     return sources, reasons
 
 

@@ -56,6 +56,14 @@ METHOD_ENTRIES: dict[str, str] = {
   eprint    = {2406.18853},
   archivePrefix = {arXiv}
 }""",
+    "ric": """@inproceedings{yang2024ric,
+  title     = {Rewards-in-Context: Multi-objective Alignment of Foundation Models with Dynamic Preference Adjustment},
+  author    = {Yang, Rui and Pan, Xiaoman and Luo, Feng and Qiu, Shuang and Zhong, Han and Yu, Dong and Chen, Jianshu},
+  booktitle = {Proceedings of the 41st International Conference on Machine Learning},
+  year      = {2024},
+  eprint    = {2402.10207},
+  archivePrefix = {arXiv}
+}""",
     "bon": """@misc{beirami2024bon,
   title     = {Theoretical guarantees on the best-of-n alignment policy},
   author    = {Beirami, Ahmad and Agarwal, Alekh and Berant, Jonathan and D'Amour, Alexander and Eisenstein, Jacob and Nagpal, Chirag and Suresh, Ananda Theertha},

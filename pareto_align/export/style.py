@@ -66,6 +66,8 @@ def method_key(name: str) -> str:
         "morlhf": "linear",
         "best_of_n": "bon",
         "multi_objective_decoding": "mod",
+        "rewards_in_context": "ric",
+        "directional_preference_alignment": "dpa",
         "linear_scalarization": "linear",
     }
     return aliases.get(key, key)
@@ -139,6 +141,7 @@ DISPLAY_NAMES: dict[str, str] = {
     "linear": "Linear scalarization",
     "mod": "MOD",
     "bon": "Best-of-n",
+    "ric": "RiC",
 }
 
 

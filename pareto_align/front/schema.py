@@ -115,7 +115,11 @@ class PolicyHandle(BaseModel):
       exactly theta(lambda)) or ``ab`` (A and B averaged separately, as the rewarded-soups code does).
     - ``mixture``: ``checkpoints`` (specialists) combined at decoding time with ``weights``: each token is sampled
       from the normalized product of their next-token distributions raised to the weights (MOD, Shi et al., 2024).
-    - ``conditioned``: ``path`` plus the preference ``direction`` written into the prompt (DPA).
+    - ``conditioned``: ``path`` plus the preference ``direction`` written into the prompt (DPA, RiC); optionally the
+      ``template`` that writes it (``{prompt}`` and ``{c[k]}`` per objective) and the ``condition`` that turns the
+      direction into the written values (``integer_weights``: DPA's round(100 v); ``desired_scores``: RiC's
+      preference-to-reward mapping with its ``low``/``high``; see ``models/conditioning.py``). Without a template
+      the direction is written as "<pref> 0.80 0.20 </pref> prompt", as before these fields existed.
     - ``best_of_n``: ``path`` (the sampling policy), ``n`` candidates per response, the ``reward_model`` (a saved
       multi-head reward model, relative to the run dir) that ranks them, and the ``weights`` (and ``scalarization``)
       of the scalarized score by which the best is kept.
@@ -135,6 +139,8 @@ class PolicyHandle(BaseModel):
     weights: list[float] | None = None
     scalarization: dict[str, Any] | None = None
     lora_interpolation: Literal["product", "ab"] | None = None
+    template: str | None = None
+    condition: dict[str, Any] | None = None
 
     @field_validator("coefficients", "direction", "weights")
     @classmethod
@@ -147,11 +153,11 @@ class PolicyHandle(BaseModel):
             "checkpoint": ({"path"}, set()),
             "soup": ({"checkpoints", "coefficients"}, {"lora_interpolation"}),
             "mixture": ({"checkpoints", "weights"}, set()),
-            "conditioned": ({"path", "direction"}, set()),
+            "conditioned": ({"path", "direction"}, {"template", "condition"}),
             "best_of_n": ({"path", "n", "reward_model", "weights"}, {"scalarization"}),
         }[self.kind]
         for name in ("path", "checkpoints", "coefficients", "direction", "n", "reward_model", "weights",
-                     "scalarization", "lora_interpolation"):  # fmt: skip
+                     "scalarization", "lora_interpolation", "template", "condition"):  # fmt: skip
             value = getattr(self, name)
             if name in used and value is None:
                 raise ValueError(f"policy of kind {self.kind!r} needs {name!r}")
@@ -169,11 +175,31 @@ class PolicyHandle(BaseModel):
         if self.kind in ("best_of_n", "mixture"):
             assert self.weights is not None
             _check_simplex(self.weights, "weights", None)
+        if self.kind == "conditioned":
+            _check_conditioning(self)
         if self.kind == "mixture" and len(self.checkpoints or []) != len(self.weights or []):
             raise ValueError(
                 f"mixture has {len(self.checkpoints or [])} checkpoints but {len(self.weights or [])} weights"
             )
         return self
+
+
+def _check_conditioning(handle: PolicyHandle) -> None:
+    """A conditioned handle's template and condition can write its direction (one value per objective)."""
+    from pareto_align.models.conditioning import check_template, condition_values
+
+    k = len(handle.direction or [])
+    if handle.template is not None:
+        check_template(handle.template, k)
+    elif handle.condition is not None:
+        raise ValueError("a conditioned policy's 'condition' needs its 'template'")
+    if handle.condition is not None:
+        cond = handle.condition
+        if cond.get("kind") == "desired_scores":
+            for key in ("low", "high"):
+                if len(cond.get(key) or []) != k:
+                    raise ValueError(f"condition.{key}: expected {k} values (one per objective)")
+        condition_values(handle.direction or [], cond)  # unknown kinds and mappings refused here
 
 
 class Compute(BaseModel):

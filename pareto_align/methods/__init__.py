@@ -6,11 +6,12 @@ from typing import Annotated
 
 from pydantic import Discriminator, Tag
 
-from pareto_align.methods import bon, dynamic_grad, dynamic_hv, mod, modpo, morlhf, soups
+from pareto_align.methods import bon, dpa, dynamic_grad, dynamic_hv, mod, modpo, morlhf, ric, soups
 from pareto_align.methods.base import Job, JobResult, Method, MethodSection, TrainedPolicy, method_name
 
 METHODS: dict[str, Method] = {"modpo": modpo, "morlhf": morlhf, "dynamic_hv": dynamic_hv,  # type: ignore[dict-item]
-                               "dynamic_grad": dynamic_grad, "bon": bon, "soups": soups, "mod": mod}  # fmt: skip
+                               "dynamic_grad": dynamic_grad, "bon": bon, "soups": soups, "mod": mod, "dpa": dpa,
+                               "ric": ric}  # fmt: skip
 
 MethodConfig = Annotated[
     Annotated[modpo.Config, Tag("modpo")]
@@ -19,7 +20,9 @@ MethodConfig = Annotated[
     | Annotated[dynamic_grad.Config, Tag("dynamic_grad")]
     | Annotated[bon.Config, Tag("bon")]
     | Annotated[soups.Config, Tag("soups")]
-    | Annotated[mod.Config, Tag("mod")],
+    | Annotated[mod.Config, Tag("mod")]
+    | Annotated[dpa.Config, Tag("dpa")]
+    | Annotated[ric.Config, Tag("ric")],
     Discriminator(method_name),
 ]
 

@@ -3,6 +3,8 @@
 - checkpoint:  {"kind": "checkpoint", "path": "points/p0/policy"}
 - soup:        {"kind": "soup", "checkpoints": [...], "coefficients": [...]}  -- weights interpolated on load
 - conditioned: {"kind": "conditioned", "path": ..., "direction": [...]}      -- direction written into the prompt
+               optional "template" and "condition": how it is written (DPA's integer weights, RiC's desired
+               scores; see models/conditioning.py)
 - best_of_n:   {"kind": "best_of_n", "path": ..., "n": 8, "reward_model": "reward_model", "weights": [...]}
                -- n candidates sampled from the checkpoint, the best by the scalarized reward model kept
 - mixture:     {"kind": "mixture", "checkpoints": [...], "weights": [...]}
@@ -17,7 +19,7 @@ name or path. Soups interpolate the merged weights.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from pareto_align.models.conditioning import format_conditioned_prompt
 from pareto_align.models.generation import Generated, GenerationSettings, generate, scorable_responses
 from pareto_align.objectives import Scalarization, scalarize
 from pareto_align.soups import SoupMixer, interpolate_state_dicts
@@ -37,11 +40,6 @@ class PolicyLoadError(ValueError):
     """A handle that cannot be rebuilt: missing checkpoint, bad kind, path outside the run directory."""
 
 
-def format_conditioned_prompt(prompt: str, direction: Sequence[float]) -> str:
-    """Write a preference direction into the prompt, as directional preference alignment (DPA) conditions on it."""
-    return "<pref> " + " ".join(f"{d:.2f}" for d in direction) + " </pref> " + prompt
-
-
 @dataclass
 class Policy:
     """A loaded policy. `generate` is how the sweep, the evaluator and the explorer sample from it."""
@@ -50,9 +48,13 @@ class Policy:
     tokenizer: PreTrainedTokenizerBase
     handle: dict[str, Any]
     direction: list[float] | None = field(default=None)
+    template: str | None = None  # how a conditioned policy writes its direction (None: "<pref> ... </pref>")
+    condition: dict[str, Any] | None = None
 
-    def format_prompt(self, prompt: str) -> str:
-        return prompt if self.direction is None else format_conditioned_prompt(prompt, self.direction)
+    def format_prompt(self, prompt):
+        if self.direction is None:
+            return prompt
+        return format_conditioned_prompt(prompt, self.direction, self.template, self.condition)
 
     def generate(self, prompts: list, settings: GenerationSettings | None = None, seed: int = 0) -> Generated:
         """One response per prompt (see `models.generation.generate`); prompts as the user wrote them."""
@@ -172,7 +174,8 @@ def load_policy(
         return Policy(model, tok, handle)
     if kind == "conditioned":
         model, tok = _load_checkpoint(_resolve(run_dir, handle["path"]), run_dir, device)
-        return Policy(model, tok, handle, direction=list(handle["direction"]))
+        return Policy(model, tok, handle, direction=list(handle["direction"]), template=handle.get("template"),
+                      condition=handle.get("condition"))  # fmt: skip
     if kind == "best_of_n":
         from pareto_align.models.reward_model import MultiHeadRewardModel
 

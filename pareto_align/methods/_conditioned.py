@@ -1,0 +1,246 @@
+"""What DPA and RiC share: one policy fine-tuned (TRL's SFTTrainer) on prompts that carry a preference, trained
+over several rounds with a checkpoint after each, and a front of `conditioned` handles on that one checkpoint.
+
+- The section: per-objective rewards (the multi-head reward model, ensemble aggregated, or gold on the built-in
+  benchmark), the prompt template, candidate generation, and a `trl:` pass-through to `SFTConfig`.
+- The vocabulary: a prompt template must reach the model as tokens. The built-in benchmark's word-level tokenizer
+  knows no numbers or template words, so the pieces it lacks are added as tokens (whole numbers 0-100 each one
+  token) and the embeddings resized (new rows drawn around the old ones' mean, transformers' default) before
+  fine-tuning; the new ids are suppressed in generation, and the saved checkpoint carries the extended tokenizer
+  and that setting. A LoRA adapter cannot carry new embedding rows here, so LoRA with a tokenizer that needs new
+  pieces is refused. (LoRA with a tokenizer that writes the template trains one adapter across rounds; that path
+  is not covered by a test.)
+- Rounds: after each round the policy and `state.json` (rounds done, compute so far, the method's own state) are
+  written in points/<job>/, so a killed run resumes after its last finished round; older round checkpoints are
+  removed once a newer one is complete.
+- The trained model is work shared by every point of its front: recorded once (`JobResult.shared`, keyed by the
+  job id), named by each point's `compute.shared`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import datasets
+import numpy as np
+from pydantic import Field
+from trl import SFTConfig, SFTTrainer
+
+from pareto_align.atomic import write_text_atomic
+from pareto_align.errors import ConfigError
+from pareto_align.front.schema import Compute
+from pareto_align.hf_args import build_dataclass
+from pareto_align.methods.base import TRLSection
+from pareto_align.models.conditioning import check_template, extend_vocabulary, render
+from pareto_align.models.generation import GenerationSettings, generate, scorable_responses
+from pareto_align.rewards import AggregatedRewardModel
+from pareto_align.trainers.progress import use_step_bar
+
+if TYPE_CHECKING:
+    from pareto_align.config import SweepConfig
+    from pareto_align.evaluate import Scorer
+    from pareto_align.workspace import Workspace
+
+STATE = "state.json"
+
+
+class ConditionedSection(TRLSection):
+    """Fields common to `method: dpa` and `method: ric`; `trl:` is passed to TRL's SFTConfig."""
+
+    # Defaults for the tiny benchmark model on CPU: TRL's SFT lr (2e-5) barely moves a 0.4M-parameter model.
+    DEFAULT_TRL: ClassVar[dict[str, Any]] = {
+        "learning_rate": 5e-4,
+        "num_train_epochs": 2,
+        "per_device_train_batch_size": 16,
+        "max_length": 96,
+        "logging_steps": 25,
+        "save_strategy": "no",
+        "report_to": "none",
+        "lr_scheduler_type": "constant_with_warmup",
+        "warmup_steps": 5,
+    }
+    MANAGED: ClassVar[dict[str, str]] = {
+        "output_dir": "inside the run directory",
+        "seed": "the sweep's seeds",
+    }
+
+    reward_source: Literal["reward_model", "gold"] = Field(
+        "reward_model",
+        description="Per-objective rewards: the multi-head reward model's heads (ensemble aggregated as "
+        "`aggregation`), or, on the built-in benchmark only, the gold functions (an oracle reward).",
+    )
+    aggregation: Literal["mean", "wco", "uwo"] | None = Field(
+        None,
+        description="Ensemble aggregation per objective (Coste et al., 2023); default: the reward model's.",
+    )
+    uwo_lambda: float | None = Field(
+        None, ge=0, description="UWO: mean - lambda * variance; default: the model's."
+    )
+    template: str | None = Field(
+        None,
+        description="How the preference is written into the prompt: a format string with {prompt} and {c[0]}.."
+        "{c[K-1]} (one value per objective, in config order); default: the method's paper's form.",
+    )
+    max_new_tokens: int = Field(28, ge=1, description="Longest sampled candidate response, in tokens.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature of candidate responses.")
+
+    def trl_config_class(self) -> type:
+        return SFTConfig
+
+    def validation_placeholders(self, config: SweepConfig) -> dict[str, Any]:
+        return {"seed": 0}
+
+    def default_template(self, names: list[str]) -> str:
+        raise NotImplementedError
+
+    def resolved_template(self, names: list[str]) -> str:
+        return self.template if self.template is not None else self.default_template(names)
+
+    def check(self, config: SweepConfig) -> None:
+        if self.reward_source == "gold" and config.data.source != "synthetic":
+            raise ValueError("method.reward_source: 'gold' is only available on the built-in benchmark")
+        if self.reward_source == "gold" and (self.aggregation or self.uwo_lambda is not None):
+            raise ValueError(
+                "method.aggregation: ensemble aggregation applies to reward_source 'reward_model' only"
+            )
+        try:
+            check_template(self.resolved_template(config.objective_names), len(config.objectives))
+        except ValueError as err:
+            raise ValueError(f"method.{err}") from None
+        super().check(config)
+
+    def generation(self) -> GenerationSettings:
+        return GenerationSettings(max_new_tokens=self.max_new_tokens, temperature=self.temperature)
+
+
+def reward_scorer(ws: Workspace, section: ConditionedSection) -> Scorer:
+    if section.reward_source == "gold":
+        return ws.scorer("gold")
+    return AggregatedRewardModel(ws.reward_model, section.aggregation, section.uwo_lambda)
+
+
+def vocabulary_texts(template: str, k: int) -> list[str]:
+    """Texts holding every piece a conditioned prompt can contain: the template's words and symbols, a minus sign,
+    a decimal point and the whole numbers 0..100 (one token each: a tiny model reads "92" more easily than "9", "2",
+    and "100" is not mistaken for "10" followed by a digit)."""
+    return [render(template, "", ["-" + " ".join(str(i) for i in range(101)) + " 0.0"] * k)]
+
+
+@dataclass
+class Rounds:
+    """The rounds of one conditioned training job, checkpointed in points/<job>/ (see the module docstring)."""
+
+    ws: Workspace
+    job_id: str
+    done: int = 0
+    compute: Compute = field(default_factory=Compute)
+    state: dict[str, Any] = field(default_factory=dict)  # the method's own (calibration, normalization, data)
+    path: str | None = None  # the latest round's checkpoint, relative to the run dir
+
+    @property
+    def folder(self):
+        return self.ws.run_dir / "points" / self.job_id
+
+    @classmethod
+    def load(cls, ws: Workspace, job_id: str) -> Rounds:
+        from pareto_align.models.policy import is_checkpoint
+
+        rounds = cls(ws, job_id)
+        record = rounds.folder / STATE
+        if record.exists():
+            data = json.loads(record.read_text())
+            if data["path"] and is_checkpoint(ws.run_dir / data["path"]):
+                rounds.done, rounds.path, rounds.state = data["done"], data["path"], data["state"]
+                rounds.compute = Compute.model_validate(data["compute"])
+        return rounds
+
+    def model(self, template: str, k: int):
+        """The latest round's policy (or the base policy with its vocabulary extended for the template), and its
+        tokenizer, ready to train."""
+        if self.path is not None:
+            from pareto_align.workspace import load_causal_lm
+
+            if (self.ws.run_dir / self.path / "adapter_config.json").exists():
+                return _trainable_adapter(self.ws, self.ws.run_dir / self.path)
+            return load_causal_lm(str(self.ws.run_dir / self.path))
+        model, tokenizer = self.ws.load_base()
+        added = extend_vocabulary(model, tokenizer, vocabulary_texts(template, k))
+        if added and self.ws.peft_config() is not None:
+            raise ConfigError(f"policy.lora: the policy's tokenizer lacks {added[:6]}{'...' if len(added) > 6 else ''}"
+                              " of the conditioning template, and a LoRA adapter cannot train new embeddings; use "
+                              "full fine-tuning or a tokenizer that writes the template")  # fmt: skip
+        if added:
+            self.ws.log(f"{self.job_id}: added {len(added)} pieces of the template to the vocabulary")
+        return model, tokenizer
+
+    def save(self, model, tokenizer, compute: Compute, state: dict[str, Any]) -> None:
+        """Round `done + 1` is complete: its checkpoint, then the record naming it, then the older one removed."""
+        self.done += 1
+        previous = self.path
+        name = f"{self.job_id}/round-{self.done:02d}"
+        (self.ws.run_dir / "points" / name).mkdir(parents=True, exist_ok=True)
+        with self.ws.training_dir(self.job_id) as work:
+            handle = self.ws.save_policy(name, model, tokenizer, work)
+        self.path, self.compute, self.state = handle["path"], self.compute + compute, state
+        write_text_atomic(self.folder / STATE, json.dumps({"done": self.done, "path": self.path, "state": state,
+                                                           "compute": self.compute.model_dump(mode="json")}))  # fmt: skip
+        if previous and previous != self.path:
+            shutil.rmtree((self.ws.run_dir / previous).parent, ignore_errors=True)
+
+
+def _trainable_adapter(ws: Workspace, path):
+    """A saved LoRA adapter on its base, with its weights trainable (to continue training it)."""
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    base, _ = ws.load_base()
+    model = PeftModel.from_pretrained(base, path, is_trainable=True)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.padding_side = "left"
+    return model, tokenizer
+
+
+def sample(model, tokenizer, prompts: list, settings: GenerationSettings, seed: int) -> tuple[list[str], int]:
+    """One response per (conditioned) prompt, as the scorers take them, and the tokens generated."""
+    out = generate(model, tokenizer, prompts, settings, seed=seed)
+    return scorable_responses(prompts, out.responses), out.n_tokens
+
+
+def fine_tune(ws: Workspace, section: ConditionedSection, model, tokenizer, prompts: list, completions: list[str],
+              job_id: str, label: str, seed: int, **overrides: Any):  # fmt: skip
+    """One SFT pass (TRL's SFTTrainer, loss on completions only) on conditioned prompts and their responses;
+    returns the trained model and its compute. `overrides` replace `trl:` fields for this pass."""
+    from peft import PeftModel
+
+    data = datasets.Dataset.from_dict(
+        {"prompt": prompts, "completion": [" " + c.strip() for c in completions]}
+    )
+    with ws.training_dir(job_id) as work:
+        args = build_dataclass(SFTConfig, {**section.trl_args(), **overrides, "output_dir": str(work / "trainer"),
+                                           "seed": seed, "disable_tqdm": not ws.progress}, "method.trl")  # fmt: skip
+        start = time.perf_counter()
+        peft = None if isinstance(model, PeftModel) else ws.peft_config()
+        trainer = SFTTrainer(
+            model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft
+        )
+        use_step_bar(trainer, label, ws.progress)
+        result = trainer.train()
+        seconds = time.perf_counter() - start
+    compute = Compute(wall_seconds=seconds, policy_updates=int(result.global_step),
+                      trained_tokens=int(getattr(trainer, "_total_train_tokens", 0)))  # fmt: skip
+    return trainer.model, compute
+
+
+def front_compute(job_id: str) -> Compute:
+    """A front point's own compute: none; it names the shared model it evaluates."""
+    return Compute(shared=[job_id])
+
+
+def spread(values: np.ndarray) -> np.ndarray:
+    """Per-column standard deviation (N, K) -> (K,), 1 where a column is constant (nothing to rescale)."""
+    std = values.std(axis=0)
+    return np.where(std > 0, std, 1.0)

@@ -1,0 +1,279 @@
+"""`method: dpa`: directional preference alignment (Wang et al., 2024, "Arithmetic Control of LLMs for Diverse User
+Preferences: Directional Preference Alignment with Multi-Objective Rewards").
+
+One policy, conditioned on a preference direction v (a unit vector in reward space) written into its prompt, is
+trained by preference-conditioned rejection-sampling fine-tuning (RSF); its front is that one model evaluated on a
+grid of directions. The authors released a model card but no training code, so this is an implementation from the
+paper; every choice it leaves open is stated here.
+
+The loop (the paper's Algorithm 1), for t = 1..`iterations`:
+1. for every training prompt x, draw `directions_per_prompt` directions v (below);
+2. sample `n` responses per (x, v) from the current policy, with v written into the prompt;
+3. score each response per objective, r(x, y) in R^K, and keep the one with the largest v . r~ (r~ calibrated,
+   below): rejection sampling;
+4. fine-tune the current policy on the kept (prompt with v, response) pairs with TRL's SFTTrainer (loss on the
+   response only), and continue from it in round t + 1.
+
+Choices:
+- Directions. Two objectives: v = (cos theta, sin theta), theta uniform in `angle_range` (degrees, measured from the
+  first objective toward the second; the paper's [-45, 45] by default, so the first objective always keeps at least
+  cos 45 = 0.71 of the weight and a negative second weight asks for less of it). K objectives: `space: sphere`
+  draws v uniformly on the positive part of the unit sphere (|g| / ||g||, g ~ N(0, I)), `space: simplex` draws v
+  uniformly on the simplex (Dirichlet(1)), used as is (then v sums to 1 rather than having norm 1).
+- The prompt. The paper's system prompt ends "maximize weighted rating = helpfulness*{w_h} + verbosity*{w_v}" with
+  w = round(100 v); the default template is "maximize weighted rating = <name_1>*{c[0]} + ... | {prompt}" with the
+  objectives' names (maximize convention: a positive weight on an objective declared `direction: min` asks for
+  less of the raw quantity), before the user's prompt, as a system prompt is. `template` replaces it.
+- Rewards and their scale. The paper's reward model regresses attribute scores on one scale (0-100); the toolkit's
+  heads are Bradley-Terry scores on scales of their own (and gold functions are counts). So each objective is
+  standardized by its mean and standard deviation over the first round's candidates, which are the base policy's
+  responses: r~_k = (r_k - mean_k) / std_k, fixed for the remaining rounds (`calibration: none` keeps raw scores).
+  Rewards come from the multi-head reward model (ensemble aggregated per `aggregation`) or, on the built-in
+  benchmark, the gold functions (`reward_source`).
+- Each round fine-tunes the previous round's policy (not the base) on that round's selections only, with a fresh
+  optimizer (`trl:` sets the SFT hyper-parameters of every round).
+- The front: `front_directions` if given, else `front_angles` angles evenly spaced over `angle_range` (two
+  objectives), else the sweep's `weights` grid written as directions (w / ||w|| on the sphere, w on the simplex).
+  Each point is a `conditioned` handle on the one checkpoint with its direction; the explorer's slider writes any
+  other direction the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from pareto_align.front.schema import Front
+from pareto_align.methods._conditioned import (
+    ConditionedSection,
+    Rounds,
+    fine_tune,
+    front_compute,
+    reward_scorer,
+    sample,
+    spread,
+)
+from pareto_align.methods.base import Job, JobResult, TrainedPolicy
+from pareto_align.models.conditioning import format_conditioned_prompt, integer_weights
+
+if TYPE_CHECKING:
+    from pareto_align.config import SweepConfig
+    from pareto_align.workspace import Workspace
+
+TOLERANCE = 1e-9  # on the cone's bounds, in degrees
+
+
+class Config(ConditionedSection):
+    """YAML section `method:` for `name: dpa`."""
+
+    name: Literal["dpa"] = "dpa"
+    space: Literal["angle", "sphere", "simplex"] = Field(
+        "angle",
+        description="Where directions live: 'angle' (two objectives: an angle in angle_range), 'sphere' (the "
+        "positive part of the unit sphere) or 'simplex' (non-negative weights summing to 1).",
+    )
+    angle_range: tuple[float, float] = Field(
+        (-45.0, 45.0),
+        description="space 'angle': the directions' angles in degrees, from the first objective toward the second.",
+    )
+    front_angles: int = Field(
+        7, ge=1, description="space 'angle': front directions evenly spaced over angle_range."
+    )
+    front_directions: list[list[float]] | None = Field(
+        None,
+        description="Explicit front directions (normalized as the space writes them); default: see docs.",
+    )
+    iterations: int = Field(3, ge=1, description="Rounds of rejection sampling and fine-tuning (T).")
+    directions_per_prompt: int = Field(8, ge=1, description="Directions drawn per training prompt and round.")
+    n: int = Field(
+        8, ge=1, description="Responses sampled per prompt and direction; the best by v . r is kept."
+    )
+    calibration: Literal["standardize", "none"] = Field(
+        "standardize",
+        description="Per-objective scale of the rewards in v . r: standardized by the base policy's candidates "
+        "(the first round's), or raw.",
+    )
+    weight_scale: int = Field(
+        100, ge=1, description="Prompt weights are round(weight_scale * v), as the paper's."
+    )
+
+    @model_validator(mode="after")
+    def _angles(self):
+        lo, hi = self.angle_range
+        if not -90.0 <= lo < hi <= 90.0:
+            raise ValueError(
+                f"method.angle_range: needs -90 <= low < high <= 90 degrees, got {list(self.angle_range)}"
+            )
+        return self
+
+    def default_template(self, names: list[str]) -> str:
+        terms = " + ".join(f"{name}*{{c[{k}]}}" for k, name in enumerate(names))
+        return f"maximize weighted rating = {terms} | {{prompt}}"
+
+    def check(self, config: SweepConfig) -> None:
+        k = len(config.objectives)
+        if self.space == "angle" and k != 2:
+            raise ValueError(f"method.space: 'angle' describes two objectives, the config has {k}; "
+                             "use 'sphere' or 'simplex'")  # fmt: skip
+        for i, v in enumerate(self.front_directions or []):
+            try:
+                check_direction(v, k, self.space, self.angle_range)
+            except ValueError as err:
+                raise ValueError(f"method.front_directions[{i}]: {err}") from None
+        super().check(config)
+
+
+def check_direction(v, k: int, space: str, angle_range: tuple[float, float] = (-45.0, 45.0)) -> np.ndarray:
+    """The direction `v` normalized as `space` writes it (unit norm; the simplex: sum 1), or ValueError in one line:
+    wrong length, not finite, zero, negative where the space is the positive orthant, outside the angle cone."""
+    v = np.asarray(v, dtype=float)
+    if v.shape != (k,):
+        raise ValueError(f"a direction has {k} values (one per objective), got {v.size}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"direction {v.tolist()} is not finite")
+    norm = float(np.linalg.norm(v))
+    if norm == 0:
+        raise ValueError("the zero vector is no direction")
+    if space == "angle":
+        theta = math.degrees(math.atan2(v[1], v[0]))
+        lo, hi = angle_range
+        if not lo - TOLERANCE <= theta <= hi + TOLERANCE:
+            raise ValueError(
+                f"direction {v.tolist()} is at {theta:.1f} degrees, outside the cone [{lo:g}, {hi:g}]"
+            )
+        return v / norm
+    if np.any(v < 0):
+        raise ValueError(
+            f"direction {v.tolist()} has negative weights; space '{space}' is the positive orthant"
+        )
+    return v / norm if space == "sphere" else v / v.sum()
+
+
+def angle_directions(angles_deg) -> np.ndarray:
+    """Two-objective directions (cos theta, sin theta) at the given angles in degrees, shape (m, 2)."""
+    t = np.radians(np.asarray(angles_deg, dtype=float))
+    v = np.stack([np.cos(t), np.sin(t)], axis=1)  # (m, 2)
+    v[np.abs(v) < 1e-12] = (
+        0.0  # cos 90 degrees is 6e-17: a direction along one objective must be exactly that
+    )
+    return v
+
+
+def sample_directions(rng: np.random.Generator, m: int, k: int, space: str,
+                      angle_range: tuple[float, float] = (-45.0, 45.0)) -> np.ndarray:  # fmt: skip
+    """`m` random directions, shape (m, K): angles uniform in the cone, uniform on the positive unit sphere, or
+    uniform on the simplex (see the module docstring)."""
+    if space == "angle":
+        return angle_directions(rng.uniform(*angle_range, size=m))
+    if space == "sphere":
+        g = np.abs(rng.standard_normal((m, k)))  # (m, K), the positive orthant of an isotropic Gaussian
+        return g / np.linalg.norm(g, axis=1, keepdims=True)
+    return rng.dirichlet(np.ones(k), size=m)
+
+
+def direction_grid(section: Config, config: SweepConfig) -> np.ndarray:
+    """The front's directions, shape (m, K) (see the module docstring)."""
+    k = len(config.objectives)
+    if section.front_directions is not None:
+        return np.stack(
+            [check_direction(v, k, section.space, section.angle_range) for v in section.front_directions]
+        )
+    if section.space == "angle":
+        return angle_directions(np.linspace(*section.angle_range, section.front_angles))
+    w = config.weight_vectors()  # (m, K), on the simplex
+    return w / np.linalg.norm(w, axis=1, keepdims=True) if section.space == "sphere" else w
+
+
+def rejection_sample(
+    rewards: np.ndarray, directions: np.ndarray, mean: np.ndarray, std: np.ndarray
+) -> np.ndarray:
+    """Index of the kept response per group: argmax_j v_g . (r_gj - mean) / std.
+
+    rewards (G, n, K): n candidates per (prompt, direction) group; directions (G, K); mean, std (K,). Returns (G,).
+    Ties go to the first candidate.
+    """
+    calibrated = (rewards - mean) / std  # (G, n, K)
+    utility = np.einsum("gnk,gk->gn", calibrated, directions)  # (G, n)
+    return utility.argmax(axis=1)
+
+
+def plan(config: SweepConfig, front: Front) -> list[Job]:
+    """One conditioned model per seed; its front is its direction grid."""
+    return [Job(f"dpa-s{seed}", seed) for seed in config.seeds]
+
+
+def train(ws: Workspace, section: Config, job: Job, template: str, condition: dict) -> Rounds:
+    """The rounds of rejection-sampling fine-tuning still to do (a resumed job starts after its last round)."""
+    from pareto_align.workspace import device
+
+    rounds = Rounds.load(ws, job.id)
+    if rounds.done >= section.iterations:
+        return rounds
+    names = ws.config.objective_names
+    k = len(names)
+    scorer = reward_scorer(ws, section)
+    model, tokenizer = rounds.model(template, k)
+    model.to(device())
+    prompts = ws.setting.train_prompts()
+    d, n = section.directions_per_prompt, section.n
+    while rounds.done < section.iterations:
+        t = rounds.done + 1
+        start = time.perf_counter()
+        rng = np.random.default_rng([job.seed, t])
+        groups = [p for p in prompts for _ in range(d)]  # (G,)
+        V = sample_directions(rng, len(groups), k, section.space, section.angle_range)  # (G, K)
+        conditioned = [
+            format_conditioned_prompt(p, v, template, condition) for p, v in zip(groups, V, strict=True)
+        ]
+        candidates, n_tokens = sample(model, tokenizer, [c for c in conditioned for _ in range(n)],
+                                      section.generation(), seed=1000 * job.seed + t)  # fmt: skip
+        plain = [p for p in groups for _ in range(n)]
+        R = scorer.score(plain, candidates).double().numpy().reshape(len(groups), n, k)  # (G, n, K)
+        state = dict(rounds.state)
+        if "mean" not in state:  # the base policy's candidates fix the scale of every objective
+            flat = R.reshape(-1, k)
+            calibrate = section.calibration == "standardize"
+            state["mean"] = flat.mean(axis=0).tolist() if calibrate else [0.0] * k
+            state["std"] = spread(flat).tolist() if calibrate else [1.0] * k
+        mean, std = np.asarray(state["mean"]), np.asarray(state["std"])
+        best = rejection_sample(R, V, mean, std)  # (G,)
+        kept = [candidates[g * n + j] for g, j in enumerate(best)]
+        utility = np.einsum("gnk,gk->gn", (R - mean) / std, V)  # (G, n)
+        state.setdefault("rounds", []).append({"round": t, "mean_utility": float(utility.mean()),
+                                               "kept_utility": float(utility.max(axis=1).mean())})  # fmt: skip
+        model, sft = fine_tune(ws, section, model, tokenizer, conditioned, kept, job.id,
+                               f"{job.id} round {t}/{section.iterations}", job.seed)  # fmt: skip
+        compute = sft.model_copy(
+            update={"wall_seconds": time.perf_counter() - start, "generated_tokens": n_tokens}
+        )
+        rounds.save(model, tokenizer, compute, state)
+        ws.log(
+            f"{job.id}: round {t}: mean v.r {utility.mean():+.3f} over candidates, {utility.max(axis=1).mean():+.3f} kept"
+        )
+    return rounds
+
+
+def run(job: Job, ws: Workspace) -> JobResult:
+    """Train the conditioned model (resuming after its last finished round), then one point per front direction."""
+    section: Config = ws.config.method  # type: ignore[assignment]
+    names = ws.config.objective_names
+    template = section.resolved_template(names)
+    condition = {"kind": "integer_weights", "scale": section.weight_scale}
+    rounds = train(ws, section, job, template, condition)
+    points = []
+    for i, v in enumerate(direction_grid(section, ws.config)):
+        handle = {"kind": "conditioned", "path": rounds.path, "direction": v.tolist(), "template": template,
+                  "condition": condition}  # fmt: skip
+        weights = (v / v.sum()).tolist() if np.all(v >= 0) else None  # the same preference on the simplex
+        metadata = {"grid_index": i, "prompt_weights": integer_weights(v, section.weight_scale),
+                    "iterations": rounds.done, "reward_source": section.reward_source,
+                    "rounds": rounds.state.get("rounds", [])}  # fmt: skip
+        if section.space == "angle":
+            metadata["angle"] = math.degrees(math.atan2(v[1], v[0]))
+        points.append(TrainedPolicy(f"v{i:02d}-s{job.seed}", handle, job.seed, front_compute(job.id), weights=weights,
+                                    direction=v.tolist(), step=rounds.compute.policy_updates, metadata=metadata))  # fmt: skip
+    return JobResult(points, shared={job.id: rounds.compute})

@@ -1,0 +1,223 @@
+"""`method: ric`: rewards-in-context (Yang et al., 2024, "Rewards-in-Context: Multi-objective Alignment of Foundation
+Models with Dynamic Preference Adjustment"; official code YangRui2015/RiC, read for the details below).
+
+One policy learns to write a response that reaches the rewards written into its prompt; at inference a preference
+w is mapped to the rewards to ask for, so one model serves every preference.
+
+1. Offline: every response of the training data is scored per objective; each score is standardized over the data
+   (z = (r - mean) / std, RiC's normalization) and written into its prompt with one decimal ("<rm1_score> 1.3
+   <rm2_score> -0.4", RiC's form, after the prompt); the policy is fine-tuned on those prompts and responses (TRL's
+   SFTTrainer, loss on the response). On the built-in benchmark the responses are the preference pairs' chosen and
+   rejected responses (each (prompt, response) once), as RiC uses its datasets' responses.
+2. Online augmentation (`online_iterations` rounds): `online_samples` prompts drawn at random are asked for
+   Pareto-optimal rewards (RiC's goal sampling: each objective uniform in [low, high], then every objective but the
+   lowest set to its maximum); the responses are scored, relabelled with the rewards they obtained, and those
+   reaching the `quantile_threshold` quantile on at least one objective are kept (multi-objective rejection
+   sampling); the policy is fine-tuned further on them plus the offline data that passes the same filter
+   (`origin_samples` of it at most), with `online_trl` over `trl:` (RiC: a constant, smaller learning rate).
+3. Inference: the preference-to-reward mapping (`mapping`, see `models/conditioning.desired_scores`; 'linf' is the
+   paper's) turns simplex weights into desired scores between the extremes [low, high] of the standardized offline
+   scores. The front is the model evaluated on the sweep's `weights` grid; each point is a `conditioned` handle
+   whose `condition` carries the mapping and its extremes, so the explorer's sliders ask for the mapped scores.
+
+Choices the paper leaves open here: the extremes low/high are the offline data's (RiC's evaluation uses the range of
+50,000 standard-normal draws, about +-4.2, as a stand-in for the standardized data); goal sampling uses each
+objective's own [low, high]; the online rounds' standardization keeps the offline mean and std.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from pydantic import Field
+from trl import SFTConfig
+
+from pareto_align.front.schema import Front
+from pareto_align.hf_args import check_dataclass_kwargs
+from pareto_align.methods._conditioned import (
+    ConditionedSection,
+    Rounds,
+    fine_tune,
+    front_compute,
+    reward_scorer,
+    sample,
+    spread,
+)
+from pareto_align.methods.base import Job, JobResult, TrainedPolicy
+from pareto_align.models.conditioning import desired_scores, format_number, write_values
+
+if TYPE_CHECKING:
+    from pareto_align.config import SweepConfig
+    from pareto_align.workspace import Workspace
+
+
+class Config(ConditionedSection):
+    """YAML section `method:` for `name: ric`; the front's weight grid is the config's `weights`."""
+
+    name: Literal["ric"] = "ric"
+    mapping: Literal["linf", "l2", "linear"] = Field(
+        "linf",
+        description="Preference-to-reward mapping: 'linf' (the paper's), 'l2' (RiC's evaluation), 'linear'.",
+    )
+    online_iterations: int = Field(1, ge=0, description="Online augmentation rounds after the offline stage.")
+    online_samples: int = Field(1000, ge=1, description="Responses generated per online round.")
+    quantile_threshold: float = Field(
+        0.7, ge=0, le=1, description="Keep responses at or above this quantile on at least one objective."
+    )
+    origin_samples: int | None = Field(
+        None,
+        ge=0,
+        description="Offline examples mixed into each online round (None: all that pass the filter).",
+    )
+    online_trl: dict[str, Any] = Field(
+        default_factory=lambda: {
+            "learning_rate": 1e-4,
+            "lr_scheduler_type": "constant",
+            "num_train_epochs": 1,
+        },
+        description="SFTConfig fields for the online rounds, over `trl:`.",
+    )
+
+    def default_template(self, names: list[str]) -> str:
+        return "{prompt} " + " ".join(f"<rm{k + 1}_score> {{c[{k}]}}" for k in range(len(names)))
+
+    def check(self, config: SweepConfig) -> None:
+        try:
+            check_dataclass_kwargs(SFTConfig, self.online_trl, "method.online_trl")
+        except ValueError as err:
+            raise ValueError(str(err)) from None
+        bad = sorted(set(self.MANAGED) & set(self.online_trl))
+        if bad:
+            raise ValueError(f"method.online_trl: {bad} are set by the sweep")
+        super().check(config)
+
+
+def sample_goals(rng: np.random.Generator, m: int, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """RiC's online goals, shape (m, K): each objective uniform in [low_k, high_k] (one decimal), then every objective
+    but the one with the lowest goal raised to its maximum, so each goal lies on the upper boundary of the box."""
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    goals = np.round(rng.uniform(low, high, size=(m, len(low))), 1)  # (m, K)
+    keep = goals.argmin(axis=1)  # (m,)
+    raised = np.broadcast_to(high, goals.shape).copy()
+    raised[np.arange(m), keep] = goals[np.arange(m), keep]
+    return raised
+
+
+def quantile_filter(z: np.ndarray, q: float) -> np.ndarray:
+    """RiC's multi-objective rejection sampling: a row is kept when it reaches the q-quantile of at least one
+    objective. z (N, K) -> mask (N,)."""
+    return np.any(z >= np.quantile(z, q, axis=0), axis=1)
+
+
+def score_text(z) -> list[str]:
+    """Standardized scores as written into a prompt: one decimal, as RiC writes them."""
+    return [format_number(x, 1) for x in np.asarray(z, dtype=float)]
+
+
+def offline_data(ws: Workspace, scorer) -> tuple[list, list[str], np.ndarray]:
+    """Every distinct (prompt, response) of the preference data and its per-objective scores (N, K)."""
+    pairs = ws.pairs("RiC")
+    seen: dict[str, tuple[Any, str]] = {}
+    for p, c, r in zip(pairs["prompt"], pairs["chosen"], pairs["rejected"], strict=True):
+        for response in (c, r):
+            seen.setdefault(json.dumps([p, response]), (p, response))
+    prompts = [p for p, _ in seen.values()]
+    responses = [r for _, r in seen.values()]
+    R = scorer.score(prompts, responses).double().numpy()  # (N, K)
+    return prompts, responses, R
+
+
+def plan(config: SweepConfig, front: Front) -> list[Job]:
+    """One conditioned model per seed; its front is the weight grid."""
+    return [Job(f"ric-s{seed}", seed) for seed in config.seeds]
+
+
+def train(ws: Workspace, section: Config, job: Job, template: str) -> Rounds:
+    """The offline round, then the online rounds still to do (a resumed job starts after its last round)."""
+    from pareto_align.workspace import device
+
+    total = 1 + section.online_iterations
+    rounds = Rounds.load(ws, job.id)
+    if rounds.done >= total:
+        return rounds
+    k = len(ws.config.objectives)
+    scorer = reward_scorer(ws, section)
+    start = time.perf_counter()
+    prompts, responses, R = offline_data(ws, scorer)
+    scoring_seconds = time.perf_counter() - start
+    state = dict(rounds.state)
+    if "mean" not in state:
+        z = (R - R.mean(axis=0)) / spread(R)
+        state.update(mean=R.mean(axis=0).tolist(), std=spread(R).tolist(), low=np.round(z.min(axis=0), 1).tolist(),
+                     high=np.round(z.max(axis=0), 1).tolist(), online=[])  # fmt: skip
+    mean, std = np.asarray(state["mean"]), np.asarray(state["std"])
+    Z = (R - mean) / std  # (N, K)
+    model, tokenizer = rounds.model(template, k)
+    model.to(device())
+    while rounds.done < total:
+        t = rounds.done + 1
+        start = time.perf_counter()
+        n_tokens = 0
+        if t == 1:  # offline: every response with its own scores in its prompt
+            texts = [write_values(p, template, score_text(z)) for p, z in zip(prompts, Z, strict=True)]
+            completions, overrides = responses, {}
+        else:
+            rng = np.random.default_rng([job.seed, t])
+            train_prompts = ws.setting.train_prompts()
+            asked = [train_prompts[i] for i in rng.integers(0, len(train_prompts), section.online_samples)]
+            goals = sample_goals(
+                rng, section.online_samples, np.asarray(state["low"]), np.asarray(state["high"])
+            )
+            conditioned = [
+                write_values(p, template, score_text(g)) for p, g in zip(asked, goals, strict=True)
+            ]
+            generated, n_tokens = sample(
+                model, tokenizer, conditioned, section.generation(), seed=1000 * job.seed + t
+            )
+            z_new = (
+                scorer.score(asked, generated).double().numpy() - mean
+            ) / std  # (M, K), what they obtained
+            keep = np.flatnonzero(quantile_filter(z_new, section.quantile_threshold))
+            state["online"] = state["online"] + [[asked[i], generated[i], z_new[i].tolist()] for i in keep]
+            origin = np.flatnonzero(quantile_filter(Z, section.quantile_threshold))
+            if section.origin_samples is not None:
+                origin = rng.permutation(origin)[: section.origin_samples]
+            rows = [(prompts[i], responses[i], Z[i]) for i in origin] + [tuple(r) for r in state["online"]]
+            texts = [write_values(p, template, score_text(z)) for p, _, z in rows]
+            completions, overrides = [r for _, r, _ in rows], section.online_trl
+            ws.log(f"{job.id}: online round {t - 1}: kept {len(keep)} of {len(generated)} responses; training on "
+                   f"{len(origin)} offline + {len(state['online'])} online examples")  # fmt: skip
+        model, sft = fine_tune(ws, section, model, tokenizer, texts, completions, job.id,
+                               f"{job.id} round {t}/{total}", job.seed, **overrides)  # fmt: skip
+        seconds = time.perf_counter() - start + (scoring_seconds if t == 1 else 0.0)
+        rounds.save(model, tokenizer, sft.model_copy(update={"wall_seconds": seconds, "generated_tokens": n_tokens}),
+                    state)  # fmt: skip
+    return rounds
+
+
+def run(job: Job, ws: Workspace) -> JobResult:
+    """Train the conditioned model (resuming after its last finished round), then one point per grid weight."""
+    section: Config = ws.config.method  # type: ignore[assignment]
+    template = section.resolved_template(ws.config.objective_names)
+    rounds = train(ws, section, job, template)
+    low, high = rounds.state["low"], rounds.state["high"]
+    condition = {
+        "kind": "desired_scores",
+        "mapping": section.mapping,
+        "low": low,
+        "high": high,
+        "decimals": 1,
+    }
+    points = []
+    for i, w in enumerate(ws.config.weight_vectors()):
+        w = [round(float(x), 10) for x in w]
+        handle = {"kind": "conditioned", "path": rounds.path, "direction": w, "template": template,
+                  "condition": condition}  # fmt: skip
+        metadata = {"grid_index": i, "desired_scores": desired_scores(w, low, high, section.mapping).tolist(),
+                    "online_examples": len(rounds.state.get("online", [])), "reward_source": section.reward_source}  # fmt: skip
+        points.append(TrainedPolicy(f"w{i:02d}-s{job.seed}", handle, job.seed, front_compute(job.id), weights=w,
+                                    direction=w, step=rounds.compute.policy_updates, metadata=metadata))  # fmt: skip
+    return JobResult(points, shared={job.id: rounds.compute})
