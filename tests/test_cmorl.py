@@ -1,0 +1,142 @@
+"""C-MORL: crowding distance, archive, selection and the log barrier against hand-computed values and autograd;
+the `cmorl` method's plan from a front; a few-step run of both stages on the tiny benchmark and its resume."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pareto_align.cmorl import (
+    Archive,
+    ArchiveEntry,
+    barrier_value,
+    barrier_weights,
+    crowding_distance,
+    default_n_select,
+    normalize,
+    select,
+)
+
+INF = math.inf
+
+
+# ---------------------------------------------------------------------------------------------- crowding distance
+def test_crowding_distance_by_hand():
+    # objective 0 (range 4): [1, 3.5] has neighbours 0 and 3 -> 3/4; [3, 1] has 1 and 4 -> 3/4
+    # objective 1 (range 4): [3, 1] has neighbours 0 and 3.5 -> 7/8; [1, 3.5] has 1 and 4 -> 3/4
+    F = np.array([[0.0, 4.0], [1.0, 3.5], [3.0, 1.0], [4.0, 0.0]])
+    assert crowding_distance(F).tolist() == [INF, 1.5, 1.625, INF]
+    assert crowding_distance(F[[2, 0, 3, 1]]).tolist() == [1.625, INF, INF, 1.5]  # order does not matter
+
+
+def test_crowding_distance_with_a_zero_range():
+    """The reference divides by the range, 0 here: that objective contributes nothing, extremes included."""
+    F = np.array([[0.0, 1.0], [1.0, 1.0], [3.0, 1.0], [4.0, 1.0]])
+    assert crowding_distance(F).tolist() == [INF, 0.75, 0.75, INF]
+    same = np.array([[2.0, 2.0], [2.0, 2.0], [2.0, 2.0]])
+    assert crowding_distance(same).tolist() == [INF, 0.0, 0.0]  # one vector: its first copy
+
+
+def test_crowding_distance_with_duplicates():
+    """Copies share one place: the first copy gets the vector's distance, the others 0."""
+    F = np.array([[0.0, 2.0], [1.0, 1.0], [2.0, 0.0], [1.0, 1.0], [0.0, 2.0]])
+    assert crowding_distance(F).tolist() == [INF, 2.0, INF, 0.0, 0.0]
+    assert crowding_distance(np.array([[1.0, 0.0], [0.0, 1.0]])).tolist() == [INF, INF]
+    assert crowding_distance(np.empty((0, 2))).tolist() == []
+
+
+def test_crowding_distance_matches_a_direct_loop():
+    """Against a plain O(n^2) transcription of NSGA-II's definition on distinct random points."""
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n, k = int(rng.integers(3, 12)), int(rng.integers(2, 5))
+        F = rng.normal(size=(n, k))
+        expected = np.zeros(n)
+        for j in range(k):
+            lo, hi = F[:, j].min(), F[:, j].max()
+            for i in range(n):
+                below = [x for x in F[:, j] if x < F[i, j]]
+                above = [x for x in F[:, j] if x > F[i, j]]
+                if not below or not above:
+                    expected[i] = INF
+                elif expected[i] != INF:
+                    expected[i] += (min(above) - max(below)) / (hi - lo)
+        assert crowding_distance(F) == pytest.approx(expected)
+
+
+# ---------------------------------------------------------------------------------------------- archive, selection
+def _entries(F, prefix="e"):
+    return [ArchiveEntry(f"{prefix}{i}", list(map(float, v))) for i, v in enumerate(F)]
+
+
+LINE = [[0.0, 4.0], [1.0, 3.5], [3.0, 1.0], [4.0, 0.0]]
+
+
+def test_archive_keeps_the_non_dominated_and_trims_by_crowding_distance():
+    archive = Archive(capacity=10, entries=_entries([*LINE, [0.5, 0.5], [1.0, 3.5]]))
+    assert [e.id for e in archive.entries] == ["e0", "e1", "e2", "e3", "e5"]  # e4 dominated; copies kept
+    archive = Archive(capacity=4, entries=_entries([*LINE, [1.0, 3.5]]))
+    assert [e.id for e in archive.entries] == ["e0", "e1", "e2", "e3"]  # the copy (distance 0) goes first
+    archive = Archive(capacity=3, entries=_entries(LINE))
+    assert [e.id for e in archive.entries] == ["e0", "e2", "e3"]  # 1.5 < 1.625
+    archive = Archive(capacity=2, entries=_entries(LINE))
+    assert [e.id for e in archive.entries] == ["e0", "e3"]  # the extremes stay
+    archive.offer(ArchiveEntry("better", [5.0, 5.0]))
+    assert [e.id for e in archive.entries] == ["better"]
+    with pytest.raises(ValueError, match="offered twice"):
+        archive.offer(ArchiveEntry("better", [6.0, 6.0]))
+    restored = Archive(2, [ArchiveEntry.from_json(e) for e in archive.to_json()["entries"]])
+    assert [(e.id, e.values) for e in restored.entries] == [("better", [5.0, 5.0])]
+
+
+def test_selection_by_crowding_distance_skips_extended_vectors():
+    archive = Archive(entries=_entries(LINE))
+    assert [e.id for e in select(archive, 2)] == ["e0", "e3"]  # the extremes (infinite), in archive order
+    assert [e.id for e in select(archive, 2, extended=[LINE[0], LINE[3]])] == ["e2", "e1"]  # 1.625, then 1.5
+    assert [e.id for e in select(archive, 9, extended=LINE)] == []
+    copies = Archive(entries=_entries([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]))
+    assert [e.id for e in select(copies, 3)] == ["e0", "e1"]  # a vector is selected once
+    assert default_n_select(2) == 5 and default_n_select(3) == 6
+
+
+# ---------------------------------------------------------------------------------------------- the barrier
+def test_barrier_value_and_coefficients_by_hand():
+    G, G_ref = (
+        [0.5, 0.6, 0.3],
+        [0.4, 0.5, 0.5],
+    )  # slacks of objectives 1, 2: 0.6 - 0.45 = 0.15, 0.3 - 0.45 < 0
+    value = barrier_value(G, G_ref, objective=0, beta=0.9, t=20)
+    assert value == pytest.approx(0.5 + (math.log(0.15) + math.log(0.001)) / 2 / 20)
+    weights, binds = barrier_weights(G, G_ref, objective=0, beta=0.9, t=20)
+    assert weights == pytest.approx([1.0, 1 / (20 * 2 * 0.15), 1 / (20 * 2 * 0.001)])  # [1, 1/6, 25]
+    assert binds.tolist() == [False, False, True]
+    weights, binds = barrier_weights([0.2, 0.9], [0.3, 0.5], objective=1, beta=0.5, t=10)
+    assert weights == pytest.approx([1 / (10 * 1 * 0.05), 1.0]) and binds.tolist() == [False, False]
+
+
+def test_barrier_coefficients_are_its_autograd_gradient():
+    """Where the clamp does not bind, the coefficients are dB/dG as torch computes it from B itself."""
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        k = int(rng.integers(2, 5))
+        G_ref = rng.uniform(0.1, 1.0, size=k)
+        G = 0.9 * G_ref + rng.uniform(0.01, 0.5, size=k)  # every slack positive, above the clamp
+        objective, t, beta = int(rng.integers(k)), float(rng.uniform(1, 50)), 0.9
+        g = torch.tensor(G, dtype=torch.float64, requires_grad=True)
+        others = [j for j in range(k) if j != objective]
+        B = g[objective] + torch.log(g[others] - beta * torch.tensor(G_ref)[others]).mean() / t
+        B.backward()
+        weights, binds = barrier_weights(G, G_ref, objective, beta, t)
+        assert weights == pytest.approx(g.grad.numpy(), rel=1e-9) and not binds.any()
+        assert barrier_value(G, G_ref, objective, beta, t) == pytest.approx(B.item(), rel=1e-12)
+
+
+def test_barrier_rejects_malformed_input_and_normalize():
+    with pytest.raises(ValueError, match="K >= 2"):
+        barrier_weights([0.5], [0.5], 0)
+    with pytest.raises(ValueError, match="out of range"):
+        barrier_weights([0.5, 0.5], [0.5, 0.5], 2)
+    assert normalize([3.0, -12.0], [0.0, -24.0], [6.0, 0.0]).tolist() == [0.5, 0.5]
