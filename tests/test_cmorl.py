@@ -140,3 +140,104 @@ def test_barrier_rejects_malformed_input_and_normalize():
     with pytest.raises(ValueError, match="out of range"):
         barrier_weights([0.5, 0.5], [0.5, 0.5], 2)
     assert normalize([3.0, -12.0], [0.0, -24.0], [6.0, 0.0]).tolist() == [0.5, 0.5]
+
+
+def test_a_barrier_step_raises_its_objective_and_keeps_the_constraints():
+    """A tiny problem where the policy gradient is exact: a softmax policy over 4 responses with known
+    normalized objective values R (4, 3). From pi_r, steps along the barrier's per-batch linear weights (as the
+    trainer gets them) raise objective 0 while objectives 1 and 2 stay above beta * G(pi_r); the plain objective-0
+    gradient (no barrier) breaks a constraint."""
+    from pareto_align.methods.cmorl import Barrier
+
+    R = torch.tensor(
+        [[1.0, 0.0, 0.1], [0.8, 0.5, 0.3], [0.0, 1.0, 0.2], [0.1, 0.2, 1.0]], dtype=torch.float64
+    )
+    lower, upper = np.zeros(3), np.ones(3)
+
+    def run(
+        barrier: Barrier | None, steps: int = 300, lr: float = 0.5
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        logits = torch.zeros(4, dtype=torch.float64, requires_grad=True)
+        trace = []
+        for _ in range(steps):
+            p = torch.softmax(logits, 0)
+            G = p @ R  # (3,) exact expectations, the "batch mean"
+            trace.append(G.detach().numpy().copy())
+            w = barrier.weights(G.detach()[None, :]) if barrier else [1.0, 0.0, 0.0]
+            (grad,) = torch.autograd.grad((G * torch.tensor(w, dtype=torch.float64)).sum(), logits)
+            with torch.no_grad():
+                logits += lr * grad
+        return (torch.softmax(logits, 0) @ R).detach().numpy(), trace
+
+    G_ref = (torch.full((4,), 0.25, dtype=torch.float64) @ R).numpy()  # pi_r: uniform
+    barrier = Barrier(0, G_ref, lower, upper, beta=0.9, t=20)
+    final, trace = run(barrier)
+    assert final[0] > G_ref[0] + 0.05  # objective 0 rose
+    assert all(np.all(G[1:] >= 0.9 * G_ref[1:] - 1e-9) for G in trace)  # feasible all along
+    assert barrier.batches == 300 and barrier.binds.sum() == 0
+    plain, _ = run(None)
+    assert np.any(plain[1:] < 0.9 * G_ref[1:])  # without the barrier the constraints break
+
+
+def _point(pid, seed, stage, snapshots, job=None):
+    from pareto_align.front.schema import Point
+
+    return Point(id=pid, method="cmorl", seed=seed, values=[0.0, 0.0], stderr=[0.0, 0.0], n_samples=1,
+                 metadata={"job": job or pid, "cmorl": {"stage": stage, "snapshots": snapshots}})  # fmt: skip
+
+
+def _snap(pid, step, values):
+    return {"id": f"{pid}-t{step}", "values": values, "path": f"points/{pid}/snapshots/step-{step}",
+            "lineage": {"point": pid, "step": step}}  # fmt: skip
+
+
+def test_plan_stage_one_then_rounds_from_the_front(tmp_path):
+    """The plan from hand-made fronts: stage 1 until its points are in; then round 1 (the extremes by crowding
+    distance, per seed); round 2 only once round 1 is done, from the archive with its snapshots, skipping the
+    vectors round 1 extended."""
+    from conftest import tiny_sweep_dict
+
+    from pareto_align.config import SweepConfig
+    from pareto_align.front.schema import Front, Objective
+    from pareto_align.methods import cmorl
+
+    d = tiny_sweep_dict(tmp_path, seeds=[0, 1], weights={"kind": "explicit", "weights": [[1.0, 0.0], [0.0, 1.0]]},
+                        method={"name": "cmorl", "n_select": 2, "rounds": 2})  # fmt: skip
+    config = SweepConfig.model_validate(d)
+    front = Front(
+        objectives=[Objective(name="helpful"), Objective(name="length")], reference_point=[0.0, -24.0]
+    )
+    stage1 = ["w00-s0", "w00-s1", "w01-s0", "w01-s1"]
+    assert [j.id for j in cmorl.plan(config, front)] == stage1
+    # seed 0: four snapshots on a line (crowding: inf, 1.5, 1.625, inf); seed 1: one snapshot each
+    front.points = [
+        _point("w00-s0", 0, 1, [_snap("w00-s0", 2, LINE[0]), _snap("w00-s0", 4, LINE[1])]),
+        _point("w01-s0", 0, 1, [_snap("w01-s0", 2, LINE[2]), _snap("w01-s0", 4, LINE[3]),
+                                _snap("w01-s0", 6, [0.5, 0.5])]),  # dominated: not in the archive
+        _point("w00-s1", 1, 1, [_snap("w00-s1", 4, [1.0, 0.0])]),
+    ]  # fmt: skip
+    round1 = ["x1-w00-s0-t2-o0", "x1-w00-s0-t2-o1", "x1-w01-s0-t4-o0", "x1-w01-s0-t4-o1",
+              "x1-w00-s1-t4-o0", "x1-w00-s1-t4-o1", "x1-w01-s1-t4-o0", "x1-w01-s1-t4-o1"]  # fmt: skip
+    # each seed is its own C-MORL run: seed 0 extends while seed 1's stage 1 is unfinished
+    assert [j.id for j in cmorl.plan(config, front)] == stage1 + round1[:4]
+    front.points.append(_point("w01-s1", 1, 1, [_snap("w01-s1", 4, [0.0, 1.0])]))
+    jobs = cmorl.plan(config, front)
+    assert [j.id for j in jobs] == stage1 + round1
+    x = jobs[4]
+    assert (x.seed, x.weights) == (0, None)
+    assert x.metadata == {"stage": 2, "round": 1, "extends": "w00-s0-t2", "objective": 0,
+                          "objective_name": "helpful", "source_path": "points/w00-s0/snapshots/step-2",
+                          "source_values": LINE[0], "source_lineage": {"point": "w00-s0", "step": 2}}  # fmt: skip
+    # round 1 of seed 0 done (one extension found a new point); seed 1 half done
+    for jid in round1[:4]:
+        snaps = [_snap(jid, 2, [2.0, 2.0])] if jid.endswith("t4-o0") else []
+        front.points.append(_point(jid, 0, 2, snaps))
+    front.points.append(_point(round1[4], 1, 2, []))
+    jobs = [j.id for j in cmorl.plan(config, front)]
+    # seed 0's round-2 archive: LINE + (2, 2), which dominates nothing; the extremes were extended. Crowding by
+    # hand: (1, 3.5): 2/4 + 2/4 = 1; (2, 2): 2/4 + 2.5/4 = 1.125; (3, 1): 2/4 + 2/4 = 1 (tie: archive order)
+    archive, chosen, _ = cmorl.rounds(config, front, 0)[1]
+    assert len(archive) == 5 and [e.id for e in chosen] == ["x1-w01-s0-t4-o0-t2", "w00-s0-t4"]
+    round2 = ["x2-x1-w01-s0-t4-o0-t2-o0", "x2-x1-w01-s0-t4-o0-t2-o1", "x2-w00-s0-t4-o0", "x2-w00-s0-t4-o1"]
+    assert jobs == stage1 + round1[:4] + round2 + round1[4:]  # by seed, then by round
+    assert len(cmorl.rounds(config, front, 1)) == 1  # seed 1's round 1 is not finished
