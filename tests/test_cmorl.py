@@ -241,3 +241,153 @@ def test_plan_stage_one_then_rounds_from_the_front(tmp_path):
     round2 = ["x2-x1-w01-s0-t4-o0-t2-o0", "x2-x1-w01-s0-t4-o0-t2-o1", "x2-w00-s0-t4-o0", "x2-w00-s0-t4-o1"]
     assert jobs == stage1 + round1[:4] + round2 + round1[4:]  # by seed, then by round
     assert len(cmorl.rounds(config, front, 1)) == 1  # seed 1's round 1 is not finished
+
+
+# ---------------------------------------------------------------------------------------------- runs
+CMORL_GOLD = {"name": "cmorl", "reward_source": "gold", "history_every": 0, "snapshot_every": 2,
+              "samples_per_prompt": 2, "n_select": 1, "rounds": 1, "extension_steps": 2, "checkpoint_every": 0,
+              "trl": {"max_steps": 4, "max_completion_length": 12, "learning_rate": 1e-3}}  # fmt: skip
+EVALUATION = {"samples_per_prompt": 2, "max_prompts": 8, "generation": {"max_new_tokens": 12}}
+
+
+def _config(tmp_path, cache, method=CMORL_GOLD):
+    import yaml
+    from conftest import tiny_sweep_dict
+
+    config = tiny_sweep_dict(cache, method=method, evaluation=EVALUATION,
+                             weights={"kind": "explicit", "weights": [[1.0, 0.0], [0.0, 1.0]]})  # fmt: skip
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _sweep(path, run_dir) -> int:
+    from pareto_align import cli
+
+    return cli.main(["sweep", str(path), "--output-dir", str(run_dir), "--no-progress"])
+
+
+@pytest.fixture(scope="module")
+def cmorl_run(tmp_path_factory, benchmark_cache):
+    """Stage 1 (2 grid points, 4 steps, snapshots every 2) and one round extending one entry towards each
+    objective (2 steps); records where each run started and every barrier batch."""
+    from pareto_align.methods import cmorl, morlhf
+    from pareto_align.trainers.dynamic_grpo import DynamicGRPOTrainer
+
+    tmp = tmp_path_factory.mktemp("cmorl")
+    starts, batches, applied = {}, [], []
+    real_train, real_weights = morlhf.train, cmorl.Barrier.weights
+    real_rewards = DynamicGRPOTrainer._calculate_rewards
+
+    def train(ws, section, point_id, weights, seed, history=True, extension=None, start=None):
+        starts[point_id] = start
+        return real_train(ws, section, point_id, weights, seed, history, extension, start)
+
+    def weights(self, rewards):
+        out = real_weights(self, rewards)
+        batches.append((self.objective, self.reference.copy(), rewards.double().numpy().copy(), out))
+        return out
+
+    def calculate_rewards(self, *args):
+        out = real_rewards(self, *args)
+        applied.append(self.reward_weights.tolist())
+        return out
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(morlhf, "train", train)
+        mp.setattr(cmorl.Barrier, "weights", weights)
+        mp.setattr(DynamicGRPOTrainer, "_calculate_rewards", calculate_rewards)
+        assert _sweep(_config(tmp, benchmark_cache), tmp / "run") == 0
+    return tmp / "run", starts, batches, applied
+
+
+def test_stage_one_snapshots_form_the_archive_and_selection(cmorl_run):
+    import json
+
+    from pareto_align.front import read_front
+    from pareto_align.workspace import load_causal_lm
+
+    run_dir, starts, _, _ = cmorl_run
+    front = read_front(run_dir)
+    ids = [p.id for p in front.points]
+    assert ids[:2] == ["w00-s0", "w01-s0"] and len(ids) == 4
+    entries = []
+    for p in front.points[:2]:
+        meta = p.metadata["cmorl"]
+        assert meta["stage"] == 1 and [e["id"] for e in meta["snapshots"]] == [f"{p.id}-t2", f"{p.id}-t4"]
+        assert meta["snapshots"][1]["path"] == p.policy.path  # the final entry is the point's policy
+        load_causal_lm(str(run_dir / meta["snapshots"][0]["path"]))  # a loadable snapshot
+        (h,) = [h for h in front.history if h.point_id == p.id and h.training]  # the step-2 evaluation
+        assert h.step == 2 and h.model_extra["reward_values"] == meta["snapshots"][0]["values"]
+        assert p.compute.generated_tokens > meta["snapshot_evaluation_tokens"] > 0
+        entries += [ArchiveEntry.from_json(e) for e in meta["snapshots"]]
+    (chosen,) = select(Archive(200, entries), 1)  # the archive and selection rebuilt independently
+    saved = json.loads((run_dir / "cmorl" / "archive-s0-r1.json").read_text())
+    assert saved["selected"] == [chosen.id] and saved["round"] == 1
+    assert ids[2:] == [f"x1-{chosen.id}-o0", f"x1-{chosen.id}-o1"]
+    assert starts == {"w00-s0": None, "w01-s0": None, ids[2]: chosen.path, ids[3]: chosen.path}
+
+
+def test_extensions_follow_the_barrier_and_carry_their_lineage(cmorl_run):
+    from pareto_align.front import read_front
+
+    run_dir, _, batches, applied = cmorl_run
+    front = read_front(run_dir)
+    lower, upper = np.array([0.0, -24.0]), np.array([6.0, 0.0])  # gold: reference point and the best values
+    for objective, p in enumerate(front.points[2:]):
+        meta = p.metadata["cmorl"]
+        source = meta["extends"]
+        assert (meta["stage"], meta["round"], meta["objective"], meta["extends_point"]) == (
+            2, 1, objective, source.rsplit("-t", 1)[0])  # fmt: skip
+        assert p.weights is None and p.compute.policy_updates == 2 and p.step == 2
+        assert meta["bounds"] == {"lower": lower.tolist(), "upper": upper.tolist()}
+        mine = [b for b in batches if b[0] == objective]
+        assert len(mine) == meta["barrier_batches"] == 2  # one generation per step
+        reference = normalize(meta["source_values"], lower, upper)
+        binds = []
+        for _, ref, rewards, out in mine:
+            assert ref == pytest.approx(reference)  # frozen at selection
+            G = normalize(rewards.mean(axis=0), lower, upper)  # the batch means, normalized
+            w, b = barrier_weights(G, reference, objective, 0.9, 20.0)
+            assert out == pytest.approx((w / (upper - lower)).tolist())  # the chain rule onto raw rewards
+            binds.append(b)
+        assert meta["clamp_binding"] == pytest.approx(np.mean(binds, axis=0).tolist())
+        assert meta["final_weights"] == pytest.approx(mine[-1][3])
+        assert len(meta["constraints_held"]) == 1
+    barrier_outputs = [b[3] for b in batches]
+    # what TRL scalarized the extensions' batches with (the last generations of the sweep; float32 there)
+    assert np.asarray(applied[-len(barrier_outputs) :]) == pytest.approx(
+        np.asarray(barrier_outputs), rel=1e-6
+    )
+
+
+def test_killed_cmorl_resumes_without_redoing_finished_extensions(tmp_path, benchmark_cache, monkeypatch):
+    from pareto_align.front import read_front
+    from pareto_align.methods import cmorl, morlhf
+
+    path, run_dir = _config(tmp_path, benchmark_cache), tmp_path / "run"
+    real_weights, real_train = cmorl.Barrier.weights, morlhf.train
+
+    def killed_in_objective_1(self, rewards):
+        if self.objective == 1:
+            raise KeyboardInterrupt
+        return real_weights(self, rewards)
+
+    monkeypatch.setattr(cmorl.Barrier, "weights", killed_in_objective_1)
+    assert _sweep(path, run_dir) == 130
+    before = read_front(run_dir)
+    assert [p.id for p in before.points][:2] == ["w00-s0", "w01-s0"] and len(before.points) == 3
+    monkeypatch.setattr(cmorl.Barrier, "weights", real_weights)
+    trained = []
+
+    def train(ws, section, point_id, *args, **kwargs):
+        trained.append(point_id)
+        return real_train(ws, section, point_id, *args, **kwargs)
+
+    monkeypatch.setattr(morlhf, "train", train)
+    assert _sweep(path, run_dir) == 0
+    after = read_front(run_dir)
+    assert trained == [f"{before.points[2].id[:-1]}1"]  # only the killed extension ran again
+    assert [p.id for p in after.points] == [*(p.id for p in before.points), trained[0]]
+    assert after.points[2].values == before.points[2].values
+    assert _sweep(path, run_dir) == 0 and trained == trained[:1]  # finished: nothing left to do
