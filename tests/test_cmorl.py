@@ -391,3 +391,41 @@ def test_killed_cmorl_resumes_without_redoing_finished_extensions(tmp_path, benc
     assert [p.id for p in after.points] == [*(p.id for p in before.points), trained[0]]
     assert after.points[2].values == before.points[2].values
     assert _sweep(path, run_dir) == 0 and trained == trained[:1]  # finished: nothing left to do
+
+
+def test_killed_extension_resumes_mid_run_with_its_barrier_state(tmp_path, benchmark_cache, monkeypatch):
+    """An extension killed after its step-2 checkpoint resumes from it: the steps before are not redone, and its
+    barrier statistics and snapshots continue from the checkpoint's."""
+    from pareto_align.front import read_front
+    from pareto_align.methods import cmorl
+
+    method = {**CMORL_GOLD, "extension_steps": 4, "checkpoint_every": 2}
+    path, run_dir = _config(tmp_path, benchmark_cache, method), tmp_path / "run"
+    real_weights = cmorl.Barrier.weights
+    calls: list[int] = []
+
+    def killed_at_step_3(self, rewards):
+        if self.objective == 0:
+            calls.append(self.batches)
+            if len(calls) == 3:  # generating for step 3: the checkpoint of step 2 is on disk
+                raise KeyboardInterrupt
+        return real_weights(self, rewards)
+
+    monkeypatch.setattr(cmorl.Barrier, "weights", killed_at_step_3)
+    assert _sweep(path, run_dir) == 130
+    (ckpt,) = run_dir.glob("points/x1-*-o0/checkpoints/checkpoint-2/pareto_align_state.json")
+    calls.clear()
+
+    def counted(self, rewards):
+        if self.objective == 0:
+            calls.append(self.batches)
+        return real_weights(self, rewards)
+
+    monkeypatch.setattr(cmorl.Barrier, "weights", counted)
+    assert _sweep(path, run_dir) == 0
+    assert calls == [2, 3]  # steps 3 and 4 only, counting on from the checkpoint's 2 batches
+    point = next(p for p in read_front(run_dir).points if p.id.endswith("-o0"))
+    meta = point.metadata["cmorl"]
+    assert meta["barrier_batches"] == 4 and point.compute.policy_updates == 4
+    assert [e["id"].rsplit("-t", 1)[1] for e in meta["snapshots"]] == ["2", "4"]  # step 2 kept from before
+    assert not ckpt.parent.parent.exists()  # spent once the point is saved
