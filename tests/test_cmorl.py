@@ -429,3 +429,34 @@ def test_killed_extension_resumes_mid_run_with_its_barrier_state(tmp_path, bench
     assert meta["barrier_batches"] == 4 and point.compute.policy_updates == 4
     assert [e["id"].rsplit("-t", 1)[1] for e in meta["snapshots"]] == ["2", "4"]  # step 2 kept from before
     assert not ckpt.parent.parent.exists()  # spent once the point is saved
+
+
+@pytest.mark.parametrize(
+    "method, overrides, message",
+    [
+        ({"trainer": "rloo"}, {}, "method.trainer: cmorl"),
+        ({"par": True}, {}, "method.par"),
+        (
+            {"trl": {"multi_objective_aggregation": "normalize_then_sum"}},
+            {},
+            "method.trl.multi_objective_aggregation",
+        ),
+        ({"scalarization": {"kind": "tchebycheff", "ideal": [1, 0]}}, {}, "method.scalarization: cmorl"),
+        ({"bounds": {"lower": [0.0], "upper": [1.0]}}, {}, "method.bounds.lower: expected 2"),
+        ({"bounds": {"lower": [0, 0], "upper": [1, 0]}}, {}, "method.bounds: upper must exceed lower"),
+        ({"beta": 1.5}, {}, "beta"),
+        ({}, {"policy": {"lora": {"r": 4}}}, "policy.lora: cmorl"),
+    ],
+)
+def test_config_mistakes_name_the_field(tmp_path, method, overrides, message):
+    import yaml
+    from conftest import tiny_sweep_dict
+
+    from pareto_align.config import load_config
+    from pareto_align.errors import ConfigError
+
+    config = tiny_sweep_dict(tmp_path, method={"name": "cmorl", **method}, **overrides)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
