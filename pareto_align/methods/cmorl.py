@@ -318,8 +318,9 @@ def run(job: Job, ws: Workspace) -> JobResult:
     ).tolist()
     snaps = Snapshots(ws, method, job.id, job.seed, None, scorer, lineage, barrier)
     section = method.model_copy(update={"trl": {**method.trl, "max_steps": method.extension_steps}})
-    handle, compute, metadata = morlhf.train(ws, section, job.id, start_weights, job.seed, extension=snaps,
-                                             start=job.metadata["source_path"])  # fmt: skip
+    # history: the snapshots' evaluations only (the weights change every batch; `history_every` is stage 1's)
+    handle, compute, metadata = morlhf.train(ws, section, job.id, start_weights, job.seed, history=False,
+                                             extension=snaps, start=job.metadata["source_path"])  # fmt: skip
     G = normalize(snaps.final_values, lower, upper)  # type: ignore[arg-type]
     held = [bool(G[j] >= method.beta * reference[j]) for j in range(k) if j != obj]
     metadata["cmorl"].update({"bounds": {"lower": lower.tolist(), "upper": upper.tolist()},
