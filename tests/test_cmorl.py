@@ -460,3 +460,35 @@ def test_config_mistakes_name_the_field(tmp_path, method, overrides, message):
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError, match=message):
         load_config(path)
+
+
+def test_the_explorer_shows_the_lineage(cmorl_run, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from pareto_align.explorer.runs import load_runs
+    from pareto_align.explorer.view import build_view
+    from pareto_align.front import read_front
+
+    run_dir = cmorl_run[0]
+    front = read_front(run_dir)
+    table = build_view(load_runs([run_dir])).lineage()
+    assert table["id"].tolist() == [p.id for p in front.points]
+    assert table["stage"].tolist() == [1, 1, 2, 2] and table["objective"].tolist()[2:] == [
+        "helpful",
+        "length",
+    ]
+    source = front.points[2].metadata["cmorl"]
+    assert table["extends"].tolist()[2:] == [source["extends_point"]] * 2
+    assert table["from step"].tolist()[2] == int(source["extends"].rsplit("-t", 1)[1])
+    assert table["constraints held"].tolist()[2:] == [
+        f"{sum(p.metadata['cmorl']['constraints_held'])} of 1" for p in front.points[2:]
+    ]
+    app = Path(__file__).resolve().parents[1] / "apps" / "explorer.py"
+    monkeypatch.setattr(sys, "argv", [str(app), str(run_dir)])
+    at = AppTest.from_file(str(app), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("C-MORL lineage" in e.label for e in at.expander)

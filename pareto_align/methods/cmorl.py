@@ -311,7 +311,8 @@ def run(job: Job, ws: Workspace) -> JobResult:
     reference = normalize(job.metadata["source_values"], lower, upper)  # G(pi_r), frozen at selection
     barrier = Barrier(obj, reference, lower, upper, method.beta, method.t)
     lineage = {"stage": 2, "round": job.metadata["round"], "extends": job.metadata["extends"],
-               "extends_point": job.metadata["source_lineage"].get("point"), "objective": obj,
+               "extends_point": job.metadata["source_lineage"].get("point"),
+               "extends_step": job.metadata["source_lineage"].get("step"), "objective": obj,
                "objective_name": job.metadata["objective_name"]}  # fmt: skip
     start_weights = (
         barrier_weights(reference, reference, obj, method.beta, method.t)[0] / (upper - lower)
