@@ -307,3 +307,13 @@ def test_history_tab_shows_a_point_while_it_trained(grad_run, monkeypatch):
     assert [o.split(": ")[-1] for o in point.options] == ["w00-s0", "w01-s0"]
     point.select_index(1).run()
     assert not at.exception, [e.value for e in at.exception]
+
+
+def test_both_dynamic_methods_cite_one_paper_and_have_their_own_names():
+    from pareto_align.export.bibtex import bibtex_entries
+    from pareto_align.export.style import display_name
+
+    text, unknown = bibtex_entries(m for m in ["dynamic_hv", "dynamic_grad", "morlhf"])
+    assert unknown == [] and text.count("lu2025dynamicweighting") == 1
+    assert display_name("dynamic_hv") == "Dynamic weighting (HV)"
+    assert display_name("dynamic_grad") == "Dynamic weighting (gradient)"

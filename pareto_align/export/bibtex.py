@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pareto_align.export.style import method_key
+from pareto_align.export.style import paper_key
 
 METHOD_ENTRIES: dict[str, str] = {
     "modpo": """@inproceedings{zhou2024modpo,
@@ -132,7 +132,8 @@ METHODOLOGY_ENTRIES: tuple[str, ...] = (
 
 def bibtex_entries(methods: Iterable[str]) -> tuple[str, list[str]]:
     """(BibTeX text, methods without an entry): one entry per known method, then the methodology entries."""
-    keys = list(dict.fromkeys(method_key(m) for m in methods))
+    methods = list(methods)
+    keys = list(dict.fromkeys(paper_key(m) for m in methods))
     known = [METHOD_ENTRIES[k] for k in keys if k in METHOD_ENTRIES]
-    unknown = [m for m in dict.fromkeys(methods) if method_key(m) not in METHOD_ENTRIES]
+    unknown = [m for m in dict.fromkeys(methods) if paper_key(m) not in METHOD_ENTRIES]
     return "\n\n".join([*known, *METHODOLOGY_ENTRIES]) + "\n", unknown

@@ -31,6 +31,8 @@ KNOWN_METHOD_COLORS: dict[str, str] = {
     "dpa": OKABE_ITO[1],
     "soups": OKABE_ITO[2],
     "dynamic_weighting": OKABE_ITO[3],
+    "dynamic_hv": OKABE_ITO[3],  # the first of the two dynamic weighting methods in a figure takes it
+    "dynamic_grad": OKABE_ITO[3],
     "cmorl": OKABE_ITO[4],
     "linear": OKABE_ITO[5],
 }
@@ -71,6 +73,16 @@ def method_key(name: str) -> str:
         "linear_scalarization": "linear",
     }
     return aliases.get(key, key)
+
+
+# Methods that share a paper (and so a reference) with another key.
+PAPER_OF: dict[str, str] = {"dynamic_hv": "dynamic_weighting", "dynamic_grad": "dynamic_weighting"}
+
+
+def paper_key(name: str) -> str:
+    """The key of the paper a method comes from (`dynamic_hv` and `dynamic_grad`: one paper)."""
+    key = method_key(name)
+    return PAPER_OF.get(key, key)
 
 
 def method_styles(labels: Iterable[str], methods: dict[str, str] | None = None) -> dict[str, tuple[str, str]]:
@@ -137,6 +149,8 @@ DISPLAY_NAMES: dict[str, str] = {
     "dpa": "DPA",
     "soups": "Rewarded soups",
     "dynamic_weighting": "Dynamic weighting",
+    "dynamic_hv": "Dynamic weighting (HV)",
+    "dynamic_grad": "Dynamic weighting (gradient)",
     "cmorl": "C-MORL",
     "linear": "Linear scalarization",
     "mod": "MOD",
