@@ -43,8 +43,10 @@ def _print_summary(tracker, run_dir: Path, seconds: float) -> None:
         cells = [f"{v:.2f}±{s:.2f}" for v, s in zip(p.values, p.stderr, strict=True)]
         if p.weights is None and p.direction is not None:  # a direction off the simplex (DPA's cone)
             w = "v(" + ", ".join(f"{x:.2g}" for x in p.direction) + ")"
+        elif p.weights is None:  # no fixed weights (C-MORL's constrained extensions)
+            w = ""
         else:
-            w = "(" + ", ".join(f"{x:.2g}" for x in p.weights or []) + ")"
+            w = "(" + ", ".join(f"{x:.2g}" for x in p.weights) + ")"
         nd = "yes" if rows[p.id]["non_dominated"] else ""
         table.add_row(p.id, w, str(p.metadata.get("trained_objective", "")), *cells, nd)
     console.print(table)

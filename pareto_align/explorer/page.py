@@ -227,6 +227,10 @@ def front_tab(view: FrontView, choice: Choice | None, w: np.ndarray, utility: st
         st.dataframe(recorded_metrics(view.runs), hide_index=True)
     with st.expander("All shown points"):
         st.dataframe(view.table(), hide_index=True)
+    lineage = view.lineage()
+    if len(lineage):
+        with st.expander("C-MORL lineage (which policy each extension extends, towards which objective)"):
+            st.dataframe(lineage, hide_index=True)
     if fig is not None:
         with _section("Export"):
             export_panel(view, fig, highlight, w, utility)

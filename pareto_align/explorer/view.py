@@ -101,6 +101,27 @@ class FrontView:
             records.append(rec)
         return pd.DataFrame.from_records(records)
 
+    def lineage(self) -> pd.DataFrame:
+        """C-MORL's lineage: one row per shown point with `cmorl` metadata (its stage, the round that made it, the
+        point and snapshot step it extends, towards which objective, whether its constraints held on the held-out
+        prompts, how often the barrier's clamp bound). Empty when no shown point has any."""
+        records = []
+        for i, (run, p) in enumerate(self.rows):
+            meta = p.metadata.get("cmorl")
+            if not isinstance(meta, dict):
+                continue
+            held = meta.get("constraints_held")
+            records.append({
+                "run": run.label, "id": p.id, "stage": meta.get("stage"), "round": meta.get("round"),
+                "extends": meta.get("extends_point"),
+                "from step": meta.get("extends_step"),
+                "objective": meta.get("objective_name"),
+                "constraints held": None if held is None else f"{sum(held)} of {len(held)}",
+                "clamp binding": _fmt_vec(meta.get("clamp_binding")),
+                "snapshots": len(meta.get("snapshots", [])), "non_dominated": bool(self.non_dominated[i]),
+            })  # fmt: skip
+        return pd.DataFrame(records)
+
 
 def _fmt_vec(v: Sequence[float] | None) -> str | None:
     return None if v is None else "(" + ", ".join(f"{x:.3g}" for x in v) + ")"

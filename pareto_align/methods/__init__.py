@@ -6,12 +6,12 @@ from typing import Annotated
 
 from pydantic import Discriminator, Tag
 
-from pareto_align.methods import bon, dpa, dynamic_grad, dynamic_hv, mod, modpo, morlhf, ric, soups
+from pareto_align.methods import bon, cmorl, dpa, dynamic_grad, dynamic_hv, mod, modpo, morlhf, ric, soups
 from pareto_align.methods.base import Job, JobResult, Method, MethodSection, TrainedPolicy, method_name
 
 METHODS: dict[str, Method] = {"modpo": modpo, "morlhf": morlhf, "dynamic_hv": dynamic_hv,  # type: ignore[dict-item]
                                "dynamic_grad": dynamic_grad, "bon": bon, "soups": soups, "mod": mod, "dpa": dpa,
-                               "ric": ric}  # fmt: skip
+                               "ric": ric, "cmorl": cmorl}  # fmt: skip
 
 MethodConfig = Annotated[
     Annotated[modpo.Config, Tag("modpo")]
@@ -22,7 +22,8 @@ MethodConfig = Annotated[
     | Annotated[soups.Config, Tag("soups")]
     | Annotated[mod.Config, Tag("mod")]
     | Annotated[dpa.Config, Tag("dpa")]
-    | Annotated[ric.Config, Tag("ric")],
+    | Annotated[ric.Config, Tag("ric")]
+    | Annotated[cmorl.Config, Tag("cmorl")],
     Discriminator(method_name),
 ]
 

@@ -232,10 +232,12 @@ def last_resumable_checkpoint(folder: Path) -> Path | None:
 
 
 def train(ws: Workspace, section: Config, point_id: str, weights: list[float], seed: int, history: bool = True,
-          extension: OnlineExtension | None = None) -> tuple[dict, Compute, dict]:  # fmt: skip
+          extension: OnlineExtension | None = None, start: str | None = None) -> tuple[dict, Compute, dict]:  # fmt: skip
     """One online RL run on the scalarized reward into points/<point_id>/policy; returns its checkpoint handle,
     compute and metadata. With `history`, the training policy is evaluated into front.json's history. An
-    `extension` (dynamic weighting) brings its trainer, callbacks and mid-run checkpoints, resumed after a kill."""
+    `extension` (dynamic weighting) brings its trainer, callbacks and mid-run checkpoints, resumed after a kill.
+    `start`: a full-weights policy folder (relative to the run dir) to start from instead of the base policy
+    (C-MORL's extensions); it is also the KL reference when the trainer has one."""
     ext = extension or OnlineExtension()
     names = ws.config.objective_names
     scorer = reward_scorer(ws, section)
@@ -258,7 +260,12 @@ def train(ws: Workspace, section: Config, point_id: str, weights: list[float], s
         for entry in saved["history"]:  # the point's history up to the checkpoint (the sweep dropped it)
             ws.tracker.log(**entry)
         ws.log(f"{point_id}: resuming from step {resume_from.name.split('-')[1]}")
-    model, tokenizer = ws.load_base()
+    if start is None:
+        model, tokenizer = ws.load_base()
+    else:
+        from pareto_align.workspace import load_causal_lm
+
+        model, tokenizer = load_causal_lm(str(ws.run_dir / start), ws.config.policy.trust_remote_code)
     with ws.training_dir(point_id) as work:
         saving: dict[str, Any] = {"output_dir": str(work / "trainer")}
         if ext.checkpoint_every:

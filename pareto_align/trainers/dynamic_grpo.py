@@ -8,6 +8,10 @@
   to the subset's lowest layer, then TRL's own backward. Each objective's advantage is its own reward normalized
   within the group as TRL normalizes the scalarized one (`scale_rewards`), so objectives on different scales
   compare by direction.
+- `batch_weights`: a function of each training generation's per-objective rewards (N, F), gathered over
+  processes, that returns the `reward_weights` (F,) to scalarize *that* batch with (C-MORL's barrier, whose
+  coefficients depend on the batch's own objective means). TRL applies `reward_weights` right after
+  `_calculate_rewards`, so the weights it returns act on the batch they were computed from.
 
 The new `reward_weights` a probe sets are read by TRL at its next generation.
 """
@@ -15,7 +19,7 @@ The new `reward_weights` a probe sets are read by TRL at its next generation.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import torch
@@ -60,8 +64,9 @@ class DynamicGRPOTrainer(GRPOTrainer):
     """
 
     def __init__(self, *args, n_objectives: int | None = None, gradient_probe: GradientProbe | None = None,
-                 **kwargs) -> None:  # fmt: skip
+                 batch_weights: Callable[[torch.Tensor], Sequence[float]] | None = None, **kwargs) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
+        self.batch_weights = batch_weights
         self.n_objectives = n_objectives or len(self.reward_funcs)
         self.gradient_probe = gradient_probe
         self.advantage_scale = 1.0
@@ -74,6 +79,8 @@ class DynamicGRPOTrainer(GRPOTrainer):
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         self._rewards_per_func = rewards
+        if self.batch_weights is not None and self.model.training:
+            self.reward_weights = torch.tensor(list(self.batch_weights(rewards)), dtype=torch.float32)
         return rewards
 
     def _generate_and_score_completions(self, inputs):

@@ -1,0 +1,331 @@
+"""`method: cmorl`: C-MORL (Liu et al., 2024) on language-model policies: a stage-1 grid, then rounds of
+constrained extension that fill the front's gaps (the arithmetic: `pareto_align/cmorl.py`).
+
+Stage 1 (Pareto initialization): one online GRPO run per (weight vector, seed) of the sweep's grid, as morlhf.
+Every `snapshot_every` steps, and at its end, the training policy answers the held-out prompts; its objective
+vector in the *training* reward's units (the reward model, or gold with `reward_source: gold`) is offered to the
+archive and the policy is saved as a snapshot (points/<id>/snapshots/step-<n>/; the final one is the point's
+policy). The same responses are scored by the evaluation scorer into front.json's history. Snapshots are listed in
+the point's metadata (`cmorl.snapshots`), so the archive is rebuilt from the front alone, deterministically, each
+time the sweep asks for a plan; each extension job also writes the archive it was selected from to
+cmorl/archive-s<seed>-r<round>.json.
+
+Selection: per seed (each seed is its own C-MORL run), `n_select` archive entries by crowding distance, skipping
+vectors extended in earlier rounds. Round r's jobs are planned once every job of round r - 1 has its point; round
+r's archive is round r - 1's with the extensions' snapshots offered to it.
+
+Stage 2 (constrained extension), one job per (selected entry, objective l): a GRPO run of `extension_steps` steps
+from the entry's snapshot that maximizes objective l under G_j >= beta * G_j(pi_r) for j != l, with the log
+barrier as per-batch linear weights (`barrier_weights`). Choices (the issue asks they be stated):
+- G_j(pi_r) is frozen at selection, from the archive's evaluation of the snapshot on the held-out prompts (the
+  reference recomputes it from each minibatch, so its constraint moves with the policy).
+- G_j_hat is the batch mean of objective j's *raw* training reward (no PAR: `par` is refused), and G, G(pi_r)
+  are normalized by `bounds` ((G - lower) / (upper - lower); defaults as dynamic_hv's: with gold, the reference
+  point and the benchmark's best values; with the reward model, its 1st/99th percentiles on the pairs).
+- The weights act on raw rewards: w_raw_j = w_j / (upper_j - lower_j), the chain rule of the normalization. GRPO
+  then normalizes the scalarized reward by its group std (`scale_rewards`), so what the barrier sets is the
+  direction of the update, not its size.
+- Where the clamp binds (slack <= 0.001) the coefficient stays at its largest value (the reference's gradient is
+  zero there); the fraction of batches where it binds is recorded per objective (`cmorl.clamp_binding`), with
+  whether the final policy satisfies each constraint on the held-out prompts (`cmorl.constraints_held`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from pydantic import Field
+from transformers import TrainerCallback
+
+from pareto_align.atomic import write_text_atomic
+from pareto_align.cmorl import Archive, ArchiveEntry, barrier_weights, default_n_select, normalize, select
+from pareto_align.front.schema import Compute, Front
+from pareto_align.methods import morlhf
+from pareto_align.methods._dynamic import DynamicSection
+from pareto_align.methods.base import Job, JobResult, TrainedPolicy, grid_jobs
+from pareto_align.methods.dynamic_hv import Bounds, _BothScorers, _split, default_bounds
+from pareto_align.models.policy import Policy
+from pareto_align.trainers.dynamic_grpo import DynamicGRPOTrainer
+
+if TYPE_CHECKING:
+    from pareto_align.config import SweepConfig
+    from pareto_align.evaluate import Scorer
+    from pareto_align.workspace import Workspace
+
+__all__ = ["Config", "plan", "run", "rounds"]
+
+
+class Config(DynamicSection):
+    """YAML section `method:` for `name: cmorl`."""
+
+    name: Literal["cmorl"] = "cmorl"  # type: ignore[assignment]
+    snapshot_every: int = Field(
+        20,
+        ge=1,
+        description="Evaluate and snapshot the training policy every this many steps (E), both stages.",
+    )
+    samples_per_prompt: int = Field(
+        4,
+        ge=1,
+        description="Responses per held-out prompt for each snapshot's evaluation (counted in compute).",
+    )
+    archive_size: int = Field(200, ge=1, description="Archive capacity, trimmed by crowding distance.")
+    n_select: int | None = Field(
+        None, ge=1, description="Entries selected per round (default: 5 for two objectives, 6 otherwise)."
+    )
+    rounds: int = Field(1, ge=0, description="Select-and-extend rounds after stage 1 (0: stage 1 only).")
+    extension_steps: int = Field(20, ge=1, description="Optimizer steps of each stage-2 extension.")
+    beta: float = Field(
+        0.9, gt=0, le=1, description="Constraint G_j >= beta * G_j(pi_r), on normalized objectives."
+    )
+    t: float = Field(20.0, gt=0, description="Barrier sharpness: the barrier is weighted 1/t.")
+    bounds: Bounds | None = Field(None, description="Normalization bounds of the training reward's units.")
+
+    def check(self, config: SweepConfig) -> None:
+        k = len(config.objectives)
+        if k < 2:
+            raise ValueError("method.name: cmorl needs at least two objectives")
+        if self.trainer != "grpo":
+            raise ValueError("method.trainer: cmorl sets the barrier's weights per batch in GRPO; use grpo")
+        if self.par:
+            raise ValueError(
+                "method.par: cmorl's constraints are on raw training rewards; PAR is not supported"
+            )
+        if self.trl.get("multi_objective_aggregation", "sum_then_normalize") != "sum_then_normalize":
+            raise ValueError("method.trl.multi_objective_aggregation: cmorl's barrier weights are those of the "
+                             "summed reward; use 'sum_then_normalize'")  # fmt: skip
+        if config.policy.lora is not None:
+            raise ValueError("policy.lora: cmorl extends full-weight snapshots; LoRA is not supported yet")
+        if self.bounds is not None:
+            for side in ("lower", "upper"):
+                if len(getattr(self.bounds, side)) != k:
+                    raise ValueError(
+                        f"method.bounds.{side}: expected {k} values, got {len(getattr(self.bounds, side))}"
+                    )
+            if not all(u > lo for lo, u in zip(self.bounds.lower, self.bounds.upper, strict=True)):
+                raise ValueError("method.bounds: upper must exceed lower for every objective")
+        super().check(config)
+
+    def selected_per_round(self, k: int) -> int:
+        return self.n_select or default_n_select(k)
+
+
+# ---------------------------------------------------------------------------------------------- plan
+def _entries(point) -> list[ArchiveEntry]:
+    return [ArchiveEntry.from_json(e) for e in point.metadata.get("cmorl", {}).get("snapshots", [])]
+
+
+def rounds(
+    config: SweepConfig, front: Front, seed: int
+) -> list[tuple[Archive, list[ArchiveEntry], list[Job]]]:
+    """For one seed, each round whose stage-1 (or previous round's) points are all in the front: the archive it
+    selects from, the selected entries and its jobs. Deterministic in the front's contents."""
+    method: Config = config.method  # type: ignore[assignment]
+    names = config.objective_names
+    points = {p.metadata.get("job", p.id): p for p in front.points if p.method == "cmorl" and p.seed == seed}
+    stage1 = [j for j in grid_jobs(config) if j.seed == seed]
+    if any(j.id not in points for j in stage1):
+        return []
+    archive = Archive(method.archive_size)
+    for job in sorted(stage1, key=lambda j: j.id):
+        archive.offer(*_entries(points[job.id]))
+    extended: list[list[float]] = []
+    out = []
+    for r in range(1, method.rounds + 1):
+        chosen = select(archive, method.selected_per_round(len(names)), extended)
+        jobs = [Job(f"x{r}-{e.id}-o{obj}", seed, None,
+                    {"stage": 2, "round": r, "extends": e.id, "objective": obj, "objective_name": names[obj],
+                     "source_path": e.path, "source_values": e.values, "source_lineage": e.lineage})
+                for e in chosen for obj in range(len(names))]  # fmt: skip
+        out.append((Archive(archive.capacity, list(archive.entries)), chosen, jobs))
+        if not jobs or any(j.id not in points for j in jobs):
+            break
+        extended += [e.values for e in chosen]
+        for job in jobs:
+            archive.offer(*_entries(points[job.id]))
+    return out
+
+
+def plan(config: SweepConfig, front: Front) -> list[Job]:
+    """Stage 1's grid until every stage-1 point is in the front; then, per seed, the extensions of each round
+    whose predecessors are all done (the sweep asks again after each round)."""
+    jobs = grid_jobs(config, stage=lambda w: 1)
+    for seed in config.seeds:
+        for _, _, round_jobs in rounds(config, front, seed):
+            jobs += round_jobs
+    return jobs
+
+
+# ---------------------------------------------------------------------------------------------- run
+class Barrier:
+    """Per-batch weights of the log barrier for objective `objective` against the frozen G(pi_r) (normalized),
+    and how often its clamp binds."""
+
+    def __init__(self, objective: int, reference: np.ndarray, lower: np.ndarray, upper: np.ndarray, beta: float,
+                 t: float) -> None:  # fmt: skip
+        self.objective, self.reference, self.lower, self.upper = objective, reference, lower, upper
+        self.beta, self.t = beta, t
+        self.batches = 0
+        self.binds = np.zeros(len(reference), dtype=int)
+        self.last_weights: list[float] | None = None
+
+    def weights(self, rewards) -> list[float]:
+        """`reward_weights` (K,) on raw rewards for a batch of per-objective raw rewards (N, K)."""
+        G = normalize(np.nanmean(rewards.double().cpu().numpy(), axis=0), self.lower, self.upper)  # (K,)
+        w, binds = barrier_weights(G, self.reference, self.objective, self.beta, self.t)
+        self.batches += 1
+        self.binds += binds
+        self.last_weights = (w / (self.upper - self.lower)).tolist()
+        return self.last_weights
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"batches": self.batches, "binds": self.binds.tolist(), "last_weights": self.last_weights}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.batches, self.binds = state["batches"], np.asarray(state["binds"], dtype=int)
+        self.last_weights = state["last_weights"]
+
+
+def _save_snapshot(model, tokenizer, target: Path) -> None:
+    """Save a policy into `target`, renamed into place when complete."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp / "policy")
+        tokenizer.save_pretrained(tmp / "policy")
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp / "policy", target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class Snapshots(morlhf.OnlineExtension, TrainerCallback):
+    """Every `snapshot_every` steps and at the end: the policy's vector in the training reward's units (an archive
+    entry, its snapshot saved), the evaluation scorer's into the history; stage 2 adds the barrier."""
+
+    def __init__(self, ws: Workspace, method: Config, point_id: str, seed: int, weights: list[float] | None,
+                 scorer: Scorer, lineage: dict[str, Any], barrier: Barrier | None = None) -> None:  # fmt: skip
+        self.ws, self.method, self.point_id, self.seed, self.weights = ws, method, point_id, seed, weights
+        self.scorer, self.lineage, self.barrier = scorer, lineage, barrier
+        self.trainer_cls = DynamicGRPOTrainer
+        self.checkpoint_every = method.checkpoint_every
+        self.entries: list[dict[str, Any]] = []
+        self.meta_tokens = 0
+        self.tokenizer = None
+        self.final_values: list[float] | None = None
+
+    # ------------------------------------------------------------------ OnlineExtension
+    def attach(self, trainer, rewards, tokenizer) -> None:
+        self.tokenizer = tokenizer
+        trainer.add_callback(self)
+        if self.barrier is not None:
+            trainer.batch_weights = self.barrier.weights
+
+    def skip_history(self, step: int) -> bool:
+        return step % self.method.snapshot_every == 0  # evaluated here, with the training reward's values too
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"entries": self.entries, "meta_tokens": self.meta_tokens,
+                "barrier": self.barrier.state_dict() if self.barrier else None}  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.entries, self.meta_tokens = state["entries"], state["meta_tokens"]
+        if self.barrier is not None and state["barrier"] is not None:
+            self.barrier.load_state_dict(state["barrier"])
+
+    def compute(self) -> Compute:
+        return Compute(generated_tokens=self.meta_tokens)  # their seconds are inside the run's wall time
+
+    def metadata(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {**self.lineage, "snapshots": self.entries, "snapshot_evaluation_tokens": self.meta_tokens}  # fmt: skip
+        if self.barrier is not None:
+            b = self.barrier
+            meta["barrier_batches"] = b.batches
+            meta["clamp_binding"] = (b.binds / max(b.batches, 1)).tolist()
+            meta["final_weights"] = b.last_weights
+        return {"cmorl": meta}
+
+    # ------------------------------------------------------------------ snapshots
+    def _entry(self, step: int, values: list[float], path: str) -> None:
+        self.entries.append(ArchiveEntry(f"{self.point_id}-t{step}", values, path,
+                                         {**self.lineage, "point": self.point_id, "step": step}).to_json())  # fmt: skip
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        step = state.global_step
+        if step % self.method.snapshot_every or step >= state.max_steps:
+            return
+        ws = self.ws
+        both = _BothScorers(self.scorer, ws.scorer(ws.config.evaluation.scorer))
+        ev = ws.evaluate(Policy(model, self.tokenizer, {}), self.method.samples_per_prompt, scorer=both)
+        own, shown = _split(ev, len(ws.config.objectives))
+        self.meta_tokens += ev.n_tokens
+        rel = Path("points") / self.point_id / "snapshots" / f"step-{step}"
+        _save_snapshot(model, self.tokenizer, ws.run_dir / rel)
+        self._entry(step, own.values, str(rel))
+        ws.record_history(self.point_id, step, shown, weights=self.weights, method=self.method.name, seed=self.seed,
+                          training=True, reward_values=own.values, stage=self.lineage["stage"])  # fmt: skip
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        """The final policy (saved by the run as the point's policy) in the training reward's units."""
+        ev = self.ws.evaluate(
+            Policy(model, self.tokenizer, {}), self.method.samples_per_prompt, scorer=self.scorer
+        )
+        self.meta_tokens += ev.n_tokens
+        self.final_values = ev.values
+        self._entry(state.global_step, ev.values, str(Path("points") / self.point_id / "policy"))
+
+
+def _write_archive(ws: Workspace, job: Job) -> None:
+    """The archive and selection this extension came from, for the user (the plan rebuilds it from the front)."""
+    for archive, chosen, jobs in rounds(ws.config, ws.tracker.front(), job.seed):
+        if any(j.id == job.id for j in jobs):
+            payload = {
+                **archive.to_json(),
+                "selected": [e.id for e in chosen],
+                "round": job.metadata["round"],
+            }
+            write_text_atomic(ws.run_dir / "cmorl" / f"archive-s{job.seed}-r{job.metadata['round']}.json",
+                              json.dumps(payload, indent=1))  # fmt: skip
+
+
+def run(job: Job, ws: Workspace) -> JobResult:
+    """Stage 1: a morlhf run that snapshots into the archive. Stage 2: a barrier-weighted run from a snapshot."""
+    method: Config = ws.config.method  # type: ignore[assignment]
+    scorer = morlhf.reward_scorer(ws, method)
+    if job.metadata.get("stage", 1) == 1:
+        lineage = {"stage": 1, "round": 0}
+        snaps = Snapshots(ws, method, job.id, job.seed, job.weights, scorer, lineage)
+        handle, compute, metadata = morlhf.train(ws, method, job.id, job.weights, job.seed, extension=snaps)  # type: ignore[arg-type]
+        point = TrainedPolicy(job.id, handle, job.seed, compute, weights=job.weights, step=compute.policy_updates,
+                              metadata={"grid_index": job.metadata["grid_index"], **metadata})  # fmt: skip
+        return JobResult([point])
+    _write_archive(ws, job)
+    k, obj = len(ws.config.objectives), job.metadata["objective"]
+    lower, upper = (np.asarray(b, dtype=float) for b in default_bounds(ws, method, scorer))  # type: ignore[arg-type]
+    reference = normalize(job.metadata["source_values"], lower, upper)  # G(pi_r), frozen at selection
+    barrier = Barrier(obj, reference, lower, upper, method.beta, method.t)
+    lineage = {"stage": 2, "round": job.metadata["round"], "extends": job.metadata["extends"],
+               "extends_point": job.metadata["source_lineage"].get("point"),
+               "extends_step": job.metadata["source_lineage"].get("step"), "objective": obj,
+               "objective_name": job.metadata["objective_name"]}  # fmt: skip
+    start_weights = (
+        barrier_weights(reference, reference, obj, method.beta, method.t)[0] / (upper - lower)
+    ).tolist()
+    snaps = Snapshots(ws, method, job.id, job.seed, None, scorer, lineage, barrier)
+    section = method.model_copy(update={"trl": {**method.trl, "max_steps": method.extension_steps}})
+    # history: the snapshots' evaluations only (the weights change every batch; `history_every` is stage 1's)
+    handle, compute, metadata = morlhf.train(ws, section, job.id, start_weights, job.seed, history=False,
+                                             extension=snaps, start=job.metadata["source_path"])  # fmt: skip
+    G = normalize(snaps.final_values, lower, upper)  # type: ignore[arg-type]
+    held = [bool(G[j] >= method.beta * reference[j]) for j in range(k) if j != obj]
+    metadata["cmorl"].update({"bounds": {"lower": lower.tolist(), "upper": upper.tolist()},
+                              "source_values": job.metadata["source_values"], "constraints_held": held,
+                              "objective_gain": float(G[obj] - reference[obj])})  # fmt: skip
+    point = TrainedPolicy(job.id, handle, job.seed, compute, step=compute.policy_updates, metadata=metadata)
+    return JobResult([point])
