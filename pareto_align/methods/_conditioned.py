@@ -37,12 +37,10 @@ from pareto_align.hf_args import build_dataclass
 from pareto_align.methods.base import TRLSection
 from pareto_align.models.conditioning import check_template, extend_vocabulary, render
 from pareto_align.models.generation import GenerationSettings, generate, scorable_responses
-from pareto_align.rewards import AggregatedRewardModel
 from pareto_align.trainers.progress import use_step_bar
 
 if TYPE_CHECKING:
     from pareto_align.config import SweepConfig
-    from pareto_align.evaluate import Scorer
     from pareto_align.workspace import Workspace
 
 STATE = "state.json"
@@ -115,12 +113,6 @@ class ConditionedSection(TRLSection):
 
     def generation(self) -> GenerationSettings:
         return GenerationSettings(max_new_tokens=self.max_new_tokens, temperature=self.temperature)
-
-
-def reward_scorer(ws: Workspace, section: ConditionedSection) -> Scorer:
-    if section.reward_source == "gold":
-        return ws.scorer("gold")
-    return AggregatedRewardModel(ws.reward_model, section.aggregation, section.uwo_lambda)
 
 
 def vocabulary_texts(template: str, k: int) -> list[str]:

@@ -53,11 +53,11 @@ from pareto_align.methods._conditioned import (
     Rounds,
     fine_tune,
     front_compute,
-    reward_scorer,
     sample,
     spread,
 )
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy
+from pareto_align.methods.morlhf import reward_scorer
 from pareto_align.models.conditioning import format_conditioned_prompt, integer_weights
 
 if TYPE_CHECKING:

@@ -130,6 +130,8 @@ def plan(config: SweepConfig, front: Front) -> list[Job]:
 
 
 def reward_scorer(ws: Workspace, method: Config) -> Scorer:
+    """The per-objective reward of a section with `reward_source`, `aggregation` and `uwo_lambda` (morlhf and the
+    methods built on it, DPA, RiC): gold functions, or the reward model aggregated per objective."""
     if method.reward_source == "gold":
         return ws.scorer("gold")
     return AggregatedRewardModel(ws.reward_model, method.aggregation, method.uwo_lambda)

@@ -42,11 +42,11 @@ from pareto_align.methods._conditioned import (
     Rounds,
     fine_tune,
     front_compute,
-    reward_scorer,
     sample,
     spread,
 )
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy
+from pareto_align.methods.morlhf import reward_scorer
 from pareto_align.models.conditioning import desired_scores, format_number, write_values
 
 if TYPE_CHECKING:
