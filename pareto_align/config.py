@@ -222,7 +222,15 @@ def _loc(loc: tuple) -> str:
 
 
 def _format(err: ValidationError) -> str:
-    e = err.errors()[0]
+    return _format_error(err.errors()[0])
+
+
+def validation_messages(err: ValidationError) -> list[str]:
+    """Every error of a failed validation as one line naming its field (duplicates dropped, order kept)."""
+    return list(dict.fromkeys(_format_error(e) for e in err.errors()))
+
+
+def _format_error(e) -> str:
     # union tags: the user wrote `method.<field>` (and `method.specialists.<field>`), not `method.<name>.<field>`
     parts = [
         p
@@ -259,28 +267,38 @@ def parse_config(data: dict, source: str = "<config>", base_dir: Path | None = N
     except ValidationError as err:
         raise ConfigError(f"{source}: {_format(err)}") from None
     if base_dir is not None:
-        for i, f in enumerate(config.data.files):
-            if not f.path.is_absolute():
-                f.path = base_dir / f.path
-            if not f.path.exists():
-                raise ConfigError(f"{source}: data.files[{i}].path: {f.path} does not exist")
-        if config.data.eval_prompts is not None:
-            if not config.data.eval_prompts.is_absolute():
-                config.data.eval_prompts = base_dir / config.data.eval_prompts
-            if not config.data.eval_prompts.exists():
-                raise ConfigError(f"{source}: data.eval_prompts: {config.data.eval_prompts} does not exist")
+        resolve_paths(config, source, base_dir)
     return config
+
+
+def resolve_paths(config: SweepConfig, source: str, base_dir: Path) -> None:
+    """Resolve the config's relative data paths against `base_dir`; ConfigError for one that does not exist."""
+    for i, f in enumerate(config.data.files):
+        if not f.path.is_absolute():
+            f.path = base_dir / f.path
+        if not f.path.exists():
+            raise ConfigError(f"{source}: data.files[{i}].path: {f.path} does not exist")
+    if config.data.eval_prompts is not None:
+        if not config.data.eval_prompts.is_absolute():
+            config.data.eval_prompts = base_dir / config.data.eval_prompts
+        if not config.data.eval_prompts.exists():
+            raise ConfigError(f"{source}: data.eval_prompts: {config.data.eval_prompts} does not exist")
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's contents (`yaml.safe_load` only); ConfigError for a missing file or invalid YAML."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"{path}: invalid YAML{where}: {getattr(err, 'problem', err)}") from None
 
 
 def load_config(path: str | Path) -> SweepConfig:
     """Read and validate a sweep YAML (`yaml.safe_load` only)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"{path}: invalid YAML{where}: {getattr(err, 'problem', err)}") from None
-    return parse_config(data, source=str(path), base_dir=path.parent)
+    return parse_config(read_yaml(path), source=str(path), base_dir=path.parent)

@@ -20,7 +20,7 @@ from pydantic import Discriminator, Field, Tag
 from pareto_align.atomic import write_text_atomic
 from pareto_align.front.schema import Compute
 from pareto_align.methods import modpo, morlhf
-from pareto_align.methods.base import Job, JobResult, MethodSection, TrainedPolicy, method_name
+from pareto_align.methods.base import Job, JobResult, MethodSection, TrainedPolicy, UpdatePlan, method_name
 from pareto_align.models.policy import is_checkpoint, load_policy
 
 if TYPE_CHECKING:
@@ -49,6 +49,11 @@ class SpecialistsSection(MethodSection):
             ValueError
         ) as err:  # its messages name `method.<field>`; here it is `method.specialists.<field>`
             raise ValueError(str(err).replace("method.", "method.specialists.", 1)) from None
+
+    def planned_updates(self, config: SweepConfig) -> UpdatePlan | None:
+        """One specialist per objective, each a run of the specialist trainer's `max_steps`; mixing is free."""
+        steps, k = self.specialists.max_steps(), len(config.objectives)
+        return None if steps is None else UpdatePlan(k * steps, f"{k} specialists x {steps} max_steps")
 
     def effective(self) -> dict:
         section = self.model_dump(mode="json")

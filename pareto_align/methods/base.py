@@ -8,6 +8,10 @@ A method module defines:
                             generic); the sweep calls it again after each round until it offers no unfinished job
     run(job, workspace)     train (or select) into a JobResult: one or more policies with their handles, each
                             evaluated by the sweep through `load_policy`, plus compute shared by several points
+
+A section also states what its plan will spend, `Config.planned_updates(sweep_config)`: the policy updates (optimizer
+steps) per seed, or None where they are only known after the run (epoch-based fine-tuning, whose step count follows
+the data). `pareto-align compare` refuses a method that plans more than the comparison's budget.
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ class MethodSection(BaseModel):
     def effective(self) -> dict[str, Any]:
         """The section with every default resolved (trainer defaults included): what the config hash covers."""
         return self.model_dump(mode="json")
+
+    def planned_updates(self, config: SweepConfig) -> UpdatePlan | None:
+        """Policy updates this section's plan makes per seed; None when only the run can tell."""
+        return None
 
 
 class TRLSection(MethodSection):
@@ -92,6 +100,16 @@ class TRLSection(MethodSection):
         """Values of the managed fields for building the config object at validation time."""
         return {}
 
+    def max_steps(self) -> int | None:
+        """The trainer's `max_steps` when it fixes the run's length (TRL's -1 means: epochs decide)."""
+        steps = self.trl_args().get("max_steps", -1)
+        return steps if steps > 0 else None
+
+    def planned_updates(self, config: SweepConfig) -> UpdatePlan | None:
+        """A grid method: one training run of `max_steps` per weight vector (and seed)."""
+        steps, runs = self.max_steps(), len(config.weight_vectors())
+        return None if steps is None else UpdatePlan(runs * steps, f"{runs} runs x {steps} max_steps")
+
     def check(self, config: SweepConfig) -> None:
         out = str(Path(tempfile.gettempdir()) / "pareto_align-config-check")  # never created
         self.build_trl_config(output_dir=out, **self.validation_placeholders(config))
@@ -117,6 +135,14 @@ def _device_words() -> str:
     if not torch.cuda.is_available():
         return "has no CUDA device"
     return f"has {torch.cuda.get_device_name(0)}"
+
+
+@dataclass(frozen=True)
+class UpdatePlan:
+    """Policy updates a method plans per seed (`updates`), and how they add up (`rule`, for messages)."""
+
+    updates: int
+    rule: str
 
 
 @dataclass(frozen=True)

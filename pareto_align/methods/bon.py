@@ -16,7 +16,15 @@ from pydantic import Field
 
 from pareto_align.errors import ConfigError
 from pareto_align.front.schema import Compute, Front
-from pareto_align.methods.base import Job, JobResult, MethodSection, TrainedPolicy, check_ideal, grid_jobs
+from pareto_align.methods.base import (
+    Job,
+    JobResult,
+    MethodSection,
+    TrainedPolicy,
+    UpdatePlan,
+    check_ideal,
+    grid_jobs,  # fmt: skip
+)
 from pareto_align.objectives import Scalarization
 
 if TYPE_CHECKING:
@@ -43,6 +51,9 @@ class Config(MethodSection):
 
     def check(self, config: SweepConfig) -> None:
         check_ideal(self.scalarization, len(config.objectives))
+
+    def planned_updates(self, config: SweepConfig) -> UpdatePlan:
+        return UpdatePlan(0, "no training: its cost is generated tokens, n per response")
 
 
 def plan(config: SweepConfig, front: Front) -> list[Job]:

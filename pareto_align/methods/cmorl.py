@@ -48,7 +48,7 @@ from pareto_align.cmorl import Archive, ArchiveEntry, barrier_weights, default_n
 from pareto_align.front.schema import Compute, Front
 from pareto_align.methods import morlhf
 from pareto_align.methods._dynamic import DynamicSection
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy, grid_jobs
+from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan, grid_jobs
 from pareto_align.methods.dynamic_hv import Bounds, _BothScorers, _split, default_bounds
 from pareto_align.models.policy import Policy
 from pareto_align.trainers.dynamic_grpo import DynamicGRPOTrainer
@@ -114,6 +114,18 @@ class Config(DynamicSection):
 
     def selected_per_round(self, k: int) -> int:
         return self.n_select or default_n_select(k)
+
+    def planned_updates(self, config: SweepConfig) -> UpdatePlan | None:
+        """Stage 1's grid, then at most `n_select` entries per round extended towards each objective (fewer when
+        the archive holds fewer)."""
+        stage1 = super().planned_updates(config)
+        if stage1 is None:
+            return None
+        k = len(config.objectives)
+        n = self.selected_per_round(k)
+        extensions = self.rounds * n * k * self.extension_steps
+        rule = f"{stage1.rule} + {self.rounds} rounds x {n} selected x {k} objectives x {self.extension_steps} steps"
+        return UpdatePlan(stage1.updates + extensions, rule)
 
 
 # ---------------------------------------------------------------------------------------------- plan

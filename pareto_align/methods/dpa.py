@@ -56,7 +56,7 @@ from pareto_align.methods._conditioned import (
     sample,
     spread,
 )
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy
+from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan
 from pareto_align.methods.morlhf import reward_scorer
 from pareto_align.models.conditioning import format_conditioned_prompt, integer_weights
 
@@ -125,6 +125,16 @@ class Config(ConditionedSection):
             except ValueError as err:
                 raise ValueError(f"method.front_directions[{i}]: {err}") from None
         super().check(config)
+
+    def planned_updates(self, config: SweepConfig) -> UpdatePlan | None:
+        """One fine-tuning pass per iteration, when `max_steps` fixes its length (otherwise epochs over data whose
+        size only the run knows)."""
+        steps = self.max_steps()
+        return (
+            None
+            if steps is None
+            else UpdatePlan(self.iterations * steps, f"{self.iterations} iterations x {steps} max_steps")
+        )
 
 
 def check_direction(v, k: int, space: str, angle_range: tuple[float, float] = (-45.0, 45.0)) -> np.ndarray:

@@ -45,7 +45,7 @@ from pareto_align.methods._conditioned import (
     sample,
     spread,
 )
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy
+from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan
 from pareto_align.methods.morlhf import reward_scorer
 from pareto_align.models.conditioning import desired_scores, format_number, write_values
 
@@ -93,6 +93,18 @@ class Config(ConditionedSection):
         if bad:
             raise ValueError(f"method.online_trl: {bad} are set by the sweep")
         super().check(config)
+
+    def planned_updates(self, config: SweepConfig) -> UpdatePlan | None:
+        """The offline pass and each online round, when `max_steps` fixes their length (otherwise epochs over data
+        whose size only the run knows)."""
+        offline = self.max_steps()
+        online = {**self.trl_args(), **self.online_trl}.get("max_steps", -1)
+        if offline is None or (self.online_iterations and online <= 0):
+            return None
+        updates = offline + self.online_iterations * online
+        return UpdatePlan(
+            updates, f"{offline} offline + {self.online_iterations} online rounds x {online} max_steps"
+        )
 
 
 def sample_goals(rng: np.random.Generator, m: int, low: np.ndarray, high: np.ndarray) -> np.ndarray:
