@@ -8,6 +8,7 @@ one. Temp files keep the target's suffix because some writers (kaleido) infer th
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,3 +72,29 @@ def write_bytes_atomic(path: Path, data: bytes) -> Path:
 def write_text_atomic(path: Path, text: str) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically; returns ``path``."""
     return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def link_into_place(source: Path, target: Path) -> Path:
+    """Make ``target`` a copy of the file or folder ``source`` that shares its bytes (hard links; a plain copy
+    across filesystems), put in place by one rename, so ``target`` is either absent or complete. Each copy stands
+    on its own: removing ``source`` later leaves ``target`` intact."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staged = tmp / target.name
+    try:
+        if source.is_dir():
+            shutil.copytree(source, staged, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(source, staged)
+        os.replace(staged, target)
+        _fsync_dir(target.parent)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _link_or_copy(source: str | Path, target: str | Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another filesystem, or one without hard links
+        shutil.copy2(source, target)

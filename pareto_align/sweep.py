@@ -139,14 +139,15 @@ def _run_job(job: Job, ws: Workspace) -> None:
 
 
 def run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None = None, progress: bool = True,
-              log=print) -> FrontTracker:  # fmt: skip
-    """Run (or resume) a sweep into `run_dir`; returns the tracker of the finished front."""
+              log=print, shared_dir: Path | None = None) -> FrontTracker:  # fmt: skip
+    """Run (or resume) a sweep into `run_dir`; returns the tracker of the finished front. `shared_dir`: where
+    the reward model and reward differences are built once for sweeps of the same setting (see `Workspace`)."""
     with private_files():  # files 0600, folders 0700, when called as a library too
-        return _run_sweep(config, Path(run_dir), config_path, progress, log)
+        return _run_sweep(config, Path(run_dir), config_path, progress, log, shared_dir)
 
 
 def _run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None, progress: bool,
-               log) -> FrontTracker:  # fmt: skip
+               log, shared_dir: Path | None) -> FrontTracker:  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
     datasets.disable_progress_bars()  # TRL's dataset preparation: our own bars cover points and steps
     with run_lock(run_dir, config_path):
@@ -154,7 +155,7 @@ def _run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None, pro
         front_path = run_dir / FRONT_FILENAME
         tracker = FrontTracker.from_front(read_front(front_path)) if front_path.exists() else _new_tracker(
             config, config_path)  # fmt: skip
-        ws = Workspace(config, run_dir, tracker, progress, log)
+        ws = Workspace(config, run_dir, tracker, progress, log, shared_dir)
         if "base" not in {b.id for b in tracker.baselines}:
             _add_baseline(ws)
         method = METHODS[config.method.name]

@@ -5,6 +5,10 @@
     reward_diffs_<src>.npy r(x, y_w) - r(x, y_l) for every preference pair, (N, K), from the reward model or gold
     points/<id>/policy/    one policy per trained point, renamed into place only when complete
 
+Several sweeps of one setting (the methods of `pareto-align compare`) can share the reward model and reward
+differences through `shared_dir`: each is built there once, then linked into the run directory (hard links, so
+every run directory stays whole on its own and its handles keep pointing inside it).
+
 Methods get a `Workspace` in `run(job, workspace)`: data, base policy, reward model, scorers, evaluation, the
 one place that saves a trained policy, and the history of the front while a point trains.
 """
@@ -28,7 +32,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from pareto_align.atomic import write_bytes_atomic, write_text_atomic
+from pareto_align.atomic import link_into_place, write_bytes_atomic, write_text_atomic
 from pareto_align.config import SweepConfig
 from pareto_align.data.synthetic import SyntheticBenchmark, load_synthetic_benchmark
 from pareto_align.errors import ConfigError
@@ -125,9 +129,12 @@ class Workspace:
     """The run directory of one sweep and its lazily built shared products."""
 
     def __init__(self, config: SweepConfig, run_dir: Path, tracker: FrontTracker, progress: bool = True,
-                 log=print) -> None:  # fmt: skip
+                 log=print, shared_dir: Path | None = None) -> None:  # fmt: skip
+        """`shared_dir`: where the reward model and reward differences are built once for every sweep of the same
+        data, policy and reward-model settings (the caller keys it by them); None builds them in `run_dir`."""
         self.config = config
         self.run_dir = Path(run_dir)
+        self.shared_dir = None if shared_dir is None else Path(shared_dir)
         self.tracker = tracker
         self.progress = progress
         self.log = log
@@ -181,7 +188,16 @@ class Workspace:
         target = self.run_dir / REWARD_MODEL_DIR
         metrics_path = target / "reward_metrics.json"
         if not metrics_path.exists():
-            self._train_reward_model(target)
+            if self.shared_dir is None:
+                self._train_reward_model(target)
+            else:
+                shared = self.shared_dir / REWARD_MODEL_DIR
+                if (shared / "reward_metrics.json").exists():
+                    self.log(f"reward model: reusing {shared}")
+                else:
+                    self._train_reward_model(shared)
+                shutil.rmtree(target, ignore_errors=True)  # an incomplete copy of an earlier attempt
+                link_into_place(shared, target)
         metrics = json.loads(metrics_path.read_text())
         self.tracker.provenance["reward_model"] = metrics
         shown = {"accuracy/": "held-out accuracy", "gold_accuracy/": "accuracy against gold labels"}
@@ -196,7 +212,8 @@ class Workspace:
     def _train_reward_model(self, target: Path) -> None:
         setting, config = self.setting, self.config
         base, tokenizer = self.load_base()
-        tmp = Path(tempfile.mkdtemp(prefix=".reward_model-", dir=self.run_dir))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".reward_model-", dir=target.parent))
         try:
             pairs = (
                 setting.pairs.select_columns(["prompt", "chosen", "rejected", "objective"])
@@ -228,16 +245,20 @@ class Workspace:
         """r(x, y_w) - r(x, y_l) for every preference pair, (N, K), from `source`; computed once per run dir."""
         if source in self._diffs:
             return self._diffs[source]
-        path = self.run_dir / f"reward_diffs_{source}.npy"
-        if path.exists():
-            diffs = np.load(path, allow_pickle=False)
-        else:
-            scorer, pairs = self.scorer(source), self.pairs("reward differences")
-            p, c, r = pairs["prompt"], pairs["chosen"], pairs["rejected"]
-            diffs = (scorer.score(p, c) - scorer.score(p, r)).double().numpy()  # (N, K)
-            buffer = io.BytesIO()
-            np.save(buffer, diffs, allow_pickle=False)
-            write_bytes_atomic(path, buffer.getvalue())
+        name = f"reward_diffs_{source}.npy"
+        path = self.run_dir / name
+        if not path.exists():
+            built = path if self.shared_dir is None else self.shared_dir / name
+            if not built.exists():
+                scorer, pairs = self.scorer(source), self.pairs("reward differences")
+                p, c, r = pairs["prompt"], pairs["chosen"], pairs["rejected"]
+                diffs = (scorer.score(p, c) - scorer.score(p, r)).double().numpy()  # (N, K)
+                buffer = io.BytesIO()
+                np.save(buffer, diffs, allow_pickle=False)
+                write_bytes_atomic(built, buffer.getvalue())
+            if built != path:
+                link_into_place(built, path)
+        diffs = np.load(path, allow_pickle=False)
         self._diffs[source] = diffs
         return diffs
 
