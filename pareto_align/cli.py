@@ -1,4 +1,4 @@
-"""`pareto-align`: sweep, explore, export. User mistakes exit non-zero with one line naming file and field."""
+"""`pareto-align`: sweep, compare, explore, export. User mistakes exit non-zero with one line naming file and field."""
 
 from __future__ import annotations
 
@@ -102,6 +102,58 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from pareto_align.comparison import load_comparison, run_comparison
+
+    comparison = load_comparison(args.config)
+    out_dir = Path(args.output_dir or comparison.output_dir or Path("runs") / comparison.name)
+    formats = args.formats.split(",") if args.formats else None
+    start = time.perf_counter()
+    try:
+        uses = run_comparison(comparison, out_dir, progress=not args.no_progress, log=console.print,
+                              on_method_done=lambda label, run_dir: _write_front_outputs(run_dir),
+                              formats=formats)  # fmt: skip
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted: finished methods and points are kept in {out_dir}; re-run the same "
+                      "command to resume")  # fmt: skip
+        return 130
+    _print_comparison(uses, out_dir, time.perf_counter() - start)
+    return 0
+
+
+def _print_comparison(uses, out_dir: Path, seconds: float) -> None:
+    """One row per method: points, hypervolume (mean over seeds), compute per seed (largest) against the budget."""
+    table = Table(title=f"Comparison: {out_dir}")
+    for col in [
+        "method",
+        "trainer",
+        "seeds",
+        "points",
+        "hypervolume",
+        "policy updates / seed",
+        "generated tokens / seed",
+    ]:
+        table.add_column(col, justify="left" if col in ("method", "trainer") else "right", no_wrap=True)
+
+    def used(u, name: str, values: list[int]) -> str:
+        limit = u.budget[name]
+        text = f"{max(values):,}" + (f" / {limit:,}" if limit is not None else "")
+        return f"[red]{text} over[/red]" if name in u.over else text
+
+    for u in uses:
+        planned = f" (planned {u.planned_policy_updates:,})" if u.planned_policy_updates is not None else ""
+        table.add_row(u.label, u.method, str(len(u.seeds)), str(u.n_points), f"{u.mean_hypervolume:.4g}",
+                      used(u, "policy_updates", u.policy_updates) + planned,
+                      used(u, "generated_tokens", u.generated_tokens))  # fmt: skip
+    console.print(table)
+    over = [u.label for u in uses if u.over]
+    if over:
+        console.print(f"[red]over budget: {', '.join(over)} (see {out_dir / 'compare_summary.json'})[/red]")
+    console.print(f"report in {out_dir / 'report'}; explore with: pareto-align explore "
+                  + " ".join(str(out_dir / u.label) for u in uses))  # fmt: skip
+    console.print(f"done in {seconds:.0f}s")
+
+
 def cmd_explore(args: argparse.Namespace) -> int:
     from pareto_align.explorer.launcher import launch
 
@@ -129,6 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", help="run directory (default: the config's output_dir or runs/<name>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser(
+        "compare", help="run several methods on one shared setting, each a sweep; re-running resumes"
+    )
+    p.add_argument("config", help="comparison YAML, e.g. experiments/compare.yaml")
+    p.add_argument(
+        "--output-dir", help="comparison directory (default: the config's output_dir or runs/<name>)"
+    )
+    p.add_argument("--formats", help="report formats: comma-separated subset of csv,json,tex,bib,pdf,svg,png")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("explore", help="open the Streamlit Pareto explorer on run directories")
     p.add_argument("run_dirs", nargs="+", help="run directories (each holds a front.json)")
@@ -167,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         with private_files():  # runs and exports: files 0600, folders 0700
             return args.func(args)
     except _user_errors() as err:
-        print(f"error: {err}", file=sys.stderr)
+        for line in str(err).splitlines() or [""]:  # a comparison config reports every mistake, one line each
+            print(f"error: {line}", file=sys.stderr)
         return 2
 
 

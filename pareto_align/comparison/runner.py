@@ -1,0 +1,88 @@
+"""Run a comparison: each method as its own sweep in DIR/<label>/, the shared products built once, then the report.
+
+    DIR/compare.yaml       the comparison config and its hash (a different comparison is refused, not mixed in)
+    DIR/.lock              held while the comparison runs
+    DIR/shared/<key>/      reward model and reward differences, built once per setting key (see MethodRun)
+    DIR/<label>/           a normal sweep run directory (config.yaml, front.json, ...): explore and export read it
+    DIR/report/            `export_runs` over the method folders
+    DIR/compare_summary.json   per method and seed: hypervolume and compute used against the budget
+
+Methods run one after another, each resumed by its sweep's own resume, so re-running the command skips finished
+methods and points.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import yaml
+
+from pareto_align.atomic import private_files, write_text_atomic
+from pareto_align.comparison.budget import MethodUse, method_use
+from pareto_align.comparison.config import Comparison
+from pareto_align.errors import ConfigError
+from pareto_align.sweep import run_lock, run_sweep
+
+__all__ = ["COMPARISON_FILE", "REPORT_DIR", "SHARED_DIR", "SUMMARY_FILE", "run_comparison"]
+
+COMPARISON_FILE = "compare.yaml"
+SHARED_DIR = "shared"
+REPORT_DIR = "report"
+SUMMARY_FILE = "compare_summary.json"
+
+
+def run_comparison(comparison: Comparison, out_dir: Path, progress: bool = True, log=print,
+                   on_method_done: Callable[[str, Path], None] | None = None,
+                   formats: Sequence[str] | None = None) -> list[MethodUse]:  # fmt: skip
+    """Run (or resume) every method of `comparison` into `out_dir`, export the report (`formats`: those of
+    `export_runs`, None = all) and return each method's use of the budget. `on_method_done(label, run_dir)` is
+    called after each method's sweep (the CLI writes the front's csv and figures there)."""
+    out_dir = Path(out_dir)
+    with private_files():
+        _check_directory(comparison, out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with run_lock(out_dir, Path(comparison.source)):
+            _record(comparison, out_dir)
+            n = len(comparison.runs)
+            for i, run in enumerate(comparison.runs, start=1):
+                run_dir = out_dir / run.label
+                log(f"[{i}/{n}] {run.label} (method {run.config.method.name}) -> {run_dir}")
+                start = time.perf_counter()
+                run_sweep(run.config, run_dir, config_path=Path(comparison.source), progress=progress, log=log,
+                          shared_dir=out_dir / SHARED_DIR / run.products_key())  # fmt: skip
+                log(f"[{i}/{n}] {run.label}: done in {time.perf_counter() - start:.0f}s")
+                if on_method_done is not None:
+                    on_method_done(run.label, run_dir)
+            from pareto_align.export import export_runs
+
+            export_runs([out_dir / r.label for r in comparison.runs], out_dir / REPORT_DIR, formats)
+            uses = [method_use(r, out_dir / r.label, comparison.budget) for r in comparison.runs]
+            summary = {"comparison_hash": comparison.comparison_hash(), "budget": comparison.budget.model_dump(),
+                       "methods": [dataclasses.asdict(u) for u in uses]}  # fmt: skip
+            write_text_atomic(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2))
+    return uses
+
+
+def _check_directory(comparison: Comparison, out_dir: Path) -> None:
+    """Refuse a folder that holds something other than this comparison (another comparison, a sweep, files)."""
+    record = out_dir / COMPARISON_FILE
+    where = f"{comparison.source}: {out_dir}"
+    if record.exists():
+        previous = yaml.safe_load(record.read_text()) or {}
+        if previous.get("comparison_hash") != comparison.comparison_hash():
+            raise ConfigError(f"{where} holds a comparison of a different config (hash "
+                              f"{previous.get('comparison_hash')} != {comparison.comparison_hash()}); choose another "
+                              "--output-dir")  # fmt: skip
+    elif out_dir.exists() and any(p.name != ".lock" for p in out_dir.iterdir()):
+        raise ConfigError(f"{where} exists and is not a comparison directory (no {COMPARISON_FILE}); "
+                          "choose another --output-dir")  # fmt: skip
+
+
+def _record(comparison: Comparison, out_dir: Path) -> None:
+    target = out_dir / COMPARISON_FILE
+    if not target.exists():
+        write_text_atomic(target, yaml.safe_dump(comparison.record(), sort_keys=False))
