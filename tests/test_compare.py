@@ -139,3 +139,19 @@ def test_two_methods_end_to_end_share_products_resume_and_report(tmp_path, bench
     data["methods"] = [MODPO]
     with pytest.raises(ConfigError, match="holds a comparison of a different config"):
         run_comparison(load_comparison(_write(tmp_path / "other.yaml", data)), out, progress=False)
+
+
+def test_flagship_comparison_runs_every_method_with_its_own_experiment_config():
+    from pathlib import Path
+
+    from pareto_align.config import load_config
+    from pareto_align.methods import METHODS
+
+    experiments = Path(__file__).parent.parent / "experiments"
+    comparison = load_comparison(experiments / "compare.yaml")
+    assert sorted(r.config.method.name for r in comparison.runs) == sorted(METHODS)
+    for run in comparison.runs:
+        assert run.config.seeds == [0, 1, 2]
+        own = load_config(experiments / ("quickstart.yaml" if run.label == "modpo" else f"{run.label}.yaml"))
+        mine, theirs = run.config.effective(), own.effective()
+        assert {k for k in mine if mine[k] != theirs[k]} <= {"name", "seeds"}, run.label
