@@ -57,13 +57,17 @@ def run_comparison(comparison: Comparison, out_dir: Path, progress: bool = True,
                 log(f"[{i}/{n}] {run.label}: done in {time.perf_counter() - start:.0f}s")
                 if on_method_done is not None:
                     on_method_done(run.label, run_dir)
-            from pareto_align.export import export_runs
-
-            export_runs([out_dir / r.label for r in comparison.runs], out_dir / REPORT_DIR, formats)
             uses = [method_use(r, out_dir / r.label, comparison.budget) for r in comparison.runs]
             summary = {"comparison_hash": comparison.comparison_hash(), "budget": comparison.budget.model_dump(),
                        "methods": [dataclasses.asdict(u) for u in uses]}  # fmt: skip
             write_text_atomic(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2))
+            from pareto_align.export import ExportError, export_runs
+
+            try:
+                export_runs([out_dir / r.label for r in comparison.runs], out_dir / REPORT_DIR, formats)
+            except ExportError as err:
+                # the fronts and the summary stand; `pareto-align export` can redo the report
+                log(f"report not written: {err}")
     return uses
 
 
