@@ -74,12 +74,22 @@ def training_ratio(full, scaled) -> float:
     return full.plan.updates / scaled.plan.updates
 
 
+# handles whose cost is paid at inference: the sweep adds their evaluation's seconds to their compute
+INFERENCE_TIME_KINDS = ("best_of_n", "mixture")
+
+
 def training_seconds(run_dir: Path) -> float:
+    """Seconds of training (points' own and shared work), evaluation excluded."""
     from pareto_align.front import read_front
 
     front = read_front(run_dir)
     shared = front.compute.shared.values() if front.compute else []
-    return sum(p.compute.wall_seconds for p in front.points) + sum(c.wall_seconds for c in shared)
+    own = [
+        p.compute.wall_seconds
+        - (p.metadata.get("eval_seconds", 0.0) if p.policy and p.policy.kind in INFERENCE_TIME_KINDS else 0.0)
+        for p in front.points
+    ]
+    return sum(max(0.0, x) for x in own) + sum(c.wall_seconds for c in shared)
 
 
 def main() -> None:
