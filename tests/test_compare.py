@@ -87,7 +87,8 @@ def test_cross_field_mistakes_and_plans_over_budget_are_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_methods_end_to_end_share_products_resume_and_report(tmp_path, benchmark_cache, monkeypatch):
+def test_two_methods_end_to_end_share_products_resume_and_report(tmp_path, benchmark_cache, monkeypatch,
+                                                                   capsys):  # fmt: skip
     trained = []
     original = workspace.train_reward_model
     monkeypatch.setattr(
@@ -129,11 +130,23 @@ def test_two_methods_end_to_end_share_products_resume_and_report(tmp_path, bench
     manifest = json.loads((out / "report" / "manifest.json").read_text())
     assert [(r["name"], r["methods"]) for r in manifest["runs"]] == [("modpo", ["modpo"]), ("bon", ["bon"])]
 
-    # re-running resumes: no job runs again, nothing is retrained
+    # re-running the command resumes: no job runs again, nothing is retrained; the table shows used vs budget
     ran = []
     monkeypatch.setattr(sweep, "_run_job", lambda job, ws: ran.append(job.id))
-    run_comparison(comparison, out, progress=False, log=lambda *a: None, formats=["csv", "json"])
+    argv = [
+        "compare",
+        str(tmp_path / "cmp.yaml"),
+        "--output-dir",
+        str(out),
+        "--formats",
+        "csv,json",
+        "--no-progress",
+    ]
+    assert cli.main(argv) == 0
     assert ran == [] and trained == [1]
+    table = capsys.readouterr().out
+    assert "8 / 8 (planned 8)" in table and "over budget: bon" in table
+    assert (out / "modpo" / "front.csv").exists()
 
     # a different comparison is refused in that folder, before anything runs
     data["methods"] = [MODPO]
