@@ -14,7 +14,7 @@ import pytest
 from pareto_align.export import ExportError, export_runs, front_figure, hypervolume_figure, write_figures
 from pareto_align.export.attainment import attainment_surfaces, staircase
 from pareto_align.export.plot3d import Projection3D, nice_ticks
-from pareto_align.export.style import KNOWN_METHOD_COLORS, OKABE_ITO, PNG_SCALE, method_styles
+from pareto_align.export.style import KNOWN_METHOD_COLORS, PALETTE, PNG_SCALE, method_styles
 from pareto_align.front import write_front
 from pareto_align.front.schema import Front, HistoryEntry, Objective, Point
 
@@ -178,7 +178,7 @@ def test_method_colours_are_fixed_and_consistent_across_figures():
     a = method_styles(["dpa", "modpo", "x"])
     b = method_styles(["x", "modpo", "dpa"])
     assert a["dpa"][0] == b["dpa"][0] and a["modpo"][0] == b["modpo"][0]
-    assert a["x"][0] in OKABE_ITO and a["x"][0] not in (a["dpa"][0], a["modpo"][0])
+    assert a["x"][0] in PALETTE and a["x"][0] not in (a["dpa"][0], a["modpo"][0])
 
 
 def test_hypervolume_figure_is_none_without_history():
