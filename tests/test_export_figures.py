@@ -181,10 +181,12 @@ def test_method_colours_are_fixed_and_consistent_across_figures():
     assert a["x"][0] in PALETTE and a["x"][0] not in (a["dpa"][0], a["modpo"][0])
 
 
-def test_hypervolume_figure_is_none_without_history():
+def test_hypervolume_figure_is_drawn_from_the_points_without_history():
     fr = make_front()
     fr.history = []
-    assert hypervolume_figure(fr) is None
+    fig = hypervolume_figure(fr)  # no compute recorded in these points: the count of points evaluated
+    assert fig.layout.xaxis.title.text == "points evaluated"
+    assert [t.name for t in fig.data if t.showlegend] == ["MODPO (mean of 3 seeds)", "DPA (mean of 3 seeds)"]
 
 
 def test_projection_hand_checked():

@@ -116,8 +116,9 @@ def method_styles(
 
     ``methods`` maps a label to its method when they differ (``"modpo (run_a)"`` -> ``"modpo"``): labels of one
     method share its colour. ``runs`` maps a label to its run; runs take markers in order of first appearance.
-    Without ``runs`` each label counts as its own run (one marker per label). Labels of methods without a fixed
-    colour take the free colours of :data:`PALETTE` in order of appearance, one per method.
+    Without ``runs`` each label counts as its own run (one marker per label). Methods without a fixed colour take,
+    in order of appearance, the colours of :data:`PALETTE` that no known method owns, then those of known methods
+    not shown.
     """
     labels = list(dict.fromkeys(labels))
     methods = dict(methods or {})
@@ -128,7 +129,11 @@ def method_styles(
         known = method_color(m)
         if known is not None:
             colors[m] = known
-    free = [c for c in PALETTE if c not in colors.values()]
+    # other methods: first the colours no known method owns, then those of known methods not shown
+    known = set(KNOWN_METHOD_COLORS.values())
+    free = [c for c in PALETTE if c not in known] + [
+        c for c in PALETTE if c in known and c not in colors.values()
+    ]
     for m in dict.fromkeys(method_of.values()):
         if m not in colors:
             colors[m] = free.pop(0) if free else PALETTE[len(colors) % len(PALETTE)]
