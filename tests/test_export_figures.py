@@ -13,6 +13,7 @@ import pytest
 
 from pareto_align.export import ExportError, export_runs, front_figure, hypervolume_figure, write_figures
 from pareto_align.export.attainment import attainment_surfaces, staircase
+from pareto_align.export.figures import projection_matrix_figure
 from pareto_align.export.plot3d import Projection3D, nice_ticks
 from pareto_align.export.style import KNOWN_METHOD_COLORS, PALETTE, PNG_SCALE, method_styles
 from pareto_align.front import write_front
@@ -64,6 +65,7 @@ def rendered(tmp_path_factory) -> Path:
             {
                 "front3": front_figure(make_front(3), static=True),
                 "front4": front_figure(make_front(4), static=True),
+                "projections3": projection_matrix_figure(make_front(3)),
             },
             out,
             ["pdf", "svg"],
@@ -79,7 +81,7 @@ def _pdf_pages(data: bytes) -> int:
     return len(re.findall(rb"/Type\s*/Page(?!s)", data))
 
 
-@pytest.mark.parametrize("stem", ["front", "hypervolume", "front3", "front4"])
+@pytest.mark.parametrize("stem", ["front", "hypervolume", "attainment", "front3", "front4", "projections3"])
 def test_pdf_is_one_vector_page(rendered, stem):
     data = (rendered / f"{stem}.pdf").read_bytes()
     assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")

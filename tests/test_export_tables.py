@@ -257,7 +257,7 @@ def test_re_export_overwrites_own_outputs_but_never_edited_or_foreign_files(runs
 def test_bad_formats_and_incompatible_runs(runs, tmp_path):
     with pytest.raises(ExportError, match="allowed: csv, json, tex, md, bib, pdf, svg, png"):
         export_runs(runs, tmp_path / "o", formats=["docx"])
-    assert set(EXPORT_FORMATS) == {"csv", "json", "tex", "bib", "pdf", "svg", "png"}
+    assert set(EXPORT_FORMATS) == {"csv", "json", "tex", "md", "bib", "pdf", "svg", "png"}
     write_front(make_front(ref=(0.0, 0.0)), tmp_path / "other_ref")
     with pytest.raises(ExportError, match=r"other_ref/front\.json: reference_point .*run_a/front\.json"):
         export_runs([runs[0], tmp_path / "other_ref"], tmp_path / "o", formats=["csv"])
