@@ -341,6 +341,8 @@ def hypervolume_figure(fronts: Front | Mapping[str, Front]) -> go.Figure:
     count of points evaluated when no compute was recorded (older files). See :mod:`pareto_align.export.anytime`.
 
     One thin step line per (method, seed); with several seeds a bold line for the mean of their step functions.
+    A method whose points come from one model (DPA, RiC, soups after their specialists) pays its cost before its
+    first point: its points then stand on one vertical line.
     """
     from plotly.subplots import make_subplots
 
@@ -365,7 +367,8 @@ def hypervolume_figure(fronts: Front | Mapping[str, Front]) -> go.Figure:
                               row=1, col=col)  # fmt: skip
             if n > 1:
                 x, mean = step_mean(mine, axis)
-                fig.add_trace(go.Scatter(x=x, y=mean, mode="lines", line_shape="hv", line=dict(color=color, width=2),
+                fig.add_trace(go.Scatter(x=x, y=mean, mode="lines+markers", line_shape="hv", line=dict(color=color, width=2),
+                                         marker=dict(symbol=symbol, size=6, color=color),
                                          name=f"{name} (mean of {n} seeds)", legendgroup=label,
                                          showlegend=col == 1), row=1, col=col)  # fmt: skip
             fig.update_xaxes(title_text=COMPUTE_AXES[axis], row=1, col=col)
