@@ -200,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_explore)
 
     p = sub.add_parser("export", help="tables, figures, BibTeX and a manifest for papers")
-    p.add_argument("run_dirs", nargs="+", help="run directories to compare")
+    p.add_argument("run_dirs", nargs="+",
+                   help="run directories to compare, or a comparison folder whose subfolders are run directories")  # fmt: skip
     p.add_argument("--to", required=True, help="output folder")
     p.add_argument("--formats", help="comma-separated subset of csv,json,tex,bib,pdf,svg,png (default: all)")
     p.add_argument(

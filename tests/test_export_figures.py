@@ -13,8 +13,9 @@ import pytest
 
 from pareto_align.export import ExportError, export_runs, front_figure, hypervolume_figure, write_figures
 from pareto_align.export.attainment import attainment_surfaces, staircase
+from pareto_align.export.figures import projection_matrix_figure
 from pareto_align.export.plot3d import Projection3D, nice_ticks
-from pareto_align.export.style import KNOWN_METHOD_COLORS, OKABE_ITO, PNG_SCALE, method_styles
+from pareto_align.export.style import KNOWN_METHOD_COLORS, PALETTE, PNG_SCALE, method_styles
 from pareto_align.front import write_front
 from pareto_align.front.schema import Front, HistoryEntry, Objective, Point
 
@@ -64,6 +65,7 @@ def rendered(tmp_path_factory) -> Path:
             {
                 "front3": front_figure(make_front(3), static=True),
                 "front4": front_figure(make_front(4), static=True),
+                "projections3": projection_matrix_figure(make_front(3)),
             },
             out,
             ["pdf", "svg"],
@@ -79,7 +81,7 @@ def _pdf_pages(data: bytes) -> int:
     return len(re.findall(rb"/Type\s*/Page(?!s)", data))
 
 
-@pytest.mark.parametrize("stem", ["front", "hypervolume", "front3", "front4"])
+@pytest.mark.parametrize("stem", ["front", "hypervolume", "attainment", "front3", "front4", "projections3"])
 def test_pdf_is_one_vector_page(rendered, stem):
     data = (rendered / f"{stem}.pdf").read_bytes()
     assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
@@ -178,13 +180,15 @@ def test_method_colours_are_fixed_and_consistent_across_figures():
     a = method_styles(["dpa", "modpo", "x"])
     b = method_styles(["x", "modpo", "dpa"])
     assert a["dpa"][0] == b["dpa"][0] and a["modpo"][0] == b["modpo"][0]
-    assert a["x"][0] in OKABE_ITO and a["x"][0] not in (a["dpa"][0], a["modpo"][0])
+    assert a["x"][0] in PALETTE and a["x"][0] not in (a["dpa"][0], a["modpo"][0])
 
 
-def test_hypervolume_figure_is_none_without_history():
+def test_hypervolume_figure_is_drawn_from_the_points_without_history():
     fr = make_front()
     fr.history = []
-    assert hypervolume_figure(fr) is None
+    fig = hypervolume_figure(fr)  # no compute recorded in these points: the count of points evaluated
+    assert fig.layout.xaxis.title.text == "points evaluated"
+    assert [t.name for t in fig.data if t.showlegend] == ["MODPO (mean of 3 seeds)", "DPA (mean of 3 seeds)"]
 
 
 def test_projection_hand_checked():

@@ -154,7 +154,7 @@ def test_latex_table_rows_caption_and_marks(exported):
     assert [r.split(" & ")[0] for r in rows] == ["MODPO", "DPA", "Rewarded soups"]
     assert [r.split(" & ")[1] for r in rows] == ["3", "3", r"1$^\dagger$"]
     assert r"\scriptsize[" not in rows[2]  # one seed: no invented interval
-    assert rows[0].count(r"\scriptsize[") == 6
+    assert rows[0].count(r"\scriptsize[") == 8  # HV, HV/HV_R, EU, IGD, MUL, card., wall time, updates
     assert r"reference point $(-1, -1)$" in tex and "on raw objective values" in tex
     assert "10,000 resamples" in tex and "concise (declared min, negated)" in tex
     # bold marks the best hypervolume mean
@@ -255,9 +255,9 @@ def test_re_export_overwrites_own_outputs_but_never_edited_or_foreign_files(runs
 
 
 def test_bad_formats_and_incompatible_runs(runs, tmp_path):
-    with pytest.raises(ExportError, match="allowed: csv, json, tex, bib, pdf, svg, png"):
+    with pytest.raises(ExportError, match="allowed: csv, json, tex, md, bib, pdf, svg, png"):
         export_runs(runs, tmp_path / "o", formats=["docx"])
-    assert set(EXPORT_FORMATS) == {"csv", "json", "tex", "bib", "pdf", "svg", "png"}
+    assert set(EXPORT_FORMATS) == {"csv", "json", "tex", "md", "bib", "pdf", "svg", "png"}
     write_front(make_front(ref=(0.0, 0.0)), tmp_path / "other_ref")
     with pytest.raises(ExportError, match=r"other_ref/front\.json: reference_point .*run_a/front\.json"):
         export_runs([runs[0], tmp_path / "other_ref"], tmp_path / "o", formats=["csv"])

@@ -1,7 +1,9 @@
 """The explorer's interactive plotly figures: the front (2-D, 3-D, parallel coordinates) and indicator history.
 
 Conventions every figure follows, so that the page and the tests can rely on them:
-- one colour per series; non-dominated points opaque and large, dominated ones faded; baselines grey crosses;
+- the toolkit's one style (``pareto_align.export.style``): a series has its method's colour, as in the paper
+  figures, and its run's marker; non-dominated points opaque and large, dominated ones faded; baselines black
+  crosses; an objective declared ``min`` is labelled ``−name`` (its values are negated);
 - the highlighted point is a separate trace named :data:`HIGHLIGHT_NAME`;
 - every point carries its row index (in the :class:`FrontView`) as ``customdata``, so a selection made in the
   browser maps back to rows (:func:`selected_rows`); its hover text gives weights, method, seed and values
@@ -15,26 +17,42 @@ from typing import Any, Literal
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 
 from pareto_align.explorer.runs import LoadedRun
 from pareto_align.explorer.view import FrontView
+from pareto_align.export.parallel import polylines
+from pareto_align.export.style import (
+    BASELINE_COLOR,
+    BASELINE_MARKER,
+    PALETTE,
+    method_styles,
+    objective_title,
+)
+from pareto_align.front.indicators import minmax_scale
 from pareto_align.front.schema import Objective
 
 FigureKind = Literal["2d", "3d", "parallel"]
 HIGHLIGHT_NAME = "best for preference"
 BASELINE_NAME = "baselines"
 DOMINATED_OPACITY = 0.25
-PALETTE = qualitative.Plotly
-BASELINE_COLOR = "#7f7f7f"
 HIGHLIGHT_COLOR = "gold"
 
 
 def axis_label(objective: Objective) -> str:
-    """Axis title: the name, and a reminder when the values are negated (declared ``direction: min``)."""
-    if objective.direction == "min":
-        return f"{objective.name} (negated, higher is better)"
-    return objective.name
+    """Axis title, by the toolkit's one rule (:func:`pareto_align.export.style.objective_title`)."""
+    return objective_title(objective.name, objective.direction)
+
+
+def series_styles(view: FrontView) -> dict[str, tuple[str, str]]:
+    """Series -> (colour, marker): the colour of the series' method (the same as in the paper figures), the
+    marker of its run."""
+    methods: dict[str, str] = {}
+    runs: dict[str, str] = {}
+    for (run, p), s, base in zip(view.rows, view.series, view.is_baseline, strict=True):
+        if not base:
+            methods.setdefault(s, p.method)
+            runs.setdefault(s, run.label)
+    return method_styles(view.series_names, methods, runs)
 
 
 def figure_kinds(K: int) -> list[FigureKind]:
@@ -70,22 +88,32 @@ def hover_text(view: FrontView, i: int) -> str:
 
 
 def _color(j: int) -> str:
+    """The j-th colour of the shared palette (lines that are not methods, such as the weights of objectives)."""
     return PALETTE[j % len(PALETTE)]
 
 
-def _groups(view: FrontView) -> Iterable[tuple[str, str, np.ndarray, str, bool]]:
-    """(trace name, legend group, rows, colour, front?) for each series' front, dominated points, baselines."""
-    for j, s in enumerate(view.series_names):
+def _groups(view: FrontView) -> Iterable[tuple[str, str, np.ndarray, tuple[str, str], bool]]:
+    """(trace name, legend group, rows, (colour, marker), front?) for each series' front, dominated points,
+    baselines."""
+    styles = series_styles(view)
+    for s in view.series_names:
         in_series = (view.series == s) & ~view.is_baseline
-        yield s, s, np.flatnonzero(in_series & view.non_dominated), _color(j), True
-        yield f"{s} (dominated)", s, np.flatnonzero(in_series & ~view.non_dominated), _color(j), False
-    yield BASELINE_NAME, BASELINE_NAME, np.flatnonzero(view.is_baseline), BASELINE_COLOR, False
+        yield s, s, np.flatnonzero(in_series & view.non_dominated), styles[s], True
+        yield f"{s} (dominated)", s, np.flatnonzero(in_series & ~view.non_dominated), styles[s], False
+    baseline = (BASELINE_COLOR, BASELINE_MARKER)
+    yield BASELINE_NAME, BASELINE_NAME, np.flatnonzero(view.is_baseline), baseline, False
 
 
-def _marker(color: str, front: bool, baseline: bool) -> dict[str, Any]:
+def _marker(style: tuple[str, str], front: bool, baseline: bool) -> dict[str, Any]:
+    color, symbol = style
     if baseline:
-        return {"color": color, "size": 11, "symbol": "x"}
-    return {"color": color, "size": 11 if front else 7, "line": {"width": 1, "color": "white"}}
+        return {"color": color, "size": 11, "symbol": symbol}
+    return {
+        "color": color,
+        "symbol": symbol,
+        "size": 11 if front else 7,
+        "line": {"width": 1, "color": "white"},
+    }
 
 
 def _highlight_trace(trace: type, view: FrontView, i: int, coords: dict[str, int], symbol: str, size: int):
@@ -109,10 +137,11 @@ def _highlight_trace(trace: type, view: FrontView, i: int, coords: dict[str, int
 def _scatter_2d(view: FrontView, axes: Sequence[int], highlight: int | None) -> go.Figure:
     a, b = axes
     fig = go.Figure()
-    for name, group, rows, color, front in _groups(view):
+    for name, group, rows, style, front in _groups(view):
         if len(rows) == 0:
             continue
         baseline = name == BASELINE_NAME
+        color = style[0]
         if front and len(rows) > 1:
             rows = rows[np.argsort(view.F[rows, a], kind="stable")]  # draw the front as a line left to right
         fig.add_trace(
@@ -124,7 +153,7 @@ def _scatter_2d(view: FrontView, axes: Sequence[int], highlight: int | None) -> 
                 # A line through the front only where it is one: a 2-D projection of K > 2 objectives is not.
                 mode="lines+markers" if front and not baseline and view.K == 2 else "markers",
                 line={"dash": "dot", "width": 1, "color": color},
-                marker=_marker(color, front, baseline),
+                marker=_marker(style, front, baseline),
                 opacity=1.0 if front or baseline else DOMINATED_OPACITY,
                 name=name,
                 legendgroup=group,
@@ -146,11 +175,11 @@ def _scatter_2d(view: FrontView, axes: Sequence[int], highlight: int | None) -> 
 def _scatter_3d(view: FrontView, axes: Sequence[int], highlight: int | None) -> go.Figure:
     a, b, c = axes
     fig = go.Figure()
-    for name, group, rows, color, front in _groups(view):
+    for name, group, rows, style, front in _groups(view):
         if len(rows) == 0:
             continue
         baseline = name == BASELINE_NAME
-        marker = _marker(color, front, baseline)
+        marker = _marker(style, front, baseline)
         marker["size"] = 7 if front or baseline else 4
         fig.add_trace(
             go.Scatter3d(
@@ -189,22 +218,14 @@ def _scatter_3d(view: FrontView, axes: Sequence[int], highlight: int | None) -> 
 
 def parallel_positions(F: np.ndarray) -> np.ndarray:
     """Each objective of ``F`` (n, K) scaled to [0, 1] over all rows, for the parallel-coordinates axes."""
-    F = np.asarray(F, dtype=float)
-    lo, hi = F.min(axis=0), F.max(axis=0)
-    span = np.where(hi > lo, hi - lo, 1.0)
-    return (F - lo) / span
+    return minmax_scale(F)
 
 
 def _polylines(Y: np.ndarray, rows: np.ndarray) -> tuple[list[float | None], list[float | None], list[Any]]:
     """x, y and row index per vertex of one polyline per row, separated by None (one trace for many lines)."""
+    xs, ys = polylines(Y[rows])
     K = Y.shape[1]
-    xs: list[float | None] = []
-    ys: list[float | None] = []
-    ids: list[Any] = []
-    for i in rows:
-        xs.extend([*range(K), None])
-        ys.extend([*Y[i].tolist(), None])
-        ids.extend([int(i)] * K + [None])
+    ids: list[Any] = [v for i in rows for v in [int(i)] * K + [None]]
     return xs, ys, ids
 
 
@@ -214,11 +235,11 @@ def _parallel(view: FrontView, highlight: int | None) -> go.Figure:
     texts = [hover_text(view, i) for i in range(len(view))]
     fig = go.Figure()
     extra = (
-        [(HIGHLIGHT_NAME, HIGHLIGHT_NAME, np.array([highlight]), HIGHLIGHT_COLOR, True)]
+        [(HIGHLIGHT_NAME, HIGHLIGHT_NAME, np.array([highlight]), (HIGHLIGHT_COLOR, "star"), True)]
         if highlight is not None
         else []
     )
-    for name, group, rows, color, front in [*_groups(view), *extra]:
+    for name, group, rows, (color, _), front in [*_groups(view), *extra]:
         if len(rows) == 0:
             continue
         xs, ys, ids = _polylines(Y, rows)
@@ -321,8 +342,45 @@ def history_indicators(runs: Sequence[LoadedRun]) -> list[str]:
     return first + [n for n in names if n != "hypervolume"]
 
 
-def history_series(run: LoadedRun, indicator: str) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, values) of ``indicator`` in a run's history, sorted by step; entries without it are skipped."""
+HISTORY_AXES: dict[str, str] = {
+    "step": "points evaluated",
+    "policy_updates": "policy updates (cumulative, whole run)",
+    "tokens": "tokens trained + generated (cumulative, whole run)",
+}
+
+
+def _history_x(entry, axis: str) -> float | None:
+    """Where a history entry sits on ``axis``: its step (the sweep counts finished points there), or the run's
+    cumulative compute when the sweep recorded it (``cumulative_compute``; older files lack it: None)."""
+    if axis == "step":
+        return float(entry.step)
+    compute = (entry.model_extra or {}).get("cumulative_compute")
+    if not isinstance(compute, dict):
+        return None
+    if axis == "policy_updates":
+        return float(compute.get("policy_updates", 0))
+    return float(compute.get("trained_tokens", 0) + compute.get("generated_tokens", 0))
+
+
+def history_axis(runs: Sequence[LoadedRun]) -> str:
+    """The x axis of the history figure: cumulative policy updates when every front entry of the shown runs
+    recorded its compute and some updates happened, cumulative tokens when only tokens did (best-of-n), else the
+    count of points evaluated (older files)."""
+    entries = [e for r in runs if r.front is not None for e in r.front.history if not e.training]
+    if not entries:
+        return "step"
+    for axis in ("policy_updates", "tokens"):
+        xs = [_history_x(e, axis) for e in entries]
+        if all(x is not None for x in xs) and any(xs):
+            return axis
+    return "step"
+
+
+def history_series(run: LoadedRun, indicator: str, axis: str = "step") -> tuple[np.ndarray, np.ndarray]:
+    """(x, values) of ``indicator`` in a run's history, sorted by x (``axis``: see :data:`HISTORY_AXES`);
+    entries without the indicator or without a position on ``axis`` are skipped."""
+    if axis not in HISTORY_AXES:
+        raise ValueError(f"unknown history axis {axis!r}; choose one of {', '.join(HISTORY_AXES)}")
     steps, values = [], []
     if run.front is not None:
         for entry in run.front.history:
@@ -331,25 +389,33 @@ def history_series(run: LoadedRun, indicator: str) -> tuple[np.ndarray, np.ndarr
             value = (
                 entry.hypervolume if indicator == "hypervolume" else (entry.model_extra or {}).get(indicator)
             )
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                steps.append(entry.step)
+            x = _history_x(entry, axis)
+            if isinstance(value, int | float) and not isinstance(value, bool) and x is not None:
+                steps.append(x)
                 values.append(float(value))
     order = np.argsort(np.asarray(steps), kind="stable")
     return np.asarray(steps, dtype=float)[order], np.asarray(values, dtype=float)[order]
 
 
 def history_figure(runs: Sequence[LoadedRun], indicator: str = "hypervolume") -> go.Figure:
-    """One line per run: ``indicator`` over training steps."""
+    """One line per run: ``indicator`` against the run's cumulative compute (see :func:`history_axis`), in the
+    colour of the run's method when it holds one."""
+    axis = history_axis(runs)
+    methods = {}
+    for run in runs:
+        names = {p.method for p in run.front.points} if run.front is not None else set()
+        methods[run.label] = names.pop() if len(names) == 1 else run.label
+    styles = method_styles([r.label for r in runs], methods)
     fig = go.Figure()
-    for j, run in enumerate(runs):
-        steps, values = history_series(run, indicator)
+    for run in runs:
+        steps, values = history_series(run, indicator, axis)
         if len(steps) == 0:
             continue
-        fig.add_trace(
-            go.Scatter(x=steps, y=values, mode="lines+markers", name=run.label, line={"color": _color(j)})
-        )
+        color, symbol = styles[run.label]
+        fig.add_trace(go.Scatter(x=steps, y=values, mode="lines+markers", name=run.label,
+                                 line={"color": color, "shape": "hv"}, marker={"symbol": symbol}))  # fmt: skip
     fig.update_layout(
-        xaxis_title="step",
+        xaxis_title=HISTORY_AXES[axis],
         yaxis_title=indicator,
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},

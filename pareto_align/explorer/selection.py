@@ -15,20 +15,11 @@ import numpy as np
 
 from pareto_align.explorer.view import FrontView
 from pareto_align.front.dominance import non_dominated_mask
-from pareto_align.front.indicators import linear_utility, normalize, tchebycheff_utility
+from pareto_align.front.indicators import linear_utility, minmax_scale, normalize, tchebycheff_utility
 
 Utility = Literal["linear", "tchebycheff"]
 UTILITIES: tuple[Utility, ...] = ("linear", "tchebycheff")
-
-
-def minmax_scale(F: np.ndarray) -> np.ndarray:
-    """Scale each column of ``F`` (n, K) to [0, 1]; a constant column becomes 0. Shape (n, K)."""
-    F = np.asarray(F, dtype=float)
-    if len(F) == 0:
-        return F
-    lo, hi = F.min(axis=0), F.max(axis=0)
-    span = np.where(hi > lo, hi - lo, 1.0)
-    return (F - lo) / span
+__all__ = ["UTILITIES", "Choice", "best_point", "minmax_scale", "scoring_matrix", "utilities"]
 
 
 def utilities(

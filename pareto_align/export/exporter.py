@@ -23,7 +23,13 @@ from pareto_align.atomic import commit, private_files, write_text_atomic
 from pareto_align.export.attainment import MAX_EAF_OBJECTIVES, PERCENTILES, attainment_surfaces
 from pareto_align.export.bibtex import bibtex_entries
 from pareto_align.export.bootstrap import BOOTSTRAP_SEED, CONFIDENCE, N_RESAMPLES
-from pareto_align.export.figures import front_figure, hypervolume_figure, trajectory_figure
+from pareto_align.export.figures import (
+    attainment_figure,
+    front_figure,
+    hypervolume_figure,
+    projection_matrix_figure,
+    trajectory_figure,
+)
 from pareto_align.export.latex import latex_table
 from pareto_align.export.manifest import (
     MANIFEST_NAME,
@@ -32,22 +38,35 @@ from pareto_align.export.manifest import (
     previous_outputs,
     still_owned,
 )
+from pareto_align.export.markdown import summary_markdown
+from pareto_align.export.pairwise import LinearRatio, PairwiseComparison, linear_ratios, pairwise_comparisons
 from pareto_align.export.render import IMAGE_FORMATS, render_to_temp
 from pareto_align.export.runs import ExportError, Run, SeedGroup, load_runs, seed_groups
-from pareto_align.export.statistics import MethodSummary, SeedIndicators, seed_indicators, summarize
+from pareto_align.export.statistics import (
+    MethodSummary,
+    SeedIndicators,
+    reference_set,
+    seed_indicators,
+    summarize,
+)
 from pareto_align.export.tables import (
+    LINEAR_COLUMNS,
+    PAIRWISE_COLUMNS,
     attainment_records,
     csv_text,
+    linear_ratio_records,
+    pairwise_records,
     points_csv_text,
     points_json_text,
     seeds_csv_text,
     summary_csv_text,
     summary_json_text,
 )
+from pareto_align.export.truth import TrueFrontBound, true_front_bound
 from pareto_align.front.indicators import default_eu_weights
 from pareto_align.front.schema import Front
 
-EXPORT_FORMATS: tuple[str, ...] = ("csv", "json", "tex", "bib", *IMAGE_FORMATS)
+EXPORT_FORMATS: tuple[str, ...] = ("csv", "json", "tex", "md", "bib", *IMAGE_FORMATS)
 
 
 def _check_formats(formats: Sequence[str] | None) -> list[str]:
@@ -81,17 +100,25 @@ class Analysis:
     summaries: list[MethodSummary]
     surfaces: dict[str, dict[float, np.ndarray]]  # label -> percentile -> (m, K); {} for K > 3
     eu_description: str
+    reference: np.ndarray  # (r, K) the reference set: non-dominated union of every group's points
+    comparisons: list[PairwiseComparison]
+    ratios: list[LinearRatio]  # to the morlhf grid; [] without one
+    bound: TrueFrontBound | None  # the reference set against the true front (built-in benchmark only)
 
 
 def analyse(runs: Sequence[Run]) -> Analysis:
-    """Per-seed indicators, per-method bootstrap summaries and attainment surfaces of compatible runs."""
+    """Per-seed indicators (also against the reference set), per-method bootstrap summaries, pairwise
+    statistics, ratios to the linear-scalarization grid and attainment surfaces of compatible runs."""
     groups = seed_groups(runs)
     if not groups:
         raise ExportError("no points to export: " + ", ".join(r.source for r in runs) + " hold no points")
     front = runs[0].front
     k = len(front.objectives)
     eu_weights, eu_description = default_eu_weights(k)
-    rows = [seed_indicators(g, front.reference_point, front.normalization, eu_weights) for g in groups]
+    reference = reference_set(groups)
+    rows = [
+        seed_indicators(g, front.reference_point, front.normalization, eu_weights, reference) for g in groups
+    ]
     sets: dict[str, list[np.ndarray]] = defaultdict(list)
     for g in groups:
         sets[g.label].append(g.F)
@@ -100,7 +127,24 @@ def analyse(runs: Sequence[Run]) -> Analysis:
         if 2 <= k <= MAX_EAF_OBJECTIVES
         else {}
     )
-    return Analysis(groups, rows, summarize(rows), surfaces, eu_description)
+    summaries = summarize(rows)
+    return Analysis(groups, rows, summaries, surfaces, eu_description, reference,
+                    pairwise_comparisons(summaries), linear_ratios(summaries),
+                    true_front_bound(front, reference))  # fmt: skip
+
+
+def _comparison(front: Front, a: Analysis) -> dict[str, Any]:
+    """The summary.json keys of the comparison: reference set, true-front bound, ratios, pairwise statistics."""
+    names = front.objective_names
+    return {
+        "reference_set": {
+            "definition": "non-dominated union of every method's points over all seeds",
+            "points": [dict(zip(names, map(float, row), strict=True)) for row in a.reference],
+        },
+        "true_front_bound": a.bound.record() if a.bound is not None else None,
+        "linear_scalarization_ratios": linear_ratio_records(a.ratios),
+        "pairwise": pairwise_records(a.comparisons, a.summaries),
+    }
 
 
 def _settings(front: Front, analysis: Analysis, fmts: Sequence[str]) -> dict[str, Any]:
@@ -117,6 +161,11 @@ def _settings(front: Front, analysis: Analysis, fmts: Sequence[str]) -> dict[str
             "seed": BOOTSTRAP_SEED,
         },
         "attainment": {"implementation": "moocore.eaf", "percentiles": list(PERCENTILES)},
+        "reference_set": "non-dominated union of every method's points over all seeds "
+        f"({len(analysis.reference)} points); igd, maximum_utility_loss (over the expected-utility weights) and "
+        "hypervolume_relative (hypervolume / hypervolume of the reference set) are measured against it",
+        "pairwise": "difference of means and P(A better than B) (Agarwal et al. 2021), percentile bootstrap "
+        "resampling the seeds of each method independently",
         "formats": list(fmts),
     }
 
@@ -131,6 +180,14 @@ def _text_outputs(
         texts["points.csv"] = points_csv_text(runs, a.groups)
         texts["seeds.csv"] = seeds_csv_text(a.rows)
         texts["summary.csv"] = summary_csv_text(a.summaries)
+        texts["reference_set.csv"] = csv_text(
+            [dict(zip(front.objective_names, map(float, row), strict=True)) for row in a.reference],
+            front.objective_names,
+        )
+        if a.comparisons:
+            texts["pairwise.csv"] = csv_text(pairwise_records(a.comparisons, a.summaries), PAIRWISE_COLUMNS)
+        if a.ratios:
+            texts["linear_ratios.csv"] = csv_text(linear_ratio_records(a.ratios), LINEAR_COLUMNS)
         if a.surfaces:
             names = front.objective_names
             texts["attainment.csv"] = csv_text(
@@ -138,9 +195,22 @@ def _text_outputs(
             )
     if "json" in fmts:
         texts["points.json"] = points_json_text(runs, a.groups)
-        texts["summary.json"] = summary_json_text(runs, a.summaries, a.rows, a.surfaces, settings)
+        texts["summary.json"] = summary_json_text(
+            runs, a.summaries, a.rows, a.surfaces, settings, _comparison(front, a)
+        )
     if "tex" in fmts:
         texts["table.tex"] = latex_table(front, a.summaries, a.eu_description, N_RESAMPLES)
+    if "md" in fmts:
+        texts["summary.md"] = summary_markdown(
+            front,
+            a.summaries,
+            a.comparisons,
+            a.ratios,
+            a.bound,
+            len(a.reference),
+            a.eu_description,
+            N_RESAMPLES,
+        )
     if "bib" in fmts:
         bib, unknown = bibtex_entries(g.method for g in a.groups)
         texts["references.bib"] = bib
@@ -149,12 +219,15 @@ def _text_outputs(
 
 
 def _figures(runs: Sequence[Run]) -> dict[str, go.Figure]:
-    """File stem -> figure: the fronts, hypervolume as the runs grew, and the objective vectors of online points
-    over their training, when the runs logged a history."""
+    """File stem -> figure: the fronts, hypervolume against cumulative compute (every method on one plot), the
+    attainment surfaces per method (K = 2) or the matrix of pairwise projections (K >= 3), and the objective
+    vectors of online points over their training, when the runs logged them."""
     fronts = {r.name: r.front for r in runs}
-    figures = {"front": front_figure(fronts, static=True)}
+    k = len(runs[0].front.objectives)
+    figures = {"front": front_figure(fronts, static=True), "hypervolume": hypervolume_figure(fronts)}
     for stem, figure in (
-        ("hypervolume", hypervolume_figure(fronts)),
+        ("attainment", attainment_figure(fronts) if k == 2 else None),
+        ("projections", projection_matrix_figure(fronts) if k >= 3 else None),
         ("training", trajectory_figure(fronts)),
     ):
         if figure is not None:

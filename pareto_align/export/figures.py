@@ -1,4 +1,5 @@
-"""Figures of fronts and of hypervolume over training, as plotly figures in the publication style.
+"""Figures of fronts, of hypervolume against compute, of attainment surfaces and of pairwise projections, as
+plotly figures in the toolkit's one style (:mod:`pareto_align.export.style`).
 
 ``front_figure`` picks the view by the number of objectives K: 2-D scatter with attainment staircases (K = 2),
 3-D (K = 3: interactive ``Scatter3d``, or a vector projection when ``static``), parallel coordinates (K >= 4).
@@ -15,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from pareto_align.export.anytime import COMPUTE_AXES, anytime_curves, compute_axes, step_mean
 from pareto_align.export.attainment import PERCENTILES, attainment_surfaces, staircase
 from pareto_align.export.parallel import axes_traces, axis_scaler, polylines
 from pareto_align.export.plot3d import Projection3D, padded_bounds
@@ -22,6 +24,7 @@ from pareto_align.export.runs import Run, SeedGroup, as_runs, labels_in_order, s
 from pareto_align.export.style import (
     BASELINE_COLOR,
     BASELINE_MARKER,
+    FIGURE_WIDTH,
     apply_style,
     display_name,
     method_styles,
@@ -82,7 +85,7 @@ def front_figure(
     front0 = runs[0].front
     groups = seed_groups(runs)
     labels = labels_in_order(groups)
-    styles = method_styles(labels, {g.label: g.method for g in groups})
+    styles = method_styles(labels, {g.label: g.method for g in groups}, {g.label: g.run for g in groups})
     by_label: dict[str, list[SeedGroup]] = defaultdict(list)
     for g in groups:
         by_label[g.label].append(g)
@@ -332,66 +335,130 @@ def _history_key(run: Run, entry, groups_of_run: Sequence[SeedGroup]) -> tuple[s
     return label, method, seed
 
 
-def hypervolume_figure(fronts: Front | Mapping[str, Front]) -> go.Figure | None:
-    """Hypervolume over training steps from each front's ``history``; None when no front has a history.
+def hypervolume_figure(fronts: Front | Mapping[str, Front]) -> go.Figure:
+    """The anytime comparison: each method's hypervolume against the cumulative compute it spent, every method on
+    one plot, one panel per compute measure recorded (policy updates; tokens trained + generated), or against the
+    count of points evaluated when no compute was recorded (older files). See :mod:`pareto_align.export.anytime`.
 
-    One thin line per (method, seed); with several seeds logged at the same steps, a bold line for their mean.
+    One thin step line per (method, seed); with several seeds a bold line for the mean of their step functions.
+    A method whose points come from one model (DPA, RiC, soups after their specialists) pays its cost before its
+    first point: its points then stand on one vertical line.
     """
+    from plotly.subplots import make_subplots
+
     runs = as_runs(fronts)
     groups = seed_groups(runs)
-    series: dict[str, dict[tuple[str, int | None], list[tuple[int, float]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    methods: dict[str, str] = {}
-    for run in runs:
-        mine = [g for g in groups if g.run == run.name]
-        for entry in run.front.history:
-            if entry.hypervolume is None or entry.training:  # training entries: a point's own trajectory
-                continue
-            label, method, seed = _history_key(run, entry, mine)
-            methods[label] = method
-            series[label][(run.name, seed)].append((entry.step, entry.hypervolume))
-    if not series:
-        return None
-    styles = method_styles(list(series), methods)
-    fig = go.Figure()
-    for label, per_seed in series.items():
-        color, _ = styles[label]
-        curves = [np.array(sorted(v)) for v in per_seed.values()]  # each (T, 2): step, hypervolume
-        n = len(curves)
-        name = display_name(label, methods[label])
-        steps = np.array(sorted(set.intersection(*(set(c[:, 0].tolist()) for c in curves))))
-        with_mean = n > 1 and len(steps) > 0
-        for i, c in enumerate(curves):
-            fig.add_trace(
-                go.Scatter(
-                    x=c[:, 0],
-                    y=c[:, 1],
-                    mode="lines",
-                    line=dict(color=rgba(color, 0.35) if n > 1 else color, width=0.9 if n > 1 else 1.6),
-                    name=name + (f" ({n} seeds)" if n > 1 else ""),
-                    legendgroup=label,
-                    showlegend=(i == 0 and not with_mean),
-                )
-            )
-        if with_mean:
-            at = [dict(zip(c[:, 0].tolist(), c[:, 1].tolist(), strict=True)) for c in curves]
-            mean = np.mean([[hv[s] for s in steps.tolist()] for hv in at], axis=0)  # (T,)
-            fig.add_trace(
-                go.Scatter(
-                    x=steps,
-                    y=mean,
-                    mode="lines",
-                    line=dict(color=color, width=2),
-                    name=f"{name} (mean of {n} seeds)",
-                    legendgroup=label,
-                    showlegend=True,
-                )
-            )
-    apply_style(fig)
+    curves = anytime_curves(runs, groups)
+    axes = compute_axes(curves)
+    labels = labels_in_order(groups)
+    styles = method_styles(labels, {g.label: g.method for g in groups}, {g.label: g.run for g in groups})
+    fig = make_subplots(rows=1, cols=len(axes), shared_yaxes=True, horizontal_spacing=0.06)
+    for col, axis in enumerate(axes, start=1):
+        for label in labels:
+            mine = [c for c in curves if c.label == label]
+            color, symbol = styles[label]
+            n = len(mine)
+            name = display_name(label, mine[0].method)
+            for c in mine:
+                fig.add_trace(go.Scatter(x=c.x(axis), y=c.hypervolume, mode="lines+markers", line_shape="hv",
+                                         line=dict(color=rgba(color, 0.35) if n > 1 else color, width=0.9 if n > 1 else 1.6),
+                                         marker=dict(symbol=symbol, size=4 if n > 1 else 6, color=color),
+                                         name=name, legendgroup=label, showlegend=col == 1 and n == 1),
+                              row=1, col=col)  # fmt: skip
+            if n > 1:
+                x, mean = step_mean(mine, axis)
+                fig.add_trace(go.Scatter(x=x, y=mean, mode="lines+markers", line_shape="hv", line=dict(color=color, width=2),
+                                         marker=dict(symbol=symbol, size=6, color=color),
+                                         name=f"{name} (mean of {n} seeds)", legendgroup=label,
+                                         showlegend=col == 1), row=1, col=col)  # fmt: skip
+            fig.update_xaxes(title_text=COMPUTE_AXES[axis], row=1, col=col)
+    apply_style(fig, width=FIGURE_WIDTH * len(axes))
     normalized = runs[0].front.normalization is not None
-    fig.update_xaxes(title_text="training step")
-    fig.update_yaxes(title_text="hypervolume" + (" (normalized)" if normalized else ""))
+    fig.update_yaxes(title_text="hypervolume" + (" (normalized)" if normalized else ""), row=1, col=1)
+    return fig
+
+
+def attainment_figure(
+    fronts: Front | Mapping[str, Front], percentiles: Sequence[float] = PERCENTILES
+) -> go.Figure:
+    """K = 2: one panel per method with its low, median and high attainment surfaces over seeds (moocore) as
+    staircases, and its points; the same axes in every panel so methods compare at a glance."""
+    from plotly.subplots import make_subplots
+
+    low, mid, high = sorted(float(p) for p in percentiles)
+    runs = as_runs(fronts)
+    front0 = runs[0].front
+    if len(front0.objectives) != 2:
+        raise ValueError(f"attainment_figure draws 2 objectives, got {len(front0.objectives)}")
+    groups = seed_groups(runs)
+    labels = labels_in_order(groups)
+    styles = method_styles(labels, {g.label: g.method for g in groups}, {g.label: g.run for g in groups})
+    titles = [objective_title(o.name, o.direction) for o in front0.objectives]
+    mine = {label: [g for g in groups if g.label == label] for label in labels}
+    fig = make_subplots(rows=1, cols=len(labels), shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=[_legend_name(label, mine[label]) for label in labels])  # fmt: skip
+    ref = front0.reference_point
+    for col, label in enumerate(labels, start=1):
+        color, symbol = styles[label]
+        surfaces = attainment_surfaces([g.F for g in mine[label]], (low, mid, high))
+        for p, width, dash in ((low, 0.9, "dot"), (mid, 1.8, "solid"), (high, 0.9, "dash")):
+            sx, sy = staircase(surfaces[p], ref)
+            fig.add_trace(go.Scatter(x=sx, y=sy, mode="lines", line=dict(color=color, width=width, dash=dash),
+                                     name=f"{p:g}% attainment", legendgroup=f"{p:g}", showlegend=col == 1,
+                                     hoverinfo="skip"), row=1, col=col)  # fmt: skip
+        F = np.vstack([g.F for g in mine[label]])
+        fig.add_trace(go.Scatter(x=F[:, 0], y=F[:, 1], mode="markers", showlegend=False,
+                                 marker=dict(color=rgba(color, 0.5), symbol=symbol, size=5)), row=1, col=col)  # fmt: skip
+    lo, hi = padded_bounds(np.vstack([g.F for g in groups]), pad=0.06)
+    apply_style(fig, width=max(FIGURE_WIDTH, 260 * len(labels)))
+    fig.update_xaxes(title_text=titles[0], range=[lo[0], hi[0]])
+    fig.update_yaxes(range=[lo[1], hi[1]])
+    fig.update_yaxes(title_text=titles[1], row=1, col=1)
+    fig.update_layout(margin=dict(t=70))
+    return fig
+
+
+def projection_matrix_figure(fronts: Front | Mapping[str, Front]) -> go.Figure:
+    """K >= 3: the matrix of pairwise 2-D projections (objective j against objective i, i < j, lower triangle),
+    every method in its colour, points dominated within their own seed faded. Easier to read in print than a
+    static 3-D view; a projection of a front is not a front, so no lines join the points."""
+    from plotly.subplots import make_subplots
+
+    runs = as_runs(fronts)
+    front0 = runs[0].front
+    k = len(front0.objectives)
+    if k < 3:
+        raise ValueError(f"a projection matrix needs at least 3 objectives, got {k}")
+    groups = seed_groups(runs)
+    labels = labels_in_order(groups)
+    styles = method_styles(labels, {g.label: g.method for g in groups}, {g.label: g.run for g in groups})
+    titles = [objective_title(o.name, o.direction) for o in front0.objectives]
+    by_label = {label: [g for g in groups if g.label == label] for label in labels}
+    n = k - 1
+    fig = make_subplots(rows=n, cols=n, horizontal_spacing=0.03, vertical_spacing=0.03,
+                        shared_xaxes="columns", shared_yaxes="rows")  # fmt: skip
+    lo, hi = padded_bounds(np.vstack([g.F for g in groups]), pad=0.06)
+    for row in range(1, n + 1):  # y: objective `row`
+        for col in range(1, n + 1):  # x: objective `col - 1`
+            i, j = col - 1, row
+            if i >= j:
+                fig.update_xaxes(visible=False, row=row, col=col)
+                fig.update_yaxes(visible=False, row=row, col=col)
+                continue
+            for label in labels:
+                for t in _marker_traces(label, by_label[label], styles[label],
+                                        lambda pts, i=i, j=j: dict(x=[p.values[i] for p in pts],
+                                                                   y=[p.values[j] for p in pts]), size=5):  # fmt: skip
+                    t.showlegend = t.showlegend and row == n and col == 1
+                    fig.add_trace(t, row=row, col=col)
+            fig.update_xaxes(range=[lo[i], hi[i]], row=row, col=col)
+            fig.update_yaxes(range=[lo[j], hi[j]], row=row, col=col)
+            if row == n:
+                fig.update_xaxes(title_text=titles[i], row=row, col=col)
+            if col == 1:
+                fig.update_yaxes(title_text=titles[j], row=row, col=col)
+    side = 200 * n + 80
+    apply_style(fig, width=side, height=side)
     return fig
 
 

@@ -9,7 +9,7 @@ import math
 from collections.abc import Sequence
 
 from pareto_align.export.bootstrap import Interval
-from pareto_align.export.statistics import METRICS, MethodSummary, best_labels
+from pareto_align.export.statistics import MethodSummary, best_labels
 from pareto_align.export.style import display_name
 from pareto_align.front.schema import Front
 
@@ -29,12 +29,27 @@ _LATEX_SPECIAL = {
 # column header of each metric (arrow: which way is better)
 HEADERS: dict[str, str] = {
     "hypervolume": r"HV $\uparrow$",
+    "hypervolume_relative": r"HV/HV$_R$ $\uparrow$",
     "expected_utility": r"EU $\uparrow$",
+    "igd": r"IGD $\downarrow$",
+    "maximum_utility_loss": r"MUL $\downarrow$",
     "cardinality": r"Card. $\uparrow$",
     "sparsity": r"Sparsity $\downarrow$",
     "wall_seconds": r"Wall time$^{\ast}$ $\downarrow$",
     "policy_updates": r"Updates $\downarrow$",
+    "total_tokens": r"Tokens $\downarrow$",
 }
+# The paper table's columns (every metric is in summary.csv); those a summary lacks (no reference set) are dropped.
+TABLE_METRICS: tuple[str, ...] = (
+    "hypervolume",
+    "hypervolume_relative",
+    "expected_utility",
+    "igd",
+    "maximum_utility_loss",
+    "cardinality",
+    "wall_seconds",
+    "policy_updates",
+)
 
 
 def escape(text: str) -> str:
@@ -76,7 +91,13 @@ def _vector(values: Sequence[float]) -> str:
     return "(" + ", ".join(f"{v:g}" for v in values) + ")"
 
 
-def caption(front: Front, summaries: Sequence[MethodSummary], eu_description: str, n_resamples: int) -> str:
+def caption(
+    front: Front,
+    summaries: Sequence[MethodSummary],
+    eu_description: str,
+    n_resamples: int,
+    metrics: Sequence[str] = TABLE_METRICS,
+) -> str:
     """Caption text: statistics, reference point, normalization, indicator definitions."""
     names = ", ".join(
         escape(o.name) + (" (declared min, negated)" if o.direction == "min" else "")
@@ -98,7 +119,11 @@ def caption(front: Front, summaries: Sequence[MethodSummary], eu_description: st
         f"Objectives (all maximized): {names}.",
         f"Hypervolume (HV) with reference point ${_vector(front.reference_point)}$, {norm}.",
         f"Expected utility (EU): mean over {escape(eu_description)} of the best weighted sum.",
-        "Card.: number of distinct non-dominated points; sparsity as in PGMORL (lower is denser).",
+        "IGD, maximum utility loss (MUL, over the same weights) and HV/HV$_R$ are measured against the reference "
+        "set $R$: the non-dominated union of every method's points over all seeds."
+        if "igd" in metrics
+        else "",
+        "Card.: number of distinct non-dominated points.",
         r"$^{\ast}$Wall-clock time per seed to produce its policies: training, work shared by its points (e.g."
         r" specialists) counted once, and inference-time selection or mixing.",
         "Indicators are computed per seed on that seed's non-dominated points.",
@@ -115,10 +140,11 @@ def latex_table(
     label: str = "tab:pareto-front",
 ) -> str:
     """A complete ``table*`` environment (full text width in two-column papers; needs ``booktabs``)."""
+    metrics = [m for m in TABLE_METRICS if all(m in s.intervals for s in summaries)]
     unit, divisor = wall_time_unit([s.intervals["wall_seconds"].mean for s in summaries])
     headers = dict(HEADERS, wall_seconds=HEADERS["wall_seconds"].replace("Wall time", f"Wall time ({unit})"))
     decimals = {}
-    for metric in METRICS:
+    for metric in metrics:
         values = []
         for s in summaries:
             iv = s.intervals[metric]
@@ -127,16 +153,16 @@ def latex_table(
         decimals[metric] = decimals_for(values)
         if metric in ("cardinality", "policy_updates"):  # counts: no decimals unless a mean is fractional
             decimals[metric] = 0 if all(float(v).is_integer() for v in values) else 1
-    best = {metric: best_labels(summaries, metric) for metric in METRICS}
+    best = {metric: best_labels(summaries, metric) for metric in metrics}
     lines = [
         r"\begin{table*}[t]",
         r"\centering",
         r"\small",
-        rf"\caption{{{caption(front, summaries, eu_description, n_resamples)}}}",
+        rf"\caption{{{caption(front, summaries, eu_description, n_resamples, metrics)}}}",
         rf"\label{{{label}}}",
-        r"\begin{tabular}{l r " + " ".join("c" for _ in METRICS) + "}",
+        r"\begin{tabular}{l r " + " ".join("c" for _ in metrics) + "}",
         r"\toprule",
-        " & ".join(["Method", "$n$", *(headers[m] for m in METRICS)]) + r" \\",
+        " & ".join(["Method", "$n$", *(headers[m] for m in metrics)]) + r" \\",
         r"\midrule",
     ]
     for s in summaries:
@@ -149,7 +175,7 @@ def latex_table(
                 divisor if m == "wall_seconds" else 1.0,
                 s.label in best[m],
             )
-            for m in METRICS
+            for m in metrics
         ]
         lines.append(" & ".join([escape(display_name(s.label, method)), n, *cells]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table*}"]

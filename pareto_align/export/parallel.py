@@ -13,16 +13,16 @@ import numpy as np
 import plotly.graph_objects as go
 
 from pareto_align.export.style import AXIS_COLOR, TICK_FONT_SIZE
+from pareto_align.front.indicators import minmax_scale
 
 
 def axis_scaler(F_all: np.ndarray):
-    """Function mapping values (n, K) to [0, 1] per objective, from the bounds of ``F_all`` (N, K)."""
+    """Function mapping values (n, K) to [0, 1] per objective, from the bounds of ``F_all`` (N, K); a constant
+    objective sits in the middle (0.5). Returns (scale, lower (K,), upper (K,))."""
     lo, hi = F_all.min(axis=0), F_all.max(axis=0)
-    span = np.where(hi > lo, hi - lo, 1.0)
 
     def scale(F: np.ndarray) -> np.ndarray:
-        U = (np.asarray(F, dtype=float) - lo) / span
-        return np.where(hi > lo, U, 0.5)
+        return minmax_scale(F, lo, hi, constant=0.5)
 
     return scale, lo, hi
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pareto_align.front.schema import Compute, Front, Point, read_front
+from pareto_align.front.schema import FRONT_FILENAME, Compute, Front, Point, read_front
 
 
 class ExportError(ValueError):
@@ -76,11 +76,31 @@ def _unique_names(paths: Sequence[Path]) -> list[str]:
     return [f"{n}#{i}" for i, n in enumerate(names)]
 
 
+def expand_run_dirs(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Run dirs and front files as given, with each *comparison folder* (a folder without ``front.json`` whose
+    subfolders hold one, as ``pareto-align compare`` writes) replaced by those subfolders, in name order.
+    Raises ExportError for a folder with neither."""
+    out: list[Path] = []
+    for d in map(Path, paths):
+        if not d.is_dir() or (d / FRONT_FILENAME).exists():
+            out.append(d)
+            continue
+        subdirs = sorted(p for p in d.iterdir() if p.is_dir() and (p / FRONT_FILENAME).is_file())
+        if not subdirs:
+            raise ExportError(
+                f"{d}: no {FRONT_FILENAME} in this folder nor in any of its subfolders "
+                "(give run directories, or a comparison folder whose subfolders are run directories)"
+            )
+        out.extend(subdirs)
+    return out
+
+
 def load_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> list[Run]:
-    """Read each run dir's ``front.json`` (or a front file given directly) and check compatibility."""
+    """Read each run dir's ``front.json`` (or a front file given directly; a comparison folder stands for its
+    run subfolders, see :func:`expand_run_dirs`) and check compatibility."""
     if not run_dirs:
         raise ExportError("no run directories given")
-    files = [Path(d) / "front.json" if Path(d).is_dir() else Path(d) for d in run_dirs]
+    files = [d / FRONT_FILENAME if d.is_dir() else d for d in expand_run_dirs(run_dirs)]
     seen: dict[Path, int] = {}
     for i, f in enumerate(files):
         key = f.resolve()

@@ -1,12 +1,14 @@
-"""Publication style shared by every figure: Okabe-Ito colours, one colour and marker per method, fonts sized
-to stay readable when a figure is scaled to one column of a two-column paper (~3.3 in).
+"""The one plotting style of the toolkit, used by the explorer and the exporter alike: a fixed colour-blind-safe
+colour per method (Okabe-Ito, then Paul Tol's muted scheme), a marker per run, how an objective declared ``min``
+is labelled, and fonts sized to stay readable when a figure is scaled to one column of a two-column paper
+(~3.3 in).
 
 The figure is laid out at 420 x 330 CSS px; placed at 3.3 in wide, a 13 px font prints at about 7.8 pt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import plotly.graph_objects as go
 
@@ -20,22 +22,39 @@ OKABE_ITO: tuple[str, ...] = (
     "#56B4E9",  # sky blue
     "#F0E442",  # yellow (last: weak on white)
 )
+# Paul Tol's "muted" scheme (https://personal.sron.nl/~pault/), also colour-blind safe, for the colours Okabe-Ito
+# runs out of. Its cyan and green are left out: too close to Okabe-Ito's sky blue and bluish green.
+TOL_MUTED: tuple[str, ...] = (
+    "#332288",  # indigo
+    "#882255",  # wine
+    "#999933",  # olive
+    "#CC6677",  # rose
+    "#44AA99",  # teal
+    "#DDCC77",  # sand
+    "#AA4499",  # purple
+)
+# Every colour a series can get, strongest first; a label beyond its length cycles (and the marker tells apart).
+PALETTE: tuple[str, ...] = (*OKABE_ITO[:6], *TOL_MUTED, OKABE_ITO[6])
 BASELINE_COLOR = "#000000"
 GRID_COLOR = "#DDDDDD"
 AXIS_COLOR = "#444444"
 
-# Fixed colours for the toolkit's methods, so a method has the same colour in every paper figure; other labels
-# take the remaining colours in order of appearance.
+# One fixed colour per method of the toolkit, so a method has the same colour in every figure, the explorer's and
+# the paper's, whatever else is shown; labels of other methods take the remaining colours in order of appearance.
 KNOWN_METHOD_COLORS: dict[str, str] = {
     "modpo": OKABE_ITO[0],
     "dpa": OKABE_ITO[1],
     "soups": OKABE_ITO[2],
-    "dynamic_weighting": OKABE_ITO[3],
-    "dynamic_hv": OKABE_ITO[3],  # the first of the two dynamic weighting methods in a figure takes it
-    "dynamic_grad": OKABE_ITO[3],
+    "dynamic_hv": OKABE_ITO[3],
+    "dynamic_weighting": OKABE_ITO[3],  # the paper's name: the same colour as its hypervolume variant
     "cmorl": OKABE_ITO[4],
-    "linear": OKABE_ITO[5],
+    "linear": OKABE_ITO[5],  # morlhf
+    "mod": TOL_MUTED[0],
+    "dynamic_grad": TOL_MUTED[1],
+    "bon": TOL_MUTED[2],
+    "ric": TOL_MUTED[3],
 }
+# One marker per run (a method's variants, in their own runs, share its colour and differ by marker).
 MARKERS: tuple[str, ...] = (
     "circle",
     "square",
@@ -85,23 +104,44 @@ def paper_key(name: str) -> str:
     return PAPER_OF.get(key, key)
 
 
-def method_styles(labels: Iterable[str], methods: dict[str, str] | None = None) -> dict[str, tuple[str, str]]:
-    """Label -> (colour, marker symbol). ``methods`` maps a label to its method name when they differ
-    (``"modpo (run_a)"`` -> ``"modpo"``); labels of one known method then share its colour, not its marker."""
+def method_color(method: str) -> str | None:
+    """The fixed colour of a known method ('morlhf' and 'linear' alike), None for others."""
+    return KNOWN_METHOD_COLORS.get(method_key(method))
+
+
+def method_styles(
+    labels: Iterable[str], methods: Mapping[str, str] | None = None, runs: Mapping[str, str] | None = None
+) -> dict[str, tuple[str, str]]:
+    """Label -> (colour, marker symbol): the colour is the method's, the marker the run's.
+
+    ``methods`` maps a label to its method when they differ (``"modpo (run_a)"`` -> ``"modpo"``): labels of one
+    method share its colour. ``runs`` maps a label to its run; runs take markers in order of first appearance.
+    Without ``runs`` each label counts as its own run (one marker per label). Methods without a fixed colour take,
+    in order of appearance, the colours of :data:`PALETTE` that no known method owns, then those of known methods
+    not shown.
+    """
     labels = list(dict.fromkeys(labels))
-    methods = methods or {}
-    taken = set()
+    methods = dict(methods or {})
+    runs = dict(runs) if runs is not None else {label: label for label in labels}
+    method_of = {label: methods.get(label, label) for label in labels}
     colors: dict[str, str] = {}
-    for label in labels:
-        known = KNOWN_METHOD_COLORS.get(method_key(methods.get(label, label)))
-        if known and known not in taken:
-            colors[label] = known
-            taken.add(known)
-    free = [c for c in OKABE_ITO if c not in taken]
-    for label in labels:
-        if label not in colors:
-            colors[label] = free.pop(0) if free else OKABE_ITO[len(colors) % len(OKABE_ITO)]
-    return {label: (colors[label], MARKERS[i % len(MARKERS)]) for i, label in enumerate(labels)}
+    for m in dict.fromkeys(method_of.values()):
+        known = method_color(m)
+        if known is not None:
+            colors[m] = known
+    # other methods: first the colours no known method owns, then those of known methods not shown
+    known = set(KNOWN_METHOD_COLORS.values())
+    free = [c for c in PALETTE if c not in known] + [
+        c for c in PALETTE if c in known and c not in colors.values()
+    ]
+    for m in dict.fromkeys(method_of.values()):
+        if m not in colors:
+            colors[m] = free.pop(0) if free else PALETTE[len(colors) % len(PALETTE)]
+    run_order = list(dict.fromkeys(runs.get(label, label) for label in labels))
+    return {
+        label: (colors[method_of[label]], MARKERS[run_order.index(runs.get(label, label)) % len(MARKERS)])
+        for label in labels
+    }
 
 
 def rgba(hex_color: str, alpha: float) -> str:

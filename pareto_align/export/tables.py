@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from pareto_align.atomic import write_text_atomic
+from pareto_align.export.bootstrap import Interval
+from pareto_align.export.pairwise import LinearRatio, PairwiseComparison
 from pareto_align.export.runs import Run, SeedGroup, as_runs, seed_groups
 from pareto_align.export.statistics import METRICS, MethodSummary, SeedIndicators
 from pareto_align.front.dominance import non_dominated_mask
@@ -149,11 +151,67 @@ SEED_COLUMNS = ["label", "method", "seed", "run", "n_points", *METRICS, "trained
 
 
 def seeds_csv_text(rows: Sequence[SeedIndicators]) -> str:
-    return csv_text([r.__dict__ for r in rows], SEED_COLUMNS)
+    return csv_text([r.record() for r in rows], SEED_COLUMNS)
+
+
+def _interval_fields(prefix: str, iv: Interval | None) -> dict[str, Any]:
+    """``prefix``, ``prefix_low``, ``prefix_high`` of an interval (None when missing or NaN)."""
+
+    def clean(v: float | None) -> float | None:
+        return None if v is None or not np.isfinite(v) else float(v)
+
+    if iv is None:
+        return {prefix: None, f"{prefix}_low": None, f"{prefix}_high": None}
+    return {prefix: clean(iv.mean), f"{prefix}_low": clean(iv.low), f"{prefix}_high": clean(iv.high)}
+
+
+PAIRWISE_COLUMNS = ["a", "b", "metric", "n_seeds_a", "n_seeds_b", "difference", "difference_low",
+                    "difference_high", "p_a_better", "p_a_better_low", "p_a_better_high", "supported"]  # fmt: skip
+
+
+def pairwise_records(
+    comparisons: Sequence[PairwiseComparison], summaries: Sequence[MethodSummary]
+) -> list[dict[str, Any]]:
+    """One record per (A, B, metric): mean difference A - B and P(A better than B), each with its interval;
+    ``supported`` when the interval of P excludes 0.5."""
+    n = {s.label: s.n_seeds for s in summaries}
+    return [
+        {
+            "a": c.a,
+            "b": c.b,
+            "metric": c.metric,
+            "n_seeds_a": n[c.a],
+            "n_seeds_b": n[c.b],
+            **_interval_fields("difference", c.difference),
+            **_interval_fields("p_a_better", c.probability_of_improvement),
+            "supported": c.decided,
+        }
+        for c in comparisons
+    ]
+
+
+LINEAR_COLUMNS = ["label", "reference", "hypervolume_ratio", "hypervolume_ratio_low", "hypervolume_ratio_high",
+                  "policy_updates_ratio", "policy_updates_ratio_low", "policy_updates_ratio_high",
+                  "total_tokens_ratio", "total_tokens_ratio_low", "total_tokens_ratio_high"]  # fmt: skip
+
+
+def linear_ratio_records(ratios: Sequence[LinearRatio]) -> list[dict[str, Any]]:
+    """One record per method: ratios of means to the linear-scalarization (morlhf) grid, with intervals."""
+    return [
+        {
+            "label": r.label,
+            "reference": r.reference,
+            **_interval_fields("hypervolume_ratio", r.hypervolume),
+            **_interval_fields("policy_updates_ratio", r.policy_updates),
+            **_interval_fields("total_tokens_ratio", r.total_tokens),
+        }
+        for r in ratios
+    ]
 
 
 def summary_records(summaries: Sequence[MethodSummary]) -> list[dict[str, Any]]:
-    """One record per (method, metric): n_seeds, mean, ci_low, ci_high (None with one seed), confidence."""
+    """One record per (method, metric): n_seeds, mean, ci_low, ci_high (None with one seed), confidence.
+    Metrics against the reference set are absent when there was none."""
     return [
         {
             "label": s.label,
@@ -192,14 +250,18 @@ def summary_json_text(
     rows: Sequence[SeedIndicators],
     surfaces: Mapping[str, Mapping[float, np.ndarray]],
     settings: Mapping[str, Any],
+    comparison: Mapping[str, Any] | None = None,
 ) -> str:
+    """The whole summary as JSON; ``comparison`` adds the reference set, pairwise statistics and ratios to the
+    linear-scalarization grid (see the exporter)."""
     names = runs[0].front.objective_names
     doc = {
         "schema": SUMMARY_SCHEMA,
         **front_header(runs[0].front),
         **settings,
         "methods": summary_records(summaries),
-        "seeds": [r.__dict__ for r in rows],
+        "seeds": [r.record() for r in rows],
         "attainment_surfaces": attainment_records(surfaces, names),
+        **(comparison or {}),
     }
     return json.dumps(doc, indent=2, allow_nan=False) + "\n"

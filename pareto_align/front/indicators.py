@@ -57,6 +57,26 @@ def normalize(F: np.ndarray, normalization: Normalization | None) -> np.ndarray:
     return (F - lower) / (upper - lower)
 
 
+def minmax_scale(
+    F: np.ndarray,
+    lower: np.ndarray | None = None,
+    upper: np.ndarray | None = None,
+    constant: float = 0.0,
+) -> np.ndarray:
+    """Scale each column of ``F`` (n, K) to ``(F - lower) / (upper - lower)``; an objective with
+    ``upper == lower`` becomes ``constant``. The bounds (K,) default to the column minima and maxima of ``F``.
+
+    The one min-max scaling of the toolkit (the explorer's preference scoring, parallel-coordinates axes).
+    """
+    F = np.asarray(F, dtype=float)
+    if len(F) == 0:
+        return F
+    lo = F.min(axis=0) if lower is None else np.asarray(lower, dtype=float)
+    hi = F.max(axis=0) if upper is None else np.asarray(upper, dtype=float)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return np.where(hi > lo, (F - lo) / span, constant)
+
+
 def _distinct_non_dominated(F: np.ndarray) -> np.ndarray:
     """The front as a set: distinct non-dominated rows of ``F`` (n, K), shape (m, K)."""
     if len(F) == 0:
@@ -144,6 +164,29 @@ def igd(F: np.ndarray, reference_front: np.ndarray, normalization: Normalization
     F, R = normalize(F, normalization), normalize(R, normalization)
     # Distances do not change under negation; the flip keeps pymoo's minimize convention consistent anyway.
     return float(IGD(-R)(-F))
+
+
+def maximum_utility_loss(
+    F: np.ndarray,
+    reference_front: np.ndarray,
+    weights: np.ndarray,
+    normalization: Normalization | None = None,
+) -> float:
+    """Maximum utility loss (Zintgraf et al. 2015; morl-baselines' ``maximum_utility_loss``) of ``F`` (n, K).
+
+    ``max_w [max_{r in R} w . r - max_{f in F} w . f]`` over the rows ``w`` of ``weights`` (m, K), with ``R`` the
+    ``reference_front`` (r, K): the most a user with a linear utility loses by picking from ``F`` instead of from
+    the reference set. Lower is better; 0 when ``F`` contains the reference set's best point for every weight.
+    """
+    F = _as_matrix(F)
+    R = _as_matrix(reference_front, k=F.shape[1], name="reference_front")
+    if len(F) == 0 or len(R) == 0:
+        raise ValueError("maximum utility loss needs a non-empty front and a non-empty reference front")
+    W = _as_matrix(np.atleast_2d(np.asarray(weights, dtype=float)), k=F.shape[1], name="weights")  # (m, K)
+    F, R = normalize(F, normalization), normalize(R, normalization)
+    best_reference = np.max(W @ R.T, axis=1)  # (m,)
+    best_own = np.max(W @ F.T, axis=1)  # (m,)
+    return float(np.max(best_reference - best_own))
 
 
 def default_eu_weights(K: int) -> tuple[np.ndarray, str]:
