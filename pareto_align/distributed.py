@@ -23,6 +23,7 @@ and exits non-zero; re-running retries the failed jobs (finished ones are skippe
 from __future__ import annotations
 
 import os
+import socket
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -56,18 +57,20 @@ class RayLauncher:
     def __init__(self, launcher: LauncherConfig, log=print) -> None:
         self.ray = _import_ray()
         self.launcher, self.log = launcher, log
-        self.started_ray = False
+        self.started_ray, self.init_seconds = False, 0.0
         if not self.ray.is_initialized():
+            start = time.perf_counter()
             address = launcher.address or os.environ.get("RAY_ADDRESS")
             env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
             try:
                 self.ray.init(address=address, runtime_env={"env_vars": env} if env else None,
-                              include_dashboard=False, log_to_driver=False)  # fmt: skip
+                              include_dashboard=False)  # fmt: skip
             except ConnectionError as err:
                 raise ConfigError(
                     f"launcher.address: cannot reach a Ray cluster at {address!r}: {err}"
                 ) from None
             self.started_ray = True
+            self.init_seconds = time.perf_counter() - start
         self.task = self.ray.remote(run_job_in_worker)
         self.timings: list[dict[str, Any]] = []  # per job: submitted, received, worker seconds (benchmarks)
 
@@ -141,10 +144,12 @@ class RayLauncher:
                         f"job {job.id} failed ({self.attempts()} attempt(s) at most): {failures[job.id]}"
                     )
                 else:
+                    received = time.time()
                     ws.tracker.drop_history(job.id)  # entries of an interrupted earlier attempt
                     record_outcome(outcome, ws.tracker, ws.run_dir)
-                    self.timings.append({"job": job.id, "submitted": submitted, "received": time.time(),
-                                         "worker_seconds": outcome.seconds})  # fmt: skip
+                    self.timings.append({"job": job.id, "submitted": submitted, "received": received,
+                                         "merged": time.time(), "job_seconds": outcome.seconds,
+                                         **outcome.worker})  # fmt: skip
                 bar.update()
         except BaseException:  # Ctrl-C: what is merged stays merged; the rest would be orphaned work
             for ref in pending:
@@ -185,6 +190,7 @@ def run_job_in_worker(
     config: SweepConfig, run_dir: str, front: Front, job: Job, num_cpus: float
 ) -> JobOutcome:
     """The body of a Ray task: one job on the shared run dir, against the front the round was planned from."""
+    entered = time.time()
     import torch
 
     from pareto_align.atomic import private_files
@@ -209,4 +215,6 @@ def run_job_in_worker(
     outcome.history = tracker.history[logged:]
     new_shared = {k: c for k, c in tracker.shared_compute.items() if shared.get(k) != c}
     outcome.shared = {**new_shared, **outcome.shared}
+    outcome.worker = {"host": socket.gethostname(), "pid": os.getpid(), "entered": entered,
+                      "task_seconds": time.time() - entered}  # fmt: skip
     return outcome

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import datasets
 import yaml
@@ -133,6 +134,7 @@ class JobOutcome:
     shared: dict[str, Compute] = field(default_factory=dict)
     history: list[HistoryEntry] = field(default_factory=list)
     seconds: float = 0.0  # wall time of the job where it ran: training and evaluation
+    worker: dict[str, Any] = field(default_factory=dict)  # where it ran and when (distributed launchers)
 
 
 def run_job(job: Job, ws: Workspace) -> JobOutcome:
