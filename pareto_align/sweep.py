@@ -5,12 +5,17 @@ Run directory layout (shared products: see `workspace.py`):
     .lock                  held while a sweep runs in the directory (a second one is refused)
     points/<id>/policy/    one policy per trained point (renamed into place when complete)
     front.json             the contract file, rewritten atomically after every job and history entry
+    failures.json          jobs that failed after their retries in the last sweep (distributed launchers only)
     front.csv, front.html, front.png
 
 What the sweep owns for every method: the config record and lock, the baseline (the base policy), evaluation of
 every policy handle through `load_policy` (as the explorer will rebuild it), resume by deterministic job ids, the
 run's compute total, atomic front.json writes. A job's points appear in front.json only once all of them are
 evaluated, so a sweep killed at any moment loses at most the job in flight.
+
+Launchers: `local` runs the jobs of a round one after another in this process; `ray` (`distributed.py`) runs each
+as a Ray task and hands its `JobOutcome` back here, where `record_outcome` merges it with the same writer. Only the
+process holding the run-dir lock writes front.json.
 """
 
 from __future__ import annotations
@@ -224,46 +229,54 @@ def _run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None, pro
     datasets.disable_progress_bars()  # TRL's dataset preparation: our own bars cover points and steps
     with run_lock(run_dir, config_path):
         _write_config(config, run_dir, config_path)
-        front_path = run_dir / FRONT_FILENAME
-        tracker = FrontTracker.from_front(read_front(front_path)) if front_path.exists() else _new_tracker(
-            config, config_path)  # fmt: skip
-        ws = Workspace(config, run_dir, tracker, progress, log)
-        if "base" not in {b.id for b in tracker.baselines}:
-            _add_baseline(ws)
-        if (
-            config.launcher.kind != "local"
-        ):  # workers elsewhere read the shared products by path, never build them
-            ws.build_shared_products()
-            prepare = getattr(METHODS[config.method.name], "prepare", None)
-            if prepare is not None:
-                prepare(ws)
-        launcher = make_launcher(config, log)
-        method = METHODS[config.method.name]
-        attempted: set[str] = set()
-        failures: dict[str, str] = {}
-        resumed = False
+        launcher = make_launcher(config, log)  # a missing Ray or an unreachable cluster fails before any work
         try:
-            while (
-                not failures
-            ):  # a static grid plans once; adaptive methods plan again from the front they see
-                finished = _finished_jobs(tracker, run_dir)
-                jobs = method.plan(config, tracker.front())
-                todo = [j for j in jobs if j.id not in finished]
-                if not todo:
-                    break
-                repeated = sorted({j.id for j in todo} & attempted)
-                if repeated:
-                    raise RuntimeError(f"method {config.method.name} planned finished jobs again: {repeated}")
-                if not resumed and len(todo) < len(jobs):
-                    log(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} jobs already finished")
-                resumed = True
-                start = time.perf_counter()
-                attempted.update(j.id for j in todo)
-                failures = launcher.run_round(todo, ws)
-                log(f"{len(todo) - len(failures)} job(s) finished in {time.perf_counter() - start:.0f}s")
+            front_path = run_dir / FRONT_FILENAME
+            tracker = FrontTracker.from_front(read_front(front_path)) if front_path.exists() else _new_tracker(
+                config, config_path)  # fmt: skip
+            ws = Workspace(config, run_dir, tracker, progress, log)
+            if "base" not in {b.id for b in tracker.baselines}:
+                _add_baseline(ws)
+            if not isinstance(launcher, LocalLauncher):
+                _build_shared_products(ws)
+            failures = _run_rounds(ws, launcher, log)
         finally:
             launcher.close()
         _write_failures(run_dir, failures)
         if failures:  # the next round (C-MORL) would plan from an incomplete front: stop here, resumable
             raise JobsFailed(failures, tracker, run_dir)
         return tracker
+
+
+def _build_shared_products(ws: Workspace) -> None:
+    """Before distributed jobs: workers elsewhere read the shared products by path and never build them."""
+    ws.build_shared_products()
+    prepare = getattr(METHODS[ws.config.method.name], "prepare", None)  # a method's own products (bon's RM)
+    if prepare is not None:
+        prepare(ws)
+
+
+def _run_rounds(ws: Workspace, launcher, log) -> dict[str, str]:
+    """Plan and run rounds until the method offers no unfinished job (a static grid plans once; adaptive methods
+    plan again from the front they see) or a round has failed jobs; returns those (job id -> error)."""
+    config, tracker, method = ws.config, ws.tracker, METHODS[ws.config.method.name]
+    attempted: set[str] = set()
+    resumed = False
+    while True:
+        finished = _finished_jobs(tracker, ws.run_dir)
+        jobs = method.plan(config, tracker.front())
+        todo = [j for j in jobs if j.id not in finished]
+        if not todo:
+            return {}
+        repeated = sorted({j.id for j in todo} & attempted)
+        if repeated:
+            raise RuntimeError(f"method {config.method.name} planned finished jobs again: {repeated}")
+        if not resumed and len(todo) < len(jobs):
+            log(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} jobs already finished")
+        resumed = True
+        start = time.perf_counter()
+        attempted.update(j.id for j in todo)
+        failures = launcher.run_round(todo, ws)
+        log(f"{len(todo) - len(failures)} job(s) finished in {time.perf_counter() - start:.0f}s")
+        if failures:
+            return failures
