@@ -123,3 +123,25 @@ def test_launcher_config_is_checked_and_not_hashed(tmp_path, capsys):
     path.write_text(yaml.safe_dump(base))
     assert cli.main(["sweep", str(path), "--address", "auto"]) == 2
     assert "launcher.address: only the ray launcher takes an address" in capsys.readouterr().err
+
+
+def test_failures_read_as_one_line():
+    ray = pytest.importorskip("ray")
+    from pareto_align.distributed import describe_failure
+
+    crashed = describe_failure(ray.exceptions.WorkerCrashedError())
+    assert crashed.startswith("WorkerCrashedError: its worker process died (killed or crashed)")
+    assert "\n" not in crashed
+    raised = ray.exceptions.RayTaskError(
+        "run_job_in_worker", "Traceback ...\nValueError: bad", ValueError("bad")
+    )
+    assert describe_failure(raised.as_instanceof_cause()) == "ValueError: bad"
+
+
+def test_ray_launcher_without_ray_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_sweep_dict(tmp_path)))
+    assert cli.main(["sweep", str(path), "--output-dir", str(tmp_path / "run"), "--launcher", "ray"]) == 2
+    assert "launcher.kind: 'ray' needs Ray: pip install 'pareto-align[ray]'" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "front.json").exists()  # nothing was run
