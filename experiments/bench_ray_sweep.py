@@ -38,23 +38,26 @@ def _points(run_dir: Path) -> dict:
             "points": {p.id: {"values": p.values, "stderr": p.stderr} for p in front.points}}  # fmt: skip
 
 
-def _overheads(timings: list[dict]) -> dict:
+def _overheads(timings: list[dict], serial: bool) -> dict:
+    """Per job: setup, return and merge always; dispatch (and so the whole overhead) only in a serial run, where
+    a job cannot start before the previous one's result (with jobs in parallel the gaps overlap)."""
     rows, previous = [], None
     for t in sorted(timings, key=lambda t: t["received"]):
-        ready = t["submitted"] if previous is None else max(t["submitted"], previous)
-        rows.append({"job": t["job"], "job_seconds": t["job_seconds"],
-                     "dispatch": t["entered"] - ready, "setup": t["task_seconds"] - t["job_seconds"],
-                     "return": t["received"] - (t["entered"] + t["task_seconds"]),
-                     "merge": t["merged"] - t["received"]})  # fmt: skip
-        rows[-1]["overhead"] = (
-            rows[-1]["dispatch"] + rows[-1]["setup"] + rows[-1]["return"] + rows[-1]["merge"]
-        )
+        row = {"job": t["job"], "job_seconds": t["job_seconds"], "setup": t["task_seconds"] - t["job_seconds"],
+               "return": t["received"] - (t["entered"] + t["task_seconds"]), "merge": t["merged"] - t["received"]}  # fmt: skip
+        if serial:
+            row["dispatch"] = t["entered"] - (
+                t["submitted"] if previous is None else max(t["submitted"], previous)
+            )
+            row["overhead"] = row["dispatch"] + row["setup"] + row["return"] + row["merge"]
+        rows.append(row)
         previous = t["received"]
     later = rows[1:] or rows
-    mean = {
-        k: statistics.mean(r[k] for r in later) for k in ("dispatch", "setup", "return", "merge", "overhead")
-    }
-    return {"per_job": rows, "first_job_overhead": rows[0]["overhead"], "mean_later_jobs": mean}
+    keys = [k for k in ("dispatch", "setup", "return", "merge", "overhead") if k in rows[0]]
+    out = {"per_job": rows, "mean_later_jobs": {k: statistics.mean(r[k] for r in later) for k in keys}}
+    if serial:
+        out["first_job_overhead"] = rows[0]["overhead"]
+    return out
 
 
 def run(mode: str, config_path: Path, cpus_per_job: float, cluster_cpus: int) -> dict:
@@ -89,12 +92,14 @@ def run(mode: str, config_path: Path, cpus_per_job: float, cluster_cpus: int) ->
         result.update(cpus_per_job=cpus_per_job, cluster_cpus=cluster_cpus)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        start = time.perf_counter()
+        start, load = time.perf_counter(), os.getloadavg()[0]
         run_sweep(config, run_dir, config_path=config_path, progress=False, log=lambda *_: None)
         result["sweep_seconds"] = time.perf_counter() - start
+        # other processes on the machine (1-minute load average) at the start and the end of the sweep
+        result["load_average"] = [load, os.getloadavg()[0]]
         result["front"] = _points(run_dir)
     if captured:
-        result["jobs"] = _overheads(captured)
+        result["jobs"] = _overheads(captured, serial=cpus_per_job >= cluster_cpus)
         result["sum_job_seconds"] = sum(t["job_seconds"] for t in captured)
     return result
 
@@ -126,7 +131,7 @@ def main() -> None:
     args.out.write_text(json.dumps(summary, indent=1))
     shown = {k: v for k, v in result.items() if k not in ("front", "jobs")}
     if "jobs" in result:
-        shown["first_job_overhead"] = result["jobs"]["first_job_overhead"]
+        shown["first_job_overhead"] = result["jobs"].get("first_job_overhead")
         shown["mean_later_jobs"] = result["jobs"]["mean_later_jobs"]
     print(json.dumps(shown, indent=1))
 
