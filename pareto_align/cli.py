@@ -82,11 +82,27 @@ def _write_front_outputs(run_dir: Path) -> None:
         console.print(f"[yellow]front.png skipped: {err}[/yellow]")
 
 
+def _apply_launcher_options(config, args: argparse.Namespace) -> None:
+    """--launcher and --address override the config's `launcher` section."""
+    from pareto_align.config import ConfigError
+
+    update = {}
+    if args.launcher is not None:
+        update["kind"] = args.launcher
+    if args.address is not None:
+        update["address"] = args.address
+    config.launcher = config.launcher.model_copy(update=update)
+    if config.launcher.address is not None and config.launcher.kind != "ray":
+        raise ConfigError(f"{args.config}: launcher.address: only the ray launcher takes an address "
+                          "(add --launcher ray)")  # fmt: skip
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from pareto_align.config import load_config
-    from pareto_align.sweep import run_sweep
+    from pareto_align.sweep import JobsFailed, run_sweep
 
     config = load_config(args.config)
+    _apply_launcher_options(config, args)
     run_dir = Path(args.output_dir or config.output_dir or Path("runs") / config.name)
     start = time.perf_counter()
     try:
@@ -97,6 +113,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             f"[yellow]interrupted: finished points are kept in {run_dir}; re-run the same command to resume"
         )
         return 130
+    except JobsFailed as err:  # the other jobs' points are in front.json; show them, then the failures
+        if err.tracker.points:
+            _write_front_outputs(run_dir)
+            _print_summary(err.tracker, run_dir, time.perf_counter() - start)
+        for job, error in err.failures.items():
+            print(f"error: job {job} failed: {error}", file=sys.stderr)
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     _write_front_outputs(run_dir)
     _print_summary(tracker, run_dir, time.perf_counter() - start)
     return 0
@@ -104,8 +128,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from pareto_align.comparison import load_comparison, run_comparison
+    from pareto_align.sweep import JobsFailed
 
     comparison = load_comparison(args.config)
+    for run in comparison.runs:
+        _apply_launcher_options(run.config, args)
     out_dir = Path(args.output_dir or comparison.output_dir or Path("runs") / comparison.name)
     formats = args.formats.split(",") if args.formats else None
     start = time.perf_counter()
@@ -117,6 +144,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         console.print(f"[yellow]interrupted: finished methods and points are kept in {out_dir}; re-run the same "
                       "command to resume")  # fmt: skip
         return 130
+    except JobsFailed as err:  # finished methods and points are kept; the failed method's jobs are listed
+        for job, error in err.failures.items():
+            print(f"error: job {job} failed: {error}", file=sys.stderr)
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     _print_comparison(uses, out_dir, time.perf_counter() - start)
     return 0
 
@@ -170,6 +202,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _launcher_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--launcher", choices=["local", "ray"],
+                   help="where jobs run (default: the config's launcher.kind, else local)")  # fmt: skip
+    p.add_argument(
+        "--address", help="Ray cluster address for --launcher ray (default: $RAY_ADDRESS or a local one)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pareto-align", description="Multi-objective Pareto alignment of LMs."
@@ -180,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="sweep YAML, e.g. experiments/quickstart.yaml")
     p.add_argument("--output-dir", help="run directory (default: the config's output_dir or runs/<name>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _launcher_arguments(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser(
@@ -189,8 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--output-dir", help="comparison directory (default: the config's output_dir or runs/<name>)"
     )
-    p.add_argument("--formats", help="report formats: comma-separated subset of csv,json,tex,bib,pdf,svg,png")
+    p.add_argument(
+        "--formats", help="report formats: comma-separated subset of csv,json,tex,md,bib,pdf,svg,png"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _launcher_arguments(p)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("explore", help="open the Streamlit Pareto explorer on run directories")

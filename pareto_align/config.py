@@ -134,6 +134,40 @@ class EvaluationConfig(_Strict):
     n_examples: int = Field(6, ge=0, description="Sample responses stored per point, for the explorer.")
 
 
+class ResourcesConfig(_Strict):
+    """What one job asks of a distributed launcher's scheduler (Ray's task resources)."""
+
+    num_cpus: float = Field(
+        1.0, gt=0, description="CPU cores per job; torch in the job uses this many threads."
+    )
+    num_gpus: float = Field(0.0, ge=0, description="GPUs per job (fractions share a GPU).")
+    memory_gb: float | None = Field(
+        None, gt=0, description="Memory per job in GiB, reserved by the scheduler (not enforced)."
+    )
+
+
+class LauncherConfig(_Strict):
+    """Where the jobs of a sweep run. Not part of the config hash: a run started on one launcher resumes on another."""
+
+    kind: Literal["local", "ray"] = Field(
+        "local", description="local: one job after another in this process; ray: each job a Ray task."
+    )
+    address: str | None = Field(
+        None,
+        description="Ray cluster address (e.g. 'auto' or 'ray://head:10001'); default: $RAY_ADDRESS, else a "
+        "local cluster started for the sweep.",
+    )
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    max_retries: int = Field(
+        2,
+        ge=0,
+        description="Retries of a job whose worker died or that raised, before it is reported failed.",
+    )
+    retry_exceptions: bool = Field(
+        True, description="Also retry a job that raised (Ray retries a killed worker in any case)."
+    )
+
+
 class SweepConfig(_Strict):
     name: str = Field("sweep", description="Run name.")
     output_dir: Path | None = Field(
@@ -154,6 +188,9 @@ class SweepConfig(_Strict):
     reference_point: list[float] = Field(description="Hypervolume reference point, maximize convention.")
     normalization: Normalization | None = Field(
         None, description="Optional bounds normalization for indicators."
+    )
+    launcher: LauncherConfig = Field(
+        default_factory=LauncherConfig, description="Where jobs run (local or Ray) and what each asks for."
     )
 
     @model_validator(mode="after")
@@ -205,7 +242,7 @@ class SweepConfig(_Strict):
 
     def effective(self) -> dict[str, Any]:
         """The config with every default resolved, the method's trainer defaults included (JSON types)."""
-        payload = self.model_dump(mode="json", exclude={"output_dir", "cache_dir"})
+        payload = self.model_dump(mode="json", exclude={"output_dir", "cache_dir", "launcher"})
         payload["method"] = self.method.effective()
         return json.loads(json.dumps(payload, default=str))
 

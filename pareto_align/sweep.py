@@ -5,22 +5,30 @@ Run directory layout (shared products: see `workspace.py`):
     .lock                  held while a sweep runs in the directory (a second one is refused)
     points/<id>/policy/    one policy per trained point (renamed into place when complete)
     front.json             the contract file, rewritten atomically after every job and history entry
+    failures.json          jobs that failed after their retries in the last sweep (distributed launchers only)
     front.csv, front.html, front.png
 
 What the sweep owns for every method: the config record and lock, the baseline (the base policy), evaluation of
 every policy handle through `load_policy` (as the explorer will rebuild it), resume by deterministic job ids, the
 run's compute total, atomic front.json writes. A job's points appear in front.json only once all of them are
 evaluated, so a sweep killed at any moment loses at most the job in flight.
+
+Launchers: `local` runs the jobs of a round one after another in this process; `ray` (`distributed.py`) runs each
+as a Ray task and hands its `JobOutcome` back here, where `record_outcome` merges it with the same writer. Only the
+process holding the run-dir lock writes front.json.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import datasets
 import yaml
@@ -30,12 +38,22 @@ from pareto_align.atomic import private_files, write_text_atomic
 from pareto_align.config import HASH_VERSION, SweepConfig
 from pareto_align.errors import ConfigError
 from pareto_align.front import FRONT_FILENAME, FrontTracker, Objective, Point, read_front
-from pareto_align.front.schema import Compute, PolicyHandle
+from pareto_align.front.schema import Compute, HistoryEntry, PolicyHandle
 from pareto_align.methods import METHODS, Job
 from pareto_align.models.policy import Policy, is_checkpoint, load_policy
 from pareto_align.workspace import Workspace, device
 
 LOCK_FILE = ".lock"
+FAILURES_FILE = "failures.json"
+
+
+class JobsFailed(RuntimeError):
+    """Some jobs failed (after their retries) while the others finished; their points are in front.json."""
+
+    def __init__(self, failures: dict[str, str], tracker: FrontTracker, run_dir: Path) -> None:
+        self.failures, self.tracker, self.run_dir = failures, tracker, run_dir
+        super().__init__(f"{len(failures)} job(s) failed: {', '.join(failures)}; see {run_dir / FAILURES_FILE}; "
+                         "re-run the same command to retry them")  # fmt: skip
 
 
 @contextmanager
@@ -111,15 +129,27 @@ def _add_baseline(ws: Workspace) -> None:
     ws.tracker.save(ws.run_dir)
 
 
-def _run_job(job: Job, ws: Workspace) -> None:
-    """Run one job, evaluate every policy it produced through `load_policy`, and save them together."""
-    tracker, name = ws.tracker, ws.config.method.name
-    tracker.drop_history(job.id)  # entries of an interrupted earlier attempt
+@dataclass
+class JobOutcome:
+    """What a job hands to whoever keeps the front: its evaluated points, the work they share, and the history
+    entries it logged where the front was out of reach (a distributed worker; locally they go straight in)."""
+
+    job_id: str
+    points: list[Point]
+    shared: dict[str, Compute] = field(default_factory=dict)
+    history: list[HistoryEntry] = field(default_factory=list)
+    seconds: float = 0.0  # wall time of the job where it ran: training and evaluation
+    worker: dict[str, Any] = field(default_factory=dict)  # where it ran and when (distributed launchers)
+
+
+def run_job(job: Job, ws: Workspace) -> JobOutcome:
+    """Run one job and evaluate every policy it produced through `load_policy`; the front is not touched."""
+    name = ws.config.method.name
+    start = time.perf_counter()
     result = METHODS[name].run(job, ws)
     if not result.points:
         raise RuntimeError(f"method {name} produced no point for job {job.id}")
-    for work_id, compute in result.shared.items():
-        tracker.add_shared_compute(work_id, compute)
+    points = []
     for trained in result.points:
         policy = load_policy(trained.policy, ws.run_dir, device())  # as the explorer will rebuild it
         ev = ws.evaluate(policy)
@@ -129,13 +159,61 @@ def _run_job(job: Job, ws: Workspace) -> None:
             compute = compute + Compute(
                 wall_seconds=ev.seconds, generated_tokens=ev.n_tokens * trained.inference_token_cost
             )
-        tracker.add_point(Point(id=trained.id, method=name, weights=trained.weights, direction=trained.direction,
-                                seed=trained.seed, values=ev.values, stderr=ev.stderr, n_samples=ev.n_samples,
-                                samples=ev.samples, policy=trained.policy, compute=compute,
-                                step=trained.step, metadata=metadata))  # fmt: skip
-        tracker.log(step=len(tracker.point_ids), point_id=trained.id, weights=trained.weights, method=name,
-                    seed=trained.seed, cumulative_compute=tracker.total_compute().model_dump())  # fmt: skip
-    tracker.save(ws.run_dir)
+        points.append(Point(id=trained.id, method=name, weights=trained.weights, direction=trained.direction,
+                            seed=trained.seed, values=ev.values, stderr=ev.stderr, n_samples=ev.n_samples,
+                            samples=ev.samples, policy=trained.policy, compute=compute,
+                            step=trained.step, metadata=metadata))  # fmt: skip
+    return JobOutcome(job.id, points, dict(result.shared), seconds=time.perf_counter() - start)
+
+
+def record_outcome(outcome: JobOutcome, tracker: FrontTracker, run_dir: Path) -> None:
+    """Add a finished job's points (and its shared work and history) to the front, and save front.json together."""
+    for work_id, compute in outcome.shared.items():
+        tracker.add_shared_compute(work_id, compute)
+    tracker.history.extend(outcome.history)
+    for point in outcome.points:
+        tracker.add_point(point)
+        tracker.log(step=len(tracker.point_ids), point_id=point.id, weights=point.weights, method=point.method,
+                    seed=point.seed, cumulative_compute=tracker.total_compute().model_dump())  # fmt: skip
+    tracker.save(run_dir)
+
+
+def _run_job(job: Job, ws: Workspace) -> None:
+    """Run one job here, its history logged live into the front, and save its points together."""
+    ws.tracker.drop_history(job.id)  # entries of an interrupted earlier attempt
+    record_outcome(run_job(job, ws), ws.tracker, ws.run_dir)
+
+
+class LocalLauncher:
+    """Today's loop: one job after another in this process."""
+
+    def run_round(self, jobs: list[Job], ws: Workspace) -> dict[str, str]:
+        """Run `jobs`; returns the failed ones (job id -> error); here an error stops the sweep instead."""
+        for job in tqdm(jobs, desc=f"{ws.config.method.name} jobs", disable=not ws.progress):
+            _run_job(job, ws)
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+def make_launcher(config: SweepConfig, log=print):
+    """The launcher of `config.launcher.kind`."""
+    if config.launcher.kind == "ray":
+        from pareto_align.distributed import RayLauncher
+
+        return RayLauncher(config.launcher, log)
+    return LocalLauncher()
+
+
+def _write_failures(run_dir: Path, failures: dict[str, str]) -> None:
+    """run_dir/failures.json lists the jobs that failed in the last sweep; removed once a sweep has none."""
+    path = run_dir / FAILURES_FILE
+    if failures:
+        rows = [{"job": job, "error": error} for job, error in failures.items()]
+        write_text_atomic(path, json.dumps({"failures": rows}, indent=1))
+    else:
+        path.unlink(missing_ok=True)
 
 
 def run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None = None, progress: bool = True,
@@ -152,30 +230,54 @@ def _run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None, pro
     datasets.disable_progress_bars()  # TRL's dataset preparation: our own bars cover points and steps
     with run_lock(run_dir, config_path):
         _write_config(config, run_dir, config_path)
-        front_path = run_dir / FRONT_FILENAME
-        tracker = FrontTracker.from_front(read_front(front_path)) if front_path.exists() else _new_tracker(
-            config, config_path)  # fmt: skip
-        ws = Workspace(config, run_dir, tracker, progress, log, shared_dir)
-        if "base" not in {b.id for b in tracker.baselines}:
-            _add_baseline(ws)
-        method = METHODS[config.method.name]
-        attempted: set[str] = set()
-        resumed = False
-        while True:  # a static grid plans once; adaptive methods plan again from the front they see
-            finished = _finished_jobs(tracker, run_dir)
-            jobs = method.plan(config, tracker.front())
-            todo = [j for j in jobs if j.id not in finished]
-            if not todo:
-                break
-            repeated = sorted({j.id for j in todo} & attempted)
-            if repeated:
-                raise RuntimeError(f"method {config.method.name} planned finished jobs again: {repeated}")
-            if not resumed and len(todo) < len(jobs):
-                log(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} jobs already finished")
-            resumed = True
-            start = time.perf_counter()
-            for job in tqdm(todo, desc=f"{config.method.name} jobs", disable=not progress):
-                attempted.add(job.id)
-                _run_job(job, ws)
-            log(f"{len(todo)} job(s) finished in {time.perf_counter() - start:.0f}s")
+        launcher = make_launcher(config, log)  # a missing Ray or an unreachable cluster fails before any work
+        try:
+            front_path = run_dir / FRONT_FILENAME
+            tracker = FrontTracker.from_front(read_front(front_path)) if front_path.exists() else _new_tracker(
+                config, config_path)  # fmt: skip
+            ws = Workspace(config, run_dir, tracker, progress, log, shared_dir)
+            if "base" not in {b.id for b in tracker.baselines}:
+                _add_baseline(ws)
+            if not isinstance(launcher, LocalLauncher):
+                _build_shared_products(ws)
+            failures = _run_rounds(ws, launcher, log)
+        finally:
+            launcher.close()
+        _write_failures(run_dir, failures)
+        if failures:  # the next round (C-MORL) would plan from an incomplete front: stop here, resumable
+            raise JobsFailed(failures, tracker, run_dir)
         return tracker
+
+
+def _build_shared_products(ws: Workspace) -> None:
+    """Before distributed jobs: workers elsewhere read the shared products by path and never build them."""
+    ws.build_shared_products()
+    prepare = getattr(METHODS[ws.config.method.name], "prepare", None)  # a method's own products (bon's RM)
+    if prepare is not None:
+        prepare(ws)
+
+
+def _run_rounds(ws: Workspace, launcher, log) -> dict[str, str]:
+    """Plan and run rounds until the method offers no unfinished job (a static grid plans once; adaptive methods
+    plan again from the front they see) or a round has failed jobs; returns those (job id -> error)."""
+    config, tracker, method = ws.config, ws.tracker, METHODS[ws.config.method.name]
+    attempted: set[str] = set()
+    resumed = False
+    while True:
+        finished = _finished_jobs(tracker, ws.run_dir)
+        jobs = method.plan(config, tracker.front())
+        todo = [j for j in jobs if j.id not in finished]
+        if not todo:
+            return {}
+        repeated = sorted({j.id for j in todo} & attempted)
+        if repeated:
+            raise RuntimeError(f"method {config.method.name} planned finished jobs again: {repeated}")
+        if not resumed and len(todo) < len(jobs):
+            log(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} jobs already finished")
+        resumed = True
+        start = time.perf_counter()
+        attempted.update(j.id for j in todo)
+        failures = launcher.run_round(todo, ws)
+        log(f"{len(todo) - len(failures)} job(s) finished in {time.perf_counter() - start:.0f}s")
+        if failures:
+            return failures

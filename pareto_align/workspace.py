@@ -262,6 +262,26 @@ class Workspace:
         self._diffs[source] = diffs
         return diffs
 
+    def build_shared_products(self) -> None:
+        """Build now what jobs would otherwise build lazily: the data (and the base policy's copy), the reward model
+        wherever the config scores with it, and MODPO's reward differences where its margins count. A distributed
+        launcher calls this before its jobs start, so that workers only read the products by path and never race
+        to build the same one. Products a method builds inside its jobs (PAR's reference, dynamic_hv's seed
+        vector) are written atomically and identically by whichever job gets there first."""
+        setting = self.setting
+        config, method = self.config, self.config.method
+        sections = [method, getattr(method, "specialists", None)]
+        sources = {config.evaluation.scorer, *(getattr(s, "reward_source", None) for s in sections)}
+        margin = getattr(method, "margin_source", None)
+        fixed_k = getattr(method, "trained_objective", "largest_weight") != "largest_weight"
+        margins_count = margin is not None and (
+            fixed_k or any(int((w > 0).sum()) > 1 for w in config.weight_vectors())
+        )
+        if "reward_model" in sources or (margins_count and margin == "reward_model"):
+            self.reward_model  # noqa: B018 -- trained (or loaded) here, once
+        if margins_count and setting.pairs is not None:
+            self.reward_diffs(margin)
+
     # ------------------------------------------------------------------ evaluation and history
     def evaluate(self, policy: Policy, samples_per_prompt: int | None = None,
                  scorer: Scorer | None = None) -> Evaluation:  # fmt: skip

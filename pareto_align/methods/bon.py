@@ -62,6 +62,11 @@ def plan(config: SweepConfig, front: Front) -> list[Job]:
     return [job for job in grid_jobs(config) if job.seed == first]
 
 
+def prepare(ws: Workspace) -> None:
+    """Shared products built before distributed jobs start: every selection ranks by the reward model."""
+    ws.reward_model  # noqa: B018
+
+
 def run(job: Job, ws: Workspace) -> JobResult:
     """The selection policy's handle: base checkpoint, n, the reward model, the weights (no training)."""
     method: Config = ws.config.method  # type: ignore[assignment]

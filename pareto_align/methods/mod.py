@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from pareto_align.workspace import Workspace
 
 
+# The first job of each seed trains the specialists the others mix: a distributed launcher runs it first.
+SHARES_WORK_WITHIN_SEED = True
+
+
 class Config(SpecialistsSection):
     """YAML section `method:` for `name: mod`; the weight grid is the config's `weights`."""
 

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from pareto_align.workspace import Workspace
 
 
+# The first job of each seed trains the specialists the others mix: a distributed launcher runs it first.
+SHARES_WORK_WITHIN_SEED = True
+
+
 class Config(SpecialistsSection):
     """YAML section `method:` for `name: soups`; the lambda grid is the config's `weights`."""
 
