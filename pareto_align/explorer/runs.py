@@ -7,11 +7,11 @@ that run and keep showing the others. Only ``run_dir/front.json`` is read here.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pareto_align.export.style import run_labels
 from pareto_align.front.schema import FRONT_FILENAME, Front, FrontFileError, read_front
 
 
@@ -33,36 +33,6 @@ class LoadedRun:
     @property
     def objective_names(self) -> tuple[str, ...]:
         return tuple(self.front.objective_names) if self.front is not None else ()
-
-
-def run_labels(run_dirs: Sequence[Path]) -> list[str]:
-    """Short unique labels: the folder name, extended with parent folders only where names collide."""
-    parts = [Path(os.path.abspath(d)).parts for d in run_dirs]
-    depth = [1] * len(parts)
-
-    def label(i: int) -> str:
-        return "/".join(parts[i][-depth[i] :])
-
-    while True:
-        # Grow only against a *different* path with the same label (the same path twice cannot be told apart).
-        grow = [
-            i
-            for i in range(len(parts))
-            if depth[i] < len(parts[i]) - 1
-            and any(label(j) == label(i) and parts[j] != parts[i] for j in range(len(parts)))
-        ]
-        if not grow:
-            break
-        for i in grow:
-            depth[i] += 1
-    labels = [label(i) for i in range(len(parts))]
-    # Identical paths given twice keep identical names; number them so that labels are keys.
-    seen: dict[str, int] = {}
-    out = []
-    for lab in labels:
-        seen[lab] = seen.get(lab, 0) + 1
-        out.append(lab if seen[lab] == 1 else f"{lab} ({seen[lab]})")
-    return out
 
 
 def load_run(run_dir: Path, label: str | None = None) -> LoadedRun:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pareto_align.export.style import run_labels
 from pareto_align.front.schema import FRONT_FILENAME, Compute, Front, Point, read_front
 
 
@@ -64,18 +65,6 @@ class SeedGroup:
         return np.array([p.values for p in self.points], dtype=float)
 
 
-def _unique_names(paths: Sequence[Path]) -> list[str]:
-    """Run names from folder names; when two folders share a name, use more of their path."""
-    names = [p.parent.name or p.stem for p in paths]
-    if len(set(names)) == len(names):
-        return names
-    common = Path(os.path.commonpath([str(p.parent.resolve()) for p in paths]))
-    names = [str(p.parent.resolve().relative_to(common)) or p.parent.name for p in paths]
-    if len(set(names)) == len(names):
-        return names
-    return [f"{n}#{i}" for i, n in enumerate(names)]
-
-
 def expand_run_dirs(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Run dirs and front files as given, with each *comparison folder* (a folder without ``front.json`` whose
     subfolders hold one, as ``pareto-align compare`` writes) replaced by those subfolders, in name order.
@@ -108,7 +97,10 @@ def load_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> list[Run]:
             raise ExportError(f"{f}: given twice (arguments {seen[key] + 1} and {i + 1})")
         seen[key] = i
     fronts = [read_front(f) for f in files]
-    runs = [Run(name, front, f) for name, front, f in zip(_unique_names(files), fronts, files, strict=True)]
+    runs = [
+        Run(name, front, f)
+        for name, front, f in zip(run_labels([f.parent for f in files]), fronts, files, strict=True)
+    ]
     check_compatible(runs)
     return runs
 

@@ -8,7 +8,9 @@ The figure is laid out at 420 x 330 CSS px; placed at 3.3 in wide, a 13 px font 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 import plotly.graph_objects as go
 
@@ -211,3 +213,33 @@ def display_name(label: str, method: str | None = None) -> str:
 def objective_title(name: str, direction: str) -> str:
     """Axis title: values are in the maximize convention, so an objective declared ``min`` shows as −name."""
     return f"\u2212{name}" if direction == "min" else name
+
+
+def run_labels(run_dirs: Sequence[Path]) -> list[str]:
+    """Short unique labels: the folder name, extended with parent folders only where names collide."""
+    parts = [Path(os.path.abspath(d)).parts for d in run_dirs]
+    depth = [1] * len(parts)
+
+    def label(i: int) -> str:
+        return "/".join(parts[i][-depth[i] :])
+
+    while True:
+        # Grow only against a *different* path with the same label (the same path twice cannot be told apart).
+        grow = [
+            i
+            for i in range(len(parts))
+            if depth[i] < len(parts[i]) - 1
+            and any(label(j) == label(i) and parts[j] != parts[i] for j in range(len(parts)))
+        ]
+        if not grow:
+            break
+        for i in grow:
+            depth[i] += 1
+    labels = [label(i) for i in range(len(parts))]
+    # Identical paths given twice keep identical names; number them so that labels are keys.
+    seen: dict[str, int] = {}
+    out = []
+    for lab in labels:
+        seen[lab] = seen.get(lab, 0) + 1
+        out.append(lab if seen[lab] == 1 else f"{lab} ({seen[lab]})")
+    return out
