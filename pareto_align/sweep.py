@@ -136,6 +136,9 @@ def _run_job(job: Job, ws: Workspace) -> None:
         tracker.log(step=len(tracker.point_ids), point_id=trained.id, weights=trained.weights, method=name,
                     seed=trained.seed, cumulative_compute=tracker.total_compute().model_dump())  # fmt: skip
     tracker.save(ws.run_dir)
+    after_job = getattr(METHODS[name], "after_job", None)  # optional: work once the points are saved
+    if after_job is not None:
+        after_job(job, ws)
 
 
 def run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None = None, progress: bool = True,
