@@ -281,7 +281,12 @@ class Workspace:
         """Save full weights or a LoRA adapter as points/<id>/policy (renamed into place when complete); returns
         its checkpoint handle."""
         staged = work / "policy"
-        model.save_pretrained(staged)  # full weights, or the LoRA adapter alone
+        if hasattr(
+            model, "peft_config"
+        ):  # the trained LoRA adapter alone (not a frozen "ref" copy TRL may add)
+            model.save_pretrained(staged, selected_adapters=["default"])
+        else:
+            model.save_pretrained(staged)  # full weights
         tokenizer.save_pretrained(staged)
         if (staged / "adapter_config.json").exists():
             self.relocatable_adapter(staged)

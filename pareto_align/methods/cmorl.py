@@ -1,7 +1,7 @@
 """`method: cmorl`: C-MORL (Liu et al., 2024) on language-model policies: a stage-1 grid, then rounds of
 constrained extension that fill the front's gaps (the arithmetic: `pareto_align/cmorl.py`).
 
-Stage 1 (Pareto initialization): one online GRPO run per (weight vector, seed) of the sweep's grid, as morlhf.
+Stage 1 (Pareto initialization): one online GRPO (or RLOO) run per (weight vector, seed) of the grid, as morlhf.
 Every `snapshot_every` steps, and at its end, the training policy answers the held-out prompts; its objective
 vector in the *training* reward's units (the reward model, or gold with `reward_source: gold`) is offered to the
 archive and the policy is saved as a snapshot (points/<id>/snapshots/step-<n>/; the final one is the point's
@@ -18,11 +18,11 @@ every R stage-2 policy updates; without it (the default, the reference's per-rou
 entry towards every objective (n_select x K extensions). Round r's jobs are planned once every job of round r - 1
 has its point; round r's archive is round r - 1's with the extensions' snapshots offered to it. `rounds` rounds.
 
-Snapshots that drop out of the archive are deleted from disk after each job (`after_job`): a snapshot once offered
-to the archive and no longer in it never comes back (the archive is replayed in the same order from the front),
-unless an extension (finished or planned) starts from it; a point's own final policy is never deleted.
+Snapshots that drop out of the archive are deleted from disk after each job (`after_job`), except those an
+extension (finished or planned) starts from; a point's own final policy is never deleted. A snapshot once dropped
+never comes back: the archive is replayed from the front in the same order each time.
 
-Stage 2 (constrained extension), one job per (selected entry, objective l): a GRPO run of `extension_steps` steps
+Stage 2 (constrained extension), one job per (selected entry, objective l): a run of `extension_steps` steps
 from the entry's snapshot that maximizes objective l under G_j >= beta * G_j(pi_r) for j != l, with the log
 barrier as per-batch linear weights (`barrier_weights`). Choices (the issue asks they be stated):
 - G_j(pi_r) is frozen at selection, from the archive's evaluation of the snapshot on the held-out prompts (the
