@@ -247,9 +247,8 @@ class Barrier:
         """`reward_weights` for a batch's per-objective rewards: (N, K) raw, returns (K,) on raw rewards; with
         `par`, (N, 2K) shaped then raw, returns (2K,): the normalized coefficients on the shaped, 0 on the raw."""
         k = len(self.reference)
-        raw = (
-            rewards.double().cpu().numpy()[:, k : 2 * k] if self.par else rewards.double().cpu().numpy()
-        )  # (N, K)
+        batch = rewards.double().cpu().numpy()  # (N, K), or (N, 2K) with par
+        raw = batch[:, k:] if self.par else batch  # (N, K)
         G = normalize(np.nanmean(raw, axis=0), self.lower, self.upper)  # (K,)
         w, binds = barrier_weights(G, self.reference, self.objective, self.beta, self.t)
         self.batches += 1
