@@ -596,6 +596,7 @@ def test_the_explorer_shows_the_lineage(cmorl_run, monkeypatch):
     assert any("C-MORL lineage" in e.label for e in at.expander)
 
 
+@pytest.mark.slow
 def test_cmorl_par_on_the_reward_model_with_rloo_and_lora(tmp_path, benchmark_cache):
     """reward_source reward_model + PAR + RLOO + LoRA: the barrier sees PAR-shaped then raw rewards (2K columns,
     shaped = sigmoid(raw - r_ref) with one reference per prompt group) and steers on the raw ones, its weights
