@@ -114,7 +114,7 @@ class RayLauncher:
         return failures
 
     def _run_wave(self, jobs: list[Job], ws: Workspace, bar) -> dict[str, str]:
-        from pareto_align.sweep import record_outcome
+        from pareto_align.sweep import after_job, record_outcome
 
         if not jobs:
             return {}
@@ -147,6 +147,7 @@ class RayLauncher:
                     received = time.time()
                     ws.tracker.drop_history(job.id)  # entries of an interrupted earlier attempt
                     record_outcome(outcome, ws.tracker, ws.run_dir)
+                    after_job(job, ws)
                     self.timings.append({"job": job.id, "submitted": submitted, "received": received,
                                          "merged": time.time(), "job_seconds": outcome.seconds,
                                          **outcome.worker})  # fmt: skip

@@ -7,6 +7,9 @@ objectives cost one scoring pass. Optional per-objective shaping (PAR) and a Tch
 
 - PAR (Fu et al., 2025, "Reward Shaping to Mitigate Reward Hacking in RLHF"): r_k <- sigmoid(r_k - r_k(x, y_ref)),
   with y_ref the base policy's response to the same prompt; bounded in (0, 1) and centred at the reference (0.5).
+- Raw columns (`raw_columns=True`, with PAR): the K unshaped rewards as K more reward functions at weight 0, named
+  `<objective>_raw`, so a method that steers on raw values (C-MORL's barrier) gets them from TRL's own gathered
+  `rewards_per_func` while the policy loss uses the shaped ones.
 - Tchebycheff: -max_k w_k |z*_k - r_k| (z* the stated ideal point, in the units of the rewards after shaping),
   which TRL does not have: it is one more reward function with weight 1, while the K objectives stay logged at
   weight 0 (`reward_weights`), so TRL's own normalization (`scale_rewards`, GDPO's `normalize_then_sum`) applies
@@ -58,42 +61,55 @@ class ObjectiveRewards:
 
     `functions()` are the trainer's `reward_funcs`, `weights()` its `reward_weights`. With `par=True` the dataset
     must carry a `ref_rewards` column (K reference rewards per prompt; TRL passes extra columns to reward functions).
-    `generated_tokens` counts the completion tokens scored, for compute accounting.
+    `generated_tokens` counts the completion tokens scored, for compute accounting. With `raw_columns=True` (PAR
+    only) the unshaped rewards follow as K functions at weight 0.
     """
 
     def __init__(self, scorer: Scorer, names: Sequence[str], weights: Sequence[float],
-                 scalarization: Scalarization | None = None, par: bool = False) -> None:  # fmt: skip
+                 scalarization: Scalarization | None = None, par: bool = False,
+                 raw_columns: bool = False) -> None:  # fmt: skip
+        if raw_columns and not par:
+            raise ValueError("raw_columns: the objectives' own columns are raw already without PAR")
         self.scorer = scorer
         self.names = list(names)
         self.w = np.asarray(weights, dtype=float)  # (K,)
         self.scalarization = scalarization or Scalarization()
-        self.par = par
+        self.par, self.raw_columns = par, raw_columns
         self.generated_tokens = 0
         self.scoring_seconds = 0.0
-        self._batch: tuple[list, np.ndarray] | None = None  # (completions list, rewards (N, K))
+        self._batch: tuple[list, np.ndarray, np.ndarray] | None = (
+            None  # (completions, shaped (N, K), raw (N, K))
+        )
 
     def rewards(self, prompts: list, completions: list, completion_ids: list | None = None,
-                ref_rewards: list | None = None) -> np.ndarray:  # fmt: skip
-        """Per-objective rewards (N, K) of a batch, computed once per batch (TRL passes the same lists to every
-        reward function; holding the list keeps its identity unique while it is cached)."""
-        if self._batch is not None and self._batch[0] is completions:
-            return self._batch[1]
-        start = time.perf_counter()
-        r = self.scorer.score(prompts, [as_response(c) for c in completions]).double().numpy()  # (N, K)
-        if self.par:
-            if ref_rewards is None:
-                raise ValueError("PAR shaping needs a 'ref_rewards' column in the training dataset")
-            r = par_shaping(r, np.asarray(ref_rewards, dtype=float))
-        self.scoring_seconds += time.perf_counter() - start
-        self.generated_tokens += sum(len(ids) for ids in completion_ids or [])
-        self._batch = (completions, r)
-        return r
+                ref_rewards: list | None = None, raw: bool = False) -> np.ndarray:  # fmt: skip
+        """Per-objective rewards (N, K) of a batch, shaped (PAR) unless `raw`, computed once per batch (TRL passes
+        the same lists to every reward function; holding the list keeps its identity unique while it is cached)."""
+        if self._batch is None or self._batch[0] is not completions:
+            start = time.perf_counter()
+            r = self.scorer.score(prompts, [as_response(c) for c in completions]).double().numpy()  # (N, K)
+            shaped = r
+            if self.par:
+                if ref_rewards is None:
+                    raise ValueError("PAR shaping needs a 'ref_rewards' column in the training dataset")
+                shaped = par_shaping(r, np.asarray(ref_rewards, dtype=float))
+            self.scoring_seconds += time.perf_counter() - start
+            self.generated_tokens += sum(len(ids) for ids in completion_ids or [])
+            self._batch = (completions, shaped, r)
+        return self._batch[2] if raw else self._batch[1]
 
     def _objective(self, k: int) -> Callable[..., list[float]]:
         def reward(prompts, completions, completion_ids=None, ref_rewards=None, **_) -> list[float]:
             return self.rewards(prompts, completions, completion_ids, ref_rewards)[:, k].tolist()
 
         reward.__name__ = self.names[k]  # TRL logs rewards/<__name__>/mean
+        return reward
+
+    def _raw(self, k: int) -> Callable[..., list[float]]:
+        def reward(prompts, completions, completion_ids=None, ref_rewards=None, **_) -> list[float]:
+            return self.rewards(prompts, completions, completion_ids, ref_rewards, raw=True)[:, k].tolist()
+
+        reward.__name__ = f"{self.names[k]}_raw"
         return reward
 
     def _tchebycheff(self) -> Callable[..., list[float]]:
@@ -104,12 +120,16 @@ class ObjectiveRewards:
         return tchebycheff
 
     def functions(self) -> list[Callable[..., list[float]]]:
-        """The K objective rewards in config order, then the Tchebycheff scalarizer when it is used."""
+        """The K objective rewards in config order, then the Tchebycheff scalarizer when it is used, then the K raw
+        rewards with `raw_columns`."""
         funcs = [self._objective(k) for k in range(len(self.names))]
-        return funcs + ([self._tchebycheff()] if self.scalarization.kind == "tchebycheff" else [])
+        funcs += [self._tchebycheff()] if self.scalarization.kind == "tchebycheff" else []
+        return funcs + ([self._raw(k) for k in range(len(self.names))] if self.raw_columns else [])
 
     def weights(self) -> list[float]:
-        """`reward_weights`: w for a linear scalarization; 0 per objective and 1 for the Tchebycheff scalarizer."""
+        """`reward_weights`: w for a linear scalarization; 0 per objective and 1 for the Tchebycheff scalarizer;
+        0 for each raw column."""
+        raw = [0.0] * len(self.names) if self.raw_columns else []
         if self.scalarization.kind == "tchebycheff":
-            return [0.0] * len(self.names) + [1.0]
-        return self.w.tolist()
+            return [0.0] * len(self.names) + [1.0] + raw
+        return self.w.tolist() + raw

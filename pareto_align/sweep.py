@@ -182,6 +182,14 @@ def _run_job(job: Job, ws: Workspace) -> None:
     """Run one job here, its history logged live into the front, and save its points together."""
     ws.tracker.drop_history(job.id)  # entries of an interrupted earlier attempt
     record_outcome(run_job(job, ws), ws.tracker, ws.run_dir)
+    after_job(job, ws)
+
+
+def after_job(job: Job, ws: Workspace) -> None:
+    """The method's optional `after_job(job, ws)`, once the job's points are saved (C-MORL prunes snapshots)."""
+    hook = getattr(METHODS[ws.config.method.name], "after_job", None)
+    if hook is not None:
+        hook(job, ws)
 
 
 class LocalLauncher:

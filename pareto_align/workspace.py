@@ -322,16 +322,21 @@ class Workspace:
         """Save full weights or a LoRA adapter as points/<id>/policy (renamed into place when complete); returns
         its checkpoint handle."""
         staged = work / "policy"
-        model.save_pretrained(staged)  # full weights, or the LoRA adapter alone
+        if hasattr(
+            model, "peft_config"
+        ):  # the trained LoRA adapter alone (not a frozen "ref" copy TRL may add)
+            model.save_pretrained(staged, selected_adapters=["default"])
+        else:
+            model.save_pretrained(staged)  # full weights
         tokenizer.save_pretrained(staged)
         if (staged / "adapter_config.json").exists():
-            self._relocatable_adapter(staged)
+            self.relocatable_adapter(staged)
         final = self.run_dir / "points" / point_id / "policy"
         shutil.rmtree(final, ignore_errors=True)
         os.replace(staged, final)
         return {"kind": "checkpoint", "path": str(final.relative_to(self.run_dir))}
 
-    def _relocatable_adapter(self, adapter_dir: Path) -> None:
+    def relocatable_adapter(self, adapter_dir: Path) -> None:
         """Record the adapter's base model relative to the run dir when it lives there, so runs can be moved."""
         rel = self.base_handle()
         if rel is None:

@@ -243,6 +243,98 @@ def test_plan_stage_one_then_rounds_from_the_front(tmp_path):
     assert len(cmorl.rounds(config, front, 1)) == 1  # seed 1's round 1 is not finished
 
 
+def test_refresh_every_rounds_of_whole_extensions_from_a_refreshed_selection(tmp_path):
+    """With refresh_every = 3 extensions' updates, a round is the first 3 (entry, objective) pairs in selection
+    order; the next round selects again from the archive with their snapshots, finishing a partly extended entry
+    when it is still the emptiest, and never extending a pair twice."""
+    from conftest import tiny_sweep_dict
+
+    from pareto_align.config import SweepConfig
+    from pareto_align.front.schema import Front, Objective
+    from pareto_align.methods import cmorl
+
+    method = {"name": "cmorl", "n_select": 2, "rounds": 3, "extension_steps": 4, "refresh_every": 13}
+    d = tiny_sweep_dict(
+        tmp_path, weights={"kind": "explicit", "weights": [[1.0, 0.0], [0.0, 1.0]]}, method=method
+    )
+    config = SweepConfig.model_validate(d)
+    assert config.method.jobs_per_round() == 3  # 13 // 4: whole extensions only
+    front = Front(
+        objectives=[Objective(name="helpful"), Objective(name="length")], reference_point=[0.0, -24.0]
+    )
+    front.points = [_point("w00-s0", 0, 1, [_snap("w00-s0", 2, LINE[0]), _snap("w00-s0", 4, LINE[1])]),
+                    _point("w01-s0", 0, 1, [_snap("w01-s0", 2, LINE[2]), _snap("w01-s0", 4, LINE[3])])]  # fmt: skip
+    round1 = ["x1-w00-s0-t2-o0", "x1-w00-s0-t2-o1", "x1-w01-s0-t4-o0"]  # the extremes (inf), 3 pairs
+    assert [j.id for j in cmorl.plan(config, front)][2:] == round1
+    for jid in round1:  # one extension finds (2, 2.2): crowding of the line changes
+        front.points.append(_point(jid, 0, 2, [_snap(jid, 4, [2.0, 2.2])] if jid.endswith("t2-o1") else []))
+    (_, chosen, jobs) = cmorl.rounds(config, front, 0)[1]
+    # w01-s0-t4 (inf) keeps its last objective; then the largest crowding distance among the rest:
+    # (1, 3.5): 2/4 + 1.8/4 = 0.95, (2, 2.2): 2/4 + 2.5/4 = 1.125, (3, 1): 2/4 + 2.2/4 = 1.05
+    assert [e.id for e in chosen] == ["w01-s0-t4", "x1-w00-s0-t2-o1-t4"]
+    round2 = ["x2-w01-s0-t4-o1", "x2-x1-w00-s0-t2-o1-t4-o0", "x2-x1-w00-s0-t2-o1-t4-o1"]
+    assert [j.id for j in jobs] == round2 and {j.metadata["round"] for j in jobs} == {2}
+    for jid in round2:
+        front.points.append(_point(jid, 0, 2, []))
+    state = cmorl.replay(config, front, 0)
+    assert [len(r.jobs) for r in state.rounds] == [3, 3, 3]
+    assert [j.id for j in state.rounds[2].jobs] == ["x3-w01-s0-t2-o0", "x3-w01-s0-t2-o1", "x3-w00-s0-t4-o0"]
+    assert sum(len(r.jobs) for r in state.rounds) * 4 <= 3 * 13  # stage 2's updates: 3 rounds of at most R
+    default = SweepConfig.model_validate({**d, "method": {**method, "refresh_every": None}})
+    assert [len(r.jobs) for r in cmorl.replay(default, front, 0).rounds] == [
+        4
+    ]  # n_select x K, round 1 unfinished
+
+
+def test_snapshots_dropped_from_the_archive_are_deleted(tmp_path):
+    """After stage 1 and round 1: a dominated stage-1 snapshot and one an extension dominated are deleted; a
+    dropped snapshot a finished extension started from, a point's own policy, the archive's entries, the sources of
+    planned extensions and the snapshots of the unfinished round (not offered yet) stay."""
+    from types import SimpleNamespace
+
+    from conftest import tiny_sweep_dict
+
+    from pareto_align.config import SweepConfig
+    from pareto_align.front.schema import Front, Objective
+    from pareto_align.methods import cmorl
+
+    d = tiny_sweep_dict(tmp_path, weights={"kind": "explicit", "weights": [[1.0, 0.0], [0.0, 1.0]]},
+                        method={"name": "cmorl", "n_select": 2, "rounds": 2})  # fmt: skip
+    config = SweepConfig.model_validate(d)
+    front = Front(
+        objectives=[Objective(name="helpful"), Objective(name="length")], reference_point=[0.0, -24.0]
+    )
+    final = {
+        "id": "w01-s0-t6",
+        "values": [0.5, 0.5],
+        "path": "points/w01-s0/policy",
+        "lineage": {},
+    }  # dominated
+    front.points = [
+        _point("w00-s0", 0, 1, [_snap("w00-s0", 1, [0.5, 3.0]), _snap("w00-s0", 2, LINE[0]),
+                                _snap("w00-s0", 4, LINE[1])]),
+        _point("w01-s0", 0, 1, [_snap("w01-s0", 2, LINE[2]), _snap("w01-s0", 4, LINE[3]), final]),
+        _point("x1-w00-s0-t2-o0", 0, 2, [_snap("x1-w00-s0-t2-o0", 2, [2.0, 3.6])]),  # drops (1, 3.5)
+        _point("x1-w00-s0-t2-o1", 0, 2, []),
+        _point("x1-w01-s0-t4-o0", 0, 2, []),
+        _point("x1-w01-s0-t4-o1", 0, 2, [_snap("x1-w01-s0-t4-o1", 2, [4.5, 0.5])]),  # drops (4, 0), a source
+        _point("x2-x1-w01-s0-t4-o1-t2-o0", 0, 2, [_snap("x2-x1-w01-s0-t4-o1-t2-o0", 2, [0.1, 0.1])]),
+    ]  # fmt: skip
+    paths = [e["path"] for p in front.points for e in p.metadata["cmorl"]["snapshots"]]
+    for rel in paths:
+        (tmp_path / rel).mkdir(parents=True)
+    ws = SimpleNamespace(config=config, run_dir=tmp_path, tracker=SimpleNamespace(front=lambda: front))
+    assert [j.id for j in cmorl.rounds(config, front, 0)[1][2]] == [
+        "x2-x1-w01-s0-t4-o1-t2-o0", "x2-x1-w01-s0-t4-o1-t2-o1",
+        "x2-x1-w00-s0-t2-o0-t2-o0", "x2-x1-w00-s0-t2-o0-t2-o1"]  # fmt: skip
+    deleted = cmorl.prune_snapshots(ws, 0)
+    assert sorted(deleted) == ["points/w00-s0/snapshots/step-1", "points/w00-s0/snapshots/step-4"]
+    assert [rel for rel in paths if not (tmp_path / rel).exists()] == sorted(deleted)
+    assert (
+        cmorl.prune_snapshots(ws, 0) == []
+    )  # nothing more to delete; stage 1 of seed 1 is not in this config
+
+
 # ---------------------------------------------------------------------------------------------- runs
 CMORL_GOLD = {"name": "cmorl", "reward_source": "gold", "history_every": 0, "snapshot_every": 2,
               "samples_per_prompt": 2, "n_select": 1, "rounds": 1, "extension_steps": 2, "checkpoint_every": 0,
@@ -316,7 +408,9 @@ def test_stage_one_snapshots_form_the_archive_and_selection(cmorl_run):
         meta = p.metadata["cmorl"]
         assert meta["stage"] == 1 and [e["id"] for e in meta["snapshots"]] == [f"{p.id}-t2", f"{p.id}-t4"]
         assert meta["snapshots"][1]["path"] == p.policy.path  # the final entry is the point's policy
-        load_causal_lm(str(run_dir / meta["snapshots"][0]["path"]))  # a loadable snapshot
+        snapshot = run_dir / meta["snapshots"][0]["path"]
+        if snapshot.exists():  # else dropped from the archive (checked below)
+            load_causal_lm(str(snapshot))  # a loadable snapshot
         (h,) = [h for h in front.history if h.point_id == p.id and h.training]  # the step-2 evaluation
         assert h.step == 2 and h.model_extra["reward_values"] == meta["snapshots"][0]["values"]
         assert p.compute.generated_tokens > meta["snapshot_evaluation_tokens"] > 0
@@ -326,6 +420,12 @@ def test_stage_one_snapshots_form_the_archive_and_selection(cmorl_run):
     assert saved["selected"] == [chosen.id] and saved["round"] == 1
     assert ids[2:] == [f"x1-{chosen.id}-o0", f"x1-{chosen.id}-o1"]
     assert starts == {"w00-s0": None, "w01-s0": None, ids[2]: chosen.path, ids[3]: chosen.path}
+    # on disk: the final archive's snapshots and the extensions' source; the others were deleted
+    final = Archive(200, entries + [ArchiveEntry.from_json(e) for p in front.points[2:]
+                                    for e in p.metadata["cmorl"]["snapshots"]])  # fmt: skip
+    kept = {e.path for e in final.entries} | {chosen.path}
+    for e in entries:
+        assert (run_dir / e.path).exists() == (e.path in kept or e.path.endswith("/policy")), e.id
 
 
 def test_extensions_follow_the_barrier_and_carry_their_lineage(cmorl_run):
@@ -434,8 +534,11 @@ def test_killed_extension_resumes_mid_run_with_its_barrier_state(tmp_path, bench
 @pytest.mark.parametrize(
     "method, overrides, message",
     [
-        ({"trainer": "rloo"}, {}, "method.trainer: cmorl"),
-        ({"par": True}, {}, "method.par"),
+        (
+            {"extension_steps": 20, "refresh_every": 10},
+            {},
+            "method.refresh_every: 10 is less than one extension",
+        ),
         (
             {"trl": {"multi_objective_aggregation": "normalize_then_sum"}},
             {},
@@ -445,7 +548,6 @@ def test_killed_extension_resumes_mid_run_with_its_barrier_state(tmp_path, bench
         ({"bounds": {"lower": [0.0], "upper": [1.0]}}, {}, "method.bounds.lower: expected 2"),
         ({"bounds": {"lower": [0, 0], "upper": [1, 0]}}, {}, "method.bounds: upper must exceed lower"),
         ({"beta": 1.5}, {}, "beta"),
-        ({}, {"policy": {"lora": {"r": 4}}}, "policy.lora: cmorl"),
     ],
 )
 def test_config_mistakes_name_the_field(tmp_path, method, overrides, message):
@@ -492,3 +594,80 @@ def test_the_explorer_shows_the_lineage(cmorl_run, monkeypatch):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("C-MORL lineage" in e.label for e in at.expander)
+
+
+@pytest.mark.slow
+def test_cmorl_par_on_the_reward_model_with_rloo_and_lora(tmp_path, benchmark_cache):
+    """reward_source reward_model + PAR + RLOO + LoRA: the barrier sees PAR-shaped then raw rewards (2K columns,
+    shaped = sigmoid(raw - r_ref) with one reference per prompt group) and steers on the raw ones, its weights
+    (normalized coefficients on the shaped columns, 0 on the raw) are what RLOO scalarized with; snapshots are
+    LoRA adapters, and an extension continues training its snapshot's adapter."""
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from pareto_align.front import read_front
+    from pareto_align.methods import cmorl, morlhf
+    from pareto_align.trainers.dynamic_rloo import DynamicRLOOTrainer
+
+    method = {"name": "cmorl", "trainer": "rloo", "reward_source": "reward_model", "par": True, "history_every": 0,
+              "snapshot_every": 1, "samples_per_prompt": 1, "n_select": 1, "rounds": 1, "extension_steps": 2,
+              "checkpoint_every": 0, "trl": {"max_steps": 2, "max_completion_length": 8, "num_generations": 4,
+                                             "per_device_train_batch_size": 8, "learning_rate": 1e-2}}  # fmt: skip
+    lora = {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "lora_dropout": 0.0}
+    config = _config(tmp_path, benchmark_cache, method)
+    import yaml
+
+    data = yaml.safe_load(config.read_text())
+    data["policy"] = {"lora": lora}
+    data["evaluation"] = {"samples_per_prompt": 1, "max_prompts": 4, "generation": {"max_new_tokens": 8}}
+    config.write_text(yaml.safe_dump(data))
+    batches, applied, started = [], [], {}
+    real_weights, real_rewards, real_start = cmorl.Barrier.weights, DynamicRLOOTrainer._calculate_rewards, morlhf.start_policy  # fmt: skip
+
+    def weights(self, rewards):
+        out = real_weights(self, rewards)
+        batches.append((self, rewards.double().numpy().copy(), out))
+        return out
+
+    def calculate_rewards(self, *args):
+        out = real_rewards(self, *args)
+        applied.append(self.reward_weights.tolist())
+        return out
+
+    def start_policy(ws, start):
+        model, tokenizer, peft_config = real_start(ws, start)
+        if start is not None:
+            started[start] = {k: v.clone() for k, v in get_peft_model_state_dict(model).items()}
+        return model, tokenizer, peft_config
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cmorl.Barrier, "weights", weights)
+        mp.setattr(DynamicRLOOTrainer, "_calculate_rewards", calculate_rewards)
+        mp.setattr(morlhf, "start_policy", start_policy)
+        assert _sweep(config, tmp_path / "run") == 0
+    run_dir = tmp_path / "run"
+    front = read_front(run_dir)
+    assert len(front.points) == 4 and len(batches) == 4 and len(applied) >= 4  # 2 extensions x 2 steps
+    for barrier, rewards, out in batches:
+        shaped, raw = rewards[:, :2], rewards[:, 2:]  # (N, 2) each
+        assert np.all((shaped > 0) & (shaped < 1))
+        ref = (raw - np.log(shaped / (1 - shaped))).reshape(-1, 4, 2)  # r_ref: one per prompt group of 4
+        assert np.allclose(ref, ref[:, :1], atol=1e-3)
+        G = normalize(raw.mean(axis=0), barrier.lower, barrier.upper)
+        w, _ = barrier_weights(G, barrier.reference, barrier.objective, 0.9, 20.0)
+        assert out == pytest.approx([*w.tolist(), 0.0, 0.0])
+    assert np.asarray(applied[-4:]) == pytest.approx(np.asarray([b[2] for b in batches]), rel=1e-6)
+    for p in front.points[2:]:
+        meta = p.metadata["cmorl"]
+        source = next(
+            e for q in front.points for e in q.metadata["cmorl"]["snapshots"] if e["id"] == meta["extends"]
+        )
+        assert p.metadata["trainer"] == "rloo" and p.metadata["reward_source"] == "reward_model"
+        saved = load_file(run_dir / source["path"] / "adapter_model.safetensors")
+        start = started[source["path"]]
+        assert start.keys() == saved.keys() and all(torch.equal(start[k], saved[k]) for k in saved)
+        final = load_file(run_dir / p.policy.path / "adapter_model.safetensors")
+        assert any(not torch.equal(final[k], saved[k]) for k in saved)  # the adapter trained on
+    on_disk = [run_dir / e["path"] for q in front.points for e in q.metadata["cmorl"]["snapshots"]
+               if (run_dir / e["path"]).exists()]  # fmt: skip
+    assert len(on_disk) >= 3 and all((path / "adapter_config.json").is_file() for path in on_disk)

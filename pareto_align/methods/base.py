@@ -180,7 +180,9 @@ class JobResult:
 
 
 class Method(Protocol):
-    """A module of `pareto_align.methods` (see the module docstring)."""
+    """A module of `pareto_align.methods` (see the module docstring). It may also define
+    `after_job(job, ws) -> None`, called by the sweep once a job's points are saved in front.json (C-MORL deletes
+    the snapshots that dropped out of its archive there)."""
 
     Config: type[MethodSection]
     plan: Callable[[SweepConfig, Front], list[Job]]

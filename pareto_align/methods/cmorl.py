@@ -1,7 +1,7 @@
 """`method: cmorl`: C-MORL (Liu et al., 2024) on language-model policies: a stage-1 grid, then rounds of
 constrained extension that fill the front's gaps (the arithmetic: `pareto_align/cmorl.py`).
 
-Stage 1 (Pareto initialization): one online GRPO run per (weight vector, seed) of the sweep's grid, as morlhf.
+Stage 1 (Pareto initialization): one online GRPO (or RLOO) run per (weight vector, seed) of the grid, as morlhf.
 Every `snapshot_every` steps, and at its end, the training policy answers the held-out prompts; its objective
 vector in the *training* reward's units (the reward model, or gold with `reward_source: gold`) is offered to the
 archive and the policy is saved as a snapshot (points/<id>/snapshots/step-<n>/; the final one is the point's
@@ -11,20 +11,36 @@ time the sweep asks for a plan; each extension job also writes the archive it wa
 cmorl/archive-s<seed>-r<round>.json.
 
 Selection: per seed (each seed is its own C-MORL run), `n_select` archive entries by crowding distance, skipping
-vectors extended in earlier rounds. Round r's jobs are planned once every job of round r - 1 has its point; round
-r's archive is round r - 1's with the extensions' snapshots offered to it.
+vectors already extended towards every objective. A round is one selection and its extensions: with
+`refresh_every` R, the first R // `extension_steps` (entry, objective) pairs in selection order (entry by entry,
+objective by objective, pairs already extended skipped), so the archive and the selection are refreshed after
+every R stage-2 policy updates; without it (the default, the reference's per-round behaviour), every selected
+entry towards every objective (n_select x K extensions). Round r's jobs are planned once every job of round r - 1
+has its point; round r's archive is round r - 1's with the extensions' snapshots offered to it. `rounds` rounds.
 
-Stage 2 (constrained extension), one job per (selected entry, objective l): a GRPO run of `extension_steps` steps
+Snapshots that drop out of the archive are deleted from disk after each job (`after_job`), except those an
+extension (finished or planned) starts from; a point's own final policy is never deleted. A snapshot once dropped
+never comes back: the archive is replayed from the front in the same order each time.
+
+Stage 2 (constrained extension), one job per (selected entry, objective l): a run of `extension_steps` steps
 from the entry's snapshot that maximizes objective l under G_j >= beta * G_j(pi_r) for j != l, with the log
 barrier as per-batch linear weights (`barrier_weights`). Choices (the issue asks they be stated):
 - G_j(pi_r) is frozen at selection, from the archive's evaluation of the snapshot on the held-out prompts (the
   reference recomputes it from each minibatch, so its constraint moves with the policy).
-- G_j_hat is the batch mean of objective j's *raw* training reward (no PAR: `par` is refused), and G, G(pi_r)
-  are normalized by `bounds` ((G - lower) / (upper - lower); defaults as dynamic_hv's: with gold, the reference
-  point and the benchmark's best values; with the reward model, its 1st/99th percentiles on the pairs).
-- The weights act on raw rewards: w_raw_j = w_j / (upper_j - lower_j), the chain rule of the normalization. GRPO
-  then normalizes the scalarized reward by its group std (`scale_rewards`), so what the barrier sets is the
-  direction of the update, not its size.
+- G_j_hat is the batch mean of objective j's *raw* training reward, and G, G(pi_r) are normalized by `bounds`
+  ((G - lower) / (upper - lower); defaults as dynamic_hv's: with gold, the reference point and the benchmark's
+  best values; with the reward model, its 1st/99th percentiles on the pairs). The constraint is on what the
+  policy achieves, not on a shaped surrogate.
+- Without PAR the weights act on raw rewards: w_raw_j = w_j / (upper_j - lower_j), the chain rule of the
+  normalization. With PAR (`par: true`) the policy loss uses PAR-shaped rewards sigmoid(r_j - r_j(y_ref)), each
+  in (0, 1) like a normalized objective, and the barrier's normalized coefficients w_j act on them directly; the
+  raw rewards reach the barrier as K more reward functions at weight 0 (`ObjectiveRewards(raw_columns=True)`,
+  logged as `rewards/<name>_raw`), gathered over processes by TRL with the shaped ones. GRPO then normalizes
+  the scalarized reward by its group std (`scale_rewards`), so what the barrier sets is the direction of the
+  update, not its size; RLOO (`trainer: rloo`, `DynamicRLOOTrainer`) takes the same per-batch weights before
+  its leave-one-out baseline.
+- LoRA (`policy.lora`): snapshots are adapters; an extension loads its snapshot's adapter trainable onto the
+  base and continues training it (TRL keeps a frozen copy as the KL reference, so the reference is pi_r).
 - Where the clamp binds (slack <= 0.001) the coefficient stays at its largest value (the reference's gradient is
   zero there); the fraction of batches where it binds is recorded per objective (`cmorl.clamp_binding`), with
   whether the final policy satisfies each constraint on the held-out prompts (`cmorl.constraints_held`).
@@ -36,6 +52,7 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -52,13 +69,14 @@ from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan,
 from pareto_align.methods.dynamic_hv import Bounds, _BothScorers, _split, default_bounds
 from pareto_align.models.policy import Policy
 from pareto_align.trainers.dynamic_grpo import DynamicGRPOTrainer
+from pareto_align.trainers.dynamic_rloo import DynamicRLOOTrainer
 
 if TYPE_CHECKING:
     from pareto_align.config import SweepConfig
     from pareto_align.evaluate import Scorer
     from pareto_align.workspace import Workspace
 
-__all__ = ["Config", "plan", "run", "rounds"]
+__all__ = ["Config", "after_job", "plan", "prune_snapshots", "replay", "rounds", "run"]
 
 
 class Config(DynamicSection):
@@ -81,6 +99,13 @@ class Config(DynamicSection):
     )
     rounds: int = Field(1, ge=0, description="Select-and-extend rounds after stage 1 (0: stage 1 only).")
     extension_steps: int = Field(20, ge=1, description="Optimizer steps of each stage-2 extension.")
+    refresh_every: int | None = Field(
+        None,
+        ge=1,
+        description="Refresh the archive and the selection after every this many stage-2 policy updates: a round "
+        "is refresh_every // extension_steps extensions in selection order. Default: a round extends every "
+        "selected entry towards every objective (n_select x K extensions).",
+    )
     beta: float = Field(
         0.9, gt=0, le=1, description="Constraint G_j >= beta * G_j(pi_r), on normalized objectives."
     )
@@ -91,17 +116,12 @@ class Config(DynamicSection):
         k = len(config.objectives)
         if k < 2:
             raise ValueError("method.name: cmorl needs at least two objectives")
-        if self.trainer != "grpo":
-            raise ValueError("method.trainer: cmorl sets the barrier's weights per batch in GRPO; use grpo")
-        if self.par:
-            raise ValueError(
-                "method.par: cmorl's constraints are on raw training rewards; PAR is not supported"
-            )
+        if self.refresh_every is not None and self.refresh_every < self.extension_steps:
+            raise ValueError(f"method.refresh_every: {self.refresh_every} is less than one extension "
+                             f"(extension_steps: {self.extension_steps}); a round holds whole extensions")  # fmt: skip
         if self.trl.get("multi_objective_aggregation", "sum_then_normalize") != "sum_then_normalize":
             raise ValueError("method.trl.multi_objective_aggregation: cmorl's barrier weights are those of the "
                              "summed reward; use 'sum_then_normalize'")  # fmt: skip
-        if config.policy.lora is not None:
-            raise ValueError("policy.lora: cmorl extends full-weight snapshots; LoRA is not supported yet")
         if self.bounds is not None:
             for side in ("lower", "upper"):
                 if len(getattr(self.bounds, side)) != k:
@@ -123,9 +143,18 @@ class Config(DynamicSection):
             return None
         k = len(config.objectives)
         n = self.selected_per_round(k)
-        extensions = self.rounds * n * k * self.extension_steps
-        rule = f"{stage1.rule} + {self.rounds} rounds x {n} selected x {k} objectives x {self.extension_steps} steps"
+        per_round = self.jobs_per_round()
+        if per_round is None:
+            extensions = self.rounds * n * k * self.extension_steps
+            rule = f"{stage1.rule} + {self.rounds} rounds x {n} selected x {k} objectives x {self.extension_steps} steps"
+        else:
+            extensions = self.rounds * per_round * self.extension_steps
+            rule = f"{stage1.rule} + {self.rounds} rounds x {per_round} extensions x {self.extension_steps} steps"
         return UpdatePlan(stage1.updates + extensions, rule)
+
+    def jobs_per_round(self) -> int | None:
+        """Extensions per round with `refresh_every` (None: every selected entry towards every objective)."""
+        return None if self.refresh_every is None else self.refresh_every // self.extension_steps
 
 
 # ---------------------------------------------------------------------------------------------- plan
@@ -133,35 +162,78 @@ def _entries(point) -> list[ArchiveEntry]:
     return [ArchiveEntry.from_json(e) for e in point.metadata.get("cmorl", {}).get("snapshots", [])]
 
 
-def rounds(
-    config: SweepConfig, front: Front, seed: int
-) -> list[tuple[Archive, list[ArchiveEntry], list[Job]]]:
-    """For one seed, each round whose stage-1 (or previous round's) points are all in the front: the archive it
-    selects from, the selected entries and its jobs. Deterministic in the front's contents."""
+@dataclass
+class Round:
+    """One selection: the archive it selects from, the entries selected and their extension jobs."""
+
+    archive: Archive
+    chosen: list[ArchiveEntry]
+    jobs: list[Job]
+
+
+@dataclass
+class Replay:
+    """A seed's C-MORL run replayed from the front: its rounds so far, the archive after the last finished round
+    (None while stage 1 is unfinished) and the ids of the entries ever offered to it."""
+
+    rounds: list[Round]
+    archive: Archive | None
+    offered: set[str]
+
+
+def _key(values) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
+
+
+def replay(config: SweepConfig, front: Front, seed: int) -> Replay:
+    """For one seed, each round whose stage-1 (or previous round's) points are all in the front; deterministic in
+    the front's contents. An (entry vector, objective) pair is extended once; a vector extended towards every
+    objective is not selected again."""
     method: Config = config.method  # type: ignore[assignment]
     names = config.objective_names
+    k = len(names)
     points = {p.metadata.get("job", p.id): p for p in front.points if p.method == "cmorl" and p.seed == seed}
     stage1 = [j for j in grid_jobs(config) if j.seed == seed]
     if any(j.id not in points for j in stage1):
-        return []
+        return Replay([], None, set())
     archive = Archive(method.archive_size)
+    offered: set[str] = set()
+
+    def offer(point) -> None:
+        entries = _entries(point)
+        archive.offer(*entries)
+        offered.update(e.id for e in entries)
+
     for job in sorted(stage1, key=lambda j: j.id):
-        archive.offer(*_entries(points[job.id]))
-    extended: list[list[float]] = []
+        offer(points[job.id])
+    done: set[tuple[tuple[float, ...], int]] = set()  # (vector, objective) pairs extended
     out = []
     for r in range(1, method.rounds + 1):
-        chosen = select(archive, method.selected_per_round(len(names)), extended)
+        full = [v for v in {v for v, _ in done} if all((v, o) in done for o in range(k))]
+        chosen = select(archive, method.selected_per_round(k), full)
+        pairs = [(e, o) for e in chosen for o in range(k) if (_key(e.values), o) not in done]
+        limit = method.jobs_per_round()
+        if limit is not None:
+            pairs = pairs[:limit]
+            chosen = [e for e in chosen if any(e is p for p, _ in pairs)]
         jobs = [Job(f"x{r}-{e.id}-o{obj}", seed, None,
                     {"stage": 2, "round": r, "extends": e.id, "objective": obj, "objective_name": names[obj],
                      "source_path": e.path, "source_values": e.values, "source_lineage": e.lineage})
-                for e in chosen for obj in range(len(names))]  # fmt: skip
-        out.append((Archive(archive.capacity, list(archive.entries)), chosen, jobs))
+                for e, obj in pairs]  # fmt: skip
+        out.append(Round(Archive(archive.capacity, list(archive.entries)), chosen, jobs))
         if not jobs or any(j.id not in points for j in jobs):
             break
-        extended += [e.values for e in chosen]
+        done.update((_key(e.values), o) for e, o in pairs)
         for job in jobs:
-            archive.offer(*_entries(points[job.id]))
-    return out
+            offer(points[job.id])
+    return Replay(out, archive, offered)
+
+
+def rounds(
+    config: SweepConfig, front: Front, seed: int
+) -> list[tuple[Archive, list[ArchiveEntry], list[Job]]]:
+    """`replay`'s rounds as (archive selected from, selected entries, jobs)."""
+    return [(r.archive, r.chosen, r.jobs) for r in replay(config, front, seed).rounds]
 
 
 def plan(config: SweepConfig, front: Front) -> list[Job]:
@@ -177,24 +249,34 @@ def plan(config: SweepConfig, front: Front) -> list[Job]:
 # ---------------------------------------------------------------------------------------------- run
 class Barrier:
     """Per-batch weights of the log barrier for objective `objective` against the frozen G(pi_r) (normalized),
-    and how often its clamp binds."""
+    and how often its clamp binds. With `par`, the batch's rewards are K PAR-shaped columns then K raw ones: G
+    comes from the raw ones, the weights go to the shaped ones (0 on the raw)."""
 
     def __init__(self, objective: int, reference: np.ndarray, lower: np.ndarray, upper: np.ndarray, beta: float,
-                 t: float) -> None:  # fmt: skip
+                 t: float, par: bool = False) -> None:  # fmt: skip
         self.objective, self.reference, self.lower, self.upper = objective, reference, lower, upper
-        self.beta, self.t = beta, t
+        self.beta, self.t, self.par = beta, t, par
         self.batches = 0
         self.binds = np.zeros(len(reference), dtype=int)
         self.last_weights: list[float] | None = None
 
     def weights(self, rewards) -> list[float]:
-        """`reward_weights` (K,) on raw rewards for a batch of per-objective raw rewards (N, K)."""
-        G = normalize(np.nanmean(rewards.double().cpu().numpy(), axis=0), self.lower, self.upper)  # (K,)
+        """`reward_weights` for a batch's per-objective rewards: (N, K) raw, returns (K,) on raw rewards; with
+        `par`, (N, 2K) shaped then raw, returns (2K,): the normalized coefficients on the shaped, 0 on the raw."""
+        k = len(self.reference)
+        batch = rewards.double().cpu().numpy()  # (N, K), or (N, 2K) with par
+        raw = batch[:, k:] if self.par else batch  # (N, K)
+        G = normalize(np.nanmean(raw, axis=0), self.lower, self.upper)  # (K,)
         w, binds = barrier_weights(G, self.reference, self.objective, self.beta, self.t)
         self.batches += 1
         self.binds += binds
-        self.last_weights = (w / (self.upper - self.lower)).tolist()
-        return self.last_weights
+        self.last_weights = self.on_rewards(w)
+        return self.last_weights + [0.0] * k if self.par else self.last_weights
+
+    def on_rewards(self, w: np.ndarray) -> list[float]:
+        """Coefficients dB/dG on normalized objectives (K,) as weights on the rewards the loss uses (K,): raw
+        rewards by the chain rule of the normalization; PAR-shaped ones (in (0, 1) already) as they are."""
+        return w.tolist() if self.par else (w / (self.upper - self.lower)).tolist()
 
     def state_dict(self) -> dict[str, Any]:
         return {"batches": self.batches, "binds": self.binds.tolist(), "last_weights": self.last_weights}
@@ -204,12 +286,16 @@ class Barrier:
         self.last_weights = state["last_weights"]
 
 
-def _save_snapshot(model, tokenizer, target: Path) -> None:
-    """Save a policy into `target`, renamed into place when complete."""
+def _save_snapshot(ws: Workspace, model, tokenizer, target: Path) -> None:
+    """Save a policy (full weights, or its LoRA adapter alone) into `target`, renamed into place when complete."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=target.parent))
     try:
-        model.save_pretrained(tmp / "policy")
+        if hasattr(model, "peft_config"):  # the trained adapter, not TRL's frozen "ref" copy
+            model.save_pretrained(tmp / "policy", selected_adapters=["default"])
+            ws.relocatable_adapter(tmp / "policy")
+        else:
+            model.save_pretrained(tmp / "policy")
         tokenizer.save_pretrained(tmp / "policy")
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp / "policy", target)
@@ -225,7 +311,8 @@ class Snapshots(morlhf.OnlineExtension, TrainerCallback):
                  scorer: Scorer, lineage: dict[str, Any], barrier: Barrier | None = None) -> None:  # fmt: skip
         self.ws, self.method, self.point_id, self.seed, self.weights = ws, method, point_id, seed, weights
         self.scorer, self.lineage, self.barrier = scorer, lineage, barrier
-        self.trainer_cls = DynamicGRPOTrainer
+        self.trainer_cls = DynamicGRPOTrainer if method.trainer == "grpo" else DynamicRLOOTrainer
+        self.raw_columns = barrier is not None and barrier.par  # the barrier's G_j_hat: raw rewards
         self.checkpoint_every = method.checkpoint_every
         self.entries: list[dict[str, Any]] = []
         self.meta_tokens = 0
@@ -278,7 +365,7 @@ class Snapshots(morlhf.OnlineExtension, TrainerCallback):
         own, shown = _split(ev, len(ws.config.objectives))
         self.meta_tokens += ev.n_tokens
         rel = Path("points") / self.point_id / "snapshots" / f"step-{step}"
-        _save_snapshot(model, self.tokenizer, ws.run_dir / rel)
+        _save_snapshot(ws, model, self.tokenizer, ws.run_dir / rel)
         self._entry(step, own.values, str(rel))
         ws.record_history(self.point_id, step, shown, weights=self.weights, method=self.method.name, seed=self.seed,
                           training=True, reward_values=own.values, stage=self.lineage["stage"])  # fmt: skip
@@ -306,6 +393,46 @@ def _write_archive(ws: Workspace, job: Job) -> None:
                               json.dumps(payload, indent=1))  # fmt: skip
 
 
+def prune_snapshots(ws: Workspace, seed: int) -> list[str]:
+    """Delete the seed's snapshots that were offered to the archive and dropped from it (dominated or trimmed),
+    unless an extension, finished or planned, starts from them; a point's own policy is never one of them (only
+    folders points/<id>/snapshots/<step> are). Returns the paths deleted (relative to the run dir)."""
+    front = ws.tracker.front()
+    state = replay(ws.config, front, seed)
+    if state.archive is None:
+        return []
+    keep = {e.path for e in state.archive.entries}
+    keep |= {job.metadata["source_path"] for r in state.rounds for job in r.jobs}
+    root = ws.run_dir.resolve()
+    deleted = []
+    for point in front.points:
+        if point.method != "cmorl" or point.seed != seed:
+            continue
+        for entry in _entries(point):
+            if entry.id not in state.offered or entry.path is None or entry.path in keep:
+                continue
+            parts = Path(entry.path).parts
+            target = (ws.run_dir / entry.path).resolve()
+            if (
+                len(parts) != 4
+                or parts[0] != "points"
+                or parts[2] != "snapshots"
+                or not target.is_relative_to(root)
+            ):
+                continue
+            if target.is_dir():
+                shutil.rmtree(target)
+                deleted.append(entry.path)
+    return deleted
+
+
+def after_job(job: Job, ws: Workspace) -> None:
+    """Called by the sweep once the job's points are saved in front.json: prune the seed's dropped snapshots."""
+    deleted = prune_snapshots(ws, job.seed)
+    if deleted:
+        ws.log(f"cmorl: deleted {len(deleted)} snapshot(s) no longer in the seed-{job.seed} archive")
+
+
 def run(job: Job, ws: Workspace) -> JobResult:
     """Stage 1: a morlhf run that snapshots into the archive. Stage 2: a barrier-weighted run from a snapshot."""
     method: Config = ws.config.method  # type: ignore[assignment]
@@ -321,14 +448,12 @@ def run(job: Job, ws: Workspace) -> JobResult:
     k, obj = len(ws.config.objectives), job.metadata["objective"]
     lower, upper = (np.asarray(b, dtype=float) for b in default_bounds(ws, method, scorer))  # type: ignore[arg-type]
     reference = normalize(job.metadata["source_values"], lower, upper)  # G(pi_r), frozen at selection
-    barrier = Barrier(obj, reference, lower, upper, method.beta, method.t)
+    barrier = Barrier(obj, reference, lower, upper, method.beta, method.t, par=method.par)
     lineage = {"stage": 2, "round": job.metadata["round"], "extends": job.metadata["extends"],
                "extends_point": job.metadata["source_lineage"].get("point"),
                "extends_step": job.metadata["source_lineage"].get("step"), "objective": obj,
                "objective_name": job.metadata["objective_name"]}  # fmt: skip
-    start_weights = (
-        barrier_weights(reference, reference, obj, method.beta, method.t)[0] / (upper - lower)
-    ).tolist()
+    start_weights = barrier.on_rewards(barrier_weights(reference, reference, obj, method.beta, method.t)[0])
     snaps = Snapshots(ws, method, job.id, job.seed, None, scorer, lineage, barrier)
     section = method.model_copy(update={"trl": {**method.trl, "max_steps": method.extension_steps}})
     # history: the snapshots' evaluations only (the weights change every batch; `history_every` is stage 1's)

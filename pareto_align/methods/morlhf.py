@@ -186,6 +186,8 @@ class OnlineExtension:
     checkpoint_every: int = 0
     # the weights in use, read by the history callback when it records (None: the point's own)
     history_weights: list[float] | None = None
+    # with PAR: the unshaped rewards too, as K reward functions at weight 0 after the objectives (C-MORL's barrier)
+    raw_columns: bool = False
 
     def attach(self, trainer, rewards: ObjectiveRewards, tokenizer) -> None:
         """Add callbacks or probes to the constructed trainer."""
@@ -233,13 +235,34 @@ def last_resumable_checkpoint(folder: Path) -> Path | None:
     return max(steps)[1] if steps else None
 
 
+def start_policy(ws: Workspace, start: str | None) -> tuple[Any, Any, Any]:
+    """(model, tokenizer, peft_config) to train from: the base policy with `policy.lora`'s fresh adapter; or a
+    saved policy folder (relative to the run dir): full weights (fine-tuned in full, `policy.lora` unset), or a
+    LoRA adapter loaded trainable onto the base, its training continued (no new adapter; TRL copies it as the KL
+    reference adapter "ref", so the reference is the starting policy in both cases)."""
+    if start is None:
+        model, tokenizer = ws.load_base()
+        return model, tokenizer, ws.peft_config()
+    path = ws.run_dir / start
+    if (path / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        base, tokenizer = ws.load_base()
+        return PeftModel.from_pretrained(base, str(path), is_trainable=True), tokenizer, None
+    from pareto_align.workspace import load_causal_lm
+
+    model, tokenizer = load_causal_lm(str(path), ws.config.policy.trust_remote_code)
+    return model, tokenizer, None
+
+
 def train(ws: Workspace, section: Config, point_id: str, weights: list[float], seed: int, history: bool = True,
           extension: OnlineExtension | None = None, start: str | None = None) -> tuple[dict, Compute, dict]:  # fmt: skip
     """One online RL run on the scalarized reward into points/<point_id>/policy; returns its checkpoint handle,
     compute and metadata. With `history`, the training policy is evaluated into front.json's history. An
     `extension` (dynamic weighting) brings its trainer, callbacks and mid-run checkpoints, resumed after a kill.
-    `start`: a full-weights policy folder (relative to the run dir) to start from instead of the base policy
-    (C-MORL's extensions); it is also the KL reference when the trainer has one."""
+    `start`: a policy folder (relative to the run dir; full weights or a LoRA adapter, see `start_policy`) to
+    start from instead of the base policy (C-MORL's extensions); it is also the KL reference when the trainer has
+    one."""
     ext = extension or OnlineExtension()
     names = ws.config.objective_names
     scorer = reward_scorer(ws, section)
@@ -249,7 +272,8 @@ def train(ws: Workspace, section: Config, point_id: str, weights: list[float], s
     if section.par:
         data = data.add_column("ref_rewards", reference_rewards(ws, section, prompts, scorer).tolist())
         shared.append(PAR_REFERENCE)
-    rewards = ObjectiveRewards(scorer, names, weights, section.scalarization, par=section.par)
+    rewards = ObjectiveRewards(scorer, names, weights, section.scalarization, par=section.par,
+                               raw_columns=section.par and ext.raw_columns)  # fmt: skip
     trainer_cls = ext.trainer_cls or TRAINERS[section.trainer][1]
     checkpoints = ws.run_dir / "points" / point_id / "checkpoints"
     resume_from = last_resumable_checkpoint(checkpoints) if ext.checkpoint_every else None
@@ -262,12 +286,7 @@ def train(ws: Workspace, section: Config, point_id: str, weights: list[float], s
         for entry in saved["history"]:  # the point's history up to the checkpoint (the sweep dropped it)
             ws.tracker.log(**entry)
         ws.log(f"{point_id}: resuming from step {resume_from.name.split('-')[1]}")
-    if start is None:
-        model, tokenizer = ws.load_base()
-    else:
-        from pareto_align.workspace import load_causal_lm
-
-        model, tokenizer = load_causal_lm(str(ws.run_dir / start), ws.config.policy.trust_remote_code)
+    model, tokenizer, peft_config = start_policy(ws, start)
     with ws.training_dir(point_id) as work:
         saving: dict[str, Any] = {"output_dir": str(work / "trainer")}
         if ext.checkpoint_every:
@@ -277,7 +296,7 @@ def train(ws: Workspace, section: Config, point_id: str, weights: list[float], s
                                         **saving)  # fmt: skip
         start = time.perf_counter()
         trainer = trainer_cls(model=model, reward_funcs=rewards.functions(), args=args, train_dataset=data,
-                              processing_class=tokenizer, peft_config=ws.peft_config())  # fmt: skip
+                              processing_class=tokenizer, peft_config=peft_config)  # fmt: skip
         use_step_bar(trainer, f"training {point_id}", ws.progress)
         if history:
             trainer.add_callback(HistoryCallback(ws, point_id, ext.history_weights or weights, seed,
