@@ -69,7 +69,7 @@ def _available() -> str:
 def test_cross_field_mistakes_and_plans_over_budget_are_refused(tmp_path):
     soups = {"name": "soups", "specialists": {"name": "modpo", "trl": {"max_steps": 3}}}
     grid = {"label": "grid", "name": "morlhf", "weights": {"kind": "explicit", "weights": [[0.5, 0.6]]}}
-    cmorl = {"name": "cmorl", "par": True, "trl": {"max_steps": 2}}
+    cmorl = {"name": "cmorl", "bounds": {"lower": [0, 0], "upper": [1, 0]}, "trl": {"max_steps": 2}}
     data = comparison_dict(tmp_path, [MODPO, BON, soups, grid, cmorl], budget={"policy_updates": 7})
     path = _write(tmp_path / "cmp.yaml", data)
     with pytest.raises(ConfigError) as err:
@@ -77,9 +77,9 @@ def test_cross_field_mistakes_and_plans_over_budget_are_refused(tmp_path):
     assert err.value.lines == [  # modpo: 2 grid points x 4 steps; soups: 2 specialists x 3 steps fits
         f"{path}: methods[0]: plans 8 policy updates per seed (2 runs x 4 max_steps), over the budget of 7",
         f"{path}: methods[3].weights.weights[0]: weights must sum to 1, got sum 1.1",
-        f"{path}: methods[4].par: cmorl's constraints are on raw training rewards; PAR is not supported",
+        f"{path}: methods[4].bounds: upper must exceed lower for every objective",
     ]
-    data["methods"] = [MODPO, BON, soups, {**cmorl, "par": False, "rounds": 1, "extension_steps": 1}]
+    data["methods"] = [MODPO, BON, soups, {**cmorl, "bounds": None, "rounds": 1, "extension_steps": 1}]
     data["budget"] = {"policy_updates": 14}
     plans = {r.label: r.plan.updates for r in load_comparison(_write(path, data)).runs}
     # cmorl: stage 1 (2 runs x 2 steps) + 1 round x 5 selected x 2 objectives x 1 step
