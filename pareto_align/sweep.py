@@ -15,8 +15,10 @@ evaluated, so a sweep killed at any moment loses at most the job in flight.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +28,7 @@ import datasets
 import yaml
 from tqdm.auto import tqdm
 
+from pareto_align import distributed
 from pareto_align.atomic import private_files, write_text_atomic
 from pareto_align.config import HASH_VERSION, SweepConfig
 from pareto_align.errors import ConfigError
@@ -33,6 +36,7 @@ from pareto_align.front import FRONT_FILENAME, FrontTracker, Objective, Point, r
 from pareto_align.front.schema import Compute, PolicyHandle
 from pareto_align.methods import METHODS, Job
 from pareto_align.models.policy import Policy, is_checkpoint, load_policy
+from pareto_align.tracking import sweep_logger
 from pareto_align.workspace import Workspace, device
 
 LOCK_FILE = ".lock"
@@ -121,7 +125,8 @@ def _run_job(job: Job, ws: Workspace) -> None:
     for work_id, compute in result.shared.items():
         tracker.add_shared_compute(work_id, compute)
     for trained in result.points:
-        policy = load_policy(trained.policy, ws.run_dir, device())  # as the explorer will rebuild it
+        # as the explorer will rebuild it; on the main process only, which evaluates for all (see distributed.py)
+        policy = load_policy(trained.policy, ws.run_dir, device()) if distributed.is_main() else None
         ev = ws.evaluate(policy)
         metadata = {**trained.metadata, "job": job.id, "eval_seconds": ev.seconds}
         compute = trained.compute
@@ -145,36 +150,91 @@ def run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None = Non
         return _run_sweep(config, Path(run_dir), config_path, progress, log)
 
 
+def _prepare(config: SweepConfig, run_dir: Path, config_path: Path | None, progress: bool, log,
+             lock: contextlib.ExitStack) -> Workspace:  # fmt: skip
+    """The main process's part before any job: lock, config record, front, shared data and the baseline."""
+    lock.enter_context(run_lock(run_dir, config_path))
+    _write_config(config, run_dir, config_path)
+    ws = Workspace(
+        config, run_dir, _load_tracker(config, run_dir, config_path), progress, log, collective=False
+    )
+    if "base" not in {b.id for b in ws.tracker.baselines}:
+        _add_baseline(ws)
+    return ws
+
+
+def _load_tracker(config: SweepConfig, run_dir: Path, config_path: Path | None) -> FrontTracker:
+    front_path = run_dir / FRONT_FILENAME
+    if front_path.exists():
+        return FrontTracker.from_front(read_front(front_path))
+    return _new_tracker(config, config_path)
+
+
 def _run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None, progress: bool,
                log) -> FrontTracker:  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
     datasets.disable_progress_bars()  # TRL's dataset preparation: our own bars cover points and steps
-    with run_lock(run_dir, config_path):
-        _write_config(config, run_dir, config_path)
-        front_path = run_dir / FRONT_FILENAME
-        tracker = FrontTracker.from_front(read_front(front_path)) if front_path.exists() else _new_tracker(
-            config, config_path)  # fmt: skip
-        ws = Workspace(config, run_dir, tracker, progress, log)
-        if "base" not in {b.id for b in tracker.baselines}:
-            _add_baseline(ws)
-        method = METHODS[config.method.name]
-        attempted: set[str] = set()
-        resumed = False
+    distributed.init()
+    with contextlib.ExitStack() as lock:
+        # several processes (accelerate launch, torchrun): see pareto_align/distributed.py
+        ws = distributed.main_first(lambda: _prepare(config, run_dir, config_path, progress, log, lock))
+        if ws is not None:  # the main process
+            ws.collective = distributed.world_size() > 1
+        else:  # another process works in its mirror of the run directory, silently
+            mirror = distributed.mirror_run_dir(run_dir)
+            ws = Workspace(config, mirror, _load_tracker(config, mirror, config_path), False, _silent)
+            ws.shared_root = run_dir
+        distributed.barrier()  # every mirror is complete before the main process writes again
+        try:
+            tracker = _run_jobs(config, ws)
+        finally:  # no barrier on failure: the launcher ends the other processes when one exits with an error
+            if not distributed.is_main():
+                shutil.rmtree(ws.run_dir, ignore_errors=True)
+        distributed.barrier()
+        if distributed.world_size() > 1 and distributed.is_main():
+            shutil.rmtree(run_dir / distributed.MIRRORS, ignore_errors=True)
+        return tracker
+
+
+def _plan(method, config: SweepConfig, tracker: FrontTracker, run_dir: Path) -> tuple[list[Job], int]:
+    """The jobs the method plans from the current front that are not finished yet, and how many it planned."""
+    finished = _finished_jobs(tracker, run_dir)
+    jobs = method.plan(config, tracker.front())
+    return [j for j in jobs if j.id not in finished], len(jobs)
+
+
+def _silent(*args, **kwargs) -> None:
+    """The log of a non-main process: the main process speaks for all."""
+
+
+def _run_jobs(config: SweepConfig, ws: Workspace) -> FrontTracker:
+    tracker, run_dir, progress, log = ws.tracker, ws.run_dir, ws.progress, ws.log
+    tracker.provenance["processes"] = distributed.world_size()
+    method = METHODS[config.method.name]
+    attempted: set[str] = set()
+    resumed = False
+    with sweep_logger(
+        config.tracking,
+        run_dir,
+        config.tracking.run_name or config.name,
+        tracker,
+        enabled=distributed.is_main(),
+    ):
         while True:  # a static grid plans once; adaptive methods plan again from the front they see
-            finished = _finished_jobs(tracker, run_dir)
-            jobs = method.plan(config, tracker.front())
-            todo = [j for j in jobs if j.id not in finished]
+            # the main process plans from its run directory; every process runs what it planned, in its order
+            todo, n_jobs = distributed.broadcast(_plan(method, config, tracker, run_dir) if distributed.is_main()
+                                                 else None)  # fmt: skip
             if not todo:
                 break
             repeated = sorted({j.id for j in todo} & attempted)
             if repeated:
                 raise RuntimeError(f"method {config.method.name} planned finished jobs again: {repeated}")
-            if not resumed and len(todo) < len(jobs):
-                log(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} jobs already finished")
+            if not resumed and len(todo) < n_jobs:
+                log(f"resuming: {n_jobs - len(todo)} of {n_jobs} jobs already finished")
             resumed = True
             start = time.perf_counter()
             for job in tqdm(todo, desc=f"{config.method.name} jobs", disable=not progress):
                 attempted.add(job.id)
                 _run_job(job, ws)
             log(f"{len(todo)} job(s) finished in {time.perf_counter() - start:.0f}s")
-        return tracker
+    return tracker
