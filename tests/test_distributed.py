@@ -71,7 +71,7 @@ def test_two_gloo_processes_write_one_front(tmp_path, benchmark_cache):
     )
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0",
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "pareto_align.cli", "sweep", str(config), "--output-dir", str(run), "--no-progress"]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
