@@ -92,9 +92,9 @@ def test_two_gloo_processes_write_one_front(tmp_path, benchmark_cache):
     events.Reload()
     hv = [(e.step, e.value) for e in events.Scalars("front/hypervolume")]
     assert hv[-1] == (2, pytest.approx(front["metrics"]["hypervolume"]))
-    # and every trainer reported its loss there too, once: the reward model and each point
+    # and every trainer reported there too, once: the reward model and each point (its final training loss)
     for name in ("reward_model", "w00-s0", "w01-s0"):
         assert len(list((run / "tensorboard" / name).iterdir())) == 1
         trainer = EventAccumulator(str(run / "tensorboard" / name))
         trainer.Reload()
-        assert "train/loss" in trainer.Tags()["scalars"]
+        assert "train/train_loss" in trainer.Tags()["scalars"]
