@@ -97,9 +97,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             f"[yellow]interrupted: finished points are kept in {run_dir}; re-run the same command to resume"
         )
         return 130
-    from pareto_align import distributed
+    from pareto_align import ranks
 
-    if not distributed.is_main():  # under a launcher: the main process wrote the front and reports it
+    if not ranks.is_main():  # under a launcher: the main process wrote the front and reports it
         return 0
     _write_front_outputs(run_dir)
     _print_summary(tracker, run_dir, time.perf_counter() - start)

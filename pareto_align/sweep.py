@@ -28,7 +28,7 @@ import datasets
 import yaml
 from tqdm.auto import tqdm
 
-from pareto_align import distributed
+from pareto_align import ranks
 from pareto_align.atomic import private_files, write_text_atomic
 from pareto_align.config import HASH_VERSION, SweepConfig
 from pareto_align.errors import ConfigError
@@ -125,8 +125,8 @@ def _run_job(job: Job, ws: Workspace) -> None:
     for work_id, compute in result.shared.items():
         tracker.add_shared_compute(work_id, compute)
     for trained in result.points:
-        # as the explorer will rebuild it; on the main process only, which evaluates for all (see distributed.py)
-        policy = load_policy(trained.policy, ws.run_dir, device()) if distributed.is_main() else None
+        # as the explorer will rebuild it; on the main process only, which evaluates for all (see ranks.py)
+        policy = load_policy(trained.policy, ws.run_dir, device()) if ranks.is_main() else None
         ev = ws.evaluate(policy)
         metadata = {**trained.metadata, "job": job.id, "eval_seconds": ev.seconds}
         compute = trained.compute
@@ -174,25 +174,25 @@ def _run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None, pro
                log) -> FrontTracker:  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
     datasets.disable_progress_bars()  # TRL's dataset preparation: our own bars cover points and steps
-    distributed.init()
+    ranks.init()
     with contextlib.ExitStack() as lock:
-        # several processes (accelerate launch, torchrun): see pareto_align/distributed.py
-        ws = distributed.main_first(lambda: _prepare(config, run_dir, config_path, progress, log, lock))
+        # several processes (accelerate launch, torchrun): see pareto_align/ranks.py
+        ws = ranks.main_first(lambda: _prepare(config, run_dir, config_path, progress, log, lock))
         if ws is not None:  # the main process
-            ws.collective = distributed.world_size() > 1
+            ws.collective = ranks.world_size() > 1
         else:  # another process works in its mirror of the run directory, silently
-            mirror = distributed.mirror_run_dir(run_dir)
+            mirror = ranks.mirror_run_dir(run_dir)
             ws = Workspace(config, mirror, _load_tracker(config, mirror, config_path), False, _silent)
             ws.shared_root = run_dir
-        distributed.barrier()  # every mirror is complete before the main process writes again
+        ranks.barrier()  # every mirror is complete before the main process writes again
         try:
             tracker = _run_jobs(config, ws)
         finally:  # no barrier on failure: the launcher ends the other processes when one exits with an error
-            if not distributed.is_main():
+            if not ranks.is_main():
                 shutil.rmtree(ws.run_dir, ignore_errors=True)
-        distributed.barrier()
-        if distributed.world_size() > 1 and distributed.is_main():
-            shutil.rmtree(run_dir / distributed.MIRRORS, ignore_errors=True)
+        ranks.barrier()
+        if ranks.world_size() > 1 and ranks.is_main():
+            shutil.rmtree(run_dir / ranks.MIRRORS, ignore_errors=True)
         return tracker
 
 
@@ -209,7 +209,7 @@ def _silent(*args, **kwargs) -> None:
 
 def _run_jobs(config: SweepConfig, ws: Workspace) -> FrontTracker:
     tracker, run_dir, progress, log = ws.tracker, ws.run_dir, ws.progress, ws.log
-    tracker.provenance["processes"] = distributed.world_size()
+    tracker.provenance["processes"] = ranks.world_size()
     method = METHODS[config.method.name]
     attempted: set[str] = set()
     resumed = False
@@ -218,11 +218,11 @@ def _run_jobs(config: SweepConfig, ws: Workspace) -> FrontTracker:
         run_dir,
         config.tracking.run_name or config.name,
         tracker,
-        enabled=distributed.is_main(),
+        enabled=ranks.is_main(),
     ):
         while True:  # a static grid plans once; adaptive methods plan again from the front they see
             # the main process plans from its run directory; every process runs what it planned, in its order
-            todo, n_jobs = distributed.broadcast(_plan(method, config, tracker, run_dir) if distributed.is_main()
+            todo, n_jobs = ranks.broadcast(_plan(method, config, tracker, run_dir) if ranks.is_main()
                                                  else None)  # fmt: skip
             if not todo:
                 break

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from pareto_align import distributed
+from pareto_align import ranks
 from pareto_align.atomic import write_bytes_atomic, write_text_atomic
 from pareto_align.config import SweepConfig
 from pareto_align.data.synthetic import SyntheticBenchmark, load_synthetic_benchmark
@@ -131,11 +131,9 @@ class Workspace:
         self.config = config
         # every process of a launcher runs this workspace's calls together (evaluations: on the main one, then
         # broadcast); False for work the main process does alone
-        self.collective = distributed.world_size() > 1 if collective is None else collective
+        self.collective = ranks.world_size() > 1 if collective is None else collective
         self.run_dir = Path(run_dir)
-        self.shared_root = (
-            self.run_dir
-        )  # the main process's run dir, seen by every process (see distributed.py)
+        self.shared_root = self.run_dir  # the main process's run dir, seen by every process (see ranks.py)
         self.tracker = tracker
         self.progress = progress
         self.log = log
@@ -258,14 +256,14 @@ class Workspace:
 
         Under several processes the main process evaluates and the others receive its result (their `policy` may
         be None), so that every process sees the same front."""
-        if self.collective and not distributed.is_main():
-            return distributed.broadcast(None)
+        if self.collective and not ranks.is_main():
+            return ranks.broadcast(None)
         ev = self.config.evaluation
         prompts = self.setting.eval_prompts[: ev.max_prompts] if ev.max_prompts else self.setting.eval_prompts
         result = evaluate_policy(policy, prompts, scorer or self.scorer(ev.scorer), ev.generation,
                                  samples_per_prompt or ev.samples_per_prompt, ev.seed,
                                  n_examples=ev.n_examples)  # fmt: skip
-        return distributed.broadcast(result) if self.collective else result
+        return ranks.broadcast(result) if self.collective else result
 
     def record_history(self, point_id: str, step: int, evaluation: Evaluation, **fields: Any) -> None:
         """A policy's objective vector while it trains, into front.json's history (saved at once).

@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import Field
 from trl import DPOConfig
 
-from pareto_align import distributed
+from pareto_align import ranks
 from pareto_align.errors import ConfigError
 from pareto_align.front.schema import Compute, Front
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy, TRLSection, grid_jobs
@@ -115,7 +115,7 @@ def train(
     else:
         margins = np.zeros(len(data))
     data = data.add_column("margin", margins.tolist())
-    data = distributed.shared_dataset(data, distributed.shared_folder(ws.shared_root, f"modpo-{point_id}"))
+    data = ranks.shared_dataset(data, ranks.shared_folder(ws.shared_root, f"modpo-{point_id}"))
     model, tokenizer = ws.load_base()
     with ws.training_dir(point_id) as work:
         args = section.build_trl_config(output_dir=str(work / "trainer"), weights=weights, trained_objective=k,

@@ -12,18 +12,18 @@ import pytest
 import yaml
 from conftest import tiny_sweep_dict
 
-from pareto_align import distributed
+from pareto_align import ranks
 from pareto_align.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_alone_main_first_runs_the_work_and_raises_its_error():
-    assert distributed.world_size() == 1 and distributed.is_main()
-    assert distributed.main_first(lambda: 7) == 7
+    assert ranks.world_size() == 1 and ranks.is_main()
+    assert ranks.main_first(lambda: 7) == 7
     with pytest.raises(ConfigError, match="bad field"):
-        distributed.main_first(lambda: (_ for _ in ()).throw(ConfigError("bad field")))
-    assert distributed.broadcast({"a": 1}) == {"a": 1}
+        ranks.main_first(lambda: (_ for _ in ()).throw(ConfigError("bad field")))
+    assert ranks.broadcast({"a": 1}) == {"a": 1}
 
 
 def test_mirror_links_weights_copies_the_rest_and_skips_the_lock(tmp_path, monkeypatch):
@@ -34,7 +34,7 @@ def test_mirror_links_weights_copies_the_rest_and_skips_the_lock(tmp_path, monke
     (run / "front.json").write_text("{}")
     (run / ".lock").write_text("123")
     monkeypatch.setenv("RANK", "1")
-    mirror = distributed.mirror_run_dir(run)
+    mirror = ranks.mirror_run_dir(run)
     assert mirror == run / ".ranks" / "rank-1"
     weights = mirror / "points" / "p" / "policy" / "model.safetensors"
     assert (
