@@ -121,6 +121,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(f"error: job {job} failed: {error}", file=sys.stderr)
         print(f"error: {err}", file=sys.stderr)
         return 1
+    from pareto_align import ranks
+
+    if not ranks.is_main():  # under a launcher: the main process wrote the front and reports it
+        return 0
     _write_front_outputs(run_dir)
     _print_summary(tracker, run_dir, time.perf_counter() - start)
     return 0

@@ -24,6 +24,7 @@ from pareto_align.hf_args import check_dataclass_kwargs
 from pareto_align.methods import METHODS, MethodConfig
 from pareto_align.models.generation import GenerationSettings
 from pareto_align.objectives import weight_grid
+from pareto_align.tracking import TrackingConfig
 from pareto_align.trainers.reward_model_config import RewardModelConfig
 
 __all__ = ["ConfigError", "SweepConfig", "load_config", "parse_config"]
@@ -192,6 +193,10 @@ class SweepConfig(_Strict):
     launcher: LauncherConfig = Field(
         default_factory=LauncherConfig, description="Where jobs run (local or Ray) and what each asks for."
     )
+    tracking: TrackingConfig = Field(
+        default_factory=TrackingConfig,
+        description="Experiment trackers for every trainer and the sweep's front (see pareto_align/tracking.py).",
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -227,6 +232,13 @@ class SweepConfig(_Strict):
                     raise ValueError(f"data.files[{i}]: unknown objective(s) {unknown}; configured: {names}")
         if self.normalization is not None and len(self.normalization.lower) != k:
             raise ValueError(f"normalization: expected {k} bounds, got {len(self.normalization.lower)}")
+        if self.tracking.report_to:  # one place says where runs are logged
+            for where, fields in (("method.trl", getattr(self.method, "trl", {})),
+                                  ("reward_model.training", self.reward_model.training)):  # fmt: skip
+                if "report_to" in fields:
+                    raise ValueError(
+                        f"{where}.report_to: set by tracking.report_to, which reaches every trainer"
+                    )
         self.method.check(self)  # the method's own cross-field checks, and its TRL config built once
         return self
 
@@ -242,7 +254,9 @@ class SweepConfig(_Strict):
 
     def effective(self) -> dict[str, Any]:
         """The config with every default resolved, the method's trainer defaults included (JSON types)."""
-        payload = self.model_dump(mode="json", exclude={"output_dir", "cache_dir", "launcher"})
+        # where jobs run and where runs are logged are no hyper-parameters: a run resumes on another launcher, and
+        # adding a tracker to a config keeps its runs resumable
+        payload = self.model_dump(mode="json", exclude={"output_dir", "cache_dir", "launcher", "tracking"})
         payload["method"] = self.method.effective()
         return json.loads(json.dumps(payload, default=str))
 

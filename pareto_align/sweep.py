@@ -20,9 +20,11 @@ process holding the run-dir lock writes front.json.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +36,7 @@ import datasets
 import yaml
 from tqdm.auto import tqdm
 
+from pareto_align import ranks
 from pareto_align.atomic import private_files, write_text_atomic
 from pareto_align.config import HASH_VERSION, SweepConfig
 from pareto_align.errors import ConfigError
@@ -41,6 +44,7 @@ from pareto_align.front import FRONT_FILENAME, FrontTracker, Objective, Point, r
 from pareto_align.front.schema import Compute, HistoryEntry, PolicyHandle
 from pareto_align.methods import METHODS, Job
 from pareto_align.models.policy import Policy, is_checkpoint, load_policy
+from pareto_align.tracking import sweep_logger
 from pareto_align.workspace import Workspace, device
 
 LOCK_FILE = ".lock"
@@ -151,7 +155,8 @@ def run_job(job: Job, ws: Workspace) -> JobOutcome:
         raise RuntimeError(f"method {name} produced no point for job {job.id}")
     points = []
     for trained in result.points:
-        policy = load_policy(trained.policy, ws.run_dir, device())  # as the explorer will rebuild it
+        # as the explorer will rebuild it; on the main process only, which evaluates for all (see ranks.py)
+        policy = load_policy(trained.policy, ws.run_dir, device()) if ranks.is_main() else None
         ev = ws.evaluate(policy)
         metadata = {**trained.metadata, "job": job.id, "eval_seconds": ev.seconds}
         compute = trained.compute
@@ -232,29 +237,70 @@ def run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None = Non
         return _run_sweep(config, Path(run_dir), config_path, progress, log, shared_dir)
 
 
+def _prepare(config: SweepConfig, run_dir: Path, config_path: Path | None, progress: bool, log,
+             lock: contextlib.ExitStack, shared_dir: Path | None) -> Workspace:  # fmt: skip
+    """The main process's part before any job: lock, config record, front, shared data and the baseline."""
+    lock.enter_context(run_lock(run_dir, config_path))
+    _write_config(config, run_dir, config_path)
+    ws = Workspace(
+        config,
+        run_dir,
+        _load_tracker(config, run_dir, config_path),
+        progress,
+        log,
+        shared_dir,
+        collective=False,
+    )
+    if "base" not in {b.id for b in ws.tracker.baselines}:
+        _add_baseline(ws)
+    return ws
+
+
+def _load_tracker(config: SweepConfig, run_dir: Path, config_path: Path | None) -> FrontTracker:
+    front_path = run_dir / FRONT_FILENAME
+    if front_path.exists():
+        return FrontTracker.from_front(read_front(front_path))
+    return _new_tracker(config, config_path)
+
+
 def _run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None, progress: bool,
                log, shared_dir: Path | None) -> FrontTracker:  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
     datasets.disable_progress_bars()  # TRL's dataset preparation: our own bars cover points and steps
-    with run_lock(run_dir, config_path):
-        _write_config(config, run_dir, config_path)
-        launcher = make_launcher(config, log)  # a missing Ray or an unreachable cluster fails before any work
-        try:
-            front_path = run_dir / FRONT_FILENAME
-            tracker = FrontTracker.from_front(read_front(front_path)) if front_path.exists() else _new_tracker(
-                config, config_path)  # fmt: skip
-            ws = Workspace(config, run_dir, tracker, progress, log, shared_dir)
-            if "base" not in {b.id for b in tracker.baselines}:
-                _add_baseline(ws)
-            if not isinstance(launcher, LocalLauncher):
-                _build_shared_products(ws)
-            failures = _run_rounds(ws, launcher, log)
-        finally:
-            launcher.close()
-        _write_failures(run_dir, failures)
-        if failures:  # the next round (C-MORL) would plan from an incomplete front: stop here, resumable
-            raise JobsFailed(failures, tracker, run_dir)
-        return tracker
+    ranks.init()
+    if ranks.world_size() > 1 and config.launcher.kind != "local":
+        raise ConfigError(f"{config_path or 'config'}: launcher.kind: under several processes (torchrun, accelerate "
+                          "launch) every process trains each job together; use the local launcher")  # fmt: skip
+    launcher = make_launcher(config, log)  # a missing Ray or an unreachable cluster fails before any work
+    try:
+        with contextlib.ExitStack() as lock:
+            # several processes (accelerate launch, torchrun): see pareto_align/ranks.py
+            ws = ranks.main_first(
+                lambda: _prepare(config, run_dir, config_path, progress, log, lock, shared_dir)
+            )
+            if ws is not None:  # the main process
+                ws.collective = ranks.world_size() > 1
+            else:  # another process works in its mirror of the run directory, silently
+                mirror = ranks.mirror_run_dir(run_dir)
+                ws = Workspace(config, mirror, _load_tracker(config, mirror, config_path), False, _silent)
+                ws.shared_root = run_dir
+            ranks.barrier()  # every mirror is complete before the main process writes again
+            try:
+                if not isinstance(launcher, LocalLauncher):
+                    _build_shared_products(ws)
+                failures = _run_rounds(ws, launcher)
+            finally:  # no barrier on failure: the launcher ends the other processes when one exits with an error
+                if not ranks.is_main():
+                    shutil.rmtree(ws.run_dir, ignore_errors=True)
+            ranks.barrier()
+            if ranks.world_size() > 1 and ranks.is_main():
+                shutil.rmtree(run_dir / ranks.MIRRORS, ignore_errors=True)
+            _write_failures(run_dir, failures)
+            if failures:  # the next round (C-MORL) would plan from an incomplete front: stop here, resumable
+                raise JobsFailed(failures, ws.tracker, run_dir)
+            return ws.tracker
+    finally:
+        launcher.close()
 
 
 def _build_shared_products(ws: Workspace) -> None:
@@ -265,27 +311,42 @@ def _build_shared_products(ws: Workspace) -> None:
         prepare(ws)
 
 
-def _run_rounds(ws: Workspace, launcher, log) -> dict[str, str]:
+def _plan(method, config: SweepConfig, tracker: FrontTracker, run_dir: Path) -> tuple[list[Job], int]:
+    """The jobs the method plans from the current front that are not finished yet, and how many it planned."""
+    finished = _finished_jobs(tracker, run_dir)
+    jobs = method.plan(config, tracker.front())
+    return [j for j in jobs if j.id not in finished], len(jobs)
+
+
+def _silent(*args, **kwargs) -> None:
+    """The log of a non-main process: the main process speaks for all."""
+
+
+def _run_rounds(ws: Workspace, launcher) -> dict[str, str]:
     """Plan and run rounds until the method offers no unfinished job (a static grid plans once; adaptive methods
     plan again from the front they see) or a round has failed jobs; returns those (job id -> error)."""
-    config, tracker, method = ws.config, ws.tracker, METHODS[ws.config.method.name]
+    config, tracker, log = ws.config, ws.tracker, ws.log
+    tracker.provenance["processes"] = ranks.world_size()
+    method = METHODS[config.method.name]
     attempted: set[str] = set()
     resumed = False
-    while True:
-        finished = _finished_jobs(tracker, ws.run_dir)
-        jobs = method.plan(config, tracker.front())
-        todo = [j for j in jobs if j.id not in finished]
-        if not todo:
-            return {}
-        repeated = sorted({j.id for j in todo} & attempted)
-        if repeated:
-            raise RuntimeError(f"method {config.method.name} planned finished jobs again: {repeated}")
-        if not resumed and len(todo) < len(jobs):
-            log(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} jobs already finished")
-        resumed = True
-        start = time.perf_counter()
-        attempted.update(j.id for j in todo)
-        failures = launcher.run_round(todo, ws)
-        log(f"{len(todo) - len(failures)} job(s) finished in {time.perf_counter() - start:.0f}s")
-        if failures:
-            return failures
+    run_name = config.tracking.run_name or config.name
+    with sweep_logger(config.tracking, ws.run_dir, run_name, tracker, enabled=ranks.is_main()):
+        while True:
+            # the main process plans from its run directory; every process runs what it planned, in its order
+            todo, n_jobs = ranks.broadcast(_plan(method, config, tracker, ws.run_dir) if ranks.is_main()
+                                           else None)  # fmt: skip
+            if not todo:
+                return {}
+            repeated = sorted({j.id for j in todo} & attempted)
+            if repeated:
+                raise RuntimeError(f"method {config.method.name} planned finished jobs again: {repeated}")
+            if not resumed and len(todo) < n_jobs:
+                log(f"resuming: {n_jobs - len(todo)} of {n_jobs} jobs already finished")
+            resumed = True
+            start = time.perf_counter()
+            attempted.update(j.id for j in todo)
+            failures = launcher.run_round(todo, ws)
+            log(f"{len(todo) - len(failures)} job(s) finished in {time.perf_counter() - start:.0f}s")
+            if failures:
+                return failures

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from pareto_align import ranks
 from pareto_align.atomic import link_into_place, write_bytes_atomic, write_text_atomic
 from pareto_align.config import SweepConfig
 from pareto_align.data.synthetic import SyntheticBenchmark, load_synthetic_benchmark
@@ -40,6 +41,7 @@ from pareto_align.evaluate import Evaluation, Scorer, evaluate_policy
 from pareto_align.front import FrontTracker
 from pareto_align.models.policy import Policy
 from pareto_align.models.reward_model import MultiHeadRewardModel
+from pareto_align.tracking import trainer_args, trainer_logging
 from pareto_align.trainers.reward_model_trainer import pairwise_accuracy, train_reward_model
 
 REWARD_MODEL_DIR = "reward_model"
@@ -129,12 +131,15 @@ class Workspace:
     """The run directory of one sweep and its lazily built shared products."""
 
     def __init__(self, config: SweepConfig, run_dir: Path, tracker: FrontTracker, progress: bool = True,
-                 log=print, shared_dir: Path | None = None) -> None:  # fmt: skip
+                 log=print, shared_dir: Path | None = None, collective: bool | None = None) -> None:  # fmt: skip
         """`shared_dir`: where the reward model and reward differences are built once for every sweep of the same
-        data, policy and reward-model settings (the caller keys it by them); None builds them in `run_dir`."""
+        data, policy and reward-model settings (the caller keys it by them); None builds them in `run_dir`.
+        `collective`: every process of a launcher runs this workspace's calls together (default: when several)."""
         self.config = config
+        self.collective = ranks.world_size() > 1 if collective is None else collective
         self.run_dir = Path(run_dir)
         self.shared_dir = None if shared_dir is None else Path(shared_dir)
+        self.shared_root = self.run_dir  # the main process's run dir, seen by every process (see ranks.py)
         self.tracker = tracker
         self.progress = progress
         self.log = log
@@ -220,8 +225,10 @@ class Workspace:
                 if setting.pairs
                 else None
             )
-            model, metrics = train_reward_model(config.reward_model, config.objective_names, pairs, setting.scores,
-                                                base, tokenizer, tmp, progress=self.progress)  # fmt: skip
+            with trainer_logging(config.tracking, self.run_dir, REWARD_MODEL_DIR):
+                model, metrics = train_reward_model(config.reward_model, config.objective_names, pairs,
+                                                    setting.scores, base, tokenizer, tmp, progress=self.progress,
+                                                    extra_args=self.tracking_args(REWARD_MODEL_DIR))  # fmt: skip
             if setting.benchmark is not None and setting.gold is not None:
                 # accuracy against noiseless gold labels, on fresh pairs from held-out prompts
                 held_out = setting.benchmark.gold_test_pairs(setting.gold, n_pairs=500)
@@ -283,14 +290,20 @@ class Workspace:
             self.reward_diffs(margin)
 
     # ------------------------------------------------------------------ evaluation and history
-    def evaluate(self, policy: Policy, samples_per_prompt: int | None = None,
+    def evaluate(self, policy: Policy | None, samples_per_prompt: int | None = None,
                  scorer: Scorer | None = None) -> Evaluation:  # fmt: skip
-        """The policy's objective vector on the held-out prompts, scored by `evaluation.scorer` (or `scorer`)."""
+        """The policy's objective vector on the held-out prompts, scored by `evaluation.scorer` (or `scorer`).
+
+        Under several processes the main process evaluates and the others receive its result (their `policy` may
+        be None), so that every process sees the same front."""
+        if self.collective and not ranks.is_main():
+            return ranks.broadcast(None)
         ev = self.config.evaluation
         prompts = self.setting.eval_prompts[: ev.max_prompts] if ev.max_prompts else self.setting.eval_prompts
-        return evaluate_policy(policy, prompts, scorer or self.scorer(ev.scorer), ev.generation,
-                               samples_per_prompt or ev.samples_per_prompt, ev.seed,
-                               n_examples=ev.n_examples)  # fmt: skip
+        result = evaluate_policy(policy, prompts, scorer or self.scorer(ev.scorer), ev.generation,
+                                 samples_per_prompt or ev.samples_per_prompt, ev.seed,
+                                 n_examples=ev.n_examples)  # fmt: skip
+        return ranks.broadcast(result) if self.collective else result
 
     def record_history(self, point_id: str, step: int, evaluation: Evaluation, **fields: Any) -> None:
         """A policy's objective vector while it trains, into front.json's history (saved at once).
@@ -308,14 +321,21 @@ class Workspace:
     # ------------------------------------------------------------------ saving policies
     @contextlib.contextmanager
     def training_dir(self, point_id: str) -> Iterator[Path]:
-        """A scratch folder inside points/<id>/ for a trainer's files; removed afterwards, whatever happens."""
+        """A scratch folder inside points/<id>/ for a trainer's files; removed afterwards, whatever happens.
+        Trainers built inside it log to the run's trackers under the point's name (see `tracking_args`)."""
         point_dir = self.run_dir / "points" / point_id
         point_dir.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".train-", dir=point_dir))
         try:
-            yield work
+            with trainer_logging(self.config.tracking, self.run_dir, point_id):
+                yield work
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def tracking_args(self, run: str) -> dict[str, Any]:
+        """Fields of a trainer's config that send its logs to `tracking.report_to` (none: empty); build the
+        trainer inside `training_dir(run)` so that tensorboard writes under RUN_DIR/tensorboard/<run>."""
+        return trainer_args(self.config.tracking, self.config.name, run)
 
     def save_policy(self, point_id: str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                     work: Path) -> dict[str, str]:  # fmt: skip

@@ -78,6 +78,8 @@ class FrontTracker:
         self._baselines: dict[str, Point] = {}
         self.history: list[HistoryEntry] = []
         self.shared_compute: dict[str, Compute] = {}
+        # observers told of each point added and history entry logged (e.g. `tracking.SweepLogger`)
+        self.listeners: list[Any] = []
 
     @classmethod
     def from_front(cls, front: Front) -> FrontTracker:
@@ -128,6 +130,8 @@ class FrontTracker:
         """Add an evaluated point, replacing any point with the same id."""
         self._check(point, "point", self._baselines)
         self._points[point.id] = point
+        for listener in self.listeners:
+            listener.point_added(self, point)
 
     def add_shared_compute(self, work_id: str, compute: Compute) -> None:
         """Record work shared by several points (specialists, a conditioned model) once, under ``work_id``."""
@@ -162,6 +166,8 @@ class FrontTracker:
             indicators["hypervolume"] = self.hypervolume()
         entry = HistoryEntry(step=step, **indicators)
         self.history.append(entry)
+        for listener in self.listeners:
+            listener.history_logged(self, entry)
         return entry
 
     def drop_history(self, point_id: str) -> None:

@@ -213,7 +213,8 @@ def fine_tune(ws: Workspace, section: ConditionedSection, model, tokenizer, prom
     )
     with ws.training_dir(job_id) as work:
         args = build_dataclass(SFTConfig, {**section.trl_args(), **overrides, "output_dir": str(work / "trainer"),
-                                           "seed": seed, "disable_tqdm": not ws.progress}, "method.trl")  # fmt: skip
+                                           "seed": seed, "disable_tqdm": not ws.progress,
+                                           **ws.tracking_args(job_id)}, "method.trl")  # fmt: skip
         start = time.perf_counter()
         peft = None if isinstance(model, PeftModel) else ws.peft_config()
         trainer = SFTTrainer(

@@ -13,6 +13,7 @@ import numpy as np
 from pydantic import Field
 from trl import DPOConfig
 
+from pareto_align import ranks
 from pareto_align.errors import ConfigError
 from pareto_align.front.schema import Compute, Front
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy, TRLSection, grid_jobs
@@ -114,10 +115,12 @@ def train(
     else:
         margins = np.zeros(len(data))
     data = data.add_column("margin", margins.tolist())
+    data = ranks.shared_dataset(data, ranks.shared_folder(ws.shared_root, f"modpo-{point_id}"))
     model, tokenizer = ws.load_base()
     with ws.training_dir(point_id) as work:
         args = section.build_trl_config(output_dir=str(work / "trainer"), weights=weights, trained_objective=k,
-                                        seed=seed, disable_tqdm=not ws.progress)  # fmt: skip
+                                        seed=seed, disable_tqdm=not ws.progress,
+                                        **ws.tracking_args(point_id))  # fmt: skip
         start = time.perf_counter()
         trainer = MODPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
                                peft_config=ws.peft_config())  # fmt: skip

@@ -293,7 +293,7 @@ def train(ws: Workspace, section: Config, point_id: str, weights: list[float], s
             saving = {"output_dir": str(checkpoints), "save_strategy": "steps", "save_steps": ext.checkpoint_every,
                       "save_total_limit": 2}  # fmt: skip
         args = section.build_trl_config(reward_weights=rewards.weights(), seed=seed, disable_tqdm=not ws.progress,
-                                        **saving)  # fmt: skip
+                                        **saving, **ws.tracking_args(point_id))  # fmt: skip
         start = time.perf_counter()
         trainer = trainer_cls(model=model, reward_funcs=rewards.functions(), args=args, train_dataset=data,
                               processing_class=tokenizer, peft_config=peft_config)  # fmt: skip

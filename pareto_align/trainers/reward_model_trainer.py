@@ -329,11 +329,13 @@ def train_reward_model(
     output_dir: str | Path,
     seed: int | None = None,
     progress: bool = True,
+    extra_args: dict[str, Any] | None = None,
 ) -> tuple[MultiHeadRewardModel, dict[str, float]]:
     """Split by prompt, train, evaluate held-out rows, save to `output_dir`; return the model and its metrics.
 
     `backbone`/`tokenizer` are the run's base policy and its tokenizer, used when `config.backbone` is None;
     otherwise the backbone and its tokenizer are loaded from `config.backbone`. `seed` None uses `config.seed`.
+    `extra_args`: TrainingArguments fields the toolkit adds (tracking: report_to, run_name, project).
     Metrics: `accuracy/<objective>` (held-out pairwise accuracy per head), `mse/<objective>` (held-out score
     error, when there are scores), `n_train_pairs`, `n_test_pairs`, `n_train_scores`, `n_test_scores`,
     `train_loss`, `wall_seconds`; also written to `output_dir/reward_metrics.json`.
@@ -370,6 +372,7 @@ def train_reward_model(
     output_dir = Path(output_dir)
     kwargs = config.training_kwargs()
     kwargs["seed"] = seed
+    kwargs.update(extra_args or {})
     args = TrainingArguments(output_dir=str(output_dir), **kwargs)
     trainer = MultiHeadRewardTrainer(
         model,

@@ -1,0 +1,100 @@
+"""Several processes: one sweep under torchrun (two CPU processes, gloo) writes one front; accelerate configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import tiny_sweep_dict
+
+from pareto_align import ranks
+from pareto_align.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_alone_main_first_runs_the_work_and_raises_its_error():
+    assert ranks.world_size() == 1 and ranks.is_main()
+    assert ranks.main_first(lambda: 7) == 7
+    with pytest.raises(ConfigError, match="bad field"):
+        ranks.main_first(lambda: (_ for _ in ()).throw(ConfigError("bad field")))
+    assert ranks.broadcast({"a": 1}) == {"a": 1}
+
+
+def test_mirror_links_weights_copies_the_rest_and_skips_the_lock(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    (run / "points" / "p" / "policy").mkdir(parents=True)
+    (run / "points" / "p" / "policy" / "model.safetensors").write_bytes(b"weights")
+    (run / "points" / "p" / ".train-x").mkdir()
+    (run / "front.json").write_text("{}")
+    (run / ".lock").write_text("123")
+    monkeypatch.setenv("RANK", "1")
+    mirror = ranks.mirror_run_dir(run)
+    assert mirror == run / ".ranks" / "rank-1"
+    weights = mirror / "points" / "p" / "policy" / "model.safetensors"
+    assert (
+        weights.read_bytes() == b"weights"
+        and weights.stat().st_ino == (run / "points/p/policy/model.safetensors").stat().st_ino
+    )
+    assert (mirror / "front.json").stat().st_ino != (
+        run / "front.json"
+    ).stat().st_ino  # copied: safe to rewrite
+    assert not (mirror / ".lock").exists() and not (mirror / "points" / "p" / ".train-x").exists()
+
+
+@pytest.mark.parametrize("name, kind", [("ddp", "MULTI_GPU"), ("fsdp", "FSDP"), ("deepspeed_zero2", "DEEPSPEED"),
+                                        ("deepspeed_zero3", "DEEPSPEED")])  # fmt: skip
+def test_accelerate_config_files_parse(name, kind):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(ROOT / "experiments" / "accelerate" / f"{name}.yaml"))
+    assert config.distributed_type.name == kind and config.num_processes == 2 and config.use_cpu is False
+    if name.startswith("deepspeed"):
+        assert config.deepspeed_config["zero_stage"] == int(name[-1])
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_write_one_front(tmp_path, benchmark_cache):
+    """`torchrun --nproc_per_node 2 -m pareto_align.cli sweep`: both processes train each MODPO point together
+    (DDP), the main one alone writes the run directory and logs to tensorboard."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = tmp_path / "sweep.yaml"
+    config.write_text(
+        yaml.safe_dump(tiny_sweep_dict(benchmark_cache, tracking={"report_to": ["tensorboard"]}))
+    )
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "pareto_align.cli", "sweep", str(config), "--output-dir", str(run), "--no-progress"]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("Pareto front:") == 1  # one process reports
+
+    front = json.loads((run / "front.json").read_text())
+    assert front["provenance"]["processes"] == 2
+    assert [p["id"] for p in front["points"]] == ["w00-s0", "w01-s0"]
+    assert all(p["compute"]["policy_updates"] == 4 for p in front["points"])
+    assert not (run / ".ranks").exists()  # the other process's mirror and the shared datasets are gone
+    for p in front["points"]:
+        assert (run / p["policy"]["path"] / "model.safetensors").exists()
+
+    # one tensorboard writer for the sweep (the main process's), its hypervolume that of front.json
+    sweep_events = list((run / "tensorboard" / "sweep").iterdir())
+    assert len(sweep_events) == 1
+    events = EventAccumulator(str(run / "tensorboard" / "sweep"))
+    events.Reload()
+    hv = [(e.step, e.value) for e in events.Scalars("front/hypervolume")]
+    assert hv[-1] == (2, pytest.approx(front["metrics"]["hypervolume"]))
+    # and every trainer reported there too, once: the reward model and each point (its final training loss)
+    for name in ("reward_model", "w00-s0", "w01-s0"):
+        assert len(list((run / "tensorboard" / name).iterdir())) == 1
+        trainer = EventAccumulator(str(run / "tensorboard" / name))
+        trainer.Reload()
+        assert "train/train_loss" in trainer.Tags()["scalars"]
