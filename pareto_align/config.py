@@ -85,7 +85,7 @@ class PolicyConfig(_Strict):
 
 class DataConfig(_Strict):
     source: Literal["synthetic", "files"] = Field(
-        "synthetic", description="Built-in benchmark or local files."
+        "synthetic", description="Built-in benchmark, or preference data files (local or on the hub)."
     )
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
     files: list[DataFileConfig] = Field(
@@ -260,6 +260,8 @@ def parse_config(data: dict, source: str = "<config>", base_dir: Path | None = N
         raise ConfigError(f"{source}: {_format(err)}") from None
     if base_dir is not None:
         for i, f in enumerate(config.data.files):
+            if f.path is None:  # a hub dataset: read when the sweep starts, never while validating
+                continue
             if not f.path.is_absolute():
                 f.path = base_dir / f.path
             if not f.path.exists():
