@@ -62,6 +62,12 @@ class PolicyConfig(_Strict):
         None,
         description="Base/SFT policy: a hub name or local path. None uses the built-in benchmark's base model.",
     )
+    revision: str | None = Field(
+        None,
+        min_length=1,
+        description="Git revision (branch, tag or commit) of a hub `model`; recorded in the baseline's policy handle "
+        "(the commit it resolved to when not given).",
+    )
     trust_remote_code: bool = Field(
         False, description="Allow model code from its repository. Off by default."
     )

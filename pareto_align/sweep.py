@@ -104,8 +104,13 @@ def _new_tracker(config: SweepConfig, config_path: Path | None) -> FrontTracker:
 def _add_baseline(ws: Workspace) -> None:
     model, tokenizer = ws.load_base(device())
     rel = ws.base_handle()
-    handle = {"kind": "checkpoint", "path": rel} if rel else None
-    ev = ws.evaluate(Policy(model, tokenizer, handle or {}))
+    if rel is not None:
+        handle = {"kind": "checkpoint", "path": rel}
+    else:  # the user's model by hub name (or a path outside the run), pinned to the commit it was loaded at
+        revision = ws.config.policy.revision or getattr(model.config, "_commit_hash", None)
+        handle = {"kind": "checkpoint", "path": ws.setting.base_path, "hub": True}
+        handle.update({"revision": revision} if revision else {})
+    ev = ws.evaluate(Policy(model, tokenizer, handle))
     ws.tracker.add_baseline(Point(id="base", method="base", values=ev.values, stderr=ev.stderr,
                                   n_samples=ev.n_samples, samples=ev.samples, policy=handle))  # fmt: skip
     ws.tracker.save(ws.run_dir)
@@ -138,6 +143,16 @@ def _run_job(job: Job, ws: Workspace) -> None:
     tracker.save(ws.run_dir)
 
 
+def silence_library_progress_bars() -> None:
+    """Turn off the bars libraries draw for work the toolkit's own bars already cover: transformers' "Loading
+    weights" / "Writing model shards" on every checkpoint and datasets' map/filter bars inside TRL. The toolkit's
+    bars (tqdm, jobs and training steps) are untouched."""
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None = None, progress: bool = True,
               log=print) -> FrontTracker:  # fmt: skip
     """Run (or resume) a sweep into `run_dir`; returns the tracker of the finished front."""
@@ -148,7 +163,7 @@ def run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None = Non
 def _run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None, progress: bool,
                log) -> FrontTracker:  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
-    datasets.disable_progress_bars()  # TRL's dataset preparation: our own bars cover points and steps
+    silence_library_progress_bars()
     with run_lock(run_dir, config_path):
         _write_config(config, run_dir, config_path)
         front_path = run_dir / FRONT_FILENAME
