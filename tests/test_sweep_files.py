@@ -80,7 +80,7 @@ def test_sweep_on_local_files(tmp_path, benchmark_cache):
         "hub": True,
     }
     rebuilt = load_policy(handle, run_dir).model.state_dict()
-    saved = load_policy({"kind": "checkpoint", "path": "base"}, tmp_path).model.state_dict()
+    saved = load_policy({"kind": "checkpoint", "path": base.name}, tmp_path).model.state_dict()
     assert all(torch.equal(rebuilt[k], saved[k]) for k in saved)
     # w01 = [0.3, 0.7] trains on length with helpful's margin: the margin policy's implicit reward, cached once
     diffs = np.load(run_dir / "reward_diffs_implicit_reward.npy")
