@@ -8,9 +8,13 @@ The public API, imported lazily so that `import pareto_align` stays cheap (TRL a
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from typing import Any
 
-__version__ = "0.1.0"
+try:  # the version lives in pyproject.toml only
+    __version__ = importlib.metadata.version("pareto-align")
+except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 _PUBLIC: dict[str, str] = {
     # configuration and sweeps

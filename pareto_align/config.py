@@ -63,6 +63,12 @@ class PolicyConfig(_Strict):
         None,
         description="Base/SFT policy: a hub name or local path. None uses the built-in benchmark's base model.",
     )
+    revision: str | None = Field(
+        None,
+        min_length=1,
+        description="Git revision (branch, tag or commit) of a hub `model`; recorded in the baseline's policy handle "
+        "(the commit it resolved to when not given).",
+    )
     trust_remote_code: bool = Field(
         False, description="Allow model code from its repository. Off by default."
     )
@@ -86,7 +92,7 @@ class PolicyConfig(_Strict):
 
 class DataConfig(_Strict):
     source: Literal["synthetic", "files"] = Field(
-        "synthetic", description="Built-in benchmark or local files."
+        "synthetic", description="Built-in benchmark, or preference data files (local or on the hub)."
     )
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
     files: list[DataFileConfig] = Field(
@@ -325,6 +331,8 @@ def parse_config(data: dict, source: str = "<config>", base_dir: Path | None = N
 def resolve_paths(config: SweepConfig, source: str, base_dir: Path) -> None:
     """Resolve the config's relative data paths against `base_dir`; ConfigError for one that does not exist."""
     for i, f in enumerate(config.data.files):
+        if f.path is None:  # a hub dataset: read when the sweep starts, never while validating
+            continue
         if not f.path.is_absolute():
             f.path = base_dir / f.path
         if not f.path.exists():

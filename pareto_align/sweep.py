@@ -126,8 +126,13 @@ def _new_tracker(config: SweepConfig, config_path: Path | None) -> FrontTracker:
 def _add_baseline(ws: Workspace) -> None:
     model, tokenizer = ws.load_base(device())
     rel = ws.base_handle()
-    handle = {"kind": "checkpoint", "path": rel} if rel else None
-    ev = ws.evaluate(Policy(model, tokenizer, handle or {}))
+    if rel is not None:
+        handle = {"kind": "checkpoint", "path": rel}
+    else:  # the user's model by hub name (or a path outside the run), pinned to the commit it was loaded at
+        revision = ws.config.policy.revision or getattr(model.config, "_commit_hash", None)
+        handle = {"kind": "checkpoint", "path": ws.setting.base_path, "hub": True}
+        handle.update({"revision": revision} if revision else {})
+    ev = ws.evaluate(Policy(model, tokenizer, handle))
     ws.tracker.add_baseline(Point(id="base", method="base", values=ev.values, stderr=ev.stderr,
                                   n_samples=ev.n_samples, samples=ev.samples, policy=handle))  # fmt: skip
     ws.tracker.save(ws.run_dir)
@@ -229,6 +234,16 @@ def _write_failures(run_dir: Path, failures: dict[str, str]) -> None:
         path.unlink(missing_ok=True)
 
 
+def silence_library_progress_bars() -> None:
+    """Turn off the bars libraries draw for work the toolkit's own bars already cover: transformers' "Loading
+    weights" / "Writing model shards" on every checkpoint and datasets' map/filter bars inside TRL. The toolkit's
+    bars (tqdm, jobs and training steps) are untouched."""
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None = None, progress: bool = True,
               log=print, shared_dir: Path | None = None) -> FrontTracker:  # fmt: skip
     """Run (or resume) a sweep into `run_dir`; returns the tracker of the finished front. `shared_dir`: where
@@ -266,7 +281,7 @@ def _load_tracker(config: SweepConfig, run_dir: Path, config_path: Path | None) 
 def _run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None, progress: bool,
                log, shared_dir: Path | None) -> FrontTracker:  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
-    datasets.disable_progress_bars()  # TRL's dataset preparation: our own bars cover points and steps
+    silence_library_progress_bars()
     ranks.init()
     if ranks.world_size() > 1 and config.launcher.kind != "local":
         raise ConfigError(f"{config_path or 'config'}: launcher.kind: under several processes (torchrun, accelerate "

@@ -3,6 +3,7 @@
     base/policy/           a copy of the built-in benchmark's base policy, so every handle stays inside the run dir
     reward_model/          the multi-head reward model (safetensors + JSON) and reward_metrics.json
     reward_diffs_<src>.npy r(x, y_w) - r(x, y_l) for every preference pair, (N, K), from the reward model or gold
+                           (or, `implicit_reward`, from policies' implicit rewards; NaN for objectives without one)
     points/<id>/policy/    one policy per trained point, renamed into place only when complete
 
 Several sweeps of one setting (the methods of `pareto-align compare`) can share the reward model and reward
@@ -76,13 +77,13 @@ def device() -> str:
 
 
 def load_causal_lm(
-    path: str, trust_remote_code: bool = False, on: str | None = None
+    path: str, trust_remote_code: bool = False, on: str | None = None, revision: str | None = None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A causal LM and its tokenizer (left padding; pad = eos when unset), on device `on` if given."""
-    model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
     if on is not None:
         model.to(on)
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -171,7 +172,9 @@ class Workspace:
         return self.setting.pairs
 
     def load_base(self, on: str | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-        return load_causal_lm(self.setting.base_path, self.config.policy.trust_remote_code, on)
+        # `policy.revision` pins the user's model; the benchmark's base is a local copy without revisions
+        revision = self.config.policy.revision if self.setting.benchmark is None else None
+        return load_causal_lm(self.setting.base_path, self.config.policy.trust_remote_code, on, revision)
 
     def base_handle(self) -> str | None:
         """The base policy's path relative to the run dir; None for a model outside it (a hub name)."""
@@ -286,8 +289,48 @@ class Workspace:
         )
         if "reward_model" in sources or (margins_count and margin == "reward_model"):
             self.reward_model  # noqa: B018 -- trained (or loaded) here, once
-        if margins_count and setting.pairs is not None:
+        if margins_count and setting.pairs is not None and margin == "implicit_reward":
+            self.implicit_reward_diffs(method.margin_policies, method.margin_beta, method)
+        elif margins_count and setting.pairs is not None:
             self.reward_diffs(margin)
+
+    def implicit_reward_diffs(self, policies: dict[str, str], beta: float, section) -> np.ndarray:
+        """beta [log-ratio(y_w) - log-ratio(y_l)] of each objective's margin policy against the base, (N, K), NaN
+        for objectives without a policy; computed once per run dir (see trainers/implicit_reward.py).
+
+        `section` is the MODPO method section: its TRL settings (max_length, truncation, batch size) tokenize the
+        pairs exactly as training does.
+        """
+        if "implicit_reward" in self._diffs:
+            return self._diffs["implicit_reward"]
+        path = self.run_dir / "reward_diffs_implicit_reward.npy"
+        if path.exists():
+            diffs = np.load(path, allow_pickle=False)
+        else:
+            from pareto_align.trainers.implicit_reward import implicit_reward_diffs, sequence_logps
+
+            pairs, names = self.pairs("implicit-reward margins"), self.config.objective_names
+            diffs = np.full((len(pairs), len(names)), np.nan)  # (N, K)
+            with tempfile.TemporaryDirectory(dir=self.run_dir, prefix=".implicit-") as work:
+                args = section.build_trl_config(output_dir=work, weights=[1.0], trained_objective=0, seed=0,
+                                                disable_tqdm=True)  # fmt: skip
+                base, tokenizer = self.load_base(device())
+                reference = sequence_logps(base, tokenizer, pairs, args)
+                del base
+                for name, source in policies.items():
+                    self.log(f"margins: implicit reward of {source} for '{name}' (beta {beta})")
+                    # the model alone: pairs are tokenized by the base policy's tokenizer, which it must share
+                    model = AutoModelForCausalLM.from_pretrained(
+                        source, trust_remote_code=self.config.policy.trust_remote_code
+                    ).to(device())
+                    diffs[:, names.index(name)] = implicit_reward_diffs(
+                        sequence_logps(model, tokenizer, pairs, args), reference, beta
+                    )
+            buffer = io.BytesIO()
+            np.save(buffer, diffs, allow_pickle=False)
+            write_bytes_atomic(path, buffer.getvalue())
+        self._diffs["implicit_reward"] = diffs
+        return diffs
 
     # ------------------------------------------------------------------ evaluation and history
     def evaluate(self, policy: Policy | None, samples_per_prompt: int | None = None,

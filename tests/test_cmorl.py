@@ -393,6 +393,7 @@ def cmorl_run(tmp_path_factory, benchmark_cache):
     return tmp / "run", starts, batches, applied
 
 
+@pytest.mark.slow
 def test_stage_one_snapshots_form_the_archive_and_selection(cmorl_run):
     import json
 
@@ -428,6 +429,7 @@ def test_stage_one_snapshots_form_the_archive_and_selection(cmorl_run):
         assert (run_dir / e.path).exists() == (e.path in kept or e.path.endswith("/policy")), e.id
 
 
+@pytest.mark.slow
 def test_extensions_follow_the_barrier_and_carry_their_lineage(cmorl_run):
     from pareto_align.front import read_front
 
@@ -461,6 +463,7 @@ def test_extensions_follow_the_barrier_and_carry_their_lineage(cmorl_run):
     )
 
 
+@pytest.mark.slow
 def test_killed_cmorl_resumes_without_redoing_finished_extensions(tmp_path, benchmark_cache, monkeypatch):
     from pareto_align.front import read_front
     from pareto_align.methods import cmorl, morlhf
@@ -493,6 +496,7 @@ def test_killed_cmorl_resumes_without_redoing_finished_extensions(tmp_path, benc
     assert _sweep(path, run_dir) == 0 and trained == trained[:1]  # finished: nothing left to do
 
 
+@pytest.mark.slow
 def test_killed_extension_resumes_mid_run_with_its_barrier_state(tmp_path, benchmark_cache, monkeypatch):
     """An extension killed after its step-2 checkpoint resumes from it: the steps before are not redone, and its
     barrier statistics and snapshots continue from the checkpoint's."""
@@ -564,6 +568,7 @@ def test_config_mistakes_name_the_field(tmp_path, method, overrides, message):
         load_config(path)
 
 
+@pytest.mark.slow
 def test_the_explorer_shows_the_lineage(cmorl_run, monkeypatch):
     import sys
     from pathlib import Path

@@ -443,7 +443,10 @@ def test_text_that_is_neither_string_nor_messages(tmp_path, bad):
 def test_unreadable_inputs(tmp_path):
     csv = tmp_path / "data.csv"
     csv.write_text("prompt,chosen,rejected\n")
-    raises([str(csv), "unsupported file type '.csv'"], load_preference_files, [pairwise(csv)], OBJECTIVES)
+    txt = tmp_path / "data.txt"
+    txt.write_text("prompt,chosen,rejected\n")
+    raises([str(txt), "unsupported file type '.txt'"], load_preference_files, [pairwise(txt)], OBJECTIVES)
+    raises([str(csv), "split 'train' is empty"], load_preference_files, [pairwise(csv)], OBJECTIVES)
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"prompt": "p", "chosen": "c", "rejected": "r"}\n{not json\n')
     raises([str(broken), "could not read as json"], load_preference_files, [pairwise(broken)], OBJECTIVES)
@@ -581,3 +584,122 @@ def test_split_groups_conversational_prompts():
     assert len(as_text(test)) == 2 and not as_text(train) & as_text(test)
     assert len(test.pairs) == 6
     assert math.isclose(len(train.pairs) / len(pairs), 0.5)
+
+
+# ------------------------------------------------------- the most used preference datasets, as TRL reads them
+
+
+def _turns(*pairs: tuple[str, str]) -> list[dict[str, str]]:
+    return [{"role": role, "content": content} for role, content in pairs]
+
+
+ULTRAFEEDBACK_ROWS = [  # HuggingFaceH4/ultrafeedback_binarized: a prompt string, conversations that repeat it
+    {
+        "prompt": f"question {i}",
+        "prompt_id": f"id{i}",
+        "chosen": _turns(("user", f"question {i}"), ("assistant", f"good {i}")),
+        "rejected": _turns(("user", f"question {i}"), ("assistant", f"bad {i}")),
+        "score_chosen": 8.0,
+        "score_rejected": 3.0,
+    }
+    for i in range(3)
+]
+
+
+def test_ultrafeedback_binarized_from_a_hub_style_folder(tmp_path):
+    # The hub repository's layout (data/<split>-00000-of-00001.parquet), read through `hub:` by load_dataset:
+    # the same call that reads HuggingFaceH4/ultrafeedback_binarized by name.
+    folder = tmp_path / "ultrafeedback_binarized"
+    (folder / "data").mkdir(parents=True)
+    pq.write_table(
+        pa.Table.from_pylist(ULTRAFEEDBACK_ROWS), folder / "data" / "train_prefs-00000-of-00001.parquet"
+    )
+    pq.write_table(
+        pa.Table.from_pylist(ULTRAFEEDBACK_ROWS[:1]), folder / "data" / "test_prefs-00000-of-00001.parquet"
+    )
+    cfg = DataFileConfig(hub=str(folder), split="train_prefs", format="pairwise", objective="helpful")
+    data = load_preference_files([cfg], OBJECTIVES)
+    assert len(data.pairs) == 3
+    row = data.pairs[1]
+    # the repeated prompt turn becomes a conversational prompt (TRL's maybe_extract_prompt)
+    assert row["prompt"] == _turns(("user", "question 1"))
+    assert row["chosen"] == _turns(("assistant", "good 1"))
+    assert row["rejected"] == _turns(("assistant", "bad 1"))
+    assert cfg.where == f"hub dataset {folder}"
+    missing = DataFileConfig(hub=str(folder), split="train_sft", format="pairwise", objective="helpful")
+    raises(
+        [f"hub dataset {folder}", "could not load split 'train_sft'"],
+        load_preference_files,
+        [missing],
+        OBJECTIVES,
+    )
+
+
+@pytest.mark.parametrize("container", ["jsonl", "disk"])
+def test_implicit_prompt_conversational_and_plain(tmp_path, container):
+    conv_rows = [  # TRL's implicit-prompt format: no prompt column, shared first turns
+        {
+            "chosen": _turns(("system", "be kind"), ("user", f"q{i}"), ("assistant", f"good {i}")),
+            "rejected": _turns(("system", "be kind"), ("user", f"q{i}"), ("assistant", f"bad {i}")),
+        }
+        for i in range(2)
+    ]
+    data = load_preference_files([pairwise(write(tmp_path, "conv", conv_rows, container))], OBJECTIVES)
+    assert data.pairs[1]["prompt"] == _turns(("system", "be kind"), ("user", "q1"))
+    assert data.pairs[1]["chosen"] == _turns(("assistant", "good 1"))
+    plain_rows = [  # Anthropic HH-RLHF style plain text
+        {
+            "chosen": f"\n\nHuman: q{i}\n\nAssistant: yes {i}",
+            "rejected": f"\n\nHuman: q{i}\n\nAssistant: no {i}",
+        }
+        for i in range(2)
+    ]
+    data = load_preference_files([pairwise(write(tmp_path, "plain", plain_rows, container))], OBJECTIVES)
+    assert data.pairs[0]["prompt"] == "\n\nHuman: q0\n\nAssistant:"
+    assert (data.pairs[0]["chosen"], data.pairs[0]["rejected"]) == (" yes 0", " no 0")
+
+
+def test_implicit_prompt_errors_name_the_row(tmp_path):
+    rows = [dict(ULTRAFEEDBACK_ROWS[0]), {**ULTRAFEEDBACK_ROWS[1], "chosen": _turns(("assistant", "only"))}]
+    path = write(tmp_path, "no_shared_turn", rows, "jsonl")
+    raises([str(path), "row 1", "share no leading turns", "not repeated"], load_preference_files,
+           [pairwise(path)], OBJECTIVES)  # fmt: skip
+    same = [{"chosen": _turns(("user", "q"), ("assistant", "a")), "rejected": _turns(("user", "q"))}]
+    path = write(tmp_path, "prefix", same, "jsonl")
+    raises(
+        [str(path), "row 0", "one repeats the other"],
+        load_preference_files,
+        [pairwise(path)],
+        OBJECTIVES,
+    )
+    mixed = [{"chosen": _turns(("user", "q"), ("assistant", "a")), "rejected": "plain"}]
+    path = write(tmp_path, "mixed_implicit", mixed, "jsonl")
+    raises([str(path), "mixes plain text and conversational", "row 0"], load_preference_files,
+           [pairwise(path)], OBJECTIVES)  # fmt: skip
+
+
+def test_csv_files(tmp_path):
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text('prompt,chosen,rejected\np0,"good, 0",bad 0\np1,good 1,bad 1\n')
+    labels = tmp_path / "pku.csv"
+    labels.write_text(
+        "prompt,response_0,response_1,better_response_id,safer_response_id\nq0,a0,b0,1,0\nq1,a1,b1,,1\n"
+    )
+    scores = tmp_path / "helpsteer.csv"
+    scores.write_text("prompt,response,helpfulness,verbosity\nh0,r0,4,3\n")
+    data = load_preference_files([pairwise(pairs), pku(labels), helpsteer(scores)], OBJECTIVES)
+    assert data.pairs["chosen"][:2] == ["good, 0", "good 1"]
+    assert data.pair_counts() == {"helpful": 3, "harmless": 2, "concise": 0}
+    assert data.pairs[4]["chosen"] == "b1"  # q1: no helpful label (empty cell), harmless label 1
+    assert data.scores[0]["scores"][0] == 4.0 and data.scores[0]["scores"][2] == -3.0
+
+
+def test_hub_config_fields():
+    with pytest.raises(ValidationError, match="exactly one of `path`"):
+        DataFileConfig(format="pairwise", objective="a")
+    with pytest.raises(ValidationError, match="exactly one of `path`"):
+        DataFileConfig(path="x.jsonl", hub="org/name", format="pairwise", objective="a")
+    with pytest.raises(ValidationError, match="`revision` applies to `hub` datasets only"):
+        DataFileConfig(path="x.jsonl", revision="main", format="pairwise", objective="a")
+    cfg = DataFileConfig(hub="org/name", subset="default", revision="abc", format="pairwise", objective="a")
+    assert cfg.where == "hub dataset org/name (subset=default, revision=abc)"

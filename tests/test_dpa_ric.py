@@ -262,6 +262,7 @@ def _se(p, k):
     return p.stderr[k]
 
 
+@pytest.mark.slow
 def test_dpa_moves_the_objectives_in_the_direction_asked(dpa_run):
     front = read_front(dpa_run[1])
     verbose, short = front.points  # directions (1, 0): more words, and (0, 1): fewer words
@@ -276,6 +277,7 @@ def test_dpa_moves_the_objectives_in_the_direction_asked(dpa_run):
     assert words_short < base - 2 * _se(short, 0), (base, short.values)  # shorter than the base when asked
 
 
+@pytest.mark.slow
 def test_dpa_points_are_conditioned_handles_on_one_shared_model(dpa_run):
     _, run_dir = dpa_run
     front = read_front(run_dir)
@@ -304,6 +306,7 @@ def test_dpa_points_are_conditioned_handles_on_one_shared_model(dpa_run):
     assert responses["v00-s0"] != responses["v01-s0"]  # the direction in the prompt changes what it writes
 
 
+@pytest.mark.slow
 def test_dpa_resumes_after_its_last_finished_round(tmp_path, benchmark_cache, monkeypatch):
     method = {**DPA_GOLD, "iterations": 2, "directions_per_prompt": 2, "n": 2,
               "trl": {**SFT, "num_train_epochs": 1}}  # fmt: skip
@@ -332,6 +335,7 @@ def test_dpa_resumes_after_its_last_finished_round(tmp_path, benchmark_cache, mo
     assert not list(run_dir.glob("points/*/.train-*"))
 
 
+@pytest.mark.slow
 def test_ric_points_follow_their_preference(ric_run):
     front = read_front(ric_run[1])
     helpful, middle, short = front.points  # weights (1, 0), (0.5, 0.5), (0, 1)
@@ -345,6 +349,7 @@ def test_ric_points_follow_their_preference(ric_run):
     assert short.metadata["desired_scores"][0] == pytest.approx(low0)
 
 
+@pytest.mark.slow
 def test_ric_handles_load_generate_and_share_one_model(ric_run):
     _, run_dir = ric_run
     front = read_front(run_dir)
@@ -362,6 +367,7 @@ def test_ric_handles_load_generate_and_share_one_model(ric_run):
         assert len(policy.generate(["describe space :"] * 3, seed=1).responses) == 3
 
 
+@pytest.mark.slow
 def test_explorer_generates_at_the_slider_preference(dpa_run, ric_run):
     from pareto_align.explorer.live import (
         describe_handle,

@@ -164,6 +164,7 @@ def hv_runs(tmp_path_factory, benchmark_cache):
     return runs
 
 
+@pytest.mark.slow
 def test_dynamic_hv_records_its_measurements_and_their_cost(hv_runs):
     front = read_front(hv_runs["paper"])
     (point,) = front.points
@@ -185,6 +186,7 @@ def test_dynamic_hv_records_its_measurements_and_their_cost(hv_runs):
     )
 
 
+@pytest.mark.slow
 def test_the_multiplier_changes_the_update_and_nothing_at_one(hv_runs):
     fixed = _policy_weights(hv_runs["morlhf"])
     same = _policy_weights(hv_runs["m=1"])
@@ -206,6 +208,7 @@ def grad_run(tmp_path_factory, benchmark_cache):
     return tmp / "run"
 
 
+@pytest.mark.slow
 def test_dynamic_grad_logs_the_weights_of_every_update(grad_run):
     front = read_front(grad_run)
     for point in front.points:
@@ -232,6 +235,7 @@ def test_dynamic_grad_logs_the_weights_of_every_update(grad_run):
         assert point.metadata["probe_parameters"] > 0 and point.metadata["probe_seconds"] > 0
 
 
+@pytest.mark.slow
 def test_training_trajectories_in_the_explorer_and_the_exporter(grad_run):
     (run,) = load_runs([grad_run])
     trained = trained_points([run])
@@ -256,6 +260,7 @@ def test_probe_parameters_follow_the_layer_band(tiny_policy_dir):
         dynamic_grad.probe_parameters(model, dynamic_grad.Config(parameters="nothing-matches"))
 
 
+@pytest.mark.slow
 def test_killed_dynamic_grad_resumes_with_the_weights_in_use(tmp_path, benchmark_cache, monkeypatch):
     method = {"name": "dynamic_grad", "reward_source": "gold", "history_every": 0, "lam": 1e-3,
               "checkpoint_every": 2, "trl": TRL}  # fmt: skip
@@ -292,6 +297,7 @@ def test_killed_dynamic_grad_resumes_with_the_weights_in_use(tmp_path, benchmark
     assert not (run_dir / "points" / "w00-s0" / "checkpoints").exists()  # spent once the point is saved
 
 
+@pytest.mark.slow
 def test_history_tab_shows_a_point_while_it_trained(grad_run, monkeypatch):
     import sys
     from pathlib import Path

@@ -46,6 +46,7 @@ def morlhf_run(tmp_path_factory, benchmark_cache):
     return _sweep(tmp_path_factory.mktemp("morlhf"), benchmark_cache, MORLHF_GOLD, [[1.0, 0.0], [0.0, 1.0]])
 
 
+@pytest.mark.slow
 def test_morlhf_points_move_the_way_their_weights_ask(morlhf_run):
     front = read_front(morlhf_run[1])
     assert [p.method for p in front.points] == ["morlhf", "morlhf"]
@@ -54,6 +55,7 @@ def test_morlhf_points_move_the_way_their_weights_ask(morlhf_run):
     assert helpful.values[0] > short.values[0] and short.values[1] > helpful.values[1]  # the trade-off
 
 
+@pytest.mark.slow
 def test_morlhf_compute_and_history(morlhf_run):
     front = read_front(morlhf_run[1])
     for p in front.points:
@@ -72,6 +74,7 @@ def test_morlhf_compute_and_history(morlhf_run):
     assert total.generated_tokens == sum(p.compute.generated_tokens for p in front.points)
 
 
+@pytest.mark.slow
 def test_morlhf_rloo_tchebycheff_par_on_the_reward_model(tmp_path, benchmark_cache):
     """The reward model's ensemble aggregated by WCO, PAR shaping and the Tchebycheff scalarizer on RLOO with LoRA:
     the PAR reference responses are generated once and recorded once as shared compute."""
@@ -97,6 +100,7 @@ def test_morlhf_rloo_tchebycheff_par_on_the_reward_model(tmp_path, benchmark_cac
     ).exists()  # LoRA through policy.lora
 
 
+@pytest.mark.slow
 def test_killed_online_sweep_resumes_and_drops_stale_history(tmp_path, benchmark_cache, monkeypatch):
     method = {**MORLHF_GOLD, "history_every": 2, "trl": {**MORLHF_GOLD["trl"], "max_steps": 6}}
     config = tiny_sweep_dict(benchmark_cache, method=method, evaluation=EVALUATION,
@@ -135,11 +139,13 @@ def bon_run(tmp_path_factory, benchmark_cache):
                   [[0.0, 1.0], [0.5, 0.5]])  # fmt: skip
 
 
+@pytest.mark.slow
 def test_bon_points_move_the_way_their_weights_ask(bon_run):
     front = read_front(bon_run[1])
     assert_moves_as_weights_ask(front)
 
 
+@pytest.mark.slow
 def test_bon_handle_cost_and_kl_bound(bon_run):
     _, run_dir = bon_run
     front = read_front(run_dir)
@@ -160,6 +166,7 @@ def test_bon_handle_cost_and_kl_bound(bon_run):
     assert describe_handle(handle).startswith("best of 8 from base/policy by reward_model")
 
 
+@pytest.mark.slow
 def test_modpo_points_move_the_way_their_weights_ask(tmp_path, benchmark_cache):
     method = {
         "name": "modpo",
@@ -169,6 +176,7 @@ def test_modpo_points_move_the_way_their_weights_ask(tmp_path, benchmark_cache):
     assert_moves_as_weights_ask(read_front(run_dir))
 
 
+@pytest.mark.slow
 def test_swapping_in_the_base_policy_fails_the_check(bon_run):
     """The check above is not vacuous: the base policy's own evaluation in place of the points fails it."""
     front = read_front(bon_run[1])
@@ -179,6 +187,7 @@ def test_swapping_in_the_base_policy_fails_the_check(bon_run):
         assert_moves_as_weights_ask(front)
 
 
+@pytest.mark.slow
 def test_run_dir_files_are_private(bon_run):
     _, run_dir = bon_run
     modes = {p.relative_to(run_dir): p.stat().st_mode & 0o777 for p in [run_dir, *run_dir.rglob("*")]}
@@ -187,6 +196,7 @@ def test_run_dir_files_are_private(bon_run):
     }
 
 
+@pytest.mark.slow
 def test_config_records_the_effective_config(bon_run):
     path, run_dir = bon_run
     record = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -199,6 +209,7 @@ def test_config_records_the_effective_config(bon_run):
     assert json.loads((run_dir / "front.json").read_text())["schema"] == "pareto_align.front/v2"
 
 
+@pytest.mark.slow
 def test_library_sweep_and_export_write_private_files(bon_run, tmp_path):
     """`run_sweep` and `export_runs` called from Python (not the CLI) keep runs and exports private too."""
     from pareto_align.config import load_config

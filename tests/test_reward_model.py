@@ -108,6 +108,7 @@ def trained(tokenizer, tmp_path_factory):
     }
 
 
+@pytest.mark.slow
 def test_each_head_learns_its_objective_on_held_out_prompts(trained):
     metrics = trained["metrics"]
     assert metrics["accuracy/good"] > 0.9
@@ -121,6 +122,7 @@ def test_each_head_learns_its_objective_on_held_out_prompts(trained):
     assert (trained["out"] / "reward_metrics.json").is_file()
 
 
+@pytest.mark.slow
 def test_heads_are_not_interchangeable(trained):
     model = trained["model"]
     pairs, _ = make_data(150, seed=7)
@@ -132,6 +134,7 @@ def test_heads_are_not_interchangeable(trained):
     assert other["short"] < 0.7 and other["good"] < 0.7
 
 
+@pytest.mark.slow
 def test_members_differ_and_policy_is_untouched(trained):
     model = trained["model"]
     members = model.score_members(["tell me about t1"] * 2, [" w1 w2 good", " w3 apple apple"])  # (2, 2, 3)
@@ -207,6 +210,7 @@ def test_aggregation_against_hand_computed_values():
         linear_scalarize(mean, [1.0])
 
 
+@pytest.mark.slow
 def test_score_uses_model_aggregation_and_ignores_batching(trained):
     model = trained["model"]
     prompts = ["tell me about t5"] * 5
@@ -226,6 +230,7 @@ def test_last_token_index_left_and_right_padding():
     assert last_token_index(left).tolist() == [3, 3, 3]
 
 
+@pytest.mark.slow
 def test_save_load_round_trip_without_pickle(trained, tmp_path, monkeypatch):
     model = trained["model"]
     model.save(tmp_path)

@@ -169,6 +169,7 @@ SPECIALISTS = {
 
 
 @pytest.mark.parametrize("method", ["soups", "mod"])
+@pytest.mark.slow
 def test_soups_and_mod_end_to_end(method, tmp_path, benchmark_cache):
     from test_methods import assert_moves_as_weights_ask
 

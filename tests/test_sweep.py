@@ -34,6 +34,7 @@ def finished_run(tmp_path_factory, benchmark_cache):
     return config, run_dir
 
 
+@pytest.mark.slow
 def test_front_file_points_and_checkpoints(finished_run):
     _, run_dir = finished_run
     front = read_front(run_dir)
@@ -58,6 +59,7 @@ def test_front_file_points_and_checkpoints(finished_run):
     assert not list(run_dir.rglob(".*tmp*")) and not list(run_dir.glob("points/*/.train-*"))
 
 
+@pytest.mark.slow
 def test_rerun_resumes_without_retraining(finished_run, monkeypatch):
     config, run_dir = finished_run
     before = (run_dir / "front.json").read_text()
@@ -70,6 +72,7 @@ def test_rerun_resumes_without_retraining(finished_run, monkeypatch):
     assert json.loads((run_dir / "front.json").read_text())["points"] == json.loads(before)["points"]
 
 
+@pytest.mark.slow
 def test_interrupt_keeps_finished_points_then_resume(tmp_path, benchmark_cache, monkeypatch):
     config = _write(tmp_path / "tiny.yaml", tiny_sweep_dict(benchmark_cache))
     run_dir = tmp_path / "run"
@@ -92,6 +95,7 @@ def test_interrupt_keeps_finished_points_then_resume(tmp_path, benchmark_cache, 
     assert [p.id for p in read_front(run_dir).points] == ["w00-s0", "w01-s0"]
 
 
+@pytest.mark.slow
 def test_sigkill_mid_sweep_never_corrupts_the_front(tmp_path, benchmark_cache):
     config = tiny_sweep_dict(benchmark_cache)
     config["weights"] = {"kind": "explicit", "weights": [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]}
@@ -172,6 +176,7 @@ def test_config_errors_name_file_and_field(tmp_path, capsys, change, message):
     assert not (tmp_path / "run").exists()  # nothing created for a bad config
 
 
+@pytest.mark.slow
 def test_changed_config_refuses_to_resume_into_old_run(finished_run, tmp_path, capsys, benchmark_cache):
     _, run_dir = finished_run
     before = (run_dir / "front.json").read_bytes()
@@ -181,6 +186,7 @@ def test_changed_config_refuses_to_resume_into_old_run(finished_run, tmp_path, c
     assert (run_dir / "front.json").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_lora_sweep_saves_relocatable_adapters(tmp_path, benchmark_cache):
     lora = {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "lora_dropout": 0.0}
     config = _write(tmp_path / "lora.yaml", tiny_sweep_dict(benchmark_cache, policy={"lora": lora}))
@@ -211,6 +217,7 @@ def test_lora_config_rejects_unknown_field(tmp_path, capsys):
     assert "policy.lora.rank: unknown LoraConfig field" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_second_sweep_on_a_run_dir_is_refused_while_the_first_holds_it(finished_run, capsys):
     config, run_dir = finished_run
     before = (run_dir / "front.json").read_bytes()
@@ -252,6 +259,7 @@ def test_config_hash_covers_defaults_in_code(monkeypatch, tmp_path):
     assert parse_config(explicit).config_hash() == before  # writing a default out is the same config
 
 
+@pytest.mark.slow
 def test_run_dir_of_an_older_hash_is_refused_and_stays_readable(finished_run, tmp_path, capsys):
     import shutil
 

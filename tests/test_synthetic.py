@@ -46,6 +46,7 @@ def test_objectives_conflict_on_corpus():
     assert not np.any(np.all(best == F, axis=1))
 
 
+@pytest.mark.slow
 def test_base_policy_samples_show_the_trade_off(bench):
     scorer = _scorer(bench.world)
     prompts = [p for p, _, _ in bench.pairs]
@@ -54,6 +55,7 @@ def test_base_policy_samples_show_the_trade_off(bench):
     assert F[:, 2].std() > 1.0  # the base policy varies, so preferences carry signal
 
 
+@pytest.mark.slow
 def test_cached_and_deterministic(bench, benchmark_cache, tmp_path):
     again = load_synthetic_benchmark(
         SyntheticConfig(**TINY_SYNTHETIC), cache_dir=benchmark_cache, progress=False
@@ -68,6 +70,7 @@ def test_cached_and_deterministic(bench, benchmark_cache, tmp_path):
 
 
 @pytest.mark.parametrize("golds", [ALL_GOLDS[:2], ALL_GOLDS[:4], ALL_GOLDS])
+@pytest.mark.slow
 def test_configurable_number_of_objectives(bench, golds):
     scorer = _scorer(bench.world, golds)
     pairs = bench.preference_pairs(scorer)
@@ -76,6 +79,7 @@ def test_configurable_number_of_objectives(bench, golds):
     assert all(c.startswith(" ") for c in pairs["chosen"][:20])  # TRL joins prompt + completion as strings
 
 
+@pytest.mark.slow
 def test_label_noise_rate(bench):
     """Disagreement with the noiseless gold order grows with label noise: ~noise + BT noise."""
     scorer = _scorer(bench.world)
@@ -89,6 +93,7 @@ def test_label_noise_rate(bench):
     assert 0.25 <= rate["noisy"] <= 0.25 + rate["clean"] + 0.05
 
 
+@pytest.mark.slow
 def test_eval_prompts_are_held_out(bench):
     train, held_out = set(bench.world.prompts("train")), set(bench.eval_prompts())
     assert held_out and not train & held_out

@@ -3,7 +3,10 @@
 Three row formats are understood (see `DataFileConfig.format`):
 
 - ``pairwise``: TRL's preference format, one file per objective; columns ``prompt``, ``chosen``,
-  ``rejected`` (plain strings, or conversational lists of ``{"role", "content"}`` messages).
+  ``rejected`` (plain strings, or conversational lists of ``{"role", "content"}`` messages). As in TRL, the
+  prompt may be implicit (no ``prompt`` column: chosen and rejected share their first turns) or given as a
+  string next to conversations that repeat it (UltraFeedback-binarized); TRL's ``maybe_extract_prompt`` then
+  splits the shared leading turns into the prompt.
 - ``per_objective_labels``: PKU-SafeRLHF style; one prompt, two responses (``response_0``,
   ``response_1``) and, per objective, a column holding the index (0 or 1) of the preferred response.
 - ``attribute_scores``: HelpSteer style; one prompt, one ``response`` and one numeric score column per
@@ -40,9 +43,26 @@ class DataFileConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: Path = Field(
+    path: Path | None = Field(
+        default=None,
         description="A dataset saved with `datasets.save_to_disk` (folder; Dataset or DatasetDict), a "
-        ".jsonl/.json file or a .parquet file. Relative paths resolve against the config file's folder."
+        ".jsonl/.json, .parquet or .csv file. Relative paths resolve against the config file's folder. "
+        "Exactly one of `path` and `hub`.",
+    )
+    hub: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A dataset on the Hugging Face Hub by name (e.g. PKU-Alignment/PKU-SafeRLHF), read with "
+        "`datasets.load_dataset` when the sweep starts (never while the config is validated). A local folder of "
+        "data files is accepted too, as by `load_dataset`. Exactly one of `path` and `hub`.",
+    )
+    subset: str | None = Field(
+        default=None,
+        min_length=1,
+        description="hub only: the dataset's configuration (load_dataset's `name`).",
+    )
+    revision: str | None = Field(
+        default=None, min_length=1, description="hub only: git revision (branch, tag or commit) to read."
     )
     format: DataFormat = Field(
         description="'pairwise' (prompt/chosen/rejected for one objective), 'per_objective_labels' "
@@ -56,7 +76,8 @@ class DataFileConfig(BaseModel):
     split: str = Field(
         default="train",
         min_length=1,
-        description="Split to read from a saved DatasetDict. A single file is one split named 'train'.",
+        description="Split to read from a saved DatasetDict or a hub dataset (UltraFeedback-binarized: "
+        "train_prefs). A single file is one split named 'train'.",
     )
     columns: dict[str, str] = Field(
         default_factory=dict,
@@ -79,6 +100,11 @@ class DataFileConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_format_fields(self) -> DataFileConfig:
+        if (self.path is None) == (self.hub is None):
+            raise ValueError("give exactly one of `path` (a local file or folder) and `hub` (a dataset name)")
+        for field in ("subset", "revision"):
+            if getattr(self, field) is not None and self.hub is None:
+                raise ValueError(f"{self.where}: `{field}` applies to `hub` datasets only")
         # Fields that belong to another format are rejected rather than ignored: a `labels` block on a
         # pairwise file is a mistake the user should hear about.
         wanted = {
@@ -87,14 +113,14 @@ class DataFileConfig(BaseModel):
             "attribute_scores": "scores",
         }[self.format]
         if wanted == "objective" and not self.objective:
-            raise ValueError(f"{self.path}: format 'pairwise' needs `objective` (which objective it ranks)")
+            raise ValueError(f"{self.where}: format 'pairwise' needs `objective` (which objective it ranks)")
         if wanted == "labels" and not self.labels:
             raise ValueError(
-                f"{self.path}: format 'per_objective_labels' needs `labels` (objective -> label column)"
+                f"{self.where}: format 'per_objective_labels' needs `labels` (objective -> label column)"
             )
         if wanted == "scores" and not self.scores:
             raise ValueError(
-                f"{self.path}: format 'attribute_scores' needs `scores` (objective -> score column)"
+                f"{self.where}: format 'attribute_scores' needs `scores` (objective -> score column)"
             )
         for field, present in (
             ("objective", self.objective is not None),
@@ -102,15 +128,23 @@ class DataFileConfig(BaseModel):
             ("scores", bool(self.scores)),
         ):
             if present and field != wanted:
-                raise ValueError(f"{self.path}: `{field}` does not apply to format '{self.format}'")
+                raise ValueError(f"{self.where}: `{field}` does not apply to format '{self.format}'")
         allowed = CANONICAL_COLUMNS[self.format]
         unknown = sorted(set(self.columns) - set(allowed))
         if unknown:
             raise ValueError(
-                f"{self.path}: unknown key(s) in `columns` for format '{self.format}': "
+                f"{self.where}: unknown key(s) in `columns` for format '{self.format}': "
                 f"{', '.join(unknown)} (allowed: {', '.join(allowed)})"
             )
         return self
+
+    @property
+    def where(self) -> str:
+        """How error messages name this source: the path, or the hub dataset (with subset and revision)."""
+        if self.hub is None:
+            return str(self.path)
+        extras = [f"{k}={v}" for k, v in (("subset", self.subset), ("revision", self.revision)) if v]
+        return f"hub dataset {self.hub}" + (f" ({', '.join(extras)})" if extras else "")
 
     def column(self, canonical: str) -> str:
         """The file's column for a canonical name (the name itself unless mapped in `columns`)."""

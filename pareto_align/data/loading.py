@@ -1,8 +1,8 @@
 """Read multi-objective preference data from local files into one canonical form.
 
 Every file is read with the `datasets` library (``load_from_disk`` for saved datasets, the packaged
-``json`` and ``parquet`` builders for single files; local paths only) and converted, whatever its format,
-into at most two datasets:
+``json``, ``parquet`` and ``csv`` builders for single files, ``load_dataset(name)`` for a ``hub`` dataset)
+and converted, whatever its format, into at most two datasets:
 
 - ``pairs``: ``prompt``, ``chosen``, ``rejected``, ``objective`` -- one preference pair per row, texts as
   plain strings or as conversational lists of ``{"role", "content"}`` messages (both are TRL formats);
@@ -13,6 +13,11 @@ Sign convention. Everything is maximized inside the toolkit. Preference labels a
 is better, so pairs never change with an objective's direction. Absolute attribute scores do: the score of
 an objective declared ``direction: min`` is negated here, at load time, which is where attribute data is
 "scored". A HelpSteer ``verbosity`` of 3 for an objective ``verbosity`` (min) is therefore stored as -3.
+
+Pairwise prompts are read as TRL reads them (``trl.data_utils.maybe_extract_prompt``): without a ``prompt``
+column the prompt is the leading turns (or characters) that chosen and rejected share; a ``prompt`` string
+next to conversational chosen/rejected that repeat it (UltraFeedback-binarized) is replaced by the shared
+leading turns, so the prompt becomes conversational too.
 
 Rows in error messages are counted from 0, in the order of the file.
 """
@@ -40,7 +45,7 @@ _TEXT_FEATURES: dict[str, Any] = {
     "plain": datasets.Value("string"),
     "conversational": datasets.List({"role": datasets.Value("string"), "content": datasets.Value("string")}),
 }
-_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 _FORMAT_FIELD = {"pairwise": "objective", "per_objective_labels": "labels", "attribute_scores": "scores"}
 
 
@@ -144,7 +149,8 @@ def load_preference_files(
     names = _check_objectives(objectives)
     if not files:
         raise DataError("no data files given (data.files is empty)")
-    paths = [_resolve(cfg.path, base_dir) for cfg in files]
+    # A local source is named by its resolved path, a hub dataset by its name (see DataFileConfig.where).
+    paths = [cfg.where if cfg.hub is not None else _resolve(cfg.path, base_dir) for cfg in files]
     # Objective names are checked for every file before any file is read: a typo fails fast.
     for cfg, path in zip(files, paths, strict=True):
         field = _FORMAT_FIELD[cfg.format]
@@ -154,8 +160,7 @@ def load_preference_files(
                     f"{path}: unknown objective '{name}' in `{field}` (configured objectives: {', '.join(names)})"
                 )
     parts = [
-        _convert(cfg, path, _read_split(path, cfg.split, cfg.max_rows), objectives)
-        for cfg, path in zip(files, paths, strict=True)
+        _convert(cfg, path, _read(cfg, path), objectives) for cfg, path in zip(files, paths, strict=True)
     ]
     return PreferenceData(
         objectives=names,
@@ -174,6 +179,25 @@ def _resolve(path: Path, base_dir: Path | None) -> Path:
     return path
 
 
+def _read(cfg: DataFileConfig, where: Path | str) -> datasets.Dataset:
+    if cfg.hub is None:
+        return _read_split(Path(where), cfg.split, cfg.max_rows)
+    return _read_hub(cfg, str(where))
+
+
+def _read_hub(cfg: DataFileConfig, where: str) -> datasets.Dataset:
+    """One split of a dataset given by name (or a local folder of data files), as `load_dataset` reads it."""
+    try:
+        table = datasets.load_dataset(cfg.hub, name=cfg.subset, revision=cfg.revision, split=cfg.split)
+    except Exception as err:  # unknown name, split or subset, offline, ... surface as many exception types
+        raise DataError(f"{where}: could not load split '{cfg.split}': {err}") from err
+    if len(table) == 0:
+        raise DataError(f"{where}: split '{cfg.split}' is empty")
+    if cfg.max_rows is not None and cfg.max_rows < len(table):
+        table = table.select(range(cfg.max_rows))
+    return table
+
+
 def _read_split(path: Path, split: str, max_rows: int | None) -> datasets.Dataset:
     """One split of a saved dataset, JSON(L) file or Parquet file, cut to ``max_rows``."""
     if not path.exists():
@@ -184,7 +208,7 @@ def _read_split(path: Path, split: str, max_rows: int | None) -> datasets.Datase
         builder = _BUILDERS.get(path.suffix.lower())
         if builder is None:
             raise DataError(
-                f"{path}: unsupported file type '{path.suffix}' (expected .jsonl, .json, .parquet or a "
+                f"{path}: unsupported file type '{path.suffix}' (expected .jsonl, .json, .parquet, .csv or a "
                 "folder written by datasets.save_to_disk)"
             )
         if split != "train":
@@ -251,6 +275,10 @@ def _has_no_rows(path: Path, builder: str) -> bool:
             return pq.ParquetFile(path).metadata.num_rows == 0  # footer only; the builder reads the data
         except Exception:  # not valid Parquet: let the builder report it
             return False
+    if builder == "csv":  # a header without rows
+        with path.open(encoding="utf-8", errors="replace") as f:
+            f.readline()
+            return not any(line.strip() for line in f)
     return False
 
 
@@ -282,12 +310,17 @@ def _convert(
     cfg: DataFileConfig, path: Path, table: datasets.Dataset, objectives: Sequence[ObjectiveLike]
 ) -> _Part:
     canonical = {name: cfg.column(name) for name in CANONICAL_COLUMNS[cfg.format]}
+    if cfg.format == "pairwise" and "prompt" not in cfg.columns and "prompt" not in table.column_names:
+        del canonical["prompt"]  # implicit prompt: extracted from chosen and rejected below, as TRL does
     wanted = {column: f"for `{name}`" for name, column in canonical.items()}
     if cfg.format == "per_objective_labels":
         wanted.update({col: f"label of objective '{obj}'" for obj, col in cfg.labels.items()})
     if cfg.format == "attribute_scores":
         wanted.update({col: f"score of objective '{obj}'" for obj, col in cfg.scores.items()})
     raw = _read_columns(table, path, wanted)
+    if cfg.format == "pairwise":
+        raw = _extract_prompts(raw, canonical, path)
+        canonical = {name: name for name in CANONICAL_COLUMNS["pairwise"]}
     style, texts = _read_texts(raw, list(canonical.values()), path)
     text = {name: texts[column] for name, column in canonical.items()}
     n_rows = len(table)
@@ -327,6 +360,60 @@ def _convert(
     return _Part("scores", style, rows, path)
 
 
+def _extract_prompts(raw: dict[str, list], canonical: dict[str, str], path: Path) -> dict[str, list]:
+    """Pairwise rows as prompt/chosen/rejected, the prompt extracted by TRL where the file leaves it implicit.
+
+    Extraction (TRL's ``maybe_extract_prompt``) happens where there is no prompt column, and where a plain prompt
+    stands next to conversational chosen/rejected (which then repeat it); other rows pass unchanged, so a
+    conversational prompt next to plain responses is still reported as mixed by `_read_texts`.
+    """
+    out: dict[str, list] = {"prompt": [], "chosen": [], "rejected": []}
+    has_prompt = "prompt" in canonical
+    for row in range(len(raw[canonical["chosen"]])):
+        example = {name: raw[column][row] for name, column in canonical.items()}
+        styles = {name: _text_style(value, path, row, canonical[name]) for name, value in example.items()}
+        conversational = styles["chosen"] == styles["rejected"] == "conversational"
+        if not has_prompt or (conversational and styles["prompt"] == "plain"):
+            if styles["chosen"] != styles["rejected"]:
+                raise DataError(
+                    f"{path}: mixes plain text and conversational messages: row {row}, column "
+                    f"'{canonical['rejected']}' is {styles['rejected']} but column '{canonical['chosen']}' is "
+                    f"{styles['chosen']}"
+                )
+            example = _extracted(example, conversational, path, row, has_prompt)
+        for name in out:
+            out[name].append(example[name])
+    return out
+
+
+def _extracted(example: dict, conversational: bool, path: Path, row: int, had_prompt: bool) -> dict:
+    """The example with TRL's extracted prompt; a clear error where nothing (or everything) is shared."""
+    # TRL's own rule, imported only where a prompt is implicit (importing TRL costs seconds)
+    from trl.data_utils import maybe_extract_prompt
+
+    pair = {name: _messages(v) if isinstance(v, list) else v for name, v in example.items()}
+    what = "turns" if conversational else "text"
+    n = min(len(pair["chosen"]), len(pair["rejected"]))
+    if pair["chosen"][:n] == pair["rejected"][:n]:  # TRL's rule assumes they differ somewhere
+        raise DataError(
+            f"{path}: row {row}: chosen and rejected are identical or one repeats the other, so their shared "
+            f"leading {what} (the prompt) leaves one of them empty"
+        )
+    extracted = maybe_extract_prompt(pair)
+    if not extracted["prompt"]:
+        given = " (the `prompt` string is not repeated as their first turn)" if had_prompt else ""
+        raise DataError(
+            f"{path}: row {row}: chosen and rejected share no leading {what}, so no prompt can be extracted"
+            f"{given}; give the prompt in a `prompt` column of the same kind as chosen and rejected"
+        )
+    return extracted
+
+
+def _messages(value: list) -> list[dict[str, str]]:
+    # Only role and content are kept: TRL needs no more, and it gives all files one schema.
+    return [{"role": m["role"], "content": m["content"]} for m in value]
+
+
 def _read_texts(raw: dict[str, list], columns: list[str], path: Path) -> tuple[TextStyle, dict[str, list]]:
     """Validate the text columns; one file must be all plain or all conversational."""
     style: TextStyle | None = None
@@ -343,10 +430,7 @@ def _read_texts(raw: dict[str, list], columns: list[str], path: Path) -> tuple[T
                     f"{path}: mixes plain text and conversational messages: row {row}, column '{column}' "
                     f"is {kind} but row {first[0]}, column '{first[1]}' is {style}"
                 )
-            # Only role and content are kept: TRL needs no more, and it gives all files one schema.
-            values.append(
-                value if kind == "plain" else [{"role": m["role"], "content": m["content"]} for m in value]
-            )
+            values.append(value if kind == "plain" else _messages(value))
         texts[column] = values
     assert style is not None  # tables are never empty here
     return style, texts

@@ -162,6 +162,8 @@ def missing_checkpoints(run_dir: Path, handle: Mapping[str, Any]) -> list[str]:
     """Checkpoint paths of ``handle`` that are gone (no model or adapter config) or lie outside ``run_dir``."""
     from pareto_align.models.policy import is_checkpoint
 
+    if handle.get("hub"):  # a model by name, outside the run: from_pretrained finds it (or says why not)
+        return []
     paths = [handle["path"]] if "path" in handle else list(handle.get("checkpoints", []))
     root = Path(run_dir).resolve()
     missing = []

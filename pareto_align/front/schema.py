@@ -109,7 +109,8 @@ class Normalization(BaseModel):
 class PolicyHandle(BaseModel):
     """How to rebuild the policy behind a point without re-training (see ``load_policy``).
 
-    - ``checkpoint``: ``path`` (relative to the run dir).
+    - ``checkpoint``: ``path`` (relative to the run dir); or, with ``hub: true``, a model outside the run given by
+      hub name (or absolute path) and optional ``revision``, as the base policy of a run on a real model.
     - ``soup``: ``checkpoints`` and interpolation ``coefficients`` (same length, non-negative, summing to 1); for
       LoRA adapters, ``lora_interpolation`` says how: ``product`` (default: the merged updates B A are averaged,
       exactly theta(lambda)) or ``ab`` (A and B averaged separately, as the rewarded-soups code does).
@@ -141,6 +142,8 @@ class PolicyHandle(BaseModel):
     lora_interpolation: Literal["product", "ab"] | None = None
     template: str | None = None
     condition: dict[str, Any] | None = None
+    hub: bool | None = None
+    revision: str | None = None
 
     @field_validator("coefficients", "direction", "weights")
     @classmethod
@@ -150,19 +153,21 @@ class PolicyHandle(BaseModel):
     @model_validator(mode="after")
     def _per_kind(self) -> PolicyHandle:
         used, optional = {
-            "checkpoint": ({"path"}, set()),
+            "checkpoint": ({"path"}, {"hub", "revision"}),
             "soup": ({"checkpoints", "coefficients"}, {"lora_interpolation"}),
             "mixture": ({"checkpoints", "weights"}, set()),
             "conditioned": ({"path", "direction"}, {"template", "condition"}),
             "best_of_n": ({"path", "n", "reward_model", "weights"}, {"scalarization"}),
         }[self.kind]
         for name in ("path", "checkpoints", "coefficients", "direction", "n", "reward_model", "weights",
-                     "scalarization", "lora_interpolation", "template", "condition"):  # fmt: skip
+                     "scalarization", "lora_interpolation", "template", "condition", "hub", "revision"):  # fmt: skip
             value = getattr(self, name)
             if name in used and value is None:
                 raise ValueError(f"policy of kind {self.kind!r} needs {name!r}")
             if name not in used | optional and value is not None:
                 raise ValueError(f"{name!r} is not used by policy kind {self.kind!r}; remove it")
+        if self.revision is not None and not self.hub:
+            raise ValueError("'revision' needs 'hub': true (a checkpoint inside the run has no revision)")
         if self.kind == "soup":
             assert self.checkpoints is not None and self.coefficients is not None
             if not self.checkpoints:

@@ -1,7 +1,9 @@
 """`method: modpo`: one MODPO policy per (weight vector, seed) (Zhou et al., 2023; see trainers/modpo_trainer.py).
 
 Each job trains on the preference pairs of one objective k (the largest weight by default) with the margin
-rewards of the others, from the reward model's heads or, on the benchmark, the gold functions.
+rewards of the others, from the reward model's heads, the implicit rewards of given policies (e.g. DPO models of
+those objectives, as MODPO's reference code offers; trainers/implicit_reward.py) or, on the benchmark, the gold
+functions.
 """
 
 from __future__ import annotations
@@ -57,10 +59,23 @@ class Config(TRLSection):
         description="Objective whose preference data each grid point trains on: 'largest_weight' (ties: first in "
         "config order) or an objective name (grid points where its weight is 0 fall back to the largest weight).",
     )
-    margin_source: Literal["reward_model", "gold"] = Field(
+    margin_source: Literal["reward_model", "gold", "implicit_reward"] = Field(
         "reward_model",
         description="Margin rewards r_j: heads of the multi-head reward model (trained on the same noisy data, so on "
-        "a comparable scale) or, on the built-in benchmark only, the gold functions (needs margin_scale calibration).",
+        "a comparable scale), the implicit rewards of `margin_policies`, or, on the built-in benchmark only, the "
+        "gold functions (needs margin_scale calibration).",
+    )
+    margin_policies: dict[str, str] = Field(
+        default_factory=dict,
+        description="margin_source 'implicit_reward' only: objective -> policy (hub name or path) whose implicit "
+        "reward margin_beta * log(pi_m(y|x) / pi_ref(y|x)) is that objective's margin, pi_ref the base policy; "
+        "typically a DPO model of that objective's preferences (MODPO's reference code). It must share the base "
+        "policy's tokenizer. Every objective that a grid point uses as a margin needs one.",
+    )
+    margin_beta: float = Field(
+        0.1,
+        gt=0,
+        description="margin_source 'implicit_reward': beta of the implicit reward (the margin policy's DPO beta).",
     )
     margin_scale: float = Field(
         1.0, gt=0, description="Multiplier on margin rewards before they enter the loss."
@@ -84,7 +99,31 @@ class Config(TRLSection):
             )
         if self.margin_source == "gold" and config.data.source != "synthetic":
             raise ValueError("method.margin_source: 'gold' is only available on the built-in benchmark")
+        self._check_margin_policies(config)
         super().check(config)
+
+    def _check_margin_policies(self, config: SweepConfig) -> None:
+        names = config.objective_names
+        if self.margin_source != "implicit_reward":
+            if self.margin_policies:
+                raise ValueError("method.margin_policies: only used with margin_source 'implicit_reward'")
+            return
+        unknown = sorted(set(self.margin_policies) - set(names))
+        if unknown:
+            raise ValueError(f"method.margin_policies: unknown objective(s) {unknown}; configured: {names}")
+        preferred = (
+            None if self.trained_objective == "largest_weight" else names.index(self.trained_objective)
+        )
+        for w in config.weight_vectors():
+            k = choose_trained_objective(list(w), preferred)
+            missing = [
+                names[j]
+                for j, wj in enumerate(w)
+                if j != k and wj > 0 and names[j] not in self.margin_policies
+            ]
+            if missing:
+                raise ValueError(f"method.margin_policies: weight vector {[round(float(x), 4) for x in w]} trains on "
+                                 f"'{names[k]}' with margins from {missing}, which have no margin policy")  # fmt: skip
 
 
 def plan(config: SweepConfig, front: Front) -> list[Job]:
@@ -110,7 +149,12 @@ def train(
     on_k = np.asarray([o == names[k] for o in pairs["objective"]])
     data = pairs.select(np.flatnonzero(on_k)).select_columns(["prompt", "chosen", "rejected"])
     if any(w > 0 for j, w in enumerate(weights) if j != k):  # margins only where other objectives count
-        diffs = ws.reward_diffs(section.margin_source) * section.margin_scale  # (N, K)
+        if section.margin_source == "implicit_reward":
+            diffs = ws.implicit_reward_diffs(section.margin_policies, section.margin_beta, section)  # (N, K)
+        else:
+            diffs = ws.reward_diffs(section.margin_source)  # (N, K)
+        # NaN: an objective without a margin policy (weight 0 here, see Config.check) or a pair TRL drops
+        diffs = np.nan_to_num(diffs * section.margin_scale, nan=0.0)
         margins = margin_rewards(diffs[on_k], np.asarray(weights), k)
     else:
         margins = np.zeros(len(data))

@@ -1,6 +1,8 @@
 """Rebuilding the policy behind any point of a front from its handle (contract: policy handles, DESIGN.md).
 
 - checkpoint:  {"kind": "checkpoint", "path": "points/p0/policy"}
+               {"kind": "checkpoint", "path": "Qwen/Qwen2.5-0.5B-Instruct", "revision": "<commit>", "hub": true}
+               -- a model outside the run (the base policy of a real run), by hub name or absolute path
 - soup:        {"kind": "soup", "checkpoints": [...], "coefficients": [...]}  -- weights interpolated on load
 - conditioned: {"kind": "conditioned", "path": ..., "direction": [...]}      -- direction written into the prompt
                optional "template" and "condition": how it is written (DPA's integer weights, RiC's desired
@@ -162,6 +164,26 @@ def _ready(
     return model, tokenizer
 
 
+def _load_hub(
+    name: str, revision: str | None, device: str | torch.device | None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A model by hub name (or a path outside the run) at `revision`: what a real run's base policy is."""
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name, revision=revision, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(name, revision=revision, trust_remote_code=False)
+    except (OSError, ValueError) as err:  # unknown name or revision, offline without a cached copy
+        raise PolicyLoadError(
+            f"model {name!r} (revision {revision or 'default'}) could not be loaded: {err}"
+        ) from err
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if device is not None:
+        model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
 def load_policy(
     handle: Mapping[str, Any], run_dir: str | Path, device: str | torch.device | None = None
 ) -> Policy:
@@ -169,6 +191,9 @@ def load_policy(
     run_dir = Path(run_dir)
     handle = dict(handle)
     kind = handle.get("kind")
+    if kind == "checkpoint" and handle.get("hub"):
+        model, tok = _load_hub(handle["path"], handle.get("revision"), device)
+        return Policy(model, tok, handle)
     if kind == "checkpoint":
         model, tok = _load_checkpoint(_resolve(run_dir, handle["path"]), run_dir, device)
         return Policy(model, tok, handle)
