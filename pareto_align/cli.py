@@ -266,6 +266,8 @@ KNOWN_HARMLESS_WARNINGS: list[tuple[str, type[Warning], str]] = [
     # `is_gradient_checkpointing`: TRL's to rename, and said at every config a sweep builds.
     ("`gradient_checkpointing` is deprecated", FutureWarning, "transformers.training_args"),
     ("`is_gradient_checkpointing` is deprecated", FutureWarning, "transformers.modeling_utils"),
+    # TRL's GRPO/RLOO generation switches checkpointing off and on around each generation with the old names
+    ("`gradient_checkpointing_(enable|disable)` is deprecated", FutureWarning, "transformers.modeling_utils"),
 ]
 
 
