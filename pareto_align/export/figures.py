@@ -67,6 +67,14 @@ def _legend_name(label: str, groups: Sequence[SeedGroup]) -> str:
     return f"{name} ({n} seeds)" if n > 1 else name
 
 
+def _by_method(runs) -> tuple[list[SeedGroup], list[str], dict, dict[str, list[SeedGroup]]]:
+    """Seed groups of `runs`, their labels in order, each label's (colour, marker) and its groups."""
+    groups = seed_groups(runs)
+    labels = labels_in_order(groups)
+    styles = method_styles(labels, {g.label: g.method for g in groups}, {g.label: g.run for g in groups})
+    return groups, labels, styles, {label: [g for g in groups if g.label == label] for label in labels}
+
+
 def front_figure(
     fronts: Front | Mapping[str, Front],
     *,
@@ -83,12 +91,7 @@ def front_figure(
         raise ValueError(f"percentiles must be three values (low, median, high), got {list(percentiles)}")
     runs = as_runs(fronts)
     front0 = runs[0].front
-    groups = seed_groups(runs)
-    labels = labels_in_order(groups)
-    styles = method_styles(labels, {g.label: g.method for g in groups}, {g.label: g.run for g in groups})
-    by_label: dict[str, list[SeedGroup]] = defaultdict(list)
-    for g in groups:
-        by_label[g.label].append(g)
+    groups, labels, styles, by_label = _by_method(runs)
     titles = [objective_title(o.name, o.direction) for o in front0.objectives]
     baselines = _baselines(runs)
     k = len(titles)
@@ -347,11 +350,9 @@ def hypervolume_figure(fronts: Front | Mapping[str, Front]) -> go.Figure:
     from plotly.subplots import make_subplots
 
     runs = as_runs(fronts)
-    groups = seed_groups(runs)
+    groups, labels, styles, _ = _by_method(runs)
     curves = anytime_curves(runs, groups)
     axes = compute_axes(curves)
-    labels = labels_in_order(groups)
-    styles = method_styles(labels, {g.label: g.method for g in groups}, {g.label: g.run for g in groups})
     fig = make_subplots(rows=1, cols=len(axes), shared_yaxes=True, horizontal_spacing=0.06)
     for col, axis in enumerate(axes, start=1):
         for label in labels:
@@ -390,11 +391,8 @@ def attainment_figure(
     front0 = runs[0].front
     if len(front0.objectives) != 2:
         raise ValueError(f"attainment_figure draws 2 objectives, got {len(front0.objectives)}")
-    groups = seed_groups(runs)
-    labels = labels_in_order(groups)
-    styles = method_styles(labels, {g.label: g.method for g in groups}, {g.label: g.run for g in groups})
+    groups, labels, styles, mine = _by_method(runs)
     titles = [objective_title(o.name, o.direction) for o in front0.objectives]
-    mine = {label: [g for g in groups if g.label == label] for label in labels}
     fig = make_subplots(rows=1, cols=len(labels), shared_yaxes=True, horizontal_spacing=0.04,
                         subplot_titles=[_legend_name(label, mine[label]) for label in labels])  # fmt: skip
     ref = front0.reference_point
@@ -429,11 +427,8 @@ def projection_matrix_figure(fronts: Front | Mapping[str, Front]) -> go.Figure:
     k = len(front0.objectives)
     if k < 3:
         raise ValueError(f"a projection matrix needs at least 3 objectives, got {k}")
-    groups = seed_groups(runs)
-    labels = labels_in_order(groups)
-    styles = method_styles(labels, {g.label: g.method for g in groups}, {g.label: g.run for g in groups})
+    groups, labels, styles, by_label = _by_method(runs)
     titles = [objective_title(o.name, o.direction) for o in front0.objectives]
-    by_label = {label: [g for g in groups if g.label == label] for label in labels}
     n = k - 1
     fig = make_subplots(rows=n, cols=n, horizontal_spacing=0.03, vertical_spacing=0.03,
                         shared_xaxes="columns", shared_yaxes="rows")  # fmt: skip
