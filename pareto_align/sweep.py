@@ -15,7 +15,8 @@ evaluated, so a sweep killed at any moment loses at most the job in flight.
 
 Launchers: `local` runs the jobs of a round one after another in this process; `ray` (`distributed.py`) runs each
 as a Ray task and hands its `JobOutcome` back here, where `record_outcome` merges it with the same writer. Only the
-process holding the run-dir lock writes front.json.
+process holding the run-dir lock writes front.json. Under several processes (torchrun, accelerate launch; local
+launcher) every process trains each job together; the main one plans, evaluates and writes (see `ranks.py`).
 """
 
 from __future__ import annotations
