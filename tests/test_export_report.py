@@ -17,7 +17,7 @@ from pareto_align.explorer.figures import history_figure
 from pareto_align.explorer.runs import LoadedRun
 from pareto_align.explorer.view import build_view
 from pareto_align.export import export_runs
-from pareto_align.export.anytime import anytime_curves, step_mean
+from pareto_align.export.anytime import AnytimeCurve, anytime_curves, reach_costs, step_mean
 from pareto_align.export.figures import attainment_figure, front_figure, projection_matrix_figure
 from pareto_align.export.pairwise import (
     difference_interval,
@@ -161,6 +161,34 @@ def test_anytime_curve_counts_shared_work_once_and_averages_step_functions():
     assert mean.tolist() == pytest.approx([(0 + 2) / 2, (1 + 2) / 2, (1.5 + 2) / 2])
 
 
+def _curve(label, seed, updates, hv):
+    return AnytimeCurve(
+        label, label, seed, "r", np.array(updates), np.array(updates) * 10, np.array(hv, dtype=float)
+    )
+
+
+def test_compute_to_reach_95_percent_of_the_grid_hand_computed():
+    curves = [  # the grid: final hypervolumes 10 and 12 (target 0.95 * 11 = 10.45), total updates 100 and 140
+        _curve("morlhf", 0, [50, 100], [8, 10]),
+        _curve("morlhf", 1, [70, 140], [11, 12]),
+        _curve("fast", 0, [20, 60], [10.5, 11]),  # reaches at 20 updates
+        _curve("fast", 1, [30, 90], [9, 10.45]),  # reaches at 90 (equal to the target counts)
+        _curve("slow", 0, [200], [10]),  # never
+        _curve("slow", 1, [100], [20]),
+    ]
+    reach = {(r.label, r.axis): r for r in reach_costs(curves, "morlhf")}
+    assert {a for _, a in reach} == {"policy_updates", "total_tokens"}
+    grid, fast, slow = (reach[(label, "policy_updates")] for label in ("morlhf", "fast", "slow"))
+    assert fast.target == pytest.approx(10.45) and fast.seeds == [0, 1]
+    assert grid.costs == pytest.approx([None, 70 / 120]) and grid.interval is None and grid.reached == 1
+    assert fast.costs == pytest.approx([20 / 120, 90 / 120]) and fast.interval.mean == pytest.approx(
+        110 / 240
+    )
+    assert slow.costs[0] is None and slow.costs[1] == pytest.approx(100 / 120)
+    assert reach[("fast", "total_tokens")].costs == pytest.approx([200 / 1200, 900 / 1200])  # same fractions
+    assert reach_costs(curves, "absent") == []
+
+
 def test_hypervolume_figure_axis_is_cumulative_compute_not_steps():
     from pareto_align.export.figures import hypervolume_figure
 
@@ -291,6 +319,9 @@ def test_comparison_folder_is_expanded_and_the_summary_comes_from_the_data(compa
     pairwise = (out / "pairwise.csv").read_text().splitlines()
     assert pairwise[1].startswith("modpo,morlhf,hypervolume,3,3,3.0,")
     assert (out / "reference_set.csv").read_text().splitlines()[0] == "a,b"
+    reach = {(r["label"], r["axis"]): r for r in summary["compute_to_reach"]}
+    assert reach[("morlhf", "policy_updates")]["fraction"] == 0.95 and "Compute to reach 95% of" in md
+    assert (out / "reach.csv").read_text().splitlines()[0].startswith("label,reference,axis,fraction,target")
     assert r"HV/HV$_R$" in (out / "table.tex").read_text()
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pareto_align.export.bootstrap import Interval, bootstrap_ci
 from pareto_align.export.runs import Run, SeedGroup
 from pareto_align.front.indicators import hypervolume
 from pareto_align.front.schema import Compute
@@ -85,3 +86,67 @@ def step_mean(curves: Sequence[AnytimeCurve], axis: str) -> tuple[np.ndarray, np
         idx = np.searchsorted(x, grid, side="right") - 1  # last point finished by each grid value
         values.append(np.where(idx >= 0, c.hypervolume[np.clip(idx, 0, None)], 0.0))
     return grid, np.mean(values, axis=0)
+
+
+REACH_FRACTION = 0.95  # "reaches 95% of the linear-scalarization grid's hypervolume"
+
+
+@dataclass(frozen=True)
+class ReachCost:
+    """How much compute a method's seeds spend before their front first reaches ``fraction`` of the reference grid's
+    hypervolume (``target``: that fraction of the mean over the grid's seeds of its final hypervolume), each as a
+    fraction of the grid's mean total compute on ``axis``; None for a seed that never reaches it."""
+
+    label: str
+    reference: str
+    axis: str
+    fraction: float
+    target: float
+    seeds: list[int]
+    costs: list[float | None]
+    interval: Interval | None  # mean over seeds and its bootstrap interval; None unless every seed reaches
+
+    @property
+    def reached(self) -> int:
+        return sum(c is not None for c in self.costs)
+
+
+def reach_costs(
+    curves: Sequence[AnytimeCurve], reference: str, fraction: float = REACH_FRACTION
+) -> list[ReachCost]:
+    """For every label and compute axis: the cost of reaching ``fraction`` of the ``reference`` label's hypervolume
+    (see :class:`ReachCost`); [] when ``reference`` has no curve."""
+    grid = [c for c in curves if c.label == reference]
+    if not grid:
+        return []
+    target = fraction * float(np.mean([c.hypervolume[-1] for c in grid]))
+    labels = list(dict.fromkeys(c.label for c in curves))
+    out = []
+    for axis in compute_axes(curves):
+        total = float(np.mean([c.x(axis)[-1] for c in grid]))
+        if total <= 0:  # the grid spent nothing on this axis: no fraction of it
+            continue
+        for label in labels:
+            mine = sorted((c for c in curves if c.label == label), key=lambda c: c.seed)
+            costs: list[float | None] = []
+            for c in mine:
+                hit = np.flatnonzero(c.hypervolume >= target)
+                costs.append(float(c.x(axis)[hit[0]]) / total if hit.size else None)
+            interval = bootstrap_ci(costs) if all(x is not None for x in costs) else None  # type: ignore[arg-type]
+            out.append(
+                ReachCost(label, reference, axis, fraction, target, [c.seed for c in mine], costs, interval)
+            )
+    return out
+
+
+REACH_COLUMNS = ["label", "reference", "axis", "fraction", "target", "seeds_reaching", "seeds", "mean", "low", "high",
+                 "per_seed"]  # fmt: skip
+
+
+def reach_records(reach: Sequence[ReachCost]) -> list[dict]:
+    """Rows of ``reach.csv`` and summary.json: one per (label, axis)."""
+    return [{"label": r.label, "reference": r.reference, "axis": r.axis, "fraction": r.fraction, "target": r.target,
+             "seeds_reaching": r.reached, "seeds": len(r.seeds),
+             "mean": r.interval.mean if r.interval else None,
+             "low": r.interval.low if r.interval else None, "high": r.interval.high if r.interval else None,
+             "per_seed": r.costs} for r in reach]  # fmt: skip

@@ -20,6 +20,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from pareto_align.atomic import commit, private_files, write_text_atomic
+from pareto_align.export.anytime import REACH_COLUMNS, ReachCost, anytime_curves, reach_costs, reach_records
 from pareto_align.export.attainment import MAX_EAF_OBJECTIVES, PERCENTILES, attainment_surfaces
 from pareto_align.export.bibtex import bibtex_entries
 from pareto_align.export.bootstrap import BOOTSTRAP_SEED, CONFIDENCE, N_RESAMPLES
@@ -104,6 +105,7 @@ class Analysis:
     comparisons: list[PairwiseComparison]
     ratios: list[LinearRatio]  # to the morlhf grid; [] without one
     bound: TrueFrontBound | None  # the reference set against the true front (built-in benchmark only)
+    reach: list[ReachCost]  # compute to reach 95% of the morlhf grid's hypervolume; [] without one
 
 
 def analyse(runs: Sequence[Run]) -> Analysis:
@@ -128,9 +130,10 @@ def analyse(runs: Sequence[Run]) -> Analysis:
         else {}
     )
     summaries = summarize(rows)
+    ratios = linear_ratios(summaries)
+    reach = reach_costs(anytime_curves(runs, groups), ratios[0].reference) if ratios else []
     return Analysis(groups, rows, summaries, surfaces, eu_description, reference,
-                    pairwise_comparisons(summaries), linear_ratios(summaries),
-                    true_front_bound(front, reference))  # fmt: skip
+                    pairwise_comparisons(summaries), ratios, true_front_bound(front, reference), reach)  # fmt: skip
 
 
 def _comparison(front: Front, a: Analysis) -> dict[str, Any]:
@@ -143,6 +146,7 @@ def _comparison(front: Front, a: Analysis) -> dict[str, Any]:
         },
         "true_front_bound": a.bound.record() if a.bound is not None else None,
         "linear_scalarization_ratios": linear_ratio_records(a.ratios),
+        "compute_to_reach": reach_records(a.reach),
         "pairwise": pairwise_records(a.comparisons, a.summaries),
     }
 
@@ -188,6 +192,8 @@ def _text_outputs(
             texts["pairwise.csv"] = csv_text(pairwise_records(a.comparisons, a.summaries), PAIRWISE_COLUMNS)
         if a.ratios:
             texts["linear_ratios.csv"] = csv_text(linear_ratio_records(a.ratios), LINEAR_COLUMNS)
+        if a.reach:
+            texts["reach.csv"] = csv_text(reach_records(a.reach), REACH_COLUMNS)
         if a.surfaces:
             names = front.objective_names
             texts["attainment.csv"] = csv_text(
@@ -210,6 +216,7 @@ def _text_outputs(
             len(a.reference),
             a.eu_description,
             N_RESAMPLES,
+            a.reach,
         )
     if "bib" in fmts:
         bib, unknown = bibtex_entries(g.method for g in a.groups)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pareto_align.export.anytime import COMPUTE_AXES, ReachCost
 from pareto_align.export.bootstrap import Interval
 from pareto_align.export.pairwise import LinearRatio, PairwiseComparison
 from pareto_align.export.statistics import MethodSummary
@@ -131,6 +132,34 @@ def _linear(ratios: Sequence[LinearRatio], names: dict[str, str]) -> list[str]:
     return lines
 
 
+def _reach(reach: Sequence[ReachCost], names: dict[str, str]) -> list[str]:
+    if not reach:
+        return []
+    first = reach[0]
+    ref = names[first.reference]
+    axes = list(dict.fromkeys(r.axis for r in reach))
+    by = {(r.label, r.axis): r for r in reach}
+    lines = [
+        "",
+        f"**Compute to reach {first.fraction:.0%} of {ref}'s hypervolume** (target {first.target:.4g}): the "
+        f"cumulative compute at which a seed's front first reaches it, as a fraction of {ref}'s total; the mean over "
+        "seeds with its interval when every seed reaches it.",
+        "",
+        "| Method | seeds reaching | "
+        + " | ".join(f"{COMPUTE_AXES[a].split(' (')[0]} / {ref}'s" for a in axes)
+        + " |",
+        "|---|---:|" + "---:|" * len(axes),
+    ]
+    for label in dict.fromkeys(r.label for r in reach):
+        cells = []
+        for a in axes:
+            r = by[(label, a)]
+            cells.append(with_interval(r.interval) if r.interval else "—")
+        r0 = by[(label, axes[0])]
+        lines.append(f"| {names[label]} | {r0.reached} of {len(r0.seeds)} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _pairwise(comparisons: Sequence[PairwiseComparison], names: dict[str, str]) -> list[str]:
     if not comparisons:
         return []
@@ -204,6 +233,7 @@ def summary_markdown(
     n_reference: int,
     eu_description: str,
     n_resamples: int,
+    reach: Sequence[ReachCost] = (),
 ) -> str:
     """The whole ``summary.md`` text."""
     names = {s.label: _name(s) for s in summaries}
@@ -217,6 +247,7 @@ def summary_markdown(
         _setting(front, n_reference, eu_description, confidence, n_resamples),
         *_truth(bound),
         *_linear(ratios, names),
+        *_reach(reach, names),
         *_pairwise(comparisons, names),
         "",
         *[_sentences(s, by_label, comparisons, names) + "\n" for s in summaries],
