@@ -66,7 +66,7 @@ from pareto_align.front.schema import Compute, Front
 from pareto_align.methods import morlhf
 from pareto_align.methods._dynamic import DynamicSection
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan, grid_jobs
-from pareto_align.methods.dynamic_hv import Bounds, _BothScorers, _split, default_bounds
+from pareto_align.methods.dynamic_hv import Bounds, default_bounds, measure
 from pareto_align.models.policy import Policy
 from pareto_align.trainers.dynamic_grpo import DynamicGRPOTrainer
 from pareto_align.trainers.dynamic_rloo import DynamicRLOOTrainer
@@ -360,10 +360,8 @@ class Snapshots(morlhf.OnlineExtension, TrainerCallback):
         if step % self.method.snapshot_every or step >= state.max_steps:
             return
         ws = self.ws
-        both = _BothScorers(self.scorer, ws.scorer(ws.config.evaluation.scorer))
-        ev = ws.evaluate(Policy(model, self.tokenizer, {}), self.method.samples_per_prompt, scorer=both)
-        own, shown = _split(ev, len(ws.config.objectives))
-        self.meta_tokens += ev.n_tokens
+        own, shown = measure(ws, model, self.tokenizer, self.scorer, self.method.samples_per_prompt)
+        self.meta_tokens += own.n_tokens
         rel = Path("points") / self.point_id / "snapshots" / f"step-{step}"
         _save_snapshot(ws, model, self.tokenizer, ws.run_dir / rel)
         self._entry(step, own.values, str(rel))

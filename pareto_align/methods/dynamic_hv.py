@@ -112,6 +112,16 @@ class _BothScorers:
                           self.second.score(prompts, responses).float()], dim=1)  # fmt: skip
 
 
+def measure(
+    ws: Workspace, model, tokenizer, scorer: Scorer, samples_per_prompt: int
+) -> tuple[Evaluation, Evaluation]:
+    """The training policy on the held-out prompts, one set of responses scored twice: in the training reward's
+    units (`scorer`) and by the evaluation scorer, for the history."""
+    both = _BothScorers(scorer, ws.scorer(ws.config.evaluation.scorer))
+    ev = ws.evaluate(Policy(model, tokenizer, {}), samples_per_prompt, scorer=both)
+    return _split(ev, len(ws.config.objectives))
+
+
 def _split(ev: Evaluation, k: int) -> tuple[Evaluation, Evaluation]:
     """An evaluation by `_BothScorers` as the two evaluations it holds."""
     halves = []
@@ -204,10 +214,8 @@ class HypervolumeGuide(morlhf.OnlineExtension, TrainerCallback):
         if step % self.method.every or step >= state.max_steps:
             return
         ws = self.ws
-        both = _BothScorers(self.scorer, ws.scorer(ws.config.evaluation.scorer))
-        ev = ws.evaluate(Policy(model, self.tokenizer, {}), self.method.samples_per_prompt, scorer=both)
-        own, shown = _split(ev, len(self.weights))
-        self.meta_tokens += ev.n_tokens
+        own, shown = measure(ws, model, self.tokenizer, self.scorer, self.method.samples_per_prompt)
+        self.meta_tokens += own.n_tokens
         dhv = self.buffer.contribution(own.values)
         self.buffer.add(own.values)
         m = meta_multiplier(dhv[self.method.units], self.method.a, self.method.b)
