@@ -81,25 +81,32 @@ def run_lock(run_dir: Path, config_path: Path | None) -> Iterator[None]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def _write_config(config: SweepConfig, run_dir: Path, config_path: Path | None) -> None:
-    """Record the config; refuse to resume a run directory made by a different (effective) config."""
+def check_resumable(config: SweepConfig, run_dir: Path, config_path: Path | None) -> None:
+    """Refuse a run directory made by a different (effective) config, or by a pareto_align whose hash differed;
+    a directory without a recorded config is new and passes."""
     target = run_dir / "config.yaml"
+    if not target.exists():
+        return
+    previous = yaml.safe_load(target.read_text()) or {}
+    where = f"{config_path or 'config'}: {run_dir}"
+    if previous.get("hash_version") != HASH_VERSION:
+        raise ConfigError(f"{where} was made by an earlier pareto_align whose config hash ignored defaults, so "
+                          "resuming it could mix hyper-parameters; its front stays readable by explore and export; "
+                          "run the sweep into another --output-dir")  # fmt: skip
+    if previous.get("config_hash") != config.config_hash():
+        raise ConfigError(f"{where} holds a sweep of a different config (hash {previous.get('config_hash')} != "
+                          f"{config.config_hash()}); choose another --output-dir")  # fmt: skip
+
+
+def _write_config(config: SweepConfig, run_dir: Path, config_path: Path | None) -> None:
+    """Record the config, once; a directory already holding one must hold this config (`check_resumable`)."""
+    check_resumable(config, run_dir, config_path)
+    target = run_dir / "config.yaml"
+    if target.exists():
+        return
     payload = {"config_hash": config.config_hash(), "hash_version": HASH_VERSION,
                "source": str(config_path) if config_path else None, "config": config.model_dump(mode="json"),
                "effective": config.effective()}  # fmt: skip
-    if target.exists():
-        previous = yaml.safe_load(target.read_text()) or {}
-        where = f"{config_path or 'config'}: {run_dir}"
-        if previous.get("hash_version") != HASH_VERSION:
-            raise ConfigError(f"{where} was made by an earlier pareto_align whose config hash ignored defaults, so "
-                              "resuming it could mix hyper-parameters; its front stays readable by explore and export; "
-                              "run the sweep into another --output-dir")  # fmt: skip
-        if previous.get("config_hash") != payload["config_hash"]:
-            raise ConfigError(
-                f"{where} holds a sweep of a different config "
-                f"(hash {previous.get('config_hash')} != {payload['config_hash']}); choose another --output-dir"
-            )
-        return
     write_text_atomic(target, yaml.safe_dump(payload, sort_keys=False))
 
 

@@ -131,7 +131,7 @@ def test_two_methods_end_to_end_share_products_resume_and_report(tmp_path, bench
     assert [(r["name"], r["methods"]) for r in manifest["runs"]] == [("modpo", ["modpo"]), ("bon", ["bon"])]
 
     # re-running the command resumes: no job runs again, nothing is retrained; the table shows used vs budget
-    ran = []
+    ran, run_job = [], sweep._run_job
     monkeypatch.setattr(sweep, "_run_job", lambda job, ws: ran.append(job.id))
     argv = [
         "compare",
@@ -148,10 +148,32 @@ def test_two_methods_end_to_end_share_products_resume_and_report(tmp_path, bench
     assert "8 / 8 (planned 8)" in table and "over budget: bon" in table
     assert (out / "modpo" / "front.csv").exists()
 
-    # a different comparison is refused in that folder, before anything runs
-    data["methods"] = [MODPO]
-    with pytest.raises(ConfigError, match="holds a comparison of a different config"):
-        run_comparison(load_comparison(_write(tmp_path / "other.yaml", data)), out, progress=False)
+    # a method whose sweep has run cannot change, nor can the budget: refused before anything runs, naming the method
+    changed = {**data, "methods": [{**MODPO, "trl": {**MODPO["trl"], "max_steps": 5}}, BON]}
+    with pytest.raises(
+        ConfigError, match=r"modpo holds a sweep of a different config .*restore methods\[0\] \(modpo\)"
+    ):
+        run_comparison(load_comparison(_write(tmp_path / "other.yaml", changed)), out, progress=False)
+    with pytest.raises(ConfigError, match="budget: .* is not the budget this comparison ran under"):
+        run_comparison(load_comparison(_write(tmp_path / "other.yaml", {**data, "budget": {"policy_updates": 9}})),
+                       out, progress=False)  # fmt: skip
+    assert ran == []
+
+    # a method not yet run may be added; one dropped from the config leaves the report, its folder kept
+    monkeypatch.setattr(sweep, "_run_job", lambda job, ws: ran.append(job.id) or run_job(job, ws))
+    grown = {**data, "methods": [MODPO, {"label": "bon-4", "name": "bon", "n": 4}]}
+    logged = []
+    uses = run_comparison(load_comparison(_write(tmp_path / "grown.yaml", grown)), out, progress=False,
+                          log=logged.append, formats=["json"])  # fmt: skip
+    assert [u.label for u in uses] == ["modpo", "bon-4"] and ran == ["w00-s0", "w01-s0"]  # bon-4's two points
+    assert any("left out of the report): bon" in line for line in logged)
+    assert (out / "bon" / "front.json").exists()
+    manifest = json.loads((out / "report" / "manifest.json").read_text())
+    assert [r["name"] for r in manifest["runs"]] == ["modpo", "bon-4"]
+    assert [m["label"] for m in yaml.safe_load((out / "compare.yaml").read_text())["methods"]] == [
+        "modpo",
+        "bon-4",
+    ]
 
 
 def test_flagship_comparison_runs_every_method_with_its_own_experiment_config():
@@ -169,6 +191,9 @@ def test_flagship_comparison_runs_every_method_with_its_own_experiment_config():
         mine, theirs = run.config.effective(), own.effective()
         # morlhf is the reference grid of the comparison: morlhf.yaml's settings on 11 weight vectors
         allowed = {"name", "seeds"} | ({"weights"} if run.label == "morlhf" else set())
+        if run.label == "cmorl":  # learns from the reward model (with PAR) like every other method, not the gold one
+            assert (mine["method"]["reward_source"], mine["method"]["par"]) == ("reward_model", True)
+            mine["method"] = {**mine["method"], "reward_source": "gold", "par": False}
         assert {k for k in mine if mine[k] != theirs[k]} <= allowed, run.label
     morlhf = next(r for r in comparison.runs if r.label == "morlhf")
     assert len(morlhf.config.weight_vectors()) == 11

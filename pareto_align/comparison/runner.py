@@ -1,6 +1,7 @@
 """Run a comparison: each method as its own sweep in DIR/<label>/, the shared products built once, then the report.
 
-    DIR/compare.yaml       the comparison config and its hash (a different comparison is refused, not mixed in)
+    DIR/compare.yaml       the comparison config as last run (another budget, or a method folder of another config, is
+                           refused; methods may be added, and changed until their sweep starts)
     DIR/.lock              held while the comparison runs
     DIR/shared/<key>/      reward model and reward differences, built once per setting key (see MethodRun)
     DIR/<label>/           a normal sweep run directory (config.yaml, front.json, ...): explore and export read it
@@ -23,9 +24,10 @@ import yaml
 
 from pareto_align.atomic import private_files, write_text_atomic
 from pareto_align.comparison.budget import MethodUse, method_use
-from pareto_align.comparison.config import Comparison
+from pareto_align.comparison.config import Comparison, ComparisonConfigError
+from pareto_align.config import HASH_VERSION
 from pareto_align.errors import ConfigError
-from pareto_align.sweep import run_lock, run_sweep
+from pareto_align.sweep import check_resumable, run_lock, run_sweep
 
 __all__ = ["COMPARISON_FILE", "REPORT_DIR", "SHARED_DIR", "SUMMARY_FILE", "run_comparison"]
 
@@ -43,7 +45,7 @@ def run_comparison(comparison: Comparison, out_dir: Path, progress: bool = True,
     called after each method's sweep (the CLI writes the front's csv and figures there)."""
     out_dir = Path(out_dir)
     with private_files():
-        _check_directory(comparison, out_dir)
+        _check_directory(comparison, out_dir, log)
         out_dir.mkdir(parents=True, exist_ok=True)
         with run_lock(out_dir, Path(comparison.source)):
             _record(comparison, out_dir)
@@ -71,22 +73,39 @@ def run_comparison(comparison: Comparison, out_dir: Path, progress: bool = True,
     return uses
 
 
-def _check_directory(comparison: Comparison, out_dir: Path) -> None:
-    """Refuse a folder that holds something other than this comparison (another comparison, a sweep, files)."""
+def _check_directory(comparison: Comparison, out_dir: Path, log) -> None:
+    """Refuse a folder that holds something other than this comparison (a sweep, other files), a comparison under
+    another budget or hash version, or a method folder whose sweep was run with a different config. A method not yet
+    started may be added or changed; one dropped from the config keeps its folder but leaves the report."""
     record = out_dir / COMPARISON_FILE
     where = f"{comparison.source}: {out_dir}"
-    if record.exists():
-        previous = yaml.safe_load(record.read_text()) or {}
-        if previous.get("comparison_hash") != comparison.comparison_hash():
-            raise ConfigError(f"{where} holds a comparison of a different config (hash "
-                              f"{previous.get('comparison_hash')} != {comparison.comparison_hash()}); choose another "
-                              "--output-dir")  # fmt: skip
-    elif out_dir.exists() and any(p.name != ".lock" for p in out_dir.iterdir()):
-        raise ConfigError(f"{where} exists and is not a comparison directory (no {COMPARISON_FILE}); "
-                          "choose another --output-dir")  # fmt: skip
+    if not record.exists():
+        if out_dir.exists() and any(p.name != ".lock" for p in out_dir.iterdir()):
+            raise ConfigError(f"{where} exists and is not a comparison directory (no {COMPARISON_FILE}); "
+                              "choose another --output-dir")  # fmt: skip
+        return
+    previous = yaml.safe_load(record.read_text()) or {}
+    if previous.get("hash_version") != HASH_VERSION:
+        raise ConfigError(f"{where} was made by an earlier pareto_align (config hash version "
+                          f"{previous.get('hash_version')}); choose another --output-dir")  # fmt: skip
+    budget = comparison.budget.model_dump(mode="json")
+    if previous.get("budget") != budget:
+        raise ConfigError(f"{where}: budget: {budget} is not the budget this comparison ran under "
+                          f"({previous.get('budget')}); choose another --output-dir")  # fmt: skip
+    errors = []
+    for i, run in enumerate(comparison.runs):
+        try:
+            check_resumable(run.config, out_dir / run.label, Path(comparison.source))
+        except ConfigError as err:
+            errors.append(f"{err}, restore methods[{i}] ({run.label}) or give it another `label`")
+    if errors:
+        raise ComparisonConfigError(errors)
+    labels = {r.label for r in comparison.runs}
+    dropped = [m["label"] for m in previous.get("methods", []) if m["label"] not in labels]
+    if dropped:
+        log(f"not in this comparison any more (folders kept, left out of the report): {', '.join(dropped)}")
 
 
 def _record(comparison: Comparison, out_dir: Path) -> None:
-    target = out_dir / COMPARISON_FILE
-    if not target.exists():
-        write_text_atomic(target, yaml.safe_dump(comparison.record(), sort_keys=False))
+    """Record the comparison as it now runs (methods added or changed since are accepted by `_check_directory`)."""
+    write_text_atomic(out_dir / COMPARISON_FILE, yaml.safe_dump(comparison.record(), sort_keys=False))
