@@ -149,7 +149,7 @@ def test_two_methods_end_to_end_share_products_resume_and_report(tmp_path, bench
     assert (out / "modpo" / "front.csv").exists()
 
     # a method whose sweep has run cannot change, nor can the budget: refused before anything runs, naming the method
-    changed = {**data, "methods": [{**MODPO, "trl": {**MODPO["trl"], "max_steps": 5}}, BON]}
+    changed = {**data, "methods": [{**MODPO, "trl": {**MODPO["trl"], "learning_rate": 1e-4}}, BON]}
     with pytest.raises(
         ConfigError, match=r"modpo holds a sweep of a different config .*restore methods\[0\] \(modpo\)"
     ):
@@ -191,7 +191,9 @@ def test_flagship_comparison_runs_every_method_with_its_own_experiment_config():
         mine, theirs = run.config.effective(), own.effective()
         # morlhf is the reference grid of the comparison: morlhf.yaml's settings on 11 weight vectors
         allowed = {"name", "seeds"} | ({"weights"} if run.label == "morlhf" else set())
-        if run.label == "cmorl":  # learns from the reward model (with PAR) like every other method, not the gold one
+        if (
+            run.label == "cmorl"
+        ):  # learns from the reward model (with PAR) like every other method, not the gold one
             assert (mine["method"]["reward_source"], mine["method"]["par"]) == ("reward_model", True)
             mine["method"] = {**mine["method"], "reward_source": "gold", "par": False}
         assert {k for k in mine if mine[k] != theirs[k]} <= allowed, run.label
