@@ -4,11 +4,13 @@ and the exporter. Hand-made fronts only (no training)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from scipy import stats
 
 from pareto_align import cli
@@ -17,8 +19,9 @@ from pareto_align.explorer.figures import history_figure
 from pareto_align.explorer.runs import LoadedRun
 from pareto_align.explorer.view import build_view
 from pareto_align.export import export_runs
-from pareto_align.export.anytime import AnytimeCurve, anytime_curves, reach_costs, step_mean
+from pareto_align.export.anytime import AnytimeCurve, ReachCost, anytime_curves, reach_costs, step_mean
 from pareto_align.export.figures import attainment_figure, front_figure, projection_matrix_figure
+from pareto_align.export.markdown import _reaching_seeds
 from pareto_align.export.pairwise import (
     difference_interval,
     improvement_interval,
@@ -27,7 +30,7 @@ from pareto_align.export.pairwise import (
     probability_of_improvement,
     ratio_interval,
 )
-from pareto_align.export.runs import ExportError, as_runs, seed_groups
+from pareto_align.export.runs import COMPARISON_RECORD, ExportError, as_runs, expand_run_dirs, seed_groups
 from pareto_align.export.statistics import reference_set, seed_indicators, summarize
 from pareto_align.export.style import KNOWN_METHOD_COLORS, PALETTE, method_key, method_styles
 from pareto_align.export.truth import gold_ideal_point, true_front_bound
@@ -186,6 +189,9 @@ def test_compute_to_reach_95_percent_of_the_grid_hand_computed():
     )
     assert slow.costs[0] is None and slow.costs[1] == pytest.approx(100 / 120)
     assert reach[("fast", "total_tokens")].costs == pytest.approx([200 / 1200, 900 / 1200])  # same fractions
+    # summary.md: the mean with its interval when every seed reaches, else each reaching seed's own fraction
+    assert (_reaching_seeds(grid), _reaching_seeds(slow)) == ("1: 0.5833", "1: 0.8333")
+    assert _reaching_seeds(dataclasses.replace(slow, costs=[None, None])) == "—"
     assert reach_costs(curves, "absent") == []
 
 
@@ -197,6 +203,11 @@ def test_hypervolume_figure_axis_is_cumulative_compute_not_steps():
     assert titles == ["policy updates (cumulative)", "tokens trained + generated (cumulative)"]
     old = front([pt("a", (1, 1)), pt("b", (2, 0.5))])  # a file without any compute recorded
     assert hypervolume_figure(old).layout.xaxis.title.text == "points evaluated"
+    # with the compute-to-reach target: one dashed line per panel at its hypervolume, named after the grid
+    target = ReachCost("modpo", "morlhf", "policy_updates", 0.95, 1.25, [0], [None], None)
+    fig = hypervolume_figure(_two_methods(2), target)
+    assert [(s.y0, s.y1, s.line.dash) for s in fig.layout.shapes] == [(1.25, 1.25, "dash")] * 2
+    assert {a.text for a in fig.layout.annotations} == {"95% of Linear scalarization"}
 
 
 # --- one style for the explorer and the exporter ----------------------------------------------------------------
@@ -314,6 +325,9 @@ def test_comparison_folder_is_expanded_and_the_summary_comes_from_the_data(compa
     assert "| Linear scalarization | 3 |" in md and "**MODPO** (3 seeds) reaches hypervolume 5 [" in md
     assert "2.5 [" in md and "times the hypervolume of the Linear scalarization grid" in md  # ratio 5 / 2
     assert "its hypervolume is above Linear scalarization" in md  # P(improvement) = 1 over 3 vs 3 seeds
+    # the hypervolume's P(row > column) matrix: the reversed pair is 1 - P with the interval mirrored
+    assert "| P(row > column) | MODPO | Linear scalarization |" in md
+    assert "| MODPO | — | 1 [1, 1] ✓ |" in md and "| Linear scalarization | 0 [0, 0] ✓ | — |" in md
     ratios = list((out / "linear_ratios.csv").read_text().splitlines())
     assert ratios[0].startswith("label,reference,hypervolume_ratio") and len(ratios) == 3
     pairwise = (out / "pairwise.csv").read_text().splitlines()
@@ -323,6 +337,21 @@ def test_comparison_folder_is_expanded_and_the_summary_comes_from_the_data(compa
     assert reach[("morlhf", "policy_updates")]["fraction"] == 0.95 and "Compute to reach 95% of" in md
     assert (out / "reach.csv").read_text().splitlines()[0].startswith("label,reference,axis,fraction,target")
     assert r"HV/HV$_R$" in (out / "table.tex").read_text()
+
+
+def test_a_comparison_folder_stands_for_the_methods_its_record_lists_in_its_order(tmp_path):
+    f = _two_methods()
+    for method in ("modpo", "morlhf", "dropped"):
+        write_front(front([p for p in f.points if p.method == (method if method != "dropped" else "modpo")]),
+                    tmp_path / "cmp" / method)  # fmt: skip
+    assert [d.name for d in expand_run_dirs([tmp_path / "cmp"])] == [
+        "dropped",
+        "modpo",
+        "morlhf",
+    ]  # no record
+    record = {"methods": [{"label": "morlhf"}, {"label": "modpo"}, {"label": "not-run-yet"}]}
+    (tmp_path / "cmp" / COMPARISON_RECORD).write_text(yaml.safe_dump(record))
+    assert [d.name for d in expand_run_dirs([tmp_path / "cmp"])] == ["morlhf", "modpo"]
 
 
 def test_a_folder_without_runs_is_one_clear_error(tmp_path, capsys):

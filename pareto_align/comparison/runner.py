@@ -27,11 +27,12 @@ from pareto_align.comparison.budget import MethodUse, method_use
 from pareto_align.comparison.config import Comparison, ComparisonConfigError
 from pareto_align.config import HASH_VERSION
 from pareto_align.errors import ConfigError
+from pareto_align.export.runs import COMPARISON_RECORD
 from pareto_align.sweep import check_resumable, run_lock, run_sweep
 
 __all__ = ["COMPARISON_FILE", "REPORT_DIR", "SHARED_DIR", "SUMMARY_FILE", "run_comparison"]
 
-COMPARISON_FILE = "compare.yaml"
+COMPARISON_FILE = COMPARISON_RECORD  # the exporter reads its method order
 SHARED_DIR = "shared"
 REPORT_DIR = "report"
 SUMMARY_FILE = "compare_summary.json"

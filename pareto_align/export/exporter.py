@@ -225,13 +225,17 @@ def _text_outputs(
     return texts
 
 
-def _figures(runs: Sequence[Run]) -> dict[str, go.Figure]:
-    """File stem -> figure: the fronts, hypervolume against cumulative compute (every method on one plot), the
+def _figures(runs: Sequence[Run], reach: Sequence[ReachCost] = ()) -> dict[str, go.Figure]:
+    """File stem -> figure: the fronts, hypervolume against cumulative compute (every method on one plot, with the
+    compute-to-reach target when the comparison has a linear-scalarization grid), the
     attainment surfaces per method (K = 2) or the matrix of pairwise projections (K >= 3), and the objective
     vectors of online points over their training, when the runs logged them."""
     fronts = {r.name: r.front for r in runs}
     k = len(runs[0].front.objectives)
-    figures = {"front": front_figure(fronts, static=True), "hypervolume": hypervolume_figure(fronts)}
+    figures = {
+        "front": front_figure(fronts, static=True),
+        "hypervolume": hypervolume_figure(fronts, reach[0] if reach else None),
+    }
     for stem, figure in (
         ("attainment", attainment_figure(fronts) if k == 2 else None),
         ("projections", projection_matrix_figure(fronts) if k >= 3 else None),
@@ -268,7 +272,7 @@ def export_runs(
         warnings.append(f"{k} objectives: attainment surfaces are computed for 2 or 3 objectives only")
     texts = _text_outputs(runs, analysis, fmts, settings, warnings)
     image_formats = [f for f in fmts if f in IMAGE_FORMATS]
-    figures = _figures(runs) if image_formats else {}
+    figures = _figures(runs, analysis.reach) if image_formats else {}
 
     planned = list(texts) + [f"{stem}.{fmt}" for stem in figures for fmt in image_formats]
     previous = _previous(out, force)

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from pareto_align.export.anytime import COMPUTE_AXES, anytime_curves, compute_axes, step_mean
+from pareto_align.export.anytime import COMPUTE_AXES, ReachCost, anytime_curves, compute_axes, step_mean
 from pareto_align.export.attainment import PERCENTILES, attainment_surfaces, staircase
 from pareto_align.export.parallel import axes_traces, axis_scaler, polylines
 from pareto_align.export.plot3d import Projection3D, padded_bounds
@@ -338,14 +338,15 @@ def _history_key(run: Run, entry, groups_of_run: Sequence[SeedGroup]) -> tuple[s
     return label, method, seed
 
 
-def hypervolume_figure(fronts: Front | Mapping[str, Front]) -> go.Figure:
+def hypervolume_figure(fronts: Front | Mapping[str, Front], target: ReachCost | None = None) -> go.Figure:
     """The anytime comparison: each method's hypervolume against the cumulative compute it spent, every method on
     one plot, one panel per compute measure recorded (policy updates; tokens trained + generated), or against the
     count of points evaluated when no compute was recorded (older files). See :mod:`pareto_align.export.anytime`.
 
     One thin step line per (method, seed); with several seeds a bold line for the mean of their step functions.
     A method whose points come from one model (DPA, RiC, soups after their specialists) pays its cost before its
-    first point: its points then stand on one vertical line.
+    first point: its points then stand on one vertical line. `target` (any of `reach_costs`' results): a dashed
+    line at the hypervolume the compute-to-reach table measures against.
     """
     from plotly.subplots import make_subplots
 
@@ -373,6 +374,13 @@ def hypervolume_figure(fronts: Front | Mapping[str, Front]) -> go.Figure:
                                          name=f"{name} (mean of {n} seeds)", legendgroup=label,
                                          showlegend=col == 1), row=1, col=col)  # fmt: skip
             fig.update_xaxes(title_text=COMPUTE_AXES[axis], row=1, col=col)
+        if target is not None:
+            reference = display_name(
+                target.reference, next(c.method for c in curves if c.label == target.reference)
+            )
+            fig.add_hline(y=target.target, line=dict(color="grey", width=1, dash="dash"), row=1, col=col,
+                          annotation_text=f"{target.fraction:.0%} of {reference}", annotation_position="top left",
+                          annotation_font_size=11)  # fmt: skip
     apply_style(fig, width=FIGURE_WIDTH * len(axes))
     normalized = runs[0].front.normalization is not None
     fig.update_yaxes(title_text="hypervolume" + (" (normalized)" if normalized else ""), row=1, col=1)

@@ -8,6 +8,7 @@ No number is written that the data did not produce; a missing statistic is said 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from pareto_align.export.anytime import COMPUTE_AXES, ReachCost
@@ -28,12 +29,6 @@ COLUMNS: dict[str, str] = {
     "cardinality": "Card. ↑",
     "policy_updates": "Updates",
     "total_tokens": "Tokens",
-}
-METRIC_NAMES: dict[str, str] = {
-    "hypervolume": "hypervolume",
-    "expected_utility": "expected utility",
-    "igd": "IGD",
-    "maximum_utility_loss": "maximum utility loss",
 }
 
 
@@ -143,7 +138,7 @@ def _reach(reach: Sequence[ReachCost], names: dict[str, str]) -> list[str]:
         "",
         f"**Compute to reach {first.fraction:.0%} of {ref}'s hypervolume** (target {first.target:.4g}): the "
         f"cumulative compute at which a seed's front first reaches it, as a fraction of {ref}'s total; the mean over "
-        "seeds with its interval when every seed reaches it.",
+        "seeds with its interval when every seed reaches it, else each reaching seed's own (seed: fraction).",
         "",
         "| Method | seeds reaching | "
         + " | ".join(f"{COMPUTE_AXES[a].split(' (')[0]} / {ref}'s" for a in axes)
@@ -154,30 +149,67 @@ def _reach(reach: Sequence[ReachCost], names: dict[str, str]) -> list[str]:
         cells = []
         for a in axes:
             r = by[(label, a)]
-            cells.append(with_interval(r.interval) if r.interval else "—")
+            cells.append(with_interval(r.interval) if r.interval else _reaching_seeds(r))
         r0 = by[(label, axes[0])]
         lines.append(f"| {names[label]} | {r0.reached} of {len(r0.seeds)} | " + " | ".join(cells) + " |")
     return lines
 
 
+def _reaching_seeds(r: ReachCost) -> str:
+    """'—' when no seed reaches the target, else 'seed: fraction' for each seed that does."""
+    reached = [
+        f"{seed}: {number(cost)}" for seed, cost in zip(r.seeds, r.costs, strict=True) if cost is not None
+    ]
+    return ", ".join(reached) if reached else "—"
+
+
 def _pairwise(comparisons: Sequence[PairwiseComparison], names: dict[str, str]) -> list[str]:
-    if not comparisons:
+    """The hypervolume's P(row better than column) as a matrix (every metric's differences: pairwise.csv)."""
+    hv = {(c.a, c.b): c for c in comparisons if c.metric == "hypervolume"}
+    if not hv:
         return []
+    labels = list(dict.fromkeys(label for pair in hv for label in pair))
     lines = [
         "",
-        "**Pairwise** (Agarwal et al., 2021): P(A better than B) over seeds with its interval; a difference is "
-        "supported only when that interval excludes 0.5 (marked ✓).",
+        "**Pairwise, hypervolume** (Agarwal et al., 2021): P(row better than column) over seeds with its interval; a "
+        "difference is supported only when that interval excludes 0.5 (marked ✓). The differences of means, and the "
+        "same for expected utility, IGD and maximum utility loss, are in pairwise.csv.",
         "",
-        "| A | B | metric | mean A − B | P(A better than B) | supported |",
-        "|---|---|---|---:|---:|:---:|",
+        "| P(row > column) | " + " | ".join(names[b] for b in labels) + " |",
+        "|---|" + "---:|" * len(labels),
     ]
-    for c in comparisons:
-        lines.append(
-            f"| {names[c.a]} | {names[c.b]} | {METRIC_NAMES.get(c.metric, c.metric)} | "
-            f"{with_interval(c.difference)} | {with_interval(c.probability_of_improvement)} | "
-            f"{'✓' if c.decided else ''} |"
-        )
+    for a in labels:
+        cells = []
+        for b in labels:
+            c = hv.get((a, b))
+            if c is None and (b, a) in hv:
+                c = _reversed(hv[(b, a)])
+            cells.append(
+                "—"
+                if c is None
+                else with_interval(c.probability_of_improvement) + (" ✓" if c.decided else "")
+            )
+        lines.append(f"| {names[a]} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _reversed(c: PairwiseComparison) -> PairwiseComparison:
+    """b against a: P(b better than a) = 1 - P(a better than b) (ties count one half), with the interval mirrored
+    (the same bootstrap resamples); the difference negated."""
+    p, d = c.probability_of_improvement, c.difference
+    return PairwiseComparison(
+        a=c.b, b=c.a, metric=c.metric,
+        difference=dataclasses.replace(d, mean=-d.mean, low=_neg(d.high), high=_neg(d.low)),
+        probability_of_improvement=dataclasses.replace(p, mean=1 - p.mean, low=_one_minus(p.high), high=_one_minus(p.low)),
+    )  # fmt: skip
+
+
+def _neg(x: float | None) -> float | None:
+    return None if x is None else -x
+
+
+def _one_minus(x: float | None) -> float | None:
+    return None if x is None else 1 - x
 
 
 def _sentences(

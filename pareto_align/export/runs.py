@@ -17,9 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from pareto_align.export.style import run_labels
 from pareto_align.front.schema import FRONT_FILENAME, Compute, Front, Point, read_front
+
+COMPARISON_RECORD = (
+    "compare.yaml"  # a comparison folder's record (pareto_align.comparison.runner.COMPARISON_FILE)
+)
 
 
 class ExportError(ValueError):
@@ -67,7 +72,8 @@ class SeedGroup:
 
 def expand_run_dirs(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Run dirs and front files as given, with each *comparison folder* (a folder without ``front.json`` whose
-    subfolders hold one, as ``pareto-align compare`` writes) replaced by those subfolders, in name order.
+    subfolders hold one, as ``pareto-align compare`` writes) replaced by those subfolders: the methods its
+    ``compare.yaml`` lists, in its order, when it has one, else every such subfolder in name order.
     Raises ExportError for a folder with neither."""
     out: list[Path] = []
     for d in map(Path, paths):
@@ -75,6 +81,9 @@ def expand_run_dirs(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
             out.append(d)
             continue
         subdirs = sorted(p for p in d.iterdir() if p.is_dir() and (p / FRONT_FILENAME).is_file())
+        listed = _compared_labels(d)
+        if listed is not None:
+            subdirs = [d / label for label in listed if d / label in subdirs]
         if not subdirs:
             raise ExportError(
                 f"{d}: no {FRONT_FILENAME} in this folder nor in any of its subfolders "
@@ -82,6 +91,15 @@ def expand_run_dirs(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
             )
         out.extend(subdirs)
     return out
+
+
+def _compared_labels(folder: Path) -> list[str] | None:
+    """The method labels a comparison folder's record lists, in order; None without a (readable) record."""
+    try:
+        record = yaml.safe_load((folder / COMPARISON_RECORD).read_text())
+        return [str(m["label"]) for m in record["methods"]]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
 
 
 def load_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> list[Run]:
