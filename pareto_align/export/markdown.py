@@ -179,37 +179,20 @@ def _pairwise(comparisons: Sequence[PairwiseComparison], names: dict[str, str]) 
         "|---|" + "---:|" * len(labels),
     ]
     for a in labels:
-        cells = []
-        for b in labels:
-            c = hv.get((a, b))
-            if c is None and (b, a) in hv:
-                c = _reversed(hv[(b, a)])
-            cells.append(
-                "—"
-                if c is None
-                else with_interval(c.probability_of_improvement) + (" ✓" if c.decided else "")
-            )
+        cells = [_cell(hv[(a, b)]) if (a, b) in hv else _cell(hv[(b, a)], mirrored=True) if (b, a) in hv else "—"
+                 for b in labels]  # fmt: skip
         lines.append(f"| {names[a]} | " + " | ".join(cells) + " |")
     return lines
 
 
-def _reversed(c: PairwiseComparison) -> PairwiseComparison:
-    """b against a: P(b better than a) = 1 - P(a better than b) (ties count one half), with the interval mirrored
-    (the same bootstrap resamples); the difference negated."""
-    p, d = c.probability_of_improvement, c.difference
-    return PairwiseComparison(
-        a=c.b, b=c.a, metric=c.metric,
-        difference=dataclasses.replace(d, mean=-d.mean, low=_neg(d.high), high=_neg(d.low)),
-        probability_of_improvement=dataclasses.replace(p, mean=1 - p.mean, low=_one_minus(p.high), high=_one_minus(p.low)),
-    )  # fmt: skip
-
-
-def _neg(x: float | None) -> float | None:
-    return None if x is None else -x
-
-
-def _one_minus(x: float | None) -> float | None:
-    return None if x is None else 1 - x
+def _cell(c: PairwiseComparison, mirrored: bool = False) -> str:
+    """P(a better than b) with its interval and ✓ when supported; `mirrored`: P(b better than a) = 1 - P(a better
+    than b) (ties count one half), its interval mirrored (the same bootstrap resamples)."""
+    p = c.probability_of_improvement
+    if mirrored:
+        flip = lambda x: None if x is None else 1 - x  # noqa: E731
+        p = dataclasses.replace(p, mean=1 - p.mean, low=flip(p.high), high=flip(p.low))
+    return with_interval(p) + (" ✓" if c.decided else "")
 
 
 def _sentences(
