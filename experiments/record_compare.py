@@ -35,9 +35,9 @@ def _wall_seconds(report: dict) -> dict[str, float]:
     return {label: round(s, 1) for label, s in total.items()}
 
 
-def _reproduction(first: Path, second: Path) -> dict:
+def _reproduction(first: Path, second: Path, first_report: dict, second_report: dict) -> dict:
     """Per method: the largest |HV difference| over seeds, and whether every point's values are identical."""
-    hv = {(r["label"], r["seed"]): r["hypervolume"] for r in _report(first)["seeds"]}
+    hv = {(r["label"], r["seed"]): r["hypervolume"] for r in first_report["seeds"]}
     out = {}
     for run_dir in expand_run_dirs([first]):
         label = run_dir.name
@@ -45,7 +45,7 @@ def _reproduction(first: Path, second: Path) -> dict:
         same = [p.id for p in a.points] == [p.id for p in b.points] and all(
             p.values == q.values for p, q in zip(a.points, b.points, strict=True)
         )
-        diffs = [abs(r["hypervolume"] - hv[(label, r["seed"])]) for r in _report(second)["seeds"]
+        diffs = [abs(r["hypervolume"] - hv[(label, r["seed"])]) for r in second_report["seeds"]
                  if r["label"] == label]  # fmt: skip
         out[label] = {"identical_points": same, "max_abs_hypervolume_difference": max(diffs)}
     return out
@@ -71,8 +71,9 @@ def main() -> None:
         "command_wall_seconds": args.wall_seconds,
     }
     if args.rerun is not None:
-        record["rerun"] = {"wall_seconds_per_method": _wall_seconds(_report(args.rerun)),
-                           "against_first": _reproduction(args.folder, args.rerun)}  # fmt: skip
+        rerun = _report(args.rerun)
+        record["rerun"] = {"wall_seconds_per_method": _wall_seconds(rerun),
+                           "against_first": _reproduction(args.folder, args.rerun, report, rerun)}  # fmt: skip
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps({k: record[k] for k in ("wall_seconds_per_method", "command_wall_seconds")}, indent=1))
     if args.rerun is not None:
