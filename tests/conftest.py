@@ -55,3 +55,13 @@ def tiny_policy_dir(tmp_path_factory):
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def standin_dirs(tmp_path_factory) -> dict:
+    """Qwen2- and Llama-3-shaped instruct stand-ins saved like hub snapshots (bf16 weights, BPE tokenizer, chat
+    template, several end ids): family -> folder (see pareto_align/models/standin.py)."""
+    from pareto_align.models.standin import FAMILIES, save_standin
+
+    root = tmp_path_factory.mktemp("standins")
+    return {family: str(save_standin(family, root / family)) for family in FAMILIES}
