@@ -25,7 +25,9 @@ def test_standin_reads_like_a_hub_snapshot(standin_dirs, family):
     assert model.generation_config.top_k > 0 and model.generation_config.repetition_penalty > 1
     assert model.generation_config.do_sample is True
     assert tok.chat_template is not None
-    chat = tok.apply_chat_template([{"role": "user", "content": "Hi"}], add_generation_prompt=True, tokenize=False)
+    chat = tok.apply_chat_template(
+        [{"role": "user", "content": "Hi"}], add_generation_prompt=True, tokenize=False
+    )
     assert chat.endswith({"qwen2": "<|im_start|>assistant\n",
                           "llama3": "<|start_header_id|>assistant<|end_header_id|>\n\n"}[family])  # fmt: skip
     gen = json.loads((Path(path) / "generation_config.json").read_text())
@@ -40,7 +42,10 @@ def test_family_quirks(standin_dirs):
     assert [t for t in llama.tokenize(" 2024") if t != "Ġ"] == ["202", "4"]
     # Llama 3 writes <|begin_of_text|> before every text and has no pad token; Qwen adds nothing
     assert llama("hello")["input_ids"][0] == llama.bos_token_id and llama.pad_token is None
-    assert qwen("hello")["input_ids"][0] != qwen.convert_tokens_to_ids("<|endoftext|>") and qwen.bos_token is None
+    assert (
+        qwen("hello")["input_ids"][0] != qwen.convert_tokens_to_ids("<|endoftext|>")
+        and qwen.bos_token is None
+    )
     # Qwen's embedding matrix is larger than its tokenizer, Llama's matches it
     qwen_rows = AutoModelForCausalLM.from_pretrained(standin_dirs["qwen2"]).config.vocab_size
     llama_rows = AutoModelForCausalLM.from_pretrained(standin_dirs["llama3"]).config.vocab_size
@@ -52,7 +57,10 @@ def test_family_quirks(standin_dirs):
 
 def test_example_rows_have_the_data_sets_shapes():
     uf = ultrafeedback_rows(5)
-    assert isinstance(uf[0]["prompt"], str) and uf[0]["chosen"][0] == {"role": "user", "content": uf[0]["prompt"]}
+    assert isinstance(uf[0]["prompt"], str) and uf[0]["chosen"][0] == {
+        "role": "user",
+        "content": uf[0]["prompt"],
+    }
     assert uf[0]["chosen"][1]["role"] == "assistant" and uf[0]["chosen"] != uf[0]["rejected"]
     pku = pku_rows(5)
     assert {"response_0", "response_1", "better_response_id", "safer_response_id"} <= set(pku[0])

@@ -92,36 +92,63 @@ FAMILIES: dict[str, FamilySpec] = {
         bos_token=None,
         prepend_bos=False,
         chat_template=QWEN2_CHAT_TEMPLATE,
-        sampling={"do_sample": True, "temperature": 0.7, "top_k": 20, "top_p": 0.8, "repetition_penalty": 1.1},
+        sampling={
+            "do_sample": True,
+            "temperature": 0.7,
+            "top_k": 20,
+            "top_p": 0.8,
+            "repetition_penalty": 1.1,
+        },
         model="qwen2",
     ),
     "llama3": FamilySpec(
-        special_tokens=["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
-                        "<|eot_id|>"],  # fmt: skip
+        special_tokens=[
+            "<|begin_of_text|>",
+            "<|end_of_text|>",
+            "<|start_header_id|>",
+            "<|end_header_id|>",
+            "<|eot_id|>",
+        ],  # fmt: skip
         eos_token="<|eot_id|>",
         end_tokens=["<|end_of_text|>", "<|eot_id|>"],
         pad_token=None,
         bos_token="<|begin_of_text|>",
         prepend_bos=True,
         chat_template=LLAMA3_CHAT_TEMPLATE,
-        sampling={"do_sample": True, "temperature": 0.6, "top_p": 0.9, "top_k": 50, "repetition_penalty": 1.05},
+        sampling={
+            "do_sample": True,
+            "temperature": 0.6,
+            "top_p": 0.9,
+            "top_k": 50,
+            "repetition_penalty": 1.05,
+        },
         model="llama",
     ),
 }
 
 # Sizes: "tiny" for tests (a few hundred thousand parameters); "0.5b" is Qwen2.5-0.5B's shape, for benchmarks.
 SIZES: dict[str, dict[str, int]] = {
-    "tiny": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-             "num_key_value_heads": 2},  # fmt: skip
-    "0.5b": {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14,
-             "num_key_value_heads": 2},  # fmt: skip
+    "tiny": {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+    },  # fmt: skip
+    "0.5b": {
+        "hidden_size": 896,
+        "intermediate_size": 4864,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 14,
+        "num_key_value_heads": 2,
+    },  # fmt: skip
 }
 # Rows of the embedding matrix: Qwen pads past its tokenizer (151,665 -> 151,936), Llama 3 matches it (128,256).
 VOCAB_SIZE = {"tiny": 1024, "0.5b": 151_936}
 TOKENIZER_SIZE = {"qwen2": 960, "llama3": 2048}
 
 # Words for the tokenizer's training corpus and the stand-in data sets (see `example_texts`).
-WORDS = (
+WORDS = (  # noqa: SIM905 -- a word list reads better as text
     "the a an of to in and is it that for on with as be this are or by from at not but what all were when can "
     "there use your how said each which do their time if will way about many then them write would like so these "
     "her long make thing see him two has look more day could go come did number sound no most people my over know "
@@ -155,8 +182,10 @@ def build_standin_tokenizer(family: Family, vocab_size: int | None = None) -> Pr
     tokenizer = Tokenizer(models.BPE())
     pattern = Regex(_WORDS + _DIGITS[family] + _REST)
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Split(pattern, behavior="isolated"),
-         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]  # fmt: skip
+        [
+            pre_tokenizers.Split(pattern, behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]  # fmt: skip
     )
     tokenizer.decoder = decoders.ByteLevel()
     n_special = len(spec.special_tokens)
@@ -181,8 +210,9 @@ def build_standin_tokenizer(family: Family, vocab_size: int | None = None) -> Pr
         eos_token=spec.eos_token,
         pad_token=spec.pad_token,
         bos_token=spec.bos_token,
-        additional_special_tokens=[t for t in spec.special_tokens if t not in {spec.eos_token, spec.pad_token,
-                                                                               spec.bos_token}],  # fmt: skip
+        additional_special_tokens=[
+            t for t in spec.special_tokens if t not in {spec.eos_token, spec.pad_token, spec.bos_token}
+        ],  # fmt: skip
         clean_up_tokenization_spaces=False,
         model_max_length=32768,
     )
