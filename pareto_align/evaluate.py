@@ -15,7 +15,8 @@ from pareto_align.models.policy import Policy
 
 
 class Scorer(Protocol):
-    """Contract: reward scoring. (prompts, responses) -> (N, K) in objective order, every objective maximized."""
+    """Contract: reward scoring. (prompts, responses) -> (N, K) in objective order, every objective maximized; a
+    tensor on the CPU (a reward model scores on its device and copies the result once), so callers take `.numpy()`."""
 
     objective_names: list[str]
 

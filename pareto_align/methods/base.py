@@ -50,6 +50,16 @@ class MethodSection(BaseModel):
         return None
 
 
+# TRL builds a vLLM engine inside each trainer it constructs; a sweep constructs one trainer per job in one process
+# and nothing shuts an engine down, so each job would keep another engine's GPU memory. Refused until it is made
+# correct (one engine reused across jobs, or torn down after each) and run where vLLM runs.
+VLLM_REFUSED = (
+    "method.trl.use_vllm: not supported: each job would start its own vLLM engine in the sweep's process and none "
+    "is ever shut down (each keeps its GPU memory), and this path has never been run; leave it unset "
+    "(generation runs through transformers)"
+)
+
+
 class TRLSection(MethodSection):
     """A method section with a `trl:` pass-through to a TRL config dataclass (DPOConfig, GRPOConfig, ...).
 
@@ -111,6 +121,8 @@ class TRLSection(MethodSection):
         return None if steps is None else UpdatePlan(runs * steps, f"{runs} runs x {steps} max_steps")
 
     def check(self, config: SweepConfig) -> None:
+        if self.trl.get("use_vllm") not in (None, False):  # GRPOConfig and RLOOConfig have the switch
+            raise ValueError(VLLM_REFUSED)
         out = str(Path(tempfile.gettempdir()) / "pareto_align-config-check")  # never created
         self.build_trl_config(output_dir=out, **self.validation_placeholders(config))
 

@@ -146,7 +146,9 @@ class WeightOptimizer(morlhf.OnlineExtension):
         return trainer.state.global_step % self.method.every == 0
 
     def observe(self, trainer: DynamicGRPOTrainer, grads: torch.Tensor) -> None:
-        infl = influence(grads)  # (K,), identical on every process (the gradients were averaged)
+        # (K,), identical on every process (the gradients were averaged); the Gram matrix is computed where the
+        # gradients live, and only its K row sums come to the host, once per update
+        infl = influence(grads).cpu()
         eta = self.method.eta if self.method.eta is not None else trainer.optimizer.param_groups[0]["lr"]
         new = mirror_update(self.history_weights, infl.numpy(), eta, self.method.lam, self.method.floor,
                             self.method.ceiling)  # fmt: skip

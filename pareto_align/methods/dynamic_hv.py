@@ -152,9 +152,11 @@ def default_bounds(ws: Workspace, method: Config, scorer: Scorer) -> tuple[list[
 def base_vector(ws: Workspace, method: Config, scorer: Scorer) -> list[float]:
     """The base policy's objective vector in the training reward's units, on the held-out prompts: the seed of
     every run's buffer; shared work, recorded once per run directory."""
+    from pareto_align.workspace import device
+
     path = ws.run_dir / f"{HV_SEED}_{method.reward_source}_n{method.samples_per_prompt}.json"
     if not path.exists():
-        model, tokenizer = ws.load_base()
+        model, tokenizer = ws.load_base(device())
         ev = ws.evaluate(Policy(model, tokenizer, {}), method.samples_per_prompt, scorer=scorer)
         cost = Compute(wall_seconds=ev.seconds, generated_tokens=ev.n_tokens)
         write_text_atomic(path, json.dumps({"values": ev.values, "compute": cost.model_dump(mode="json")}))

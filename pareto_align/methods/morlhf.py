@@ -140,11 +140,13 @@ def reward_scorer(ws: Workspace, method: Config) -> Scorer:
 def reference_rewards(ws: Workspace, method: Config, prompts: list, scorer: Scorer) -> np.ndarray:
     """PAR's reference: the base policy's response to each training prompt, scored per objective (P, K). Computed
     once per run directory, a shared product whose cost is recorded once (`par_reference` in the run's compute)."""
+    from pareto_align.workspace import device
+
     path = ws.run_dir / f"{PAR_REFERENCE}_{method.reward_source}.npy"
     cost_path = path.with_suffix(".json")
     if not path.exists():
         start = time.perf_counter()
-        model, tokenizer = ws.load_base()
+        model, tokenizer = ws.load_base(device())
         settings = GenerationSettings(max_new_tokens=int(method.trl_args()["max_completion_length"]))
         out = Policy(model, tokenizer, {}).generate(prompts, settings, seed=ws.config.evaluation.seed)
         responses = scorable_responses(prompts, out.responses)
@@ -239,7 +241,8 @@ def start_policy(ws: Workspace, start: str | None) -> tuple[Any, Any, Any]:
     """(model, tokenizer, peft_config) to train from: the base policy with `policy.lora`'s fresh adapter; or a
     saved policy folder (relative to the run dir): full weights (fine-tuned in full, `policy.lora` unset), or a
     LoRA adapter loaded trainable onto the base, its training continued (no new adapter; TRL copies it as the KL
-    reference adapter "ref", so the reference is the starting policy in both cases)."""
+    reference adapter "ref", so the reference is the starting policy in both cases). The model stays where it
+    loads: the trainer places it (on the job's device, or sharded under FSDP/ZeRO-3)."""
     if start is None:
         model, tokenizer = ws.load_base()
         return model, tokenizer, ws.peft_config()

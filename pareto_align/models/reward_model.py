@@ -280,12 +280,12 @@ class MultiHeadRewardModel(nn.Module):
                         prompts[start : start + batch_size], responses[start : start + batch_size]
                     )
                     batch = {k: v.to(device) for k, v in batch.items()}
-                    chunks.append(self(**batch).float().cpu())  # (M, b, K)
+                    chunks.append(self(**batch).float())  # (M, b, K), left on the device: no sync per batch
         finally:
             self.train(was_training)
         if not chunks:
             return torch.zeros((self.ensemble_size, 0, len(self.objective_names)))
-        return torch.cat(chunks, dim=1)  # (M, N, K)
+        return torch.cat(chunks, dim=1).cpu()  # (M, N, K), one copy to the host
 
     def score(
         self,
