@@ -1,0 +1,277 @@
+"""Panacea's SVD-LoRA and preference sampling: the layer against a hand-built W0 + U diag(sigma, s*lambda) V^T, the
+base output at init for any lambda, per-row lambda against separate forwards, which parameters get gradients at
+init and after one step, the merged weight, a bit-for-bit save/load round trip, refused preferences, the base
+model untouched, bf16; Dirichlet/vertex statistics and group-shared draws in TRL's GRPO order."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from trl.trainer.utils import RepeatSampler
+
+from pareto_align.models.svd_lora import (
+    DEFAULT_TARGET_MODULES,
+    SVDLoRAConfig,
+    SVDLoRALinear,
+    inject_svd_lora,
+    load_svd_lora,
+    merge_preference,
+    merged_weight,
+    preference,
+    save_svd_lora,
+    set_preference,
+    svd_lora_layers,
+    trainable_parameters,
+)
+from pareto_align.models.tiny import build_tiny_causal_lm, train_word_tokenizer
+from pareto_align.preference_sampling import group_shared_preferences, sample_preferences
+
+K = 3
+WORDS = ["a", "b", "c", "d", "e", "f", "g", "h"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_word_tokenizer([" ".join(WORDS)])
+
+
+def tiny_llama(tokenizer, dtype=torch.float32):
+    return build_tiny_causal_lm(tokenizer, hidden_size=32, num_layers=1, num_heads=2, seed=0).to(dtype).eval()
+
+
+def input_ids(tokenizer, rows: int = 3) -> torch.Tensor:
+    texts = [" ".join(np.roll(WORDS, i)[:6]) for i in range(rows)]
+    return tokenizer(texts, return_tensors="pt").input_ids  # (B, T), no padding: every row has 6 words
+
+
+def randomize_adapter(model: nn.Module, seed: int = 1) -> None:
+    """Non-zero sigma and s (and fresh U, V), as after training, so the update actually changes the output."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in trainable_parameters(model).values():
+            param.copy_(torch.randn(param.shape, generator=generator) * 0.5)
+
+
+def logits(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(input_ids=ids).logits  # (B, T, V)
+
+
+LAMBDAS = torch.tensor([[1.0, 0.0, 0.0], [0.2, 0.3, 0.5], [0.0, 0.0, 1.0]])  # (3, K), one per row
+
+
+# ---------------------------------------------------------------------------------------------- the layer
+def test_layer_against_hand_built_weight():
+    torch.manual_seed(0)
+    base = nn.Linear(4, 5)
+    layer = SVDLoRALinear(base, rank=2, num_objectives=K)
+    with torch.no_grad():
+        layer.sigma.copy_(torch.tensor([0.7, -1.3]))
+        layer.s.fill_(2.5)
+    lam = torch.tensor([0.2, 0.3, 0.5])
+    # W = W0 + U diag(sigma_1, sigma_2, s*l_1, s*l_2, s*l_3) V^T, built entry by entry.
+    diagonal = torch.diag(torch.tensor([0.7, -1.3, 2.5 * 0.2, 2.5 * 0.3, 2.5 * 0.5]))  # (5, 5)
+    W = base.weight + layer.U @ diagonal @ layer.V.T  # (out, in)
+    x = torch.randn(2, 3, 4)  # (B, T, in)
+    set_preference(layer, lam)
+    torch.testing.assert_close(layer(x), x @ W.T + base.bias)
+    torch.testing.assert_close(merged_weight(layer, lam), W.detach())
+
+
+def test_zero_diagonal_is_the_base_output_exactly_for_any_lambda(tokenizer):
+    ids = input_ids(tokenizer)
+    model = tiny_llama(tokenizer)
+    before = logits(model, ids)
+    inject_svd_lora(model, SVDLoRAConfig(rank=4, num_objectives=K))
+    for lam in [LAMBDAS, LAMBDAS[1], [1 / 3] * 3, [0.0, 1.0, 0.0]]:
+        set_preference(model, lam)
+        assert torch.equal(logits(model, ids), before)
+
+
+def test_per_row_lambda_equals_separate_forwards(tokenizer):
+    ids = input_ids(tokenizer)
+    model = inject_svd_lora(tiny_llama(tokenizer), SVDLoRAConfig(rank=4, num_objectives=K))
+    randomize_adapter(model)
+    set_preference(model, LAMBDAS)
+    batched = logits(model, ids)  # (3, T, V)
+    rows = []
+    for b in range(3):
+        set_preference(model, LAMBDAS[b])
+        rows.append(logits(model, ids[b : b + 1]))  # (1, T, V)
+    torch.testing.assert_close(batched, torch.cat(rows), rtol=1e-5, atol=1e-5)
+    # and lambda matters: the rows would differ under one shared lambda
+    set_preference(model, LAMBDAS[0])
+    assert (logits(model, ids)[1:] - batched[1:]).abs().max() > 1e-2
+
+
+def test_gradients_at_init_reach_sigma_and_s_then_u_and_v(tokenizer):
+    ids = input_ids(tokenizer)
+    model = inject_svd_lora(tiny_llama(tokenizer), SVDLoRAConfig(rank=4, num_objectives=K))
+    set_preference(model, LAMBDAS)
+    params = trainable_parameters(model)
+    optimizer = torch.optim.Adam(params.values(), lr=1e-2)
+
+    def backward():
+        optimizer.zero_grad()
+        model(input_ids=ids, labels=ids).loss.backward()
+
+    backward()
+    for name, param in params.items():
+        is_diagonal = name.endswith((".sigma", ".s"))
+        assert (param.grad.abs().sum() > 0) == is_diagonal, name  # U, V: exactly zero, since sigma = s = 0
+    optimizer.step()
+    backward()
+    for name, param in params.items():
+        assert param.grad.abs().sum() > 0, name
+    assert all(p.grad is None for n, p in model.named_parameters() if n not in params)
+
+
+def test_merge_preference_matches_the_conditioned_model(tokenizer):
+    ids = input_ids(tokenizer)
+    model = inject_svd_lora(tiny_llama(tokenizer), SVDLoRAConfig(rank=4, num_objectives=K))
+    randomize_adapter(model)
+    lam = LAMBDAS[1]
+    set_preference(model, lam)
+    conditioned = logits(model, ids)
+    merge_preference(model, lam)
+    assert not list(svd_lora_layers(model))
+    assert all(type(m) is nn.Linear for n, m in model.named_modules() if n.endswith(DEFAULT_TARGET_MODULES))
+    torch.testing.assert_close(logits(model, ids), conditioned, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------- the model
+def test_injection_targets_freezes_and_leaves_the_base_untouched(tokenizer):
+    model = tiny_llama(tokenizer)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    inject_svd_lora(model, SVDLoRAConfig(rank=4, num_objectives=K))
+    wrapped = [name for name, _ in svd_lora_layers(model)]
+    assert sorted(n.rsplit(".", 1)[1] for n in wrapped) == sorted(DEFAULT_TARGET_MODULES)  # 1 decoder layer
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == set(trainable_parameters(model)) and len(trainable) == 4 * len(wrapped)
+    after = {name.replace(".base.", "."): p for name, p in model.named_parameters() if name not in trainable}
+    assert after.keys() == before.keys()
+    assert all(torch.equal(after[n], before[n]) and not after[n].requires_grad for n in before)
+    q_only = inject_svd_lora(tiny_llama(tokenizer), SVDLoRAConfig(rank=2, num_objectives=K, target_modules=["q_proj"]))  # fmt: skip
+    assert [n for n, _ in svd_lora_layers(q_only)] == ["model.layers.0.self_attn.q_proj"]
+    with pytest.raises(ValueError, match="no nn.Linear named by target_modules"):
+        inject_svd_lora(
+            tiny_llama(tokenizer), SVDLoRAConfig(rank=2, num_objectives=K, target_modules=["c_attn"])
+        )
+
+
+def test_save_load_round_trip_is_bit_for_bit(tokenizer, tmp_path):
+    ids = input_ids(tokenizer)
+    config = SVDLoRAConfig(rank=4, num_objectives=K, target_modules=("q_proj", "down_proj"), base_model="tiny", revision="abc")  # fmt: skip
+    model = inject_svd_lora(tiny_llama(tokenizer), config)
+    randomize_adapter(model)
+    set_preference(model, LAMBDAS)
+    expected = logits(model, ids)
+    save_svd_lora(model, tmp_path)
+    saved = json.loads((tmp_path / "svd_lora_config.json").read_text())
+    assert (
+        saved["rank"] == 4
+        and saved["num_objectives"] == K
+        and saved["target_modules"] == ["q_proj", "down_proj"]
+    )
+    assert (saved["base_model"], saved["revision"]) == ("tiny", "abc")
+    loaded = load_svd_lora(tiny_llama(tokenizer), tmp_path)
+    assert loaded.svd_lora_config == config
+    set_preference(loaded, LAMBDAS)
+    assert torch.equal(logits(loaded, ids), expected)
+    assert all(p.dtype == torch.float32 for p in trainable_parameters(loaded).values())
+
+
+# ---------------------------------------------------------------------------------------------- refusals
+@pytest.mark.parametrize(
+    ("lam", "message"),
+    [
+        ([0.5, 0.5], "preference lambda: expected 3 values per row (K), got 2"),
+        ([[0.2, 0.2, 0.2, 0.4]], "preference lambda: expected 3 values per row (K), got 4"),
+        ([0.5, 0.5, 0.5], "each row must sum to 1 (the simplex), row 0 sums to 1.5"),
+        ([1.5, -0.5, 0.0], "every entry must be finite and non-negative, got [1.5, -0.5, 0.0] (row 0)"),
+        ([[0.5, 0.5, 0.0], [0.2, 0.2, 0.2]], "row 1 sums to 0.6"),
+    ],
+)
+def test_bad_preference_refused_in_one_line(lam, message):
+    layer = SVDLoRALinear(nn.Linear(4, 4), rank=2, num_objectives=K)
+    with pytest.raises(ValueError) as err:
+        set_preference(layer, lam)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_preference_rows_must_match_the_batch_and_must_be_set():
+    layer = SVDLoRALinear(nn.Linear(4, 4), rank=2, num_objectives=K)
+    with pytest.raises(RuntimeError, match="call set_preference"):
+        layer(torch.randn(2, 4))
+    set_preference(layer, LAMBDAS)  # 3 rows
+    with pytest.raises(ValueError, match="preference has 3 rows but the input batch has shape \\(2, 5, 4\\)"):
+        layer(torch.randn(2, 5, 4))
+
+
+def test_preference_context_restores_the_previous_one():
+    layer = SVDLoRALinear(nn.Linear(4, 4), rank=2, num_objectives=K)
+    set_preference(layer, LAMBDAS[0])
+    with preference(layer, LAMBDAS):
+        assert torch.equal(layer.lam, LAMBDAS)
+    assert torch.equal(layer.lam, LAMBDAS[0])
+
+
+def test_bf16_base_with_fp32_adapter(tokenizer):
+    ids = input_ids(tokenizer)
+    model = tiny_llama(tokenizer, torch.bfloat16)
+    before = logits(model, ids)
+    inject_svd_lora(model, SVDLoRAConfig(rank=4, num_objectives=K))
+    params = trainable_parameters(model)
+    assert all(p.dtype == torch.float32 for p in params.values())
+    assert all(layer.base.weight.dtype == torch.bfloat16 for _, layer in svd_lora_layers(model))
+    set_preference(model, LAMBDAS)
+    assert torch.equal(logits(model, ids), before)  # bf16 logits, exactly the base's
+    model(input_ids=ids, labels=ids).loss.backward()
+    sigma = next(p for n, p in params.items() if n.endswith(".sigma"))
+    assert sigma.grad.dtype == torch.float32 and sigma.grad.abs().sum() > 0
+
+
+# ---------------------------------------------------------------------------------------------- sampling
+def test_dirichlet_and_vertex_statistics():
+    n = 20_000
+    plain = sample_preferences(np.random.default_rng(0), n, K)  # Dirichlet(1, 1, 1)
+    assert np.all(plain >= 0) and np.allclose(plain.sum(axis=1), 1.0)
+    # marginal of Dirichlet(alpha 1_K): mean 1/K, variance (K-1) / (K^2 (K alpha + 1)) = 1/18 at alpha 1, 1/72 at 5
+    se = np.sqrt(1 / 18 / n)
+    assert np.all(np.abs(plain.mean(axis=0) - 1 / K) < 4 * se)
+    assert np.allclose(plain.var(axis=0), 1 / 18, rtol=0.05)
+    peaked = sample_preferences(np.random.default_rng(0), n, K, alpha=5.0)
+    assert np.allclose(peaked.var(axis=0), 2 / (9 * 16), rtol=0.05)
+    assert not np.any(plain.max(axis=1) == 1.0)  # a Dirichlet row is never a corner
+
+    mixed = sample_preferences(np.random.default_rng(0), n, K, vertex_prob=0.3)
+    assert np.all(mixed >= 0) and np.allclose(mixed.sum(axis=1), 1.0)
+    is_corner = mixed.max(axis=1) == 1.0
+    assert abs(is_corner.mean() - 0.3) < 4 * np.sqrt(0.3 * 0.7 / n)
+    per_corner = mixed[is_corner].argmax(axis=1)
+    counts = np.bincount(per_corner, minlength=K)
+    assert np.all(
+        np.abs(counts / is_corner.sum() - 1 / K) < 4 * np.sqrt((1 / K) * (1 - 1 / K) / is_corner.sum())
+    )
+    assert np.array_equal(mixed, sample_preferences(np.random.default_rng(0), n, K, vertex_prob=0.3))
+    assert np.all(sample_preferences(np.random.default_rng(1), 50, K, vertex_prob=1.0).max(axis=1) == 1.0)
+    with pytest.raises(ValueError, match="vertex_prob must be in"):
+        sample_preferences(np.random.default_rng(0), 4, K, vertex_prob=1.5)
+
+
+def test_group_shared_preferences_follow_grpo_order():
+    prompts, generations = 4, 3
+    rows = group_shared_preferences(np.random.default_rng(7), prompts, generations, K, vertex_prob=0.25)
+    per_prompt = sample_preferences(np.random.default_rng(7), prompts, K, vertex_prob=0.25)  # (P, K)
+    # TRL's GRPO sampler: each prompt index num_generations times in a row
+    order = list(
+        RepeatSampler(range(prompts), mini_repeat_count=generations, batch_size=prompts, shuffle=False)
+    )
+    assert np.array_equal(rows, per_prompt[order])
+    groups = rows.reshape(prompts, generations, K)  # as GRPO's rewards.view(-1, num_generations)
+    assert np.all(groups == groups[:, :1])  # rows of a group identical
+    assert len({tuple(g[0]) for g in groups}) == prompts  # groups differ
