@@ -56,6 +56,10 @@ def test_accelerate_config_files_parse(name, kind):
     assert config.distributed_type.name == kind and config.num_processes == 2 and config.use_cpu is False
     if name.startswith("deepspeed"):
         assert config.deepspeed_config["zero_stage"] == int(name[-1])
+        # left to the Trainer: a fixed value clashes with the recipes' gradient_accumulation_steps at train start
+        assert "gradient_accumulation_steps" not in config.deepspeed_config
+    if name == "fsdp":  # every rank loads real weights: the toolkit runs models outside FSDP on each of them
+        assert config.fsdp_config["fsdp_cpu_ram_efficient_loading"] is False
 
 
 @pytest.mark.slow
