@@ -31,7 +31,7 @@ from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 from pareto_align.atomic import write_bytes_atomic, write_text_atomic
 from pareto_align.front.schema import Compute, Front
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy, TRLSection, check_ideal, grid_jobs
-from pareto_align.models.generation import GenerationSettings, scorable_responses
+from pareto_align.models.generation import GenerationSettings, scorable_responses, toolkit_sampling
 from pareto_align.models.policy import Policy
 from pareto_align.objectives import Scalarization
 from pareto_align.rewards import AggregatedRewardModel, ObjectiveRewards
@@ -50,8 +50,14 @@ class Config(TRLSection):
     """YAML section `method:` for `name: morlhf`."""
 
     # Defaults for the tiny benchmark model on CPU (TRL's lr of 1e-6 does not move a model this small): 2 prompts
-    # x 8 completions per step, completions as long as the evaluation's.
+    # x 8 completions per step, completions as long as the evaluation's. Completions are sampled as evaluation
+    # samples (pure ancestral sampling), stated here so that neither a TRL default nor the model's
+    # generation_config.json changes it (`train` hides the model's sampling defaults from TRL's generate()).
     DEFAULT_TRL: ClassVar[dict[str, Any]] = {
+        "temperature": 1.0,
+        "top_k": 0,
+        "top_p": 1.0,
+        "repetition_penalty": 1.0,
         "learning_rate": 2e-4,
         "max_steps": 60,
         "per_device_train_batch_size": 16,
@@ -314,7 +320,9 @@ def train(ws: Workspace, section: Config, point_id: str, weights: list[float], s
                         "method": ext.state_dict(), "history": mine}  # fmt: skip
 
             trainer.add_callback(_SaveState(run_state))
-        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        # TRL's sampling fields (DEFAULT_TRL, method.trl) alone decide how completions are sampled
+        with toolkit_sampling(model):
+            result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         seconds = earlier_seconds + time.perf_counter() - start
         handle = ws.save_policy(point_id, trainer.model, tokenizer, work)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the point is saved: its mid-run checkpoints are spent
