@@ -169,7 +169,8 @@ def run_job(job: Job, ws: Workspace) -> JobOutcome:
     points = []
     for trained in result.points:
         # as the explorer will rebuild it; on the main process only, which evaluates for all (see ranks.py)
-        policy = load_policy(trained.policy, ws.run_dir, device()) if ranks.is_main() else None
+        dtype = ws.config.policy.dtype
+        policy = load_policy(trained.policy, ws.run_dir, device(), dtype) if ranks.is_main() else None
         ev = ws.evaluate(policy)
         metadata = {**trained.metadata, "job": job.id, "eval_seconds": ev.seconds}
         compute = trained.compute

@@ -247,7 +247,7 @@ def start_policy(ws: Workspace, start: str | None) -> tuple[Any, Any, Any]:
     LoRA adapter loaded trainable onto the base, its training continued (no new adapter; TRL copies it as the KL
     reference adapter "ref", so the reference is the starting policy in both cases)."""
     if start is None:
-        model, tokenizer = ws.load_base()
+        model, tokenizer = ws.load_base_to_train()
         return model, tokenizer, ws.peft_config()
     path = ws.run_dir / start
     if (path / "adapter_config.json").is_file():
@@ -257,7 +257,7 @@ def start_policy(ws: Workspace, start: str | None) -> tuple[Any, Any, Any]:
         return PeftModel.from_pretrained(base, str(path), is_trainable=True), tokenizer, None
     from pareto_align.workspace import load_causal_lm
 
-    model, tokenizer = load_causal_lm(str(path), ws.config.policy.trust_remote_code)
+    model, tokenizer = load_causal_lm(str(path), ws.config.policy.trust_remote_code, trainable=True)
     return model, tokenizer, None
 
 
@@ -300,6 +300,10 @@ def train(ws: Workspace, section: Config, point_id: str, weights: list[float], s
                       "save_total_limit": 2}  # fmt: skip
         args = section.build_trl_config(reward_weights=rewards.weights(), seed=seed, disable_tqdm=not ws.progress,
                                         **saving, **ws.tracking_args(point_id))  # fmt: skip
+        if peft_config is None and not hasattr(model, "peft_config") and args.beta:
+            # TRL loads a full fine-tune's KL reference from the model's path, in the policy's float32 unless told:
+            # it is frozen, so `policy.dtype` (TRL then warns that model_init_kwargs are ignored: only for the policy)
+            args.model_init_kwargs = {"dtype": ws.config.policy.dtype, **(args.model_init_kwargs or {})}
         start = time.perf_counter()
         trainer = trainer_cls(model=model, reward_funcs=rewards.functions(), args=args, train_dataset=data,
                               processing_class=tokenizer, peft_config=peft_config)  # fmt: skip
