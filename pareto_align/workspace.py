@@ -132,6 +132,7 @@ class Workspace:
         self.progress = progress
         self.log = log
         self._diffs: dict[str, np.ndarray] = {}
+        self._base_commit: str | None = None  # the hub commit the base policy was last loaded at
 
     # ------------------------------------------------------------------ data and base policy
     @cached_property
@@ -166,8 +167,10 @@ class Workspace:
         # `policy.revision` pins the user's model; the benchmark's base is a local copy without revisions
         revision = self.config.policy.revision if self.setting.benchmark is None else None
         policy = self.config.policy
-        return load_causal_lm(self.setting.base_path, policy.trust_remote_code, on, revision, dtype=policy.dtype,
-                              trainable=trainable)  # fmt: skip
+        model, tokenizer = load_causal_lm(self.setting.base_path, policy.trust_remote_code, on, revision,
+                                          dtype=policy.dtype, trainable=trainable)  # fmt: skip
+        self._base_commit = getattr(model.config, "_commit_hash", None) or self._base_commit
+        return model, tokenizer
 
     def load_base_to_train(self, on: str | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
         """The base policy to fine-tune: in float32 for full fine-tuning; with `policy.lora`, the adapters' frozen
@@ -178,6 +181,30 @@ class Workspace:
         """The base policy's path relative to the run dir; None for a model outside it (a hub name)."""
         base, root = Path(self.setting.base_path).resolve(), self.run_dir.resolve()
         return str(base.relative_to(root)) if base.is_relative_to(root) else None
+
+    def base_revision(self) -> str | None:
+        """What pins a base policy outside the run dir (a hub name): `policy.revision`, else the commit it resolved
+        to when loaded here (its config's, when this process has not loaded it); None inside the run dir."""
+        if self.base_handle() is not None:
+            return None
+        if self.config.policy.revision is not None:
+            return self.config.policy.revision
+        if self._base_commit is None:
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(self.setting.base_path,
+                                                trust_remote_code=self.config.policy.trust_remote_code)  # fmt: skip
+            self._base_commit = getattr(config, "_commit_hash", None)
+        return self._base_commit
+
+    def base_reference(self) -> dict[str, Any]:
+        """The base policy as a handle names it: its `path` in the run dir, or a model outside it by name, with
+        `hub: true` and the `revision` that pins it (the baseline's checkpoint, best-of-n's sampling policy)."""
+        rel = self.base_handle()
+        if rel is not None:
+            return {"path": rel}
+        revision = self.base_revision()
+        return {"path": self.setting.base_path, "hub": True, **({"revision": revision} if revision else {})}
 
     def peft_config(self):
         """`peft.LoraConfig` from `policy.lora`, or None for full fine-tuning."""
@@ -398,11 +425,16 @@ class Workspace:
         return {"kind": "checkpoint", "path": str(final.relative_to(self.run_dir))}
 
     def relocatable_adapter(self, adapter_dir: Path) -> None:
-        """Record the adapter's base model relative to the run dir when it lives there, so runs can be moved."""
-        rel = self.base_handle()
-        if rel is None:
-            return
+        """Record the adapter's base model relative to the run dir when it lives there, so runs can be moved; a base
+        outside it (a hub name) keeps its name, pinned by its revision in PEFT's own `revision` field ("the base
+        model version"), at which `load_policy` (and PEFT's AutoPeftModel) reload it."""
         path = adapter_dir / "adapter_config.json"
         adapter = json.loads(path.read_text())
-        adapter["base_model_name_or_path"] = rel
+        rel = self.base_handle()
+        if rel is not None:
+            adapter["base_model_name_or_path"] = rel
+        elif self.base_revision() is not None:
+            adapter["revision"] = self.base_revision()
+        else:
+            return
         write_text_atomic(path, json.dumps(adapter, indent=2))

@@ -261,6 +261,14 @@ def start_policy(ws: Workspace, start: str | None) -> tuple[Any, Any, Any]:
     return model, tokenizer, None
 
 
+def reference_init_kwargs(ws: Workspace, from_base: bool, user: dict[str, Any] | None) -> dict[str, Any]:
+    """How TRL loads a full fine-tune's KL reference from the policy's path (`model_init_kwargs`): frozen, so in
+    `policy.dtype` rather than the policy's float32, and a hub base at its revision; the user's fields win. (TRL
+    warns that model_init_kwargs are ignored: they are, for the policy, which is loaded already.)"""
+    pinned = {"revision": ws.base_revision()} if from_base and ws.base_revision() else {}
+    return {"dtype": ws.config.policy.dtype, **pinned, **(user or {})}
+
+
 def train(ws: Workspace, section: Config, point_id: str, weights: list[float], seed: int, history: bool = True,
           extension: OnlineExtension | None = None, start: str | None = None) -> tuple[dict, Compute, dict]:  # fmt: skip
     """One online RL run on the scalarized reward into points/<point_id>/policy; returns its checkpoint handle,
@@ -293,6 +301,7 @@ def train(ws: Workspace, section: Config, point_id: str, weights: list[float], s
             ws.tracker.log(**entry)
         ws.log(f"{point_id}: resuming from step {resume_from.name.split('-')[1]}")
     model, tokenizer, peft_config = start_policy(ws, start)
+    from_base = start is None
     with ws.training_dir(point_id) as work:
         saving: dict[str, Any] = {"output_dir": str(work / "trainer")}
         if ext.checkpoint_every:
@@ -300,10 +309,9 @@ def train(ws: Workspace, section: Config, point_id: str, weights: list[float], s
                       "save_total_limit": 2}  # fmt: skip
         args = section.build_trl_config(reward_weights=rewards.weights(), seed=seed, disable_tqdm=not ws.progress,
                                         **saving, **ws.tracking_args(point_id))  # fmt: skip
-        if peft_config is None and not hasattr(model, "peft_config") and args.beta:
-            # TRL loads a full fine-tune's KL reference from the model's path, in the policy's float32 unless told:
-            # it is frozen, so `policy.dtype` (TRL then warns that model_init_kwargs are ignored: only for the policy)
-            args.model_init_kwargs = {"dtype": ws.config.policy.dtype, **(args.model_init_kwargs or {})}
+        full_fine_tune = peft_config is None and not hasattr(model, "peft_config")
+        if full_fine_tune and args.beta:  # TRL loads a KL reference
+            args.model_init_kwargs = reference_init_kwargs(ws, from_base, args.model_init_kwargs)
         start = time.perf_counter()
         trainer = trainer_cls(model=model, reward_funcs=rewards.functions(), args=args, train_dataset=data,
                               processing_class=tokenizer, peft_config=peft_config)  # fmt: skip

@@ -8,14 +8,17 @@
                optional "template" and "condition": how it is written (DPA's integer weights, RiC's desired
                scores; see models/conditioning.py)
 - best_of_n:   {"kind": "best_of_n", "path": ..., "n": 8, "reward_model": "reward_model", "weights": [...]}
-               -- n candidates sampled from the checkpoint, the best by the scalarized reward model kept
+               -- n candidates sampled from the checkpoint, the best by the scalarized reward model kept; the
+               checkpoint may be a model outside the run by hub name, as a checkpoint's ("hub", "revision")
 - mixture:     {"kind": "mixture", "checkpoints": [...], "weights": [...]}
                -- specialists combined token by token at decoding time (MOD, see models/mixture.py)
 
 Paths are relative to the run directory, and must stay inside it. A checkpoint is either a full model
 (config.json + safetensors) or a PEFT LoRA adapter (adapter_config.json), which is merged into its base model on
 load; the adapter's base is a path relative to the run directory (the sweep writes it so) or the user's model
-name or path. Soups interpolate the merged weights.
+name or path, reloaded at the revision the adapter config records (PEFT's `revision` field, written by the
+sweep), so LoRA points, soups and mixtures are rebuilt on the base they were trained on. Soups interpolate the
+merged weights.
 
 Every model is rebuilt frozen, in the dtype the run's `policy.dtype` asks for (read from the run directory's
 config.yaml unless the caller says; "auto", the checkpoint's own, without one): see models/loading.py.
@@ -126,9 +129,13 @@ def _load_weights(path: Path, run_dir: Path, merge: bool = True, dtype: str = "a
         return load_model(str(path), dtype, use_safetensors=True)
     from peft import PeftModel
 
-    base_ref = json.loads((path / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
-    base_path = run_dir / base_ref
-    base = load_model(str(base_path) if base_path.exists() else base_ref, dtype, use_safetensors=True)
+    adapter = json.loads((path / ADAPTER_CONFIG).read_text())
+    base_ref = adapter["base_model_name_or_path"]
+    base_path = (run_dir / base_ref).resolve()
+    if base_path.is_relative_to(run_dir.resolve()) and base_path.exists():  # the run's own copy
+        base = load_model(str(base_path), dtype, use_safetensors=True)
+    else:  # the user's model by name (or a path outside the run), at the revision the sweep recorded
+        base = load_model(base_ref, dtype, revision=adapter.get("revision"), use_safetensors=True)
     peft_model = PeftModel.from_pretrained(base, path)
     return peft_model.merge_and_unload() if merge else peft_model
 
@@ -219,7 +226,10 @@ def load_policy(
     if kind == "best_of_n":
         from pareto_align.models.reward_model import MultiHeadRewardModel
 
-        model, tok = _load_checkpoint(_resolve(run_dir, handle["path"]), run_dir, device, dtype)
+        if handle.get("hub"):  # sampling from the user's model by name, outside the run
+            model, tok = _load_hub(handle["path"], handle.get("revision"), device, dtype)
+        else:
+            model, tok = _load_checkpoint(_resolve(run_dir, handle["path"]), run_dir, device, dtype)
         rm_path = (run_dir / handle["reward_model"]).resolve()
         if not rm_path.is_relative_to(run_dir.resolve()) or not rm_path.is_dir():
             raise PolicyLoadError(
