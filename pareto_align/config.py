@@ -72,6 +72,13 @@ class PolicyConfig(_Strict):
     trust_remote_code: bool = Field(
         False, description="Allow model code from its repository. Off by default."
     )
+    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description="Precision of frozen models: the reference, margin policies, a LoRA adapter's base, specialists "
+        "and every policy loaded for evaluation or the explorer, the reward model when scoring. 'auto' keeps the "
+        "checkpoint's dtype (bfloat16 for most instruct checkpoints). Weights that train (full fine-tuning, the "
+        "reward model, LoRA adapters) are always float32; mixed precision is the trainers' `bf16: true` on a GPU.",
+    )
     lora: dict[str, Any] | None = Field(
         None,
         description="Train LoRA adapters instead of full weights: fields of peft.LoraConfig (r, lora_alpha, "

@@ -111,6 +111,9 @@ def _write_config(config: SweepConfig, run_dir: Path, config_path: Path | None) 
 
 
 def _handle_paths(handle: PolicyHandle) -> list[str]:
+    """The run directory's checkpoints a handle names (a model by hub name is none of them)."""
+    if handle.hub:
+        return []
     return [handle.path] if handle.path else list(handle.checkpoints or [])
 
 
@@ -133,13 +136,8 @@ def _new_tracker(config: SweepConfig, config_path: Path | None) -> FrontTracker:
 
 def _add_baseline(ws: Workspace) -> None:
     model, tokenizer = ws.load_base(device())
-    rel = ws.base_handle()
-    if rel is not None:
-        handle = {"kind": "checkpoint", "path": rel}
-    else:  # the user's model by hub name (or a path outside the run), pinned to the commit it was loaded at
-        revision = ws.config.policy.revision or getattr(model.config, "_commit_hash", None)
-        handle = {"kind": "checkpoint", "path": ws.setting.base_path, "hub": True}
-        handle.update({"revision": revision} if revision else {})
+    # the user's model by hub name (or a path outside the run) is pinned to the commit it was loaded at
+    handle = {"kind": "checkpoint", **ws.base_reference()}
     ev = ws.evaluate(Policy(model, tokenizer, handle))
     ws.tracker.add_baseline(Point(id="base", method="base", values=ev.values, stderr=ev.stderr,
                                   n_samples=ev.n_samples, samples=ev.samples, policy=handle))  # fmt: skip
@@ -169,7 +167,8 @@ def run_job(job: Job, ws: Workspace) -> JobOutcome:
     points = []
     for trained in result.points:
         # as the explorer will rebuild it; on the main process only, which evaluates for all (see ranks.py)
-        policy = load_policy(trained.policy, ws.run_dir, device()) if ranks.is_main() else None
+        dtype = ws.config.policy.dtype
+        policy = load_policy(trained.policy, ws.run_dir, device(), dtype) if ranks.is_main() else None
         ev = ws.evaluate(policy)
         metadata = {**trained.metadata, "job": job.id, "eval_seconds": ev.seconds}
         compute = trained.compute

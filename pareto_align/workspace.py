@@ -31,7 +31,7 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from pareto_align import ranks
 from pareto_align.atomic import link_into_place, write_bytes_atomic, write_text_atomic
@@ -40,6 +40,7 @@ from pareto_align.data.synthetic import SyntheticBenchmark, load_synthetic_bench
 from pareto_align.errors import ConfigError
 from pareto_align.evaluate import Evaluation, Scorer, evaluate_policy
 from pareto_align.front import FrontTracker
+from pareto_align.models.loading import frozen_dtype, load_causal_lm, load_model
 from pareto_align.models.policy import Policy
 from pareto_align.models.reward_model import MultiHeadRewardModel
 from pareto_align.tracking import trainer_args, trainer_logging
@@ -74,20 +75,6 @@ def distinct_prompts(*tables: datasets.Dataset | None) -> list:
 
 def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def load_causal_lm(
-    path: str, trust_remote_code: bool = False, on: str | None = None, revision: str | None = None
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """A causal LM and its tokenizer (left padding; pad = eos when unset), on device `on` if given."""
-    model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
-    if on is not None:
-        model.to(on)
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer
 
 
 def _load_eval_prompts(path: Path) -> list[str]:
@@ -145,6 +132,7 @@ class Workspace:
         self.progress = progress
         self.log = log
         self._diffs: dict[str, np.ndarray] = {}
+        self._base_commit: str | None = None  # the hub commit the base policy was last loaded at
 
     # ------------------------------------------------------------------ data and base policy
     @cached_property
@@ -171,15 +159,52 @@ class Workspace:
             raise ConfigError(f"data.files: {method} trains on pairwise preferences, and no file gives any")
         return self.setting.pairs
 
-    def load_base(self, on: str | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    def load_base(
+        self, on: str | None = None, trainable: bool = False
+    ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        """The base policy and its tokenizer, frozen in `policy.dtype`, or in float32 when its weights are to train
+        in full (`trainable`; see models/loading.py for the precision policy)."""
         # `policy.revision` pins the user's model; the benchmark's base is a local copy without revisions
         revision = self.config.policy.revision if self.setting.benchmark is None else None
-        return load_causal_lm(self.setting.base_path, self.config.policy.trust_remote_code, on, revision)
+        policy = self.config.policy
+        model, tokenizer = load_causal_lm(self.setting.base_path, policy.trust_remote_code, on, revision,
+                                          dtype=policy.dtype, trainable=trainable)  # fmt: skip
+        self._base_commit = getattr(model.config, "_commit_hash", None) or self._base_commit
+        return model, tokenizer
+
+    def load_base_to_train(self, on: str | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        """The base policy to fine-tune: in float32 for full fine-tuning; with `policy.lora`, the adapters' frozen
+        base in `policy.dtype` (the adapters, which train, are float32: PEFT upcasts them)."""
+        return self.load_base(on, trainable=self.config.policy.lora is None)
 
     def base_handle(self) -> str | None:
         """The base policy's path relative to the run dir; None for a model outside it (a hub name)."""
         base, root = Path(self.setting.base_path).resolve(), self.run_dir.resolve()
         return str(base.relative_to(root)) if base.is_relative_to(root) else None
+
+    def base_revision(self) -> str | None:
+        """What pins a base policy outside the run dir (a hub name): `policy.revision`, else the commit it resolved
+        to when loaded here (its config's, when this process has not loaded it); None inside the run dir."""
+        if self.base_handle() is not None:
+            return None
+        if self.config.policy.revision is not None:
+            return self.config.policy.revision
+        if self._base_commit is None:
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(self.setting.base_path,
+                                                trust_remote_code=self.config.policy.trust_remote_code)  # fmt: skip
+            self._base_commit = getattr(config, "_commit_hash", None)
+        return self._base_commit
+
+    def base_reference(self) -> dict[str, Any]:
+        """The base policy as a handle names it: its `path` in the run dir, or a model outside it by name, with
+        `hub: true` and the `revision` that pins it (the baseline's checkpoint, best-of-n's sampling policy)."""
+        rel = self.base_handle()
+        if rel is not None:
+            return {"path": rel}
+        revision = self.base_revision()
+        return {"path": self.setting.base_path, "hub": True, **({"revision": revision} if revision else {})}
 
     def peft_config(self):
         """`peft.LoraConfig` from `policy.lora`, or None for full fine-tuning."""
@@ -215,11 +240,12 @@ class Workspace:
             )
             if values:
                 self.log(f"reward model: {what} {values}")
-        return MultiHeadRewardModel.load(target).to(device())
+        # trained in float32; scores, frozen, in `policy.dtype`
+        return MultiHeadRewardModel.load(target, dtype=frozen_dtype(self.config.policy.dtype)).to(device())
 
     def _train_reward_model(self, target: Path) -> None:
         setting, config = self.setting, self.config
-        base, tokenizer = self.load_base()
+        base, tokenizer = self.load_base(trainable=True)  # the reward model is always fine-tuned in full
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".reward_model-", dir=target.parent))
         try:
@@ -320,9 +346,8 @@ class Workspace:
                 for name, source in policies.items():
                     self.log(f"margins: implicit reward of {source} for '{name}' (beta {beta})")
                     # the model alone: pairs are tokenized by the base policy's tokenizer, which it must share
-                    model = AutoModelForCausalLM.from_pretrained(
-                        source, trust_remote_code=self.config.policy.trust_remote_code
-                    ).to(device())
+                    model = load_model(source, self.config.policy.dtype,
+                                       trust_remote_code=self.config.policy.trust_remote_code).to(device())  # fmt: skip
                     diffs[:, names.index(name)] = implicit_reward_diffs(
                         sequence_logps(model, tokenizer, pairs, args), reference, beta
                     )
@@ -400,11 +425,16 @@ class Workspace:
         return {"kind": "checkpoint", "path": str(final.relative_to(self.run_dir))}
 
     def relocatable_adapter(self, adapter_dir: Path) -> None:
-        """Record the adapter's base model relative to the run dir when it lives there, so runs can be moved."""
-        rel = self.base_handle()
-        if rel is None:
-            return
+        """Record the adapter's base model relative to the run dir when it lives there, so runs can be moved; a base
+        outside it (a hub name) keeps its name, pinned by its revision in PEFT's own `revision` field ("the base
+        model version"), at which `load_policy` (and PEFT's AutoPeftModel) reload it."""
         path = adapter_dir / "adapter_config.json"
         adapter = json.loads(path.read_text())
-        adapter["base_model_name_or_path"] = rel
+        rel = self.base_handle()
+        if rel is not None:
+            adapter["base_model_name_or_path"] = rel
+        elif self.base_revision() is not None:
+            adapter["revision"] = self.base_revision()
+        else:
+            return
         write_text_atomic(path, json.dumps(adapter, indent=2))

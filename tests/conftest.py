@@ -65,3 +65,34 @@ def standin_dirs(tmp_path_factory) -> dict:
 
     root = tmp_path_factory.mktemp("standins")
     return {family: str(save_standin(family, root / family)) for family in FAMILIES}
+
+
+def standin_sweep_dict(model: str, data_dir, cache_dir, method: dict, **policy) -> dict:
+    """A sweep on a stand-in (or any model folder) with `pku_files`' data, sized to run a method for a step or two:
+    2 objectives, one weight vector, a reward model of one step, 2 held-out prompts x 1 sample of 4 tokens."""
+    return {
+        "name": "standin",
+        "cache_dir": str(cache_dir),
+        "objectives": [{"name": "helpful"}, {"name": "harmless"}],
+        "reference_point": [-10.0, -10.0],
+        "data": {"source": "files", "eval_prompts": str(data_dir / "eval.txt"),
+                 "files": [{"path": str(data_dir / "pku.jsonl"), "format": "per_objective_labels",
+                            "labels": {"helpful": "better_response_id", "harmless": "safer_response_id"}}]},
+        "policy": {"model": model, **policy},
+        "reward_model": {"training": {"max_steps": 1, "per_device_train_batch_size": 8}},
+        "weights": {"kind": "explicit", "weights": [[0.5, 0.5]]},
+        "method": method,
+        "evaluation": {"scorer": "reward_model", "samples_per_prompt": 1, "max_prompts": 2,
+                       "generation": {"max_new_tokens": 4}},
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def pku_files(tmp_path_factory):
+    """24 PKU-SafeRLHF-shaped rows (pku.jsonl: helpful and harmless labels) and 2 held-out prompts (eval.txt)."""
+    from pareto_align.data.examples import pku_rows, write_jsonl
+
+    data = tmp_path_factory.mktemp("pku")
+    write_jsonl(pku_rows(24), data / "pku.jsonl")
+    (data / "eval.txt").write_text("Explain the weather?\nWrite a list of steps?\n")
+    return data

@@ -27,11 +27,12 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from pareto_align.data.gold import GoldScorer
 from pareto_align.data.world import World, WorldConfig
 from pareto_align.models.generation import GenerationSettings, generate
+from pareto_align.models.loading import load_model, load_tokenizer
 from pareto_align.models.tiny import build_tiny_causal_lm, train_word_tokenizer
 
 BENCHMARK_VERSION = 1  # bump when the generative story changes, so stale caches are not reused
@@ -142,10 +143,7 @@ class SyntheticBenchmark:
     from_cache: bool = False
 
     def load_base(self) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-        model = AutoModelForCausalLM.from_pretrained(self.base_path, use_safetensors=True)
-        tokenizer = AutoTokenizer.from_pretrained(self.base_path)
-        tokenizer.padding_side = "left"
-        return model, tokenizer
+        return load_model(str(self.base_path), use_safetensors=True), load_tokenizer(str(self.base_path))
 
     def eval_prompts(self) -> list[str]:
         """Held-out prompts: a template never seen in pre-training or preference data, for every topic."""

@@ -123,7 +123,8 @@ class PolicyHandle(BaseModel):
       the direction is written as "<pref> 0.80 0.20 </pref> prompt", as before these fields existed.
     - ``best_of_n``: ``path`` (the sampling policy), ``n`` candidates per response, the ``reward_model`` (a saved
       multi-head reward model, relative to the run dir) that ranks them, and the ``weights`` (and ``scalarization``)
-      of the scalarized score by which the best is kept.
+      of the scalarized score by which the best is kept; with ``hub: true`` (and optional ``revision``) the
+      sampling policy is a model outside the run, as for ``checkpoint``.
 
     Fields that the kind does not use are rejected, so a typo in the kind cannot silently drop information.
     """
@@ -157,7 +158,7 @@ class PolicyHandle(BaseModel):
             "soup": ({"checkpoints", "coefficients"}, {"lora_interpolation"}),
             "mixture": ({"checkpoints", "weights"}, set()),
             "conditioned": ({"path", "direction"}, {"template", "condition"}),
-            "best_of_n": ({"path", "n", "reward_model", "weights"}, {"scalarization"}),
+            "best_of_n": ({"path", "n", "reward_model", "weights"}, {"scalarization", "hub", "revision"}),
         }[self.kind]
         for name in ("path", "checkpoints", "coefficients", "direction", "n", "reward_model", "weights",
                      "scalarization", "lora_interpolation", "template", "condition", "hub", "revision"):  # fmt: skip

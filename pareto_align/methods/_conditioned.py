@@ -158,8 +158,8 @@ class Rounds:
 
             if (self.ws.run_dir / self.path / "adapter_config.json").exists():
                 return _trainable_adapter(self.ws, self.ws.run_dir / self.path)
-            return load_causal_lm(str(self.ws.run_dir / self.path))
-        model, tokenizer = self.ws.load_base()
+            return load_causal_lm(str(self.ws.run_dir / self.path), trainable=True)
+        model, tokenizer = self.ws.load_base_to_train()
         added = extend_vocabulary(model, tokenizer, vocabulary_texts(template, k))
         if added and self.ws.peft_config() is not None:
             raise ConfigError(f"policy.lora: the policy's tokenizer lacks {added[:6]}{'...' if len(added) > 6 else ''}"

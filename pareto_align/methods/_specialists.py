@@ -85,7 +85,7 @@ def ensure_specialists(ws: Workspace, section: SpecialistsSection, seed: int) ->
                 handle, compute = modpo.train(ws, trainer, sid, weights, k, seed)
             else:
                 handle, compute, _ = morlhf.train(ws, trainer, sid, weights, seed, history=False)
-            ev = ws.evaluate(load_policy(handle, ws.run_dir, device()))
+            ev = ws.evaluate(load_policy(handle, ws.run_dir, device(), ws.config.policy.dtype))
             ws.log(f"specialist {name} (seed {seed}): " + ", ".join(f"{v:.2f}" for v in ev.values))
             write_text_atomic(record, json.dumps({"path": handle["path"], "values": ev.values,
                                                   "compute": compute.model_dump(mode="json")}))  # fmt: skip

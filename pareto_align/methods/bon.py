@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from pareto_align.errors import ConfigError
 from pareto_align.front.schema import Compute, Front
 from pareto_align.methods.base import (
     Job,
@@ -70,14 +69,10 @@ def prepare(ws: Workspace) -> None:
 def run(job: Job, ws: Workspace) -> JobResult:
     """The selection policy's handle: base checkpoint, n, the reward model, the weights (no training)."""
     method: Config = ws.config.method  # type: ignore[assignment]
-    base = ws.base_handle()
-    if base is None:
-        raise ConfigError("method: bon needs the base policy inside the run directory (the built-in benchmark); "
-                          f"{ws.setting.base_path} is outside it")  # fmt: skip
     ws.reward_model  # noqa: B018 -- trained (once per run dir) before the handle names it
     handle = {
         "kind": "best_of_n",
-        "path": base,
+        **ws.base_reference(),  # the run's copy, or the user's model by hub name at its revision
         "n": method.n,
         "reward_model": "reward_model",
         "weights": job.weights,

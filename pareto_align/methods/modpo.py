@@ -160,7 +160,7 @@ def train(
         margins = np.zeros(len(data))
     data = data.add_column("margin", margins.tolist())
     data = ranks.shared_dataset(data, ranks.shared_folder(ws.shared_root, f"modpo-{point_id}"))
-    model, tokenizer = ws.load_base()
+    model, tokenizer = ws.load_base_to_train()
     with ws.training_dir(point_id) as work:
         args = section.build_trl_config(output_dir=str(work / "trainer"), weights=weights, trained_objective=k,
                                         seed=seed, disable_tqdm=not ws.progress,

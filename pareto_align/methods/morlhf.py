@@ -31,7 +31,7 @@ from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 from pareto_align.atomic import write_bytes_atomic, write_text_atomic
 from pareto_align.front.schema import Compute, Front
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy, TRLSection, check_ideal, grid_jobs
-from pareto_align.models.generation import GenerationSettings, scorable_responses
+from pareto_align.models.generation import GenerationSettings, scorable_responses, toolkit_sampling
 from pareto_align.models.policy import Policy
 from pareto_align.objectives import Scalarization
 from pareto_align.rewards import AggregatedRewardModel, ObjectiveRewards
@@ -50,8 +50,14 @@ class Config(TRLSection):
     """YAML section `method:` for `name: morlhf`."""
 
     # Defaults for the tiny benchmark model on CPU (TRL's lr of 1e-6 does not move a model this small): 2 prompts
-    # x 8 completions per step, completions as long as the evaluation's.
+    # x 8 completions per step, completions as long as the evaluation's. Completions are sampled as evaluation
+    # samples (pure ancestral sampling), stated here so that neither a TRL default nor the model's
+    # generation_config.json changes it (`train` hides the model's sampling defaults from TRL's generate()).
     DEFAULT_TRL: ClassVar[dict[str, Any]] = {
+        "temperature": 1.0,
+        "top_k": 0,
+        "top_p": 1.0,
+        "repetition_penalty": 1.0,
         "learning_rate": 2e-4,
         "max_steps": 60,
         "per_device_train_batch_size": 16,
@@ -244,7 +250,7 @@ def start_policy(ws: Workspace, start: str | None) -> tuple[Any, Any, Any]:
     reference adapter "ref", so the reference is the starting policy in both cases). The model stays where it
     loads: the trainer places it (on the job's device, or sharded under FSDP/ZeRO-3)."""
     if start is None:
-        model, tokenizer = ws.load_base()
+        model, tokenizer = ws.load_base_to_train()
         return model, tokenizer, ws.peft_config()
     path = ws.run_dir / start
     if (path / "adapter_config.json").is_file():
@@ -254,8 +260,16 @@ def start_policy(ws: Workspace, start: str | None) -> tuple[Any, Any, Any]:
         return PeftModel.from_pretrained(base, str(path), is_trainable=True), tokenizer, None
     from pareto_align.workspace import load_causal_lm
 
-    model, tokenizer = load_causal_lm(str(path), ws.config.policy.trust_remote_code)
+    model, tokenizer = load_causal_lm(str(path), ws.config.policy.trust_remote_code, trainable=True)
     return model, tokenizer, None
+
+
+def reference_init_kwargs(ws: Workspace, from_base: bool, user: dict[str, Any] | None) -> dict[str, Any]:
+    """How TRL loads a full fine-tune's KL reference from the policy's path (`model_init_kwargs`): frozen, so in
+    `policy.dtype` rather than the policy's float32, and a hub base at its revision; the user's fields win. (TRL
+    warns that model_init_kwargs are ignored: they are, for the policy, which is loaded already.)"""
+    pinned = {"revision": ws.base_revision()} if from_base and ws.base_revision() else {}
+    return {"dtype": ws.config.policy.dtype, **pinned, **(user or {})}
 
 
 def train(ws: Workspace, section: Config, point_id: str, weights: list[float], seed: int, history: bool = True,
@@ -290,6 +304,7 @@ def train(ws: Workspace, section: Config, point_id: str, weights: list[float], s
             ws.tracker.log(**entry)
         ws.log(f"{point_id}: resuming from step {resume_from.name.split('-')[1]}")
     model, tokenizer, peft_config = start_policy(ws, start)
+    from_base = start is None
     with ws.training_dir(point_id) as work:
         saving: dict[str, Any] = {"output_dir": str(work / "trainer")}
         if ext.checkpoint_every:
@@ -297,6 +312,9 @@ def train(ws: Workspace, section: Config, point_id: str, weights: list[float], s
                       "save_total_limit": 2}  # fmt: skip
         args = section.build_trl_config(reward_weights=rewards.weights(), seed=seed, disable_tqdm=not ws.progress,
                                         **saving, **ws.tracking_args(point_id))  # fmt: skip
+        full_fine_tune = peft_config is None and not hasattr(model, "peft_config")
+        if full_fine_tune and args.beta:  # TRL loads a KL reference
+            args.model_init_kwargs = reference_init_kwargs(ws, from_base, args.model_init_kwargs)
         start = time.perf_counter()
         trainer = trainer_cls(model=model, reward_funcs=rewards.functions(), args=args, train_dataset=data,
                               processing_class=tokenizer, peft_config=peft_config)  # fmt: skip
@@ -317,7 +335,9 @@ def train(ws: Workspace, section: Config, point_id: str, weights: list[float], s
                         "method": ext.state_dict(), "history": mine}  # fmt: skip
 
             trainer.add_callback(_SaveState(run_state))
-        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        # TRL's sampling fields (DEFAULT_TRL, method.trl) alone decide how completions are sampled
+        with toolkit_sampling(model):
+            result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         seconds = earlier_seconds + time.perf_counter() - start
         handle = ws.save_policy(point_id, trainer.model, tokenizer, work)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the point is saved: its mid-run checkpoints are spent

@@ -8,14 +8,20 @@
                optional "template" and "condition": how it is written (DPA's integer weights, RiC's desired
                scores; see models/conditioning.py)
 - best_of_n:   {"kind": "best_of_n", "path": ..., "n": 8, "reward_model": "reward_model", "weights": [...]}
-               -- n candidates sampled from the checkpoint, the best by the scalarized reward model kept
+               -- n candidates sampled from the checkpoint, the best by the scalarized reward model kept; the
+               checkpoint may be a model outside the run by hub name, as a checkpoint's ("hub", "revision")
 - mixture:     {"kind": "mixture", "checkpoints": [...], "weights": [...]}
                -- specialists combined token by token at decoding time (MOD, see models/mixture.py)
 
 Paths are relative to the run directory, and must stay inside it. A checkpoint is either a full model
 (config.json + safetensors) or a PEFT LoRA adapter (adapter_config.json), which is merged into its base model on
 load; the adapter's base is a path relative to the run directory (the sweep writes it so) or the user's model
-name or path. Soups interpolate the merged weights.
+name or path, reloaded at the revision the adapter config records (PEFT's `revision` field, written by the
+sweep), so LoRA points, soups and mixtures are rebuilt on the base they were trained on. Soups interpolate the
+merged weights.
+
+Every model is rebuilt frozen, in the dtype the run's `policy.dtype` asks for (read from the run directory's
+config.yaml unless the caller says; "auto", the checkpoint's own, without one): see models/loading.py.
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+import yaml
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from pareto_align.models.conditioning import format_conditioned_prompt
 from pareto_align.models.generation import Generated, GenerationSettings, generate, scorable_responses
+from pareto_align.models.loading import frozen_dtype, load_model, load_tokenizer
 from pareto_align.objectives import Scalarization, scalarize
 from pareto_align.soups import SoupMixer, interpolate_state_dicts
 
@@ -105,22 +113,34 @@ def is_checkpoint(path: Path) -> bool:
     return (path / "config.json").is_file() or (path / ADAPTER_CONFIG).is_file()
 
 
-def _load_weights(path: Path, run_dir: Path, merge: bool = True) -> PreTrainedModel:
-    """A full checkpoint, or a LoRA adapter merged into its base (so generation runs at full-model speed)."""
+def run_dtype(run_dir: Path) -> str:
+    """The `policy.dtype` recorded in a run directory's config.yaml ("auto" without one)."""
+    record = Path(run_dir) / "config.yaml"
+    if not record.is_file():
+        return "auto"
+    saved = yaml.safe_load(record.read_text()) or {}
+    return str(((saved.get("config") or {}).get("policy") or {}).get("dtype") or "auto")
+
+
+def _load_weights(path: Path, run_dir: Path, merge: bool = True, dtype: str = "auto") -> PreTrainedModel:
+    """A full checkpoint, or a LoRA adapter merged into its base (so generation runs at full-model speed), frozen in
+    `dtype` (a `policy.dtype` value; the adapter's float32 update is merged into the base's dtype)."""
     if not (path / ADAPTER_CONFIG).exists():
-        return AutoModelForCausalLM.from_pretrained(path, trust_remote_code=False, use_safetensors=True)
+        return load_model(str(path), dtype, use_safetensors=True)
     from peft import PeftModel
 
-    base_ref = json.loads((path / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
-    base_path = run_dir / base_ref
-    base = AutoModelForCausalLM.from_pretrained(
-        base_path if base_path.exists() else base_ref, trust_remote_code=False, use_safetensors=True
-    )
+    adapter = json.loads((path / ADAPTER_CONFIG).read_text())
+    base_ref = adapter["base_model_name_or_path"]
+    base_path = (run_dir / base_ref).resolve()
+    if base_path.is_relative_to(run_dir.resolve()) and base_path.exists():  # the run's own copy
+        base = load_model(str(base_path), dtype, use_safetensors=True)
+    else:  # the user's model by name (or a path outside the run), at the revision the sweep recorded
+        base = load_model(base_ref, dtype, revision=adapter.get("revision"), use_safetensors=True)
     peft_model = PeftModel.from_pretrained(base, path)
     return peft_model.merge_and_unload() if merge else peft_model
 
 
-def _load_lora_ab_soup(paths: list[Path], coefficients, run_dir: Path, device):
+def _load_lora_ab_soup(paths: list[Path], coefficients, run_dir: Path, device, dtype: str = "auto"):
     """Rewarded soups' LoRA interpolation: A and B matrices averaged separately, then merged into the base."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
@@ -129,35 +149,35 @@ def _load_lora_ab_soup(paths: list[Path], coefficients, run_dir: Path, device):
         raise PolicyLoadError(
             f"{run_dir}: lora_interpolation 'ab' needs LoRA adapters, and a soup checkpoint is a full model"
         )
-    peft_model = _load_weights(paths[0], run_dir, merge=False)
+    peft_model = _load_weights(paths[0], run_dir, merge=False, dtype=dtype)
     adapters = [load_file(p / "adapter_model.safetensors") for p in paths]
     set_peft_model_state_dict(peft_model, interpolate_state_dicts(adapters, coefficients))
     return _ready(peft_model.merge_and_unload(), paths[0], device)
 
 
 def load_soup_mixer(
-    paths: list[Path], run_dir: Path, device=None
+    paths: list[Path], run_dir: Path, device=None, dtype: str | None = None
 ) -> tuple[SoupMixer, PreTrainedTokenizerBase]:
     """A `SoupMixer` over checkpoints (full models, or LoRA adapters merged: mixing them averages the products
-    B A, theta(lambda) exactly), to re-mix in memory at any coefficients."""
-    model, tok = _load_checkpoint(paths[0], run_dir, device)
+    B A, theta(lambda) exactly), to re-mix in memory at any coefficients; `dtype` None: the run's."""
+    dtype = run_dtype(run_dir) if dtype is None else dtype
+    model, tok = _load_checkpoint(paths[0], run_dir, device, dtype)
     state_dicts = [model.state_dict()]
-    state_dicts += [_load_weights(p, run_dir).to(model.device).state_dict() for p in paths[1:]]
+    state_dicts += [_load_weights(p, run_dir, dtype=dtype).to(model.device).state_dict() for p in paths[1:]]
     return SoupMixer(model, state_dicts), tok
 
 
 def _load_checkpoint(
-    path: Path, run_dir: Path, device: str | torch.device | None
+    path: Path, run_dir: Path, device: str | torch.device | None, dtype: str = "auto"
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    return _ready(_load_weights(path, run_dir), path, device)
+    return _ready(_load_weights(path, run_dir, dtype=dtype), path, device)
 
 
 def _ready(
     model: PreTrainedModel, path: Path, device: str | torch.device | None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """The model on `device` in eval mode, with the checkpoint's tokenizer (left padding, for generation)."""
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-    tokenizer.padding_side = "left"
+    tokenizer = load_tokenizer(str(path))
     if device is not None:
         model.to(device)
     model.eval()
@@ -165,19 +185,16 @@ def _ready(
 
 
 def _load_hub(
-    name: str, revision: str | None, device: str | torch.device | None
+    name: str, revision: str | None, device: str | torch.device | None, dtype: str = "auto"
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A model by hub name (or a path outside the run) at `revision`: what a real run's base policy is."""
     try:
-        model = AutoModelForCausalLM.from_pretrained(name, revision=revision, trust_remote_code=False)
-        tokenizer = AutoTokenizer.from_pretrained(name, revision=revision, trust_remote_code=False)
+        model = load_model(name, dtype, revision=revision)
+        tokenizer = load_tokenizer(name, revision=revision)
     except (OSError, ValueError) as err:  # unknown name or revision, offline without a cached copy
         raise PolicyLoadError(
             f"model {name!r} (revision {revision or 'default'}) could not be loaded: {err}"
         ) from err
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     if device is not None:
         model.to(device)
     model.eval()
@@ -185,46 +202,56 @@ def _load_hub(
 
 
 def load_policy(
-    handle: Mapping[str, Any], run_dir: str | Path, device: str | torch.device | None = None
+    handle: Mapping[str, Any],
+    run_dir: str | Path,
+    device: str | torch.device | None = None,
+    dtype: str | None = None,
 ) -> Policy:
-    """Rebuild the policy of a front point without re-training. `handle` is the point's `policy` entry."""
+    """Rebuild the policy of a front point without re-training. `handle` is the point's `policy` entry; `dtype` (a
+    `policy.dtype` value) None takes the run's."""
     run_dir = Path(run_dir)
     handle = dict(handle)
     kind = handle.get("kind")
+    dtype = run_dtype(run_dir) if dtype is None else dtype
     if kind == "checkpoint" and handle.get("hub"):
-        model, tok = _load_hub(handle["path"], handle.get("revision"), device)
+        model, tok = _load_hub(handle["path"], handle.get("revision"), device, dtype)
         return Policy(model, tok, handle)
     if kind == "checkpoint":
-        model, tok = _load_checkpoint(_resolve(run_dir, handle["path"]), run_dir, device)
+        model, tok = _load_checkpoint(_resolve(run_dir, handle["path"]), run_dir, device, dtype)
         return Policy(model, tok, handle)
     if kind == "conditioned":
-        model, tok = _load_checkpoint(_resolve(run_dir, handle["path"]), run_dir, device)
+        model, tok = _load_checkpoint(_resolve(run_dir, handle["path"]), run_dir, device, dtype)
         return Policy(model, tok, handle, direction=list(handle["direction"]), template=handle.get("template"),
                       condition=handle.get("condition"))  # fmt: skip
     if kind == "best_of_n":
         from pareto_align.models.reward_model import MultiHeadRewardModel
 
-        model, tok = _load_checkpoint(_resolve(run_dir, handle["path"]), run_dir, device)
+        if handle.get("hub"):  # sampling from the user's model by name, outside the run
+            model, tok = _load_hub(handle["path"], handle.get("revision"), device, dtype)
+        else:
+            model, tok = _load_checkpoint(_resolve(run_dir, handle["path"]), run_dir, device, dtype)
         rm_path = (run_dir / handle["reward_model"]).resolve()
         if not rm_path.is_relative_to(run_dir.resolve()) or not rm_path.is_dir():
             raise PolicyLoadError(
                 f"{run_dir}: reward model '{handle['reward_model']}' is missing or outside the run"
             )
-        reward_model = MultiHeadRewardModel.load(rm_path).to(model.device)
+        reward_model = MultiHeadRewardModel.load(rm_path, dtype=frozen_dtype(dtype)).to(model.device)
         scalarization = Scalarization(**handle["scalarization"]) if handle.get("scalarization") else None
         return BestOfNPolicy(model, tok, handle, reward_model=reward_model, n=int(handle["n"]),
                              weights=list(handle["weights"]), scalarization=scalarization)  # fmt: skip
     if kind == "soup":
         paths = [_resolve(run_dir, p) for p in handle["checkpoints"]]
         if handle.get("lora_interpolation") == "ab":
-            model, tok = _load_lora_ab_soup(paths, handle["coefficients"], run_dir, device)
+            model, tok = _load_lora_ab_soup(paths, handle["coefficients"], run_dir, device, dtype)
             return Policy(model, tok, handle)
-        mixer, tok = load_soup_mixer(paths, run_dir, device)
+        mixer, tok = load_soup_mixer(paths, run_dir, device, dtype)
         return Policy(mixer.mix(handle["coefficients"]), tok, handle)
     if kind == "mixture":
         from pareto_align.models.mixture import MixturePolicy
 
-        loaded = [_load_checkpoint(_resolve(run_dir, p), run_dir, device) for p in handle["checkpoints"]]
+        loaded = [
+            _load_checkpoint(_resolve(run_dir, p), run_dir, device, dtype) for p in handle["checkpoints"]
+        ]
         return MixturePolicy([m for m, _ in loaded], loaded[0][1], handle, weights=list(handle["weights"]))  # type: ignore[return-value]
     raise PolicyLoadError(
         f"{run_dir}: unknown policy handle kind {kind!r} (expected checkpoint, soup, conditioned, best_of_n or mixture)"

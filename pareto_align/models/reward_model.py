@@ -170,19 +170,22 @@ class MultiHeadRewardModel(nn.Module):
         max_length: int = 128,
         aggregation: Aggregation = "mean",
         uwo_lambda: float = 0.5,
+        dtype: torch.dtype = torch.float32,
     ) -> MultiHeadRewardModel:
         """Build from a model name/path (loaded with AutoModel, no LM head) or a model instance.
 
         A CausalLM instance (e.g. the run's base policy) contributes its decoder, deep-copied for every member so
         the policy is left untouched. `tokenizer` None loads the tokenizer from a name/path backbone. The
-        tokenizer is copied too, since the reward model sets its own pad token.
+        tokenizer is copied too, since the reward model sets its own pad token. The members are in `dtype`:
+        float32 by default, since a reward model is built to be trained in full (master weights in bf16 would
+        round small optimizer steps away; see models/loading.py).
         """
         if ensemble_size < 1:
             raise ValueError(f"ensemble_size must be >= 1, got {ensemble_size}")
         if isinstance(backbone, PreTrainedModel):
             body = _base_model(backbone)
         else:
-            body = AutoModel.from_pretrained(str(backbone), trust_remote_code=trust_remote_code)
+            body = AutoModel.from_pretrained(str(backbone), trust_remote_code=trust_remote_code, dtype=dtype)
             if tokenizer is None:
                 tokenizer = AutoTokenizer.from_pretrained(str(backbone), trust_remote_code=trust_remote_code)
         if tokenizer is None:
@@ -191,7 +194,7 @@ class MultiHeadRewardModel(nn.Module):
         if tokenizer.pad_token_id is None:
             # Padding positions are masked out, so any id will do; eos is the usual choice.
             tokenizer.pad_token = tokenizer.eos_token
-        members = [copy.deepcopy(body) for _ in range(ensemble_size)]
+        members = [copy.deepcopy(body).to(dtype) for _ in range(ensemble_size)]
         for member in members:
             member.config.use_cache = False
         return cls(members, tokenizer, objectives, max_length, aggregation, uwo_lambda, seed)
@@ -330,8 +333,11 @@ class MultiHeadRewardModel(nn.Module):
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path, trust_remote_code: bool = False) -> MultiHeadRewardModel:
-        """Rebuild a saved reward model from its JSON config and safetensors weights (never a pickle)."""
+    def load(
+        cls, directory: str | Path, trust_remote_code: bool = False, dtype: torch.dtype | str | None = None
+    ) -> MultiHeadRewardModel:
+        """Rebuild a saved reward model from its JSON config and safetensors weights (never a pickle), its members
+        in `dtype` (None or "auto": the dtype it was saved in); the heads stay in float32."""
         directory = Path(directory)
         config_path = directory / REWARD_CONFIG_NAME
         if not config_path.is_file():
@@ -340,9 +346,10 @@ class MultiHeadRewardModel(nn.Module):
         if config.get("format") != FORMAT:
             raise ValueError(f"{config_path}: format {config.get('format')!r} is not {FORMAT!r}")
         tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=trust_remote_code)
-        dtype = getattr(torch, str(config.get("dtype", "float32")), None)
-        if not isinstance(dtype, torch.dtype):
+        saved = getattr(torch, str(config.get("dtype", "float32")), None)
+        if not isinstance(saved, torch.dtype):
             raise ValueError(f"{config_path}: dtype {config.get('dtype')!r} is not a torch dtype")
+        dtype = saved if dtype is None or dtype == "auto" else dtype
         members = []
         for backbone_dict in config["backbones"]:
             backbone_config = _config_from_dict(backbone_dict, trust_remote_code)
