@@ -140,6 +140,7 @@ def _add_baseline(ws: Workspace) -> None:
         revision = ws.config.policy.revision or getattr(model.config, "_commit_hash", None)
         handle = {"kind": "checkpoint", "path": ws.setting.base_path, "hub": True}
         handle.update({"revision": revision} if revision else {})
+    handle["prompt_format"] = ws.setting.prompt_format
     ev = ws.evaluate(Policy(model, tokenizer, handle))
     ws.tracker.add_baseline(Point(id="base", method="base", values=ev.values, stderr=ev.stderr,
                                   n_samples=ev.n_samples, samples=ev.samples, policy=handle))  # fmt: skip
@@ -168,6 +169,8 @@ def run_job(job: Job, ws: Workspace) -> JobOutcome:
         raise RuntimeError(f"method {name} produced no point for job {job.id}")
     points = []
     for trained in result.points:
+        # every handle says how the run formats prompts, so the explorer formats a typed prompt alike
+        trained.policy = {**trained.policy, "prompt_format": ws.setting.prompt_format}
         # as the explorer will rebuild it; on the main process only, which evaluates for all (see ranks.py)
         policy = load_policy(trained.policy, ws.run_dir, device()) if ranks.is_main() else None
         ev = ws.evaluate(policy)
@@ -274,9 +277,17 @@ def _prepare(config: SweepConfig, run_dir: Path, config_path: Path | None, progr
         shared_dir,
         collective=False,
     )
+    check_before_training(ws)
     if "base" not in {b.id for b in ws.tracker.baselines}:
         _add_baseline(ws)
     return ws
+
+
+def check_before_training(ws: Workspace) -> None:
+    """What needs only the data and the base policy's tokenizer (cheap to load), checked before anything trains or
+    is evaluated: the prompt format (`chat` without a template; conversational data in a plain run), resolved while
+    the data is read, and recorded in the front's provenance."""
+    ws.tracker.provenance["prompt_format"] = ws.setting.prompt_format
 
 
 def _load_tracker(config: SweepConfig, run_dir: Path, config_path: Path | None) -> FrontTracker:

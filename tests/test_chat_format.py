@@ -1,0 +1,236 @@
+"""Prompt formats on instruct stand-ins (models/chat.py): `data.prompt_format` resolved against the base tokenizer,
+plain files (PKU-SafeRLHF shape) wrapped as messages so they mix with conversational ones (UltraFeedback shape),
+and the same model input in training, PAR references, evaluation, `load_policy` and the explorer."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from transformers import AutoTokenizer
+
+from pareto_align import cli
+from pareto_align.config import ConfigError
+from pareto_align.data.examples import pku_rows, ultrafeedback_rows, write_jsonl
+from pareto_align.data.formats import DataError, DataFileConfig
+from pareto_align.data.loading import load_preference_files
+from pareto_align.front import read_front
+from pareto_align.models import generation
+from pareto_align.models.chat import as_chat_completion, as_chat_prompt, model_prompt, resolve_prompt_format
+from pareto_align.models.policy import load_policy
+
+HI = [{"role": "user", "content": "Hi there?"}]
+
+
+class _Objective:
+    def __init__(self, name: str) -> None:
+        self.name, self.direction = name, "max"
+
+
+OBJECTIVES = [_Objective("helpful"), _Objective("harmless")]
+
+
+def _files(tmp_path, n: int = 24) -> tuple[DataFileConfig, DataFileConfig]:
+    """UltraFeedback-shaped pairs for `helpful` (conversational), PKU-shaped labels for `harmless` (plain)."""
+    uf = write_jsonl(ultrafeedback_rows(n), tmp_path / "uf.jsonl")
+    pku = write_jsonl(pku_rows(n, seed=1), tmp_path / "pku.jsonl")
+    return (DataFileConfig(path=uf, format="pairwise", objective="helpful"),
+            DataFileConfig(path=pku, format="per_objective_labels", labels={"harmless": "safer_response_id"}))  # fmt: skip
+
+
+def standin_sweep(tmp_path, model: str, method: dict, n_rows: int = 24, **overrides) -> dict:
+    """A sweep on a stand-in with UltraFeedback- and PKU-shaped files, sized to run in seconds."""
+    uf, pku = _files(tmp_path, n_rows)
+    config = {
+        "name": "chat",
+        "objectives": [{"name": "helpful"}, {"name": "harmless"}],
+        "reference_point": [-20.0, -20.0],
+        "data": {"source": "files", "files": [uf.model_dump(mode="json", exclude_none=True),
+                                              pku.model_dump(mode="json", exclude_none=True)]},  # fmt: skip
+        "policy": {"model": model},
+        "reward_model": {"max_length": 96, "training": {"num_train_epochs": 1, "per_device_train_batch_size": 16}},
+        "weights": {"kind": "explicit", "weights": [[1.0, 0.0]]},
+        "method": method,
+        "evaluation": {"scorer": "reward_model", "samples_per_prompt": 2, "max_prompts": 3,
+                       "generation": {"max_new_tokens": 6}},
+    }  # fmt: skip
+    config.update(overrides)
+    return config
+
+
+def run_cli(tmp_path, config: dict) -> tuple[int, object]:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run_dir = tmp_path / "run"
+    return cli.main(["sweep", str(path), "--output-dir", str(run_dir), "--no-progress"]), run_dir
+
+
+# ------------------------------------------------------------------------------------------------ resolution
+def test_prompt_format_resolved_against_the_tokenizer(standin_dirs, tiny_policy_dir):
+    qwen = AutoTokenizer.from_pretrained(standin_dirs["qwen2"])
+    words = AutoTokenizer.from_pretrained(tiny_policy_dir)  # word-level, no chat template
+    assert resolve_prompt_format("auto", qwen, "q") == "chat"
+    assert resolve_prompt_format("auto", words, "w") == "plain"
+    assert resolve_prompt_format("plain", qwen, "q") == "plain"
+    with pytest.raises(ConfigError, match=r"^data.prompt_format: 'chat' needs a tokenizer with a chat template, "
+                                          r"and that of w has none"):  # fmt: skip
+        resolve_prompt_format("chat", words, "w")
+
+
+def test_chat_wraps_plain_texts_as_turns_and_keeps_messages():
+    assert as_chat_prompt(" Hi there? ") == HI
+    assert as_chat_completion(" Fine.") == [{"role": "assistant", "content": "Fine."}]  # no TRL joining space
+    assert as_chat_prompt(HI) == HI and model_prompt(HI, "plain") == HI
+    assert model_prompt("Hi there?", "chat") == HI
+    assert model_prompt("Hi there?", "plain") == "Hi there?" == model_prompt("Hi there?", None)
+
+
+# ------------------------------------------------------------------------------------------------ data
+def test_plain_and_conversational_files_mix_in_chat(tmp_path):
+    files = _files(tmp_path)
+    with pytest.raises(DataError, match="texts are plain but those of .* are conversational"):
+        load_preference_files(files, OBJECTIVES)  # no format: refused, as before the option
+    data = load_preference_files(files, OBJECTIVES, prompt_format="chat")
+    pairs = data.pairs.to_list()
+    uf_row, pku_row = pairs[0], pairs[-1]
+    assert uf_row["objective"] == "helpful" and pku_row["objective"] == "harmless"
+    raw = pku_rows(24, seed=1)[-1]
+    preferred = raw[f"response_{raw['safer_response_id']}"]
+    assert pku_row["prompt"] == [{"role": "user", "content": raw["prompt"]}]
+    assert pku_row["chosen"] == [{"role": "assistant", "content": preferred}]
+    assert uf_row["prompt"] == [{"role": "user", "content": ultrafeedback_rows(24)[0]["prompt"]}]
+    with pytest.raises(DataError, match=r"uf.jsonl: texts are conversational .* prompt format is plain"):
+        load_preference_files(files, OBJECTIVES, prompt_format="plain")
+
+
+# ------------------------------------------------------------------------------------------------ model input
+def _rendered(monkeypatch) -> list[str]:
+    """What `generate` feeds the tokenizer, recorded."""
+    seen: list[str] = []
+    real = generation.render_prompts
+
+    def spy(tokenizer, prompts):
+        texts, special = real(tokenizer, prompts)
+        seen.extend(texts)
+        return texts, special
+
+    monkeypatch.setattr(generation, "render_prompts", spy)
+    return seen
+
+
+@pytest.mark.parametrize("family", ["qwen2", "llama3"])
+def test_a_loaded_policy_formats_a_typed_prompt_as_its_run_did(standin_dirs, family, monkeypatch, tmp_path):
+    """The same checkpoint (its tokenizer carries a template) generates through the template in a chat run and from
+    the bare text in a plain run; conditioned policies write their preference after the wrapping."""
+    path = standin_dirs[family]
+    tok = AutoTokenizer.from_pretrained(path)
+    seen = _rendered(monkeypatch)
+    for prompt_format, expected in (("chat", tok.apply_chat_template(HI, add_generation_prompt=True, tokenize=False)),
+                                    ("plain", "Hi there?")):  # fmt: skip
+        handle = {"kind": "checkpoint", "path": path, "hub": True, "prompt_format": prompt_format}
+        policy = load_policy(handle, tmp_path)
+        seen.clear()
+        assert len(policy.generate(["Hi there?"], seed=0).responses) == 1
+        assert seen == [expected]
+    conditioned = load_policy({"kind": "conditioned", "path": "m", "direction": [0.6, 0.4], "template":
+                               "{prompt} <a> {c[0]} <b> {c[1]}", "prompt_format": "chat"}, _saved(tmp_path, path))  # fmt: skip
+    assert conditioned.format_prompt("Hi there?") == [{"role": "user", "content": "Hi there? <a> 60 <b> 40"}]
+
+
+def _saved(tmp_path, path: str):
+    """A run directory holding the stand-in as checkpoint `m` (handles other than `hub` live inside a run)."""
+    import shutil
+
+    run = tmp_path / "run"
+    if not (run / "m").exists():
+        shutil.copytree(path, run / "m")
+    return run
+
+
+def test_explorer_sources_carry_the_runs_prompt_format(tmp_path):
+    from pareto_align.explorer.live import live_sources
+    from pareto_align.front import Point, PolicyHandle
+
+    def point(i, handle):
+        return Point(id=f"p{i}", method="soups", values=[0.0, 0.0], stderr=[0.0, 0.0], n_samples=1, weights=[1.0 - i, i],
+                     policy=PolicyHandle(**handle))  # fmt: skip
+
+    points = [point(i, {"kind": "soup", "checkpoints": ["a", "b"], "coefficients": [1.0 - i, float(i)],
+                        "prompt_format": "chat"}) for i in (0, 1)]  # fmt: skip
+    points.append(
+        point(0, {"kind": "conditioned", "path": "c", "direction": [1.0, 0.0], "prompt_format": "chat"})
+    )
+    sources, _ = live_sources(points, points[0], tmp_path, [0.3, 0.7])
+    assert {s.kind: s.handle.get("prompt_format") for s in sources} == {"stored": "chat", "soup": "chat",
+                                                                        "conditioned": "chat"}  # fmt: skip
+
+
+def test_par_references_generate_through_the_template(standin_dirs, tmp_path, monkeypatch):
+    """PAR's reference responses: the PKU file's plain prompts, read in a chat run, reach the base policy as user
+    turns of its template (and the scorer sees the same turns)."""
+    from pareto_align.config import parse_config
+    from pareto_align.front import FrontTracker, Objective
+    from pareto_align.methods import morlhf
+    from pareto_align.workspace import Workspace
+
+    method = {"name": "morlhf", "par": True, "trl": {"max_completion_length": 4}}
+    config = parse_config(standin_sweep(tmp_path, standin_dirs["qwen2"], method))
+    tracker = FrontTracker([Objective(name="helpful"), Objective(name="harmless")], [-20.0, -20.0])
+    ws = Workspace(config, tmp_path / "run", tracker, progress=False, log=lambda *a: None)
+    (tmp_path / "run").mkdir()
+    prompts = ws.setting.train_prompts()[-3:]  # PKU's, read as user turns
+    assert ws.setting.prompt_format == "chat" and all(p[0]["role"] == "user" for p in prompts)
+    assert all(isinstance(p, list) for p in ws.setting.eval_prompts)
+    scored = []
+
+    class Scorer:
+        objective_names = ["helpful", "harmless"]
+
+        def score(self, prompts, responses):
+            import torch
+
+            scored.extend(zip(prompts, responses, strict=True))
+            return torch.zeros(len(prompts), 2)
+
+    seen = _rendered(monkeypatch)
+    ref = morlhf.reference_rewards(ws, config.method, prompts, Scorer())
+    assert ref.shape == (3, 2)
+    tok = AutoTokenizer.from_pretrained(standin_dirs["qwen2"])
+    assert seen == [tok.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
+    assert [p for p, _ in scored] == prompts and all(not r.startswith(" ") for _, r in scored)
+
+
+# ------------------------------------------------------------------------------------------------ sweeps
+@pytest.mark.slow
+def test_sweep_mixes_pku_and_ultrafeedback_in_chat_format(standin_dirs, tmp_path):
+    """One objective from UltraFeedback-shaped pairs, one from PKU-shaped labels: refused before the option, now
+    trained (reward model, MODPO) and evaluated in the chat format, recorded in the front and every handle."""
+    method = {"name": "modpo", "trl": {"max_steps": 2, "per_device_train_batch_size": 4, "max_length": 96}}
+    code, run_dir = run_cli(tmp_path, standin_sweep(tmp_path, standin_dirs["qwen2"], method))
+    assert code == 0
+    front = read_front(run_dir)
+    assert front.provenance["prompt_format"] == "chat"
+    handles = [p.policy for p in [*front.baselines, *front.points]]
+    assert [h.prompt_format for h in handles] == ["chat", "chat"]
+    assert all(s.prompt.startswith("user: ") for s in front.points[0].samples)  # held-out prompts as turns
+    policy = load_policy(front.points[0].policy.model_dump(exclude_none=True), run_dir)
+    assert policy.format_prompt("Hi there?") == HI
+
+
+def test_plain_format_refuses_conversational_files_before_training(standin_dirs, tmp_path, capsys):
+    config = standin_sweep(tmp_path, standin_dirs["qwen2"], {"name": "modpo"})
+    config["data"]["prompt_format"] = "plain"
+    code, run_dir = run_cli(tmp_path, config)
+    err = capsys.readouterr().err
+    assert code == 2 and "uf.jsonl: texts are conversational" in err and "prompt format is plain" in err
+    assert not (run_dir / "reward_model").exists() and not (run_dir / "front.json").exists()
+
+
+def test_chat_format_refused_on_the_builtin_benchmark(tmp_path, benchmark_cache):
+    from conftest import tiny_sweep_dict
+
+    from pareto_align.config import parse_config
+
+    config = tiny_sweep_dict(benchmark_cache)
+    config["data"]["prompt_format"] = "chat"
+    with pytest.raises(ConfigError, match=r"^c.yaml: data.prompt_format: 'chat' needs a chat template"):
+        parse_config(config, source="c.yaml")
