@@ -234,3 +234,103 @@ def test_chat_format_refused_on_the_builtin_benchmark(tmp_path, benchmark_cache)
     config["data"]["prompt_format"] = "chat"
     with pytest.raises(ConfigError, match=r"^c.yaml: data.prompt_format: 'chat' needs a chat template"):
         parse_config(config, source="c.yaml")
+
+
+# ------------------------------------------------------------------------------------------------ DPA/RiC on chat data
+DPA_TEMPLATE = "maximize weighted rating = helpful*{c[0]} + harmless*{c[1]} | {prompt}"
+RIC_TEMPLATE = "{prompt} <rm1_score> {c[0]} <rm2_score> {c[1]}"
+
+
+def test_dpa_writes_its_preference_as_a_system_turn_and_ric_after_the_query():
+    from pareto_align.models.conditioning import format_conditioned_prompt
+
+    dpa_condition = {"kind": "integer_weights", "scale": 100, "turn": "system"}
+    written = format_conditioned_prompt(HI, [0.8, 0.6], DPA_TEMPLATE, dpa_condition)
+    assert written == [
+        {"role": "system", "content": "maximize weighted rating = helpful*80 + harmless*60"},
+        *HI,
+    ]
+    with_system = [{"role": "system", "content": "You are a helpful assistant."}, *HI]
+    assert format_conditioned_prompt(with_system, [0.8, 0.6], DPA_TEMPLATE, dpa_condition) == [
+        {"role": "system", "content": "You are a helpful assistant.\n\nmaximize weighted rating = helpful*80 + "
+                                      "harmless*60"}, *HI]  # fmt: skip
+    # a plain prompt has no turns: the template as before, whatever the turn
+    assert format_conditioned_prompt("Hi", [0.8, 0.6], DPA_TEMPLATE, dpa_condition).endswith(
+        "harmless*60 | Hi"
+    )
+    ric_condition = {"kind": "desired_scores", "low": [-1.0, -1.0], "high": [1.0, 2.0]}
+    assert format_conditioned_prompt(HI, [0.5, 0.5], RIC_TEMPLATE, ric_condition) == [
+        {"role": "user", "content": "Hi there? <rm1_score> 1.0 <rm2_score> 2.0"}]  # fmt: skip
+
+
+def test_a_condition_with_an_unknown_turn_is_refused():
+    from pareto_align.front import PolicyHandle
+
+    with pytest.raises(ValueError, match="unknown condition turn 'assistant'"):
+        PolicyHandle(kind="conditioned", path="p", direction=[1.0, 0.0], template=DPA_TEMPLATE,
+                     condition={"kind": "integer_weights", "turn": "assistant"})  # fmt: skip
+
+
+def test_completions_of_chat_prompts_are_assistant_turns(standin_dirs, tmp_path, monkeypatch):
+    """SFT's completion of a conversational prompt is an assistant turn, whether the response is generated text
+    (DPA's kept candidates) or the data's own turns (RiC's offline responses); TRL then trains on exactly the
+    assistant's content and its end of turn."""
+    from transformers import AutoModelForCausalLM
+
+    from pareto_align.config import parse_config
+    from pareto_align.front import FrontTracker, Objective
+    from pareto_align.methods import _conditioned
+    from pareto_align.workspace import Workspace
+
+    assert _conditioned.completion_for("Hi", "Fine. ") == " Fine."
+    assert _conditioned.completion_for(HI, " Fine.") == [{"role": "assistant", "content": "Fine."}]
+    turns = [{"role": "assistant", "content": "Sure."}]
+    assert _conditioned.completion_for(HI, turns) == turns
+    method = {"name": "ric", "trl": {"max_steps": 1, "per_device_train_batch_size": 2, "max_length": 64}}
+    config = parse_config(standin_sweep(tmp_path, standin_dirs["qwen2"], method))
+    tracker = FrontTracker([Objective(name="helpful"), Objective(name="harmless")], [-20.0, -20.0])
+    (tmp_path / "run").mkdir()
+    ws = Workspace(config, tmp_path / "run", tracker, progress=False, log=lambda *a: None)
+    model = AutoModelForCausalLM.from_pretrained(standin_dirs["qwen2"], dtype="float32")
+    tok = AutoTokenizer.from_pretrained(standin_dirs["qwen2"])
+    captured = {}
+    real = _conditioned.SFTTrainer
+
+    def spy(*args, **kwargs):
+        trainer = real(*args, **kwargs)
+        captured["data"] = trainer.train_dataset
+        return trainer
+
+    monkeypatch.setattr(_conditioned, "SFTTrainer", spy)
+    _, compute = _conditioned.fine_tune(
+        ws, config.method, model, tok, [HI, HI], ["Fine.", turns], "j", "j", 0
+    )
+    assert compute.policy_updates == 1
+    for row, content in zip(captured["data"], ["Fine.", "Sure."], strict=True):
+        completion = [t for t in row["labels"] if t != -100]  # what the loss is on
+        assert tok.decode(completion) == f"{content}<|im_end|>\n"
+
+
+SFT_STEPS = {"max_steps": 2, "per_device_train_batch_size": 4, "max_length": 128, "logging_steps": 1}
+
+
+@pytest.mark.slow
+def test_ric_trains_on_ultrafeedback_and_pku_turns(standin_dirs, tmp_path):
+    """RiC on the Qwen2 stand-in: offline responses are the data's assistant turns (UltraFeedback's and PKU's,
+    wrapped), the online round's generated texts become assistant turns, and every point loads and writes its
+    desired scores after the user's query."""
+    method = {"name": "ric", "max_new_tokens": 6, "online_iterations": 1, "online_samples": 4, "trl": SFT_STEPS,
+              "online_trl": {"max_steps": 1}}  # fmt: skip
+    config = standin_sweep(tmp_path, standin_dirs["qwen2"], method, n_rows=16,
+                           weights={"kind": "explicit", "weights": [[1.0, 0.0], [0.0, 1.0]]})  # fmt: skip
+    code, run_dir = run_cli(tmp_path, config)
+    assert code == 0
+    front = read_front(run_dir)
+    assert front.compute.shared["ric-s0"].policy_updates == 3  # 2 offline + 1 online step
+    for p in front.points:
+        handle = p.policy.model_dump(exclude_none=True)
+        assert handle["prompt_format"] == "chat" and "turn" not in handle["condition"]
+        policy = load_policy(handle, run_dir)
+        (turn,) = policy.format_prompt("Hi there?")
+        assert turn["role"] == "user" and turn["content"].startswith("Hi there? <rm1_score> ")
+        assert len(policy.generate(["Hi there?"], seed=0).responses) == 1

@@ -10,6 +10,9 @@ over several rounds with a checkpoint after each, and a front of `conditioned` h
   and that setting. A LoRA adapter cannot carry new embedding rows here, so LoRA with a tokenizer that needs new
   pieces is refused. (LoRA with a tokenizer that writes the template trains one adapter across rounds; that path
   is not covered by a test.)
+- Completions: SFT's completion of a conversational prompt (every prompt of a chat-format run) is assistant turns:
+  the data's own (RiC's offline responses) or a generated text made one (`completion_for`); after a plain prompt
+  it is the text with a leading space, as TRL joins plain prompt and completion.
 - Rounds: after each round the policy and `state.json` (rounds done, compute so far, the method's own state) are
   written in points/<job>/, so a killed run resumes after its last finished round; older round checkpoints are
   removed once a newer one is complete.
@@ -35,6 +38,7 @@ from pareto_align.errors import ConfigError
 from pareto_align.front.schema import Compute
 from pareto_align.hf_args import build_dataclass
 from pareto_align.methods.base import TRLSection
+from pareto_align.models.chat import as_chat_completion, is_conversational
 from pareto_align.models.conditioning import check_template, extend_vocabulary, render
 from pareto_align.models.generation import GenerationSettings, generate, scorable_responses
 from pareto_align.trainers.progress import use_step_bar
@@ -202,14 +206,27 @@ def sample(model, tokenizer, prompts: list, settings: GenerationSettings, seed: 
     return scorable_responses(prompts, out.responses), out.n_tokens
 
 
-def fine_tune(ws: Workspace, section: ConditionedSection, model, tokenizer, prompts: list, completions: list[str],
+def completion_for(prompt: Any, response: Any) -> Any:
+    """A response as SFT's completion of `prompt`: after a conversational prompt, assistant turns (a generated
+    text becomes one; the data's own turns are kept); after a plain prompt, the text with a leading space (TRL
+    joins prompt and completion as strings)."""
+    if is_conversational(prompt):
+        return as_chat_completion(response)
+    return " " + response.strip()
+
+
+def fine_tune(ws: Workspace, section: ConditionedSection, model, tokenizer, prompts: list, completions: list,
               job_id: str, label: str, seed: int, **overrides: Any):  # fmt: skip
-    """One SFT pass (TRL's SFTTrainer, loss on completions only) on conditioned prompts and their responses;
-    returns the trained model and its compute. `overrides` replace `trl:` fields for this pass."""
+    """One SFT pass (TRL's SFTTrainer, loss on completions only) on conditioned prompts and their responses
+    (strings, or the data's assistant turns); returns the trained model and its compute. `overrides` replace
+    `trl:` fields for this pass."""
     from peft import PeftModel
 
     data = datasets.Dataset.from_dict(
-        {"prompt": prompts, "completion": [" " + c.strip() for c in completions]}
+        {
+            "prompt": prompts,
+            "completion": [completion_for(p, c) for p, c in zip(prompts, completions, strict=True)],
+        }
     )
     with ws.training_dir(job_id) as work:
         args = build_dataclass(SFTConfig, {**section.trl_args(), **overrides, "output_dir": str(work / "trainer"),
