@@ -334,3 +334,93 @@ def test_ric_trains_on_ultrafeedback_and_pku_turns(standin_dirs, tmp_path):
         (turn,) = policy.format_prompt("Hi there?")
         assert turn["role"] == "user" and turn["content"].startswith("Hi there? <rm1_score> ")
         assert len(policy.generate(["Hi there?"], seed=0).responses) == 1
+
+
+# ------------------------------------------------------------------------------------------------ DPA/RiC vocabulary
+@pytest.mark.parametrize("family", ["qwen2", "llama3"])
+def test_a_bpe_tokenizer_writes_the_templates_and_gets_no_tokens(standin_dirs, family):
+    from transformers import AutoModelForCausalLM
+
+    from pareto_align.methods import _conditioned, dpa, ric
+    from pareto_align.models.conditioning import extend_vocabulary, missing_pieces
+
+    model = AutoModelForCausalLM.from_pretrained(standin_dirs[family])
+    tok = AutoTokenizer.from_pretrained(standin_dirs[family])
+    rows, size = model.get_input_embeddings().weight.shape[0], len(tok)
+    assert family != "qwen2" or rows > size  # Qwen's matrix is padded past its tokenizer
+    names = ["helpful", "harmless"]
+    for template in (dpa.Config().default_template(names), ric.Config().default_template(names)):
+        texts = _conditioned.vocabulary_texts(template, 2)
+        assert missing_pieces(tok, texts) == []
+        assert extend_vocabulary(model, tok, texts) == []
+    assert (
+        len(tok) == size and model.get_input_embeddings().weight.shape[0] == rows
+    )  # untouched, never shrunk
+    assert model.generation_config.suppress_tokens is None
+
+
+def _dropping_tokenizer():
+    """A BPE tokenizer without an unknown token or byte fallback: characters outside its alphabet (digits, '*')
+    are dropped without a trace, so only decoding shows that it cannot write them."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    raw = Tokenizer(models.BPE())
+    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    raw.decoder = decoders.BPEDecoder()
+    raw.train_from_iterator(["maximize weighted rating helpful harmless = + | a b c"] * 10,
+                            trainers.BpeTrainer(vocab_size=60, show_progress=False))  # fmt: skip
+    tok = PreTrainedTokenizerFast(tokenizer_object=raw, eos_token="=", pad_token="=")
+    assert tok.unk_token_id is None and tok("helpful*80", add_special_tokens=False)["input_ids"]
+    return tok
+
+
+def test_pieces_a_tokenizer_drops_are_found_by_round_trip_and_embeddings_never_shrink(tiny_policy_dir):
+    from transformers import AutoModelForCausalLM
+
+    from pareto_align.models.conditioning import extend_vocabulary, missing_pieces
+
+    tok = _dropping_tokenizer()
+    assert missing_pieces(tok, ["helpful*80 + harmless*20 | a"]) == ["*", "80", "20"]
+    model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
+    model.resize_token_embeddings(len(tok) + 40)  # padded past the tokenizer, as Qwen2.5's matrix is
+    before = len(tok)
+    assert extend_vocabulary(model, tok, ["helpful*80 + harmless*20 | a"]) == ["*", "80", "20"]
+    assert (
+        len(tok) == before + 3 and model.get_input_embeddings().weight.shape[0] == before + 40
+    )  # not shrunk
+    assert missing_pieces(tok, ["helpful*80 + harmless*20 | a"]) == []
+    assert model.generation_config.suppress_tokens == list(range(before, before + 3))
+    model.resize_token_embeddings(len(tok))  # no padding left: the next pieces grow the matrix
+    extend_vocabulary(model, tok, ["b*7"])
+    assert model.get_input_embeddings().weight.shape[0] == len(tok) == before + 4
+
+
+@pytest.mark.slow
+def test_lora_dpa_on_the_qwen2_standin_adds_no_token_and_trains_one_adapter(standin_dirs, tmp_path):
+    """LoRA + DPA on a real-model tokenizer: accepted (it writes the template), no token added, one adapter trained
+    across two rounds, and every point loads with its preference as a system turn and generates."""
+    lora = {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "lora_dropout": 0.0}
+    method = {"name": "dpa", "iterations": 2, "directions_per_prompt": 1, "n": 2, "max_new_tokens": 6,
+              "front_angles": 2, "trl": {**SFT_STEPS, "learning_rate": 1e-3}}  # fmt: skip
+    config = standin_sweep(tmp_path, standin_dirs["qwen2"], method, n_rows=16, policy={"model": standin_dirs["qwen2"],
+                           "lora": lora})  # fmt: skip
+    code, run_dir = run_cli(tmp_path, config)
+    assert code == 0
+    front = read_front(run_dir)
+    (path,) = {p.policy.path for p in front.points}
+    assert path == "points/dpa-s0/round-02/policy" and (run_dir / path / "adapter_config.json").is_file()
+    assert front.compute.shared["dpa-s0"].policy_updates == 4  # 2 rounds x 2 steps on the same adapter
+    saved = AutoTokenizer.from_pretrained(run_dir / path)
+    assert len(saved) == len(AutoTokenizer.from_pretrained(standin_dirs["qwen2"]))  # nothing added
+    for p in front.points:
+        assert p.policy.condition == {"kind": "integer_weights", "scale": 100, "turn": "system"}
+        policy = load_policy(p.policy.model_dump(exclude_none=True), run_dir)
+        system, user = policy.format_prompt("Hi there?")
+        w = [round(100 * x) for x in p.direction]
+        assert system == {
+            "role": "system",
+            "content": f"maximize weighted rating = helpful*{w[0]} + harmless*{w[1]}",
+        }
+        assert user == HI[0]
+        assert len(policy.generate(["Hi there?"] * 2, seed=0).responses) == 2

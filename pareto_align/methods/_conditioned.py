@@ -3,13 +3,15 @@ over several rounds with a checkpoint after each, and a front of `conditioned` h
 
 - The section: per-objective rewards (the multi-head reward model, ensemble aggregated, or gold on the built-in
   benchmark), the prompt template, candidate generation, and a `trl:` pass-through to `SFTConfig`.
-- The vocabulary: a prompt template must reach the model as tokens. The built-in benchmark's word-level tokenizer
-  knows no numbers or template words, so the pieces it lacks are added as tokens (whole numbers 0-100 each one
-  token) and the embeddings resized (new rows drawn around the old ones' mean, transformers' default) before
-  fine-tuning; the new ids are suppressed in generation, and the saved checkpoint carries the extended tokenizer
-  and that setting. A LoRA adapter cannot carry new embedding rows here, so LoRA with a tokenizer that needs new
-  pieces is refused. (LoRA with a tokenizer that writes the template trains one adapter across rounds; that path
-  is not covered by a test.)
+- The vocabulary: a prompt template must reach the model as tokens. Tokens are added only where the tokenizer
+  cannot write a piece of the template (`conditioning.missing_pieces`: the unknown token, or a piece that does not
+  decode back). A byte-level BPE tokenizer (Qwen2, Llama 3) writes every template, numbers included, and gets
+  nothing. The built-in benchmark's word-level tokenizer knows no numbers or template words, so the pieces it lacks
+  are added as tokens (whole numbers 0-100 each one token) and the embeddings grown (new rows drawn around the old
+  ones' mean, transformers' default; never shrunk) before fine-tuning; the new ids are suppressed in generation,
+  and the saved checkpoint carries the extended tokenizer and that setting. A LoRA adapter cannot carry new
+  embedding rows here, so LoRA with a tokenizer that needs new pieces is refused; LoRA with one that writes the
+  template trains one adapter across rounds.
 - Completions: SFT's completion of a conversational prompt (every prompt of a chat-format run) is assistant turns:
   the data's own (RiC's offline responses) or a generated text made one (`completion_for`); after a plain prompt
   it is the text with a leading space, as TRL joins plain prompt and completion.

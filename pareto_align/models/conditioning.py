@@ -212,28 +212,36 @@ _PIECE = re.compile(r"\d+|[^\W\d]\w*|[^\w\s]")  # a number, a word, or one symbo
 
 
 def missing_pieces(tokenizer, texts: Sequence[str]) -> list[str]:
-    """Pieces of `texts` (words, whole numbers, symbols) that `tokenizer` maps to its unknown token, in order.
+    """Pieces of `texts` (words, whole numbers, symbols) that `tokenizer` cannot write, in order: encoding the piece
+    gives the unknown token, or decoding its encoding does not give the piece back (a tokenizer that drops or
+    alters what it does not know).
 
-    Only tokenizers with an unknown token can miss any (the benchmark's word-level one); byte-level BPE
-    tokenizers write every text and need nothing added.
+    Byte-level BPE tokenizers (Qwen2, Llama 3, GPT-2) write every text, numbers included, and miss nothing; the
+    built-in benchmark's word-level tokenizer knows no numbers or template words.
     """
     unk = getattr(tokenizer, "unk_token_id", None)
-    if unk is None:
-        return []
     missing: dict[str, None] = {}
     for text in texts:
         for piece in _PIECE.findall(text):
-            if piece not in missing and unk in tokenizer(piece, add_special_tokens=False)["input_ids"]:
+            if piece not in missing and not _writes(tokenizer, piece, unk):
                 missing[piece] = None
     return list(missing)
 
 
+def _writes(tokenizer, piece: str, unk: int | None) -> bool:
+    """Whether `tokenizer` encodes `piece` into known tokens that decode back to it."""
+    ids = tokenizer(piece, add_special_tokens=False)["input_ids"]
+    return bool(ids) and unk not in ids and tokenizer.decode(ids).strip() == piece
+
+
 def extend_vocabulary(model, tokenizer, texts: Sequence[str]) -> list[str]:
-    """Add to `tokenizer` the pieces of `texts` it does not know (see `missing_pieces`) and resize the model's
-    embeddings (new rows drawn around the old ones' mean, transformers' default), so that conditioned prompts reach
-    the model as tokens rather than as unknowns; the new ids are suppressed in generation. Digits and symbols match
-    inside words ("-0.5" -> "-", "0", ".", "5"; the longest number first: "100" stays one token); words only as
-    whole words. Returns the pieces added."""
+    """Add to `tokenizer` the pieces of `texts` it cannot write (see `missing_pieces`; none for a byte-level BPE
+    tokenizer, whose model is left untouched) and grow the model's embeddings to hold them (new rows drawn around
+    the old ones' mean, transformers' default), so that conditioned prompts reach the model as tokens rather than
+    as unknowns; the new ids are suppressed in generation. Embeddings are never shrunk: a matrix padded past its
+    tokenizer (Qwen2.5's 151,936 rows for 151,665 tokens) already has rows for the new ids. Digits and symbols
+    match inside words ("-0.5" -> "-", "0", ".", "5"; the longest number first: "100" stays one token); words only
+    as whole words. Returns the pieces added."""
     from tokenizers import AddedToken
 
     pieces = missing_pieces(tokenizer, texts)
@@ -241,7 +249,8 @@ def extend_vocabulary(model, tokenizer, texts: Sequence[str]) -> list[str]:
         first = len(tokenizer)
         tokenizer.add_tokens([AddedToken(p, single_word=p[0].isalpha() or p[0] == "_", normalized=False)
                               for p in pieces])  # fmt: skip
-        model.resize_token_embeddings(len(tokenizer))
+        if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+            model.resize_token_embeddings(len(tokenizer))
         # the pieces write preferences into prompts and are never sampled in a response (their output rows start
         # among the others', so without this they would be); the checkpoint's generation config carries it
         suppressed = list(model.generation_config.suppress_tokens or [])
