@@ -284,10 +284,15 @@ def _prepare(config: SweepConfig, run_dir: Path, config_path: Path | None, progr
 
 
 def check_before_training(ws: Workspace) -> None:
-    """What needs only the data and the base policy's tokenizer (cheap to load), checked before anything trains or
-    is evaluated: the prompt format (`chat` without a template; conversational data in a plain run), resolved while
-    the data is read, and recorded in the front's provenance."""
-    ws.tracker.provenance["prompt_format"] = ws.setting.prompt_format
+    """What needs only the data and the base policy's tokenizer (loaded once, cheap), checked before anything
+    trains or is evaluated, so that a refusal comes in seconds and not after the reward model's training: the
+    prompt format (`chat` without a template; conversational data in a plain run), resolved while the data is read
+    and recorded in the front's provenance, then the method section's `check_tokenizer` (DPA/RiC: LoRA with a
+    tokenizer that cannot write the template)."""
+    setting = ws.setting
+    ws.tracker.provenance["prompt_format"] = setting.prompt_format
+    if setting.tokenizer is not None:
+        ws.config.method.check_tokenizer(ws.config, setting.tokenizer)
 
 
 def _load_tracker(config: SweepConfig, run_dir: Path, config_path: Path | None) -> FrontTracker:

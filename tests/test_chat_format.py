@@ -424,3 +424,46 @@ def test_lora_dpa_on_the_qwen2_standin_adds_no_token_and_trains_one_adapter(stan
         }
         assert user == HI[0]
         assert len(policy.generate(["Hi there?"] * 2, seed=0).responses) == 2
+
+
+# ------------------------------------------------------------------------------------------------ refused before training
+def _no_reward_model_training(monkeypatch) -> list:
+    """Calls of the reward model's training, recorded (and never run)."""
+    from pareto_align import workspace
+
+    calls = []
+    monkeypatch.setattr(workspace, "train_reward_model", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(
+        AssertionError("the reward model was trained before the refusal")))  # fmt: skip
+    return calls
+
+
+def test_lora_dpa_on_a_word_level_tokenizer_is_refused_before_the_reward_model(tmp_path, benchmark_cache,
+                                                                               monkeypatch, capsys):  # fmt: skip
+    """The refusal needs only the tokenizer, so it comes at sweep start: before the reward model trains (70 s on a
+    real run) and before the baseline is evaluated."""
+    from conftest import tiny_sweep_dict
+
+    calls = _no_reward_model_training(monkeypatch)
+    lora = {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "lora_dropout": 0.0}
+    method = {"name": "ric", "reward_source": "reward_model", "trl": {"max_steps": 1}}
+    config = tiny_sweep_dict(benchmark_cache, method=method, policy={"lora": lora})
+    config["evaluation"]["scorer"] = "reward_model"
+    code, run_dir = run_cli(tmp_path, config)
+    err = capsys.readouterr().err
+    assert (
+        code == 2
+        and "policy.lora: the policy's tokenizer lacks" in err
+        and len(err.strip().splitlines()) == 1
+    )
+    assert calls == [] and not (run_dir / "front.json").exists()
+
+
+def test_chat_format_without_a_template_is_refused_before_training(tmp_path, tiny_policy_dir, monkeypatch,
+                                                                   capsys):  # fmt: skip
+    calls = _no_reward_model_training(monkeypatch)
+    config = standin_sweep(tmp_path, tiny_policy_dir, {"name": "modpo"})  # word-level tokenizer: no template
+    config["data"]["prompt_format"] = "chat"
+    code, run_dir = run_cli(tmp_path, config)
+    err = capsys.readouterr().err
+    assert code == 2 and "data.prompt_format: 'chat' needs a tokenizer with a chat template" in err
+    assert calls == [] and not (run_dir / "front.json").exists()

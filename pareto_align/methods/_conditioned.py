@@ -41,7 +41,7 @@ from pareto_align.front.schema import Compute
 from pareto_align.hf_args import build_dataclass
 from pareto_align.methods.base import TRLSection
 from pareto_align.models.chat import as_chat_completion, is_conversational
-from pareto_align.models.conditioning import check_template, extend_vocabulary, render
+from pareto_align.models.conditioning import check_template, extend_vocabulary, missing_pieces, render
 from pareto_align.models.generation import GenerationSettings, generate, scorable_responses
 from pareto_align.trainers.progress import use_step_bar
 
@@ -117,8 +117,23 @@ class ConditionedSection(TRLSection):
             raise ValueError(f"method.{err}") from None
         super().check(config)
 
+    def check_tokenizer(self, config: SweepConfig, tokenizer: Any) -> None:
+        """LoRA with a tokenizer that cannot write the template is refused before anything trains."""
+        if config.policy.lora is not None:
+            template = self.resolved_template(config.objective_names)
+            refuse_lora(missing_pieces(tokenizer, vocabulary_texts(template, len(config.objectives))))
+
     def generation(self) -> GenerationSettings:
         return GenerationSettings(max_new_tokens=self.max_new_tokens, temperature=self.temperature)
+
+
+def refuse_lora(missing: list[str]) -> None:
+    """ConfigError when a LoRA run's tokenizer lacks pieces of the template (`missing`): an adapter cannot train
+    new embeddings."""
+    if missing:
+        raise ConfigError(f"policy.lora: the policy's tokenizer lacks {missing[:6]}{'...' if len(missing) > 6 else ''}"
+                          " of the conditioning template, and a LoRA adapter cannot train new embeddings; use "
+                          "full fine-tuning or a tokenizer that writes the template")  # fmt: skip
 
 
 def vocabulary_texts(template: str, k: int) -> list[str]:
@@ -166,11 +181,9 @@ class Rounds:
                 return _trainable_adapter(self.ws, self.ws.run_dir / self.path)
             return load_causal_lm(str(self.ws.run_dir / self.path))
         model, tokenizer = self.ws.load_base()
+        if self.ws.peft_config() is not None:  # checked at sweep start already (`check_tokenizer`)
+            refuse_lora(missing_pieces(tokenizer, vocabulary_texts(template, k)))
         added = extend_vocabulary(model, tokenizer, vocabulary_texts(template, k))
-        if added and self.ws.peft_config() is not None:
-            raise ConfigError(f"policy.lora: the policy's tokenizer lacks {added[:6]}{'...' if len(added) > 6 else ''}"
-                              " of the conditioning template, and a LoRA adapter cannot train new embeddings; use "
-                              "full fine-tuning or a tokenizer that writes the template")  # fmt: skip
         if added:
             self.ws.log(f"{self.job_id}: added {len(added)} pieces of the template to the vocabulary")
         return model, tokenizer
