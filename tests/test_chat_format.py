@@ -271,6 +271,7 @@ def test_a_condition_with_an_unknown_turn_is_refused():
                      condition={"kind": "integer_weights", "turn": "assistant"})  # fmt: skip
 
 
+@pytest.mark.slow
 def test_completions_of_chat_prompts_are_assistant_turns(standin_dirs, tmp_path, monkeypatch):
     """SFT's completion of a conversational prompt is an assistant turn, whether the response is generated text
     (DPA's kept candidates) or the data's own turns (RiC's offline responses); TRL then trains on exactly the
