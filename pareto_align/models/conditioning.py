@@ -20,6 +20,7 @@ method's paper puts it, named by the condition's `turn`:
   system prompt ends "maximize weighted rating = helpfulness*{w_h} + verbosity*{w_v}": the template without
   `{prompt}` (and the spaces and '|' around it) is filled in and appended to the prompt's system turn, or becomes
   one; the user's turns stay as written.
+
 Nothing here imports torch except `extend_vocabulary`, so the front schema and the explorer can use it cheaply.
 """
 
