@@ -109,11 +109,21 @@ class DataConfig(_Strict):
         None,
         description="Held-out prompts for evaluation (source: files): a .txt (one per line) or .jsonl (prompt).",
     )
+    prompt_format: Literal["auto", "chat", "plain"] = Field(
+        "auto",
+        description="How prompts reach the model: 'chat' through the base tokenizer's chat template (plain texts "
+        "are wrapped as user/assistant messages, so plain and conversational files mix), 'plain' as they are, "
+        "'auto' chat when the tokenizer has a template (see pareto_align/models/chat.py).",
+    )
 
     @model_validator(mode="after")
     def _check(self):
         if self.source == "files" and not self.files:
             raise ValueError("source 'files' needs at least one entry in data.files")
+        if self.source == "synthetic" and self.prompt_format == "chat":
+            raise ValueError(
+                "data.prompt_format: 'chat' needs a chat template, and the built-in benchmark's tokenizer has none"
+            )
         return self
 
 

@@ -10,6 +10,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from pareto_align.models.chat import model_prompt
 from pareto_align.models.generation import GenerationSettings, scorable_responses
 from pareto_align.models.policy import Policy
 
@@ -56,7 +57,10 @@ def evaluate_policy(
     ranks several candidates), while the scorer sees the user's prompt.
     """
     start = time.perf_counter()
-    repeated = [p for p in prompts for _ in range(samples_per_prompt)]
+    # in the run's prompt format (a no-op on the sweep's held-out prompts, which are read in it): the scorer
+    # takes the prompt as the policy's model did
+    prompt_format = (getattr(policy, "handle", None) or {}).get("prompt_format")
+    repeated = [model_prompt(p, prompt_format) for p in prompts for _ in range(samples_per_prompt)]
     out = policy.generate(repeated, settings, seed=seed)
     responses = scorable_responses(repeated, out.responses)
     scores = scorer.score(repeated, responses).double().numpy()  # (N, K)

@@ -137,7 +137,7 @@ def _new_tracker(config: SweepConfig, config_path: Path | None) -> FrontTracker:
 def _add_baseline(ws: Workspace) -> None:
     model, tokenizer = ws.load_base(device())
     # the user's model by hub name (or a path outside the run) is pinned to the commit it was loaded at
-    handle = {"kind": "checkpoint", **ws.base_reference()}
+    handle = {"kind": "checkpoint", **ws.base_reference(), "prompt_format": ws.setting.prompt_format}
     ev = ws.evaluate(Policy(model, tokenizer, handle))
     ws.tracker.add_baseline(Point(id="base", method="base", values=ev.values, stderr=ev.stderr,
                                   n_samples=ev.n_samples, samples=ev.samples, policy=handle))  # fmt: skip
@@ -166,6 +166,8 @@ def run_job(job: Job, ws: Workspace) -> JobOutcome:
         raise RuntimeError(f"method {name} produced no point for job {job.id}")
     points = []
     for trained in result.points:
+        # every handle says how the run formats prompts, so the explorer formats a typed prompt alike
+        trained.policy = {**trained.policy, "prompt_format": ws.setting.prompt_format}
         # as the explorer will rebuild it; on the main process only, which evaluates for all (see ranks.py)
         dtype = ws.config.policy.dtype
         policy = load_policy(trained.policy, ws.run_dir, device(), dtype) if ranks.is_main() else None
@@ -273,9 +275,22 @@ def _prepare(config: SweepConfig, run_dir: Path, config_path: Path | None, progr
         shared_dir,
         collective=False,
     )
+    check_before_training(ws)
     if "base" not in {b.id for b in ws.tracker.baselines}:
         _add_baseline(ws)
     return ws
+
+
+def check_before_training(ws: Workspace) -> None:
+    """What needs only the data and the base policy's tokenizer (loaded once, cheap), checked before anything
+    trains or is evaluated, so that a refusal comes in seconds and not after the reward model's training: the
+    prompt format (`chat` without a template; conversational data in a plain run), resolved while the data is read
+    and recorded in the front's provenance, then the method section's `check_tokenizer` (DPA/RiC: LoRA with a
+    tokenizer that cannot write the template)."""
+    setting = ws.setting
+    ws.tracker.provenance["prompt_format"] = setting.prompt_format
+    if setting.tokenizer is not None:
+        ws.config.method.check_tokenizer(ws.config, setting.tokenizer)
 
 
 def _load_tracker(config: SweepConfig, run_dir: Path, config_path: Path | None) -> FrontTracker:

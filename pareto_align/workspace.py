@@ -40,7 +40,8 @@ from pareto_align.data.synthetic import SyntheticBenchmark, load_synthetic_bench
 from pareto_align.errors import ConfigError
 from pareto_align.evaluate import Evaluation, Scorer, evaluate_policy
 from pareto_align.front import FrontTracker
-from pareto_align.models.loading import frozen_dtype, load_causal_lm, load_model
+from pareto_align.models.chat import PromptFormat, as_chat_prompt, is_conversational, resolve_prompt_format
+from pareto_align.models.loading import frozen_dtype, load_causal_lm, load_model, load_tokenizer
 from pareto_align.models.policy import Policy
 from pareto_align.models.reward_model import MultiHeadRewardModel
 from pareto_align.tracking import trainer_args, trainer_logging
@@ -61,6 +62,10 @@ class Setting:
         None  # attribute scores (prompt, response, scores), for the reward model
     )
     gold: Scorer | None = None  # the benchmark's gold functions
+    # data.prompt_format resolved against the base tokenizer (models/chat.py)
+    prompt_format: PromptFormat = "plain"
+    # the base policy's tokenizer as loaded, for the checks before training
+    tokenizer: PreTrainedTokenizerBase | None = None
 
     def train_prompts(self) -> list:
         """Distinct prompts of the training data (preference pairs and scored responses), in first-seen order."""
@@ -75,6 +80,27 @@ def distinct_prompts(*tables: datasets.Dataset | None) -> list:
 
 def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _load_tokenizer(config: SweepConfig, path: str, revision: str | None) -> PreTrainedTokenizerBase:
+    """The base policy's tokenizer alone (cheap: no weights), for the prompt format and the checks before training."""
+    try:
+        return load_tokenizer(path, config.policy.trust_remote_code, revision)
+    except (OSError, ValueError) as err:  # unknown name or revision, offline without a cached copy
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"policy.model: the tokenizer of {path!r} could not be loaded: {first}") from err
+
+
+def _formatted_eval_prompts(prompts: list, prompt_format: PromptFormat, path: Path) -> list:
+    """Held-out prompts in the run's prompt format: wrapped as user turns for chat; message lists refused for
+    plain (only a chat template writes them)."""
+    if prompt_format == "chat":
+        return [as_chat_prompt(p) for p in prompts]
+    if any(is_conversational(p) for p in prompts):
+        raise ConfigError(f"data.eval_prompts: {path} holds conversational prompts (message lists), and the run's "
+                          "prompt format is plain (data.prompt_format 'plain', or 'auto' with a base tokenizer "
+                          "without a chat template)")  # fmt: skip
+    return prompts
 
 
 def _load_eval_prompts(path: Path) -> list[str]:
@@ -94,25 +120,32 @@ def _load_eval_prompts(path: Path) -> list[str]:
 
 
 def prepare_setting(config: SweepConfig, progress: bool) -> Setting:
-    """Base policy, preference pairs and held-out prompts; the gold scorer on the built-in benchmark."""
+    """Base policy, preference pairs and held-out prompts in the run's prompt format (resolved against the base
+    policy's tokenizer, loaded alone); the gold scorer on the built-in benchmark."""
     if config.data.source == "synthetic":
         bench = load_synthetic_benchmark(config.data.synthetic, cache_dir=config.cache_dir, progress=progress)
         gold = bench.gold_scorer([o.gold for o in config.objectives], [o.direction for o in config.objectives],
                                  config.objective_names)  # fmt: skip
-        return Setting(
-            str(bench.base_path), bench.preference_pairs(gold), bench.eval_prompts(), bench, gold=gold
-        )
+        tokenizer = _load_tokenizer(config, str(bench.base_path), None)
+        # the benchmark's texts are plain, and its word-level tokenizer has no template: 'auto' keeps them plain
+        prompt_format = resolve_prompt_format(config.data.prompt_format, tokenizer, "the built-in benchmark")
+        return Setting(str(bench.base_path), bench.preference_pairs(gold), bench.eval_prompts(), bench, gold=gold,
+                       prompt_format=prompt_format, tokenizer=tokenizer)  # fmt: skip
     from pareto_align.data.loading import load_preference_files
 
     if config.policy.model is None:
         raise ConfigError("policy.model: set the base policy (name or path) when data.source is 'files'")
-    data = load_preference_files(config.data.files, config.objectives)
+    tokenizer = _load_tokenizer(config, config.policy.model, config.policy.revision)
+    prompt_format = resolve_prompt_format(config.data.prompt_format, tokenizer, config.policy.model)
+    data = load_preference_files(config.data.files, config.objectives, prompt_format=prompt_format)
     if config.data.eval_prompts is not None:
         prompts = _load_eval_prompts(config.data.eval_prompts)
+        prompts = _formatted_eval_prompts(prompts, prompt_format, config.data.eval_prompts)
     else:  # hold out prompts for evaluation: neither the reward model nor the policies train on them
         data, test = data.split(0.1, seed=0)
         prompts = distinct_prompts(test.pairs, test.scores)
-    return Setting(config.policy.model, data.pairs, prompts, None, data.scores)
+    return Setting(config.policy.model, data.pairs, prompts, None, data.scores, prompt_format=prompt_format,
+                   tokenizer=tokenizer)  # fmt: skip
 
 
 class Workspace:

@@ -27,7 +27,7 @@ from pareto_align.workspace import Workspace
 LORA = {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]}
 ONLINE_TRL = {"max_steps": 1, "per_device_train_batch_size": 2, "num_generations": 2,
               "max_completion_length": 4}  # fmt: skip
-SFT_TRL = {"max_steps": 1, "per_device_train_batch_size": 2, "max_length": 48}
+SFT_TRL = {"max_steps": 1, "per_device_train_batch_size": 2, "max_length": 160}  # chat prompts run long
 
 
 def _dtypes(module) -> tuple[set, set]:

@@ -132,6 +132,7 @@ def load_preference_files(
     files: Sequence[DataFileConfig],
     objectives: Sequence[ObjectiveLike],
     base_dir: Path | None = None,
+    prompt_format: Literal["chat", "plain"] | None = None,
 ) -> PreferenceData:
     """Read every file and merge them into one `PreferenceData`.
 
@@ -140,11 +141,16 @@ def load_preference_files(
         objectives: the configured objectives (``.name``, ``.direction``), in config order.
         base_dir: folder that relative paths resolve against (the YAML file's folder); default the
             current directory.
+        prompt_format: the run's resolved prompt format (see `models/chat.py`): ``chat`` wraps the texts of
+            plain files as messages (prompt: a user turn; responses: an assistant turn), so plain and
+            conversational files mix; ``plain`` refuses conversational files; None keeps each file as it is
+            (files of both kinds cannot then be merged).
 
     Raises:
         DataError: naming the file and the column or field -- missing file or column, empty or unknown
             split, unknown objective, label not 0/1, non-numeric score, text that is neither a string nor
-            a message list, plain and conversational texts mixed within a file or across files.
+            a message list, plain and conversational texts mixed within a file or across files (without
+            ``chat``), conversational texts in a ``plain`` run.
     """
     names = _check_objectives(objectives)
     if not files:
@@ -162,6 +168,7 @@ def load_preference_files(
     parts = [
         _convert(cfg, path, _read(cfg, path), objectives) for cfg, path in zip(files, paths, strict=True)
     ]
+    parts = [_in_format(part, prompt_format) for part in parts]
     return PreferenceData(
         objectives=names,
         pairs=_merge([p for p in parts if p.kind == "pairs"]),
@@ -488,6 +495,26 @@ def _preview(value: Any) -> str:
 # --------------------------------------------------------------------------------------------- merging
 
 
+def _in_format(part: _Part, prompt_format: Literal["chat", "plain"] | None) -> _Part:
+    """A file's rows in the run's prompt format: plain texts wrapped as messages for chat (see
+    `models.chat`), conversational ones refused for plain; unchanged without a format."""
+    from pareto_align.models.chat import as_chat_completion, as_chat_prompt
+
+    if prompt_format == "plain" and part.style == "conversational":
+        raise DataError(
+            f"{part.path}: texts are conversational (message lists), which only a chat template writes, and the "
+            "run's prompt format is plain (data.prompt_format 'plain', or 'auto' with a base tokenizer without "
+            "a chat template)"
+        )
+    if prompt_format != "chat" or part.style == "conversational":
+        return part
+    wrap = {"prompt": as_chat_prompt, "chosen": as_chat_completion, "rejected": as_chat_completion,
+            "response": as_chat_completion}  # fmt: skip
+    rows = {column: [wrap[column](v) for v in values] if column in wrap else values
+            for column, values in part.rows.items()}  # fmt: skip
+    return _Part(part.kind, "conversational", rows, part.path)
+
+
 def _merge(parts: list[_Part]) -> datasets.Dataset | None:
     """One dataset from the parts of one kind; all must share one text style."""
     if not parts:
@@ -497,7 +524,8 @@ def _merge(parts: list[_Part]) -> datasets.Dataset | None:
         if part.style != first.style:
             raise DataError(
                 f"{part.path}: texts are {part.style} but those of {first.path} are {first.style}; "
-                f"all files giving {first.kind} must use one format"
+                f"all files giving {first.kind} must use one format (data.prompt_format 'chat' wraps plain "
+                "texts as messages)"
             )
     text = _TEXT_FEATURES[first.style]
     if first.kind == "pairs":

@@ -104,15 +104,27 @@ def _soup_ingredients(points: Sequence[Point], preferred: Point, K: int) -> tupl
     return list(fitting[0].policy.checkpoints), "assumes soup ingredient k is the fine-tune for objective k"  # type: ignore[union-attr]
 
 
+def run_prompt_format(points: Sequence[Point], point: Point) -> dict[str, str]:
+    """The run's prompt format (models/chat.py) as a handle field, from the highlighted point's handle or any
+    other point's; empty for a run from before the option (its handles format nothing)."""
+    for p in [point, *points]:
+        if p.policy is not None and p.policy.prompt_format is not None:
+            return {"prompt_format": p.policy.prompt_format}
+    return {}
+
+
 def live_sources(
     points: Sequence[Point], point: Point, run_dir: Path, weights: Sequence[float]
 ) -> tuple[list[LiveSource], list[str]]:
     """The sources for generating at the highlighted ``point`` of a run (``points``: all the run's points).
 
+    Every handle built here carries the run's prompt format, so the prompt a user types reaches the model as the
+    run's training prompts did (a user turn of the chat template in a chat run, plain text otherwise).
     Returns (sources, reasons): each reason says why a kind of source is not offered.
     """
     K = len(point.values)
     w = project_to_simplex(weights)
+    prompt_format = run_prompt_format(points, point)
     sources: list[LiveSource] = []
     reasons: list[str] = []
     own = handle_dict(point)
@@ -124,14 +136,19 @@ def live_sources(
     if checkpoints is None:
         reasons.append(f"no soup at slider weights: {note}")
     else:
-        handle = {"kind": "soup", "checkpoints": checkpoints, "coefficients": [float(x) for x in w]}
+        handle = {
+            "kind": "soup",
+            "checkpoints": checkpoints,
+            "coefficients": [float(x) for x in w],
+            **prompt_format,
+        }
         sources.append(LiveSource("soup", "soup re-mixed at the slider weights", handle, run_dir, note))
     mixtures = [p for p in [point, *points] if p.policy is not None and p.policy.kind == "mixture"]
     if not mixtures:
         reasons.append("no decoding-time mixture at the slider weights: the run has no MOD points")
     else:
         handle = {"kind": "mixture", "checkpoints": list(mixtures[0].policy.checkpoints),  # type: ignore[union-attr]
-                  "weights": [float(x) for x in w]}  # fmt: skip
+                  "weights": [float(x) for x in w], **prompt_format}  # fmt: skip
         sources.append(LiveSource("mixture", "MOD: specialists mixed token by token at the slider weights", handle,
                                   run_dir))  # fmt: skip
     conditioned = [p for p in [point, *points] if p.policy is not None and p.policy.kind == "conditioned"]
@@ -141,7 +158,8 @@ def live_sources(
         examples = [p.policy.direction for p in conditioned if p.policy.direction is not None]  # type: ignore[union-attr]
         direction = direction_like(w, examples)
         own = conditioned[0].policy  # type: ignore[union-attr]
-        handle = {"kind": "conditioned", "path": own.path, "direction": [float(x) for x in direction]}
+        handle = {"kind": "conditioned", "path": own.path, "direction": [float(x) for x in direction],
+                  **prompt_format}  # fmt: skip
         # the run's own way of writing a preference (DPA's integer weights, RiC's desired scores), if it has one
         handle.update(
             {key: getattr(own, key) for key in ("template", "condition") if getattr(own, key) is not None}

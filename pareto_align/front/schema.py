@@ -126,6 +126,10 @@ class PolicyHandle(BaseModel):
       of the scalarized score by which the best is kept; with ``hub: true`` (and optional ``revision``) the
       sampling policy is a model outside the run, as for ``checkpoint``.
 
+    Every kind may carry ``prompt_format`` (``chat`` or ``plain``): how the run turned prompts into model input
+    (see ``models/chat.py``), so that a prompt typed in the explorer is formatted as training prompts were. A handle
+    without it (written before the option) gives strings as they are and message lists through the chat template.
+
     Fields that the kind does not use are rejected, so a typo in the kind cannot silently drop information.
     """
 
@@ -145,6 +149,7 @@ class PolicyHandle(BaseModel):
     condition: dict[str, Any] | None = None
     hub: bool | None = None
     revision: str | None = None
+    prompt_format: Literal["chat", "plain"] | None = None
 
     @field_validator("coefficients", "direction", "weights")
     @classmethod

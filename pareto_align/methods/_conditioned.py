@@ -3,13 +3,18 @@ over several rounds with a checkpoint after each, and a front of `conditioned` h
 
 - The section: per-objective rewards (the multi-head reward model, ensemble aggregated, or gold on the built-in
   benchmark), the prompt template, candidate generation, and a `trl:` pass-through to `SFTConfig`.
-- The vocabulary: a prompt template must reach the model as tokens. The built-in benchmark's word-level tokenizer
-  knows no numbers or template words, so the pieces it lacks are added as tokens (whole numbers 0-100 each one
-  token) and the embeddings resized (new rows drawn around the old ones' mean, transformers' default) before
-  fine-tuning; the new ids are suppressed in generation, and the saved checkpoint carries the extended tokenizer
-  and that setting. A LoRA adapter cannot carry new embedding rows here, so LoRA with a tokenizer that needs new
-  pieces is refused. (LoRA with a tokenizer that writes the template trains one adapter across rounds; that path
-  is not covered by a test.)
+- The vocabulary: a prompt template must reach the model as tokens. Tokens are added only where the tokenizer
+  cannot write a piece of the template (`conditioning.missing_pieces`: the unknown token, or a piece that does not
+  decode back). A byte-level BPE tokenizer (Qwen2, Llama 3) writes every template, numbers included, and gets
+  nothing. The built-in benchmark's word-level tokenizer knows no numbers or template words, so the pieces it lacks
+  are added as tokens (whole numbers 0-100 each one token) and the embeddings grown (new rows drawn around the old
+  ones' mean, transformers' default; never shrunk) before fine-tuning; the new ids are suppressed in generation,
+  and the saved checkpoint carries the extended tokenizer and that setting. A LoRA adapter cannot carry new
+  embedding rows here, so LoRA with a tokenizer that needs new pieces is refused; LoRA with one that writes the
+  template trains one adapter across rounds.
+- Completions: SFT's completion of a conversational prompt (every prompt of a chat-format run) is assistant turns:
+  the data's own (RiC's offline responses) or a generated text made one (`completion_for`); after a plain prompt
+  it is the text with a leading space, as TRL joins plain prompt and completion.
 - Rounds: after each round the policy and `state.json` (rounds done, compute so far, the method's own state) are
   written in points/<job>/, so a killed run resumes after its last finished round; older round checkpoints are
   removed once a newer one is complete.
@@ -35,7 +40,8 @@ from pareto_align.errors import ConfigError
 from pareto_align.front.schema import Compute
 from pareto_align.hf_args import build_dataclass
 from pareto_align.methods.base import TRLSection
-from pareto_align.models.conditioning import check_template, extend_vocabulary, render
+from pareto_align.models.chat import as_chat_completion, is_conversational
+from pareto_align.models.conditioning import check_template, extend_vocabulary, missing_pieces, render
 from pareto_align.models.generation import GenerationSettings, generate, scorable_responses
 from pareto_align.trainers.progress import use_step_bar
 
@@ -111,8 +117,23 @@ class ConditionedSection(TRLSection):
             raise ValueError(f"method.{err}") from None
         super().check(config)
 
+    def check_tokenizer(self, config: SweepConfig, tokenizer: Any) -> None:
+        """LoRA with a tokenizer that cannot write the template is refused before anything trains."""
+        if config.policy.lora is not None:
+            template = self.resolved_template(config.objective_names)
+            refuse_lora(missing_pieces(tokenizer, vocabulary_texts(template, len(config.objectives))))
+
     def generation(self) -> GenerationSettings:
         return GenerationSettings(max_new_tokens=self.max_new_tokens, temperature=self.temperature)
+
+
+def refuse_lora(missing: list[str]) -> None:
+    """ConfigError when a LoRA run's tokenizer lacks pieces of the template (`missing`): an adapter cannot train
+    new embeddings."""
+    if missing:
+        raise ConfigError(f"policy.lora: the policy's tokenizer lacks {missing[:6]}{'...' if len(missing) > 6 else ''}"
+                          " of the conditioning template, and a LoRA adapter cannot train new embeddings; use "
+                          "full fine-tuning or a tokenizer that writes the template")  # fmt: skip
 
 
 def vocabulary_texts(template: str, k: int) -> list[str]:
@@ -160,11 +181,9 @@ class Rounds:
                 return _trainable_adapter(self.ws, self.ws.run_dir / self.path)
             return load_causal_lm(str(self.ws.run_dir / self.path), trainable=True)
         model, tokenizer = self.ws.load_base_to_train()
+        if self.ws.peft_config() is not None:  # checked at sweep start already (`check_tokenizer`)
+            refuse_lora(missing_pieces(tokenizer, vocabulary_texts(template, k)))
         added = extend_vocabulary(model, tokenizer, vocabulary_texts(template, k))
-        if added and self.ws.peft_config() is not None:
-            raise ConfigError(f"policy.lora: the policy's tokenizer lacks {added[:6]}{'...' if len(added) > 6 else ''}"
-                              " of the conditioning template, and a LoRA adapter cannot train new embeddings; use "
-                              "full fine-tuning or a tokenizer that writes the template")  # fmt: skip
         if added:
             self.ws.log(f"{self.job_id}: added {len(added)} pieces of the template to the vocabulary")
         return model, tokenizer
@@ -202,14 +221,27 @@ def sample(model, tokenizer, prompts: list, settings: GenerationSettings, seed: 
     return scorable_responses(prompts, out.responses), out.n_tokens
 
 
-def fine_tune(ws: Workspace, section: ConditionedSection, model, tokenizer, prompts: list, completions: list[str],
+def completion_for(prompt: Any, response: Any) -> Any:
+    """A response as SFT's completion of `prompt`: after a conversational prompt, assistant turns (a generated
+    text becomes one; the data's own turns are kept); after a plain prompt, the text with a leading space (TRL
+    joins prompt and completion as strings)."""
+    if is_conversational(prompt):
+        return as_chat_completion(response)
+    return " " + response.strip()
+
+
+def fine_tune(ws: Workspace, section: ConditionedSection, model, tokenizer, prompts: list, completions: list,
               job_id: str, label: str, seed: int, **overrides: Any):  # fmt: skip
-    """One SFT pass (TRL's SFTTrainer, loss on completions only) on conditioned prompts and their responses;
-    returns the trained model and its compute. `overrides` replace `trl:` fields for this pass."""
+    """One SFT pass (TRL's SFTTrainer, loss on completions only) on conditioned prompts and their responses
+    (strings, or the data's assistant turns); returns the trained model and its compute. `overrides` replace
+    `trl:` fields for this pass."""
     from peft import PeftModel
 
     data = datasets.Dataset.from_dict(
-        {"prompt": prompts, "completion": [" " + c.strip() for c in completions]}
+        {
+            "prompt": prompts,
+            "completion": [completion_for(p, c) for p, c in zip(prompts, completions, strict=True)],
+        }
     )
     with ws.training_dir(job_id) as work:
         args = build_dataclass(SFTConfig, {**section.trl_args(), **overrides, "output_dir": str(work / "trainer"),
@@ -220,6 +252,10 @@ def fine_tune(ws: Workspace, section: ConditionedSection, model, tokenizer, prom
         trainer = SFTTrainer(
             model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft
         )
+        if len(trainer.train_dataset) == 0:  # TRL drops rows whose completion truncation cut off entirely
+            raise ConfigError(f"method.trl.max_length: {args.max_length} tokens leave no completion token in any of "
+                              f"the {len(data)} conditioned prompts (chat templates and the preference add tokens); "
+                              "raise it")  # fmt: skip
         use_step_bar(trainer, label, ws.progress)
         result = trainer.train()
         seconds = time.perf_counter() - start

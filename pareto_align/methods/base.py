@@ -3,7 +3,9 @@
 A method module defines:
     Config                  its YAML `method:` section, a pydantic model whose `name` is the union's discriminator;
                             `Config.check(sweep_config)` raises ValueError("method.<field>: ...") for cross-field
-                            mistakes, and builds the TRL config object so TRL's own checks run before anything else
+                            mistakes, and builds the TRL config object so TRL's own checks run before anything else;
+                            `Config.check_tokenizer(sweep_config, tokenizer)` what needs the base tokenizer, at
+                            sweep start
     plan(config, front)     the jobs still worth running given the current front (ids deterministic: resume is
                             generic); the sweep calls it again after each round until it offers no unfinished job
     run(job, workspace)     train (or select) into a JobResult: one or more policies with their handles, each
@@ -40,6 +42,10 @@ class MethodSection(BaseModel):
 
     def check(self, config: SweepConfig) -> None:
         """Raise ValueError naming `method.<field>` when this section does not fit the rest of the config."""
+
+    def check_tokenizer(self, config: SweepConfig, tokenizer: Any) -> None:
+        """Raise ConfigError naming the field when the base policy's tokenizer does not fit this section. The sweep
+        calls it when it starts, before anything trains: loading a tokenizer is cheap, a reward model is not."""
 
     def effective(self) -> dict[str, Any]:
         """The section with every default resolved (trainer defaults included): what the config hash covers."""

@@ -23,7 +23,11 @@ Choices:
 - The prompt. The paper's system prompt ends "maximize weighted rating = helpfulness*{w_h} + verbosity*{w_v}" with
   w = round(100 v); the default template is "maximize weighted rating = <name_1>*{c[0]} + ... | {prompt}" with the
   objectives' names (maximize convention: a positive weight on an objective declared `direction: min` asks for
-  less of the raw quantity), before the user's prompt, as a system prompt is. `template` replaces it.
+  less of the raw quantity), before the user's prompt, as a system prompt is. `template` replaces it. In a
+  chat-format run (`data.prompt_format`) the preference is a system turn of its own, as in the paper and its
+  released model: the template without `{prompt}` and its '|' ("maximize weighted rating = helpful*80 +
+  harmless*60"), appended to a system turn the prompt already has; the handles' condition says so (`turn: system`).
+  The kept response is the SFT completion: an assistant turn after a conversational prompt.
 - Rewards and their scale. The paper's reward model regresses attribute scores on one scale (0-100); the toolkit's
   heads are Bradley-Terry scores on scales of their own (and gold functions are counts). So each objective is
   standardized by its mean and standard deviation over the first round's candidates, which are the base policy's
@@ -273,6 +277,8 @@ def run(job: Job, ws: Workspace) -> JobResult:
     names = ws.config.objective_names
     template = section.resolved_template(names)
     condition = {"kind": "integer_weights", "scale": section.weight_scale}
+    if ws.setting.prompt_format == "chat":  # the paper's place for the preference: a system turn
+        condition["turn"] = "system"
     rounds = train(ws, section, job, template, condition)
     points = []
     for i, v in enumerate(direction_grid(section, ws.config)):

@@ -8,7 +8,9 @@ w is mapped to the rewards to ask for, so one model serves every preference.
    (z = (r - mean) / std, RiC's normalization) and written into its prompt with one decimal ("<rm1_score> 1.3
    <rm2_score> -0.4", RiC's form, after the prompt); the policy is fine-tuned on those prompts and responses (TRL's
    SFTTrainer, loss on the response). On the built-in benchmark the responses are the preference pairs' chosen and
-   rejected responses (each (prompt, response) once), as RiC uses its datasets' responses.
+   rejected responses (each (prompt, response) once), as RiC uses its datasets' responses. In a chat-format run
+   the scores go into the last user turn, after the query (where RiC's code appends them, before the assistant's
+   reply), and the responses are the data's assistant turns (generated ones become assistant turns).
 2. Online augmentation (`online_iterations` rounds): `online_samples` prompts drawn at random are asked for
    Pareto-optimal rewards (RiC's goal sampling: each objective uniform in [low, high], then every objective but the
    lowest set to its maximum); the responses are scored, relabelled with the rewards they obtained, and those

@@ -11,6 +11,16 @@ is written: a `template` (a Python format string with `{prompt}` and one field `
   each objective should reach, written with one decimal as RiC writes them ("<rm1_score> 1.3 <rm2_score> -0.4").
 
 Without a template the handle is written as the first conditioned handles were: "<pref> 0.80 0.20 </pref> prompt".
+
+A conversational prompt (a message list, as every prompt of a chat-format run is) takes the preference where the
+method's paper puts it, named by the condition's `turn`:
+- `user` (the default; RiC): the template is filled with the last user turn's text, so the scores follow the
+  user's query inside its turn, as RiC's code appends them to the query before the assistant's reply;
+- `system` (DPA in a chat run): the preference is a system turn, as in the DPA paper and its released model, whose
+  system prompt ends "maximize weighted rating = helpfulness*{w_h} + verbosity*{w_v}": the template without
+  `{prompt}` (and the spaces and '|' around it) is filled in and appended to the prompt's system turn, or becomes
+  one; the user's turns stay as written.
+
 Nothing here imports torch except `extend_vocabulary`, so the front schema and the explorer can use it cheaply.
 """
 
@@ -27,6 +37,7 @@ import numpy as np
 LEGACY_PREFIX, LEGACY_SUFFIX = "<pref>", "</pref>"
 _FIELD = re.compile(r"^c\[(\d+)\]$")
 _NUMBER = r"-?\d+(?:\.\d+)?"
+_AROUND_PROMPT = re.compile(r"[\s|]*\{prompt\}[\s|]*")
 
 
 def template_fields(template: str) -> tuple[bool, list[int]]:
@@ -103,6 +114,8 @@ def desired_scores(weights: Sequence[float], low: Sequence[float], high: Sequenc
 def condition_values(direction: Sequence[float], condition: Mapping[str, Any] | None) -> list[str]:
     """The strings written for `{c[k]}`: integer weights (DPA, the default) or desired scores (RiC)."""
     condition = condition or {"kind": "integer_weights"}
+    if condition.get("turn", "user") not in ("user", "system"):
+        raise ValueError(f"unknown condition turn {condition.get('turn')!r} (user, system)")
     kind = condition.get("kind")
     if kind == "integer_weights":
         return [str(x) for x in integer_weights(direction, int(condition.get("scale", 100)))]
@@ -126,12 +139,26 @@ def render(template: str, prompt: str, values: Sequence[str]) -> str:
     return template.format(prompt=prompt, c=list(values))
 
 
-def write_values(prompt: Any, template: str, values: Sequence[str]) -> Any:
-    """`template` filled with the prompt and the condition values; a conversational prompt (message list) gets them
-    in its last user turn."""
+def preference_text(template: str, values: Sequence[str]) -> str:
+    """What `template` writes besides the prompt: the template without `{prompt}` and the spaces and '|' around it,
+    filled with the condition values ("maximize weighted rating = helpful*80 + harmless*60")."""
+    return render(_AROUND_PROMPT.sub(" ", template).strip(), "", values)
+
+
+def write_values(prompt: Any, template: str, values: Sequence[str], turn: str = "user") -> Any:
+    """`template` filled with the prompt and the condition values. A conversational prompt (message list) gets them
+    in its last user turn (`turn` 'user') or as a system turn (`turn` 'system'; see the module docstring)."""
     if isinstance(prompt, str):
         return render(template, prompt, values)
     messages = [dict(m) for m in prompt]
+    if turn == "system":
+        text = preference_text(template, values)
+        if messages and messages[0].get("role") == "system":
+            messages[0]["content"] = f"{messages[0]['content']}\n\n{text}"
+            return messages
+        return [{"role": "system", "content": text}, *messages]
+    if turn != "user":
+        raise ValueError(f"unknown turn {turn!r} for the preference (user, system)")
     last = max(i for i, m in enumerate(messages) if m.get("role") == "user")
     messages[last]["content"] = render(template, messages[last]["content"], values)
     return messages
@@ -139,7 +166,8 @@ def write_values(prompt: Any, template: str, values: Sequence[str]) -> Any:
 
 def format_conditioned_prompt(prompt: Any, direction: Sequence[float], template: str | None = None,
                               condition: Mapping[str, Any] | None = None) -> Any:  # fmt: skip
-    """Write a preference into the prompt (a string, or a message list: its last user turn).
+    """Write a preference into the prompt (a string, or a message list: its last user turn, or a system turn when
+    the condition's `turn` is 'system').
 
     Without a template: the first conditioned handles' form, "<pref> 0.80 0.20 </pref> prompt".
     """
@@ -148,7 +176,8 @@ def format_conditioned_prompt(prompt: Any, direction: Sequence[float], template:
             f"{LEGACY_PREFIX} " + " ".join(f"{d:.2f}" for d in direction) + f" {LEGACY_SUFFIX} {{prompt}}"
         )
         return write_values(prompt, legacy, [])
-    return write_values(prompt, template, condition_values(direction, condition))
+    turn = (condition or {}).get("turn", "user")
+    return write_values(prompt, template, condition_values(direction, condition), turn)
 
 
 def parse_conditioned_prompt(template: str, text: str) -> tuple[str, list[float]]:
@@ -184,28 +213,36 @@ _PIECE = re.compile(r"\d+|[^\W\d]\w*|[^\w\s]")  # a number, a word, or one symbo
 
 
 def missing_pieces(tokenizer, texts: Sequence[str]) -> list[str]:
-    """Pieces of `texts` (words, whole numbers, symbols) that `tokenizer` maps to its unknown token, in order.
+    """Pieces of `texts` (words, whole numbers, symbols) that `tokenizer` cannot write, in order: encoding the piece
+    gives the unknown token, or decoding its encoding does not give the piece back (a tokenizer that drops or
+    alters what it does not know).
 
-    Only tokenizers with an unknown token can miss any (the benchmark's word-level one); byte-level BPE
-    tokenizers write every text and need nothing added.
+    Byte-level BPE tokenizers (Qwen2, Llama 3, GPT-2) write every text, numbers included, and miss nothing; the
+    built-in benchmark's word-level tokenizer knows no numbers or template words.
     """
     unk = getattr(tokenizer, "unk_token_id", None)
-    if unk is None:
-        return []
     missing: dict[str, None] = {}
     for text in texts:
         for piece in _PIECE.findall(text):
-            if piece not in missing and unk in tokenizer(piece, add_special_tokens=False)["input_ids"]:
+            if piece not in missing and not _writes(tokenizer, piece, unk):
                 missing[piece] = None
     return list(missing)
 
 
+def _writes(tokenizer, piece: str, unk: int | None) -> bool:
+    """Whether `tokenizer` encodes `piece` into known tokens that decode back to it."""
+    ids = tokenizer(piece, add_special_tokens=False)["input_ids"]
+    return bool(ids) and unk not in ids and tokenizer.decode(ids).strip() == piece
+
+
 def extend_vocabulary(model, tokenizer, texts: Sequence[str]) -> list[str]:
-    """Add to `tokenizer` the pieces of `texts` it does not know (see `missing_pieces`) and resize the model's
-    embeddings (new rows drawn around the old ones' mean, transformers' default), so that conditioned prompts reach
-    the model as tokens rather than as unknowns; the new ids are suppressed in generation. Digits and symbols match
-    inside words ("-0.5" -> "-", "0", ".", "5"; the longest number first: "100" stays one token); words only as
-    whole words. Returns the pieces added."""
+    """Add to `tokenizer` the pieces of `texts` it cannot write (see `missing_pieces`; none for a byte-level BPE
+    tokenizer, whose model is left untouched) and grow the model's embeddings to hold them (new rows drawn around
+    the old ones' mean, transformers' default), so that conditioned prompts reach the model as tokens rather than
+    as unknowns; the new ids are suppressed in generation. Embeddings are never shrunk: a matrix padded past its
+    tokenizer (Qwen2.5's 151,936 rows for 151,665 tokens) already has rows for the new ids. Digits and symbols
+    match inside words ("-0.5" -> "-", "0", ".", "5"; the longest number first: "100" stays one token); words only
+    as whole words. Returns the pieces added."""
     from tokenizers import AddedToken
 
     pieces = missing_pieces(tokenizer, texts)
@@ -213,7 +250,8 @@ def extend_vocabulary(model, tokenizer, texts: Sequence[str]) -> list[str]:
         first = len(tokenizer)
         tokenizer.add_tokens([AddedToken(p, single_word=p[0].isalpha() or p[0] == "_", normalized=False)
                               for p in pieces])  # fmt: skip
-        model.resize_token_embeddings(len(tokenizer))
+        if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+            model.resize_token_embeddings(len(tokenizer))
         # the pieces write preferences into prompts and are never sampled in a response (their output rows start
         # among the others', so without this they would be); the checkpoint's generation config carries it
         suppressed = list(model.generation_config.suppress_tokens or [])

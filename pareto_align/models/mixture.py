@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from transformers import LogitsProcessor, LogitsProcessorList, PreTrainedModel
 
+from pareto_align.models.chat import model_prompt
 from pareto_align.models.generation import Generated, GenerationSettings, generate
 
 
@@ -80,7 +81,8 @@ class MixturePolicy:
         return sum(w > 0 for w in self.weights)
 
     def format_prompt(self, prompt):
-        return prompt
+        """The prompt in the run's prompt format (models/chat.py)."""
+        return model_prompt(prompt, self.handle.get("prompt_format"))
 
     def generate(self, prompts: list, settings: GenerationSettings | None = None, seed: int = 0) -> Generated:
         driver = max(range(len(self.weights)), key=lambda i: self.weights[i])
@@ -92,6 +94,6 @@ class MixturePolicy:
                 [MixtureLogitsProcessor(self.weights[driver], others, enc["attention_mask"])]
             )
 
-        out = generate(self.models[driver], self.tokenizer, list(prompts), settings, seed=seed,
-                       logits_processor=processors)  # fmt: skip
+        out = generate(self.models[driver], self.tokenizer, [self.format_prompt(p) for p in prompts], settings,
+                       seed=seed, logits_processor=processors)  # fmt: skip
         return Generated(list(prompts), out.responses, out.n_tokens)

@@ -37,6 +37,7 @@ import torch
 import yaml
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from pareto_align.models.chat import model_prompt
 from pareto_align.models.conditioning import format_conditioned_prompt
 from pareto_align.models.generation import Generated, GenerationSettings, generate, scorable_responses
 from pareto_align.models.loading import frozen_dtype, load_model, load_tokenizer
@@ -62,6 +63,9 @@ class Policy:
     condition: dict[str, Any] | None = None
 
     def format_prompt(self, prompt):
+        """The prompt as this policy's model takes it: in the run's prompt format (`models.chat.model_prompt`: a
+        user turn in a chat run), then with the direction written in for a conditioned policy."""
+        prompt = model_prompt(prompt, self.handle.get("prompt_format"))
         if self.direction is None:
             return prompt
         return format_conditioned_prompt(prompt, self.direction, self.template, self.condition)
@@ -85,7 +89,8 @@ class BestOfNPolicy(Policy):
     scalarization: Scalarization | None = None
 
     def generate(self, prompts: list, settings: GenerationSettings | None = None, seed: int = 0) -> Generated:
-        repeated = [p for p in prompts for _ in range(self.n)]  # (N * n,), candidates of a prompt adjacent
+        # (N * n,), candidates of a prompt adjacent; in the run's format, as the reward model was trained on them
+        repeated = [self.format_prompt(p) for p in prompts for _ in range(self.n)]
         out = generate(self.model, self.tokenizer, repeated, settings, seed=seed)
         candidates = scorable_responses(repeated, out.responses)
         rewards = self.reward_model.score(repeated, candidates).double().numpy()  # (N * n, K)
