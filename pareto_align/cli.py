@@ -68,6 +68,8 @@ def _print_summary(tracker, run_dir: Path, seconds: float) -> None:
 
 def _write_front_outputs(run_dir: Path) -> None:
     """front.csv and the figure of the front (HTML always; PNG when a browser for kaleido is installed)."""
+    from rich.markup import escape
+
     from pareto_align.atomic import write_text_atomic
     from pareto_align.export import ExportError, front_figure, write_figures, write_points_csv
     from pareto_align.front import read_front
@@ -76,10 +78,14 @@ def _write_front_outputs(run_dir: Path) -> None:
     write_points_csv(front, run_dir / "front.csv")
     figure = front_figure(front)
     write_text_atomic(run_dir / "front.html", figure.to_html(include_plotlyjs="cdn"))
+    static = front_figure(front, static=True)
     try:
-        write_figures({"front": front_figure(front, static=True)}, run_dir, formats=("png",))
-    except ExportError as err:
-        console.print(f"[yellow]front.png skipped: {err}[/yellow]")
+        write_figures({"front": static}, run_dir, formats=("png",))
+    except Exception as err:  # a convenience: a rendering failure is a warning, never the sweep's failure
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if not isinstance(err, ExportError):
+            reason = f"{type(err).__name__}: {reason}"
+        console.print(f"[yellow]warning: front.png skipped: {escape(reason)}[/yellow]", soft_wrap=True)
 
 
 def _apply_launcher_options(config, args: argparse.Namespace) -> None:

@@ -207,3 +207,89 @@ def test_missing_browser_is_one_clear_error_and_leaves_nothing(tmp_path, monkeyp
     with pytest.raises(ExportError, match="apt-get install -y chromium"):
         write_figures({"front": front_figure(make_front())}, tmp_path / "out", ["pdf"])
     assert list((tmp_path / "out").iterdir()) == []
+
+
+# --- kaleido returning without writing a file (no browser needed: write_images is replaced) ---------------------
+
+
+class FlakyKaleido:
+    """Stands in for ``pio.write_images``: writes a few bytes into each target, except that the first ``misses``
+    calls leave the targets whose name contains ``skip`` unwritten: deleted (what kaleido did in the issue) or
+    left empty, as the temp file was created."""
+
+    def __init__(self, skip: str, misses: int, leave: str = "deleted"):
+        self.skip, self.misses, self.leave, self.calls = skip, misses, leave, []
+
+    def __call__(self, figs, files, **kw):
+        self.calls.append([Path(f).name for f in files])
+        for f in map(Path, files):
+            if self.skip not in f.name or len(self.calls) > self.misses:
+                f.write_bytes(b"image")
+            elif self.leave == "deleted":
+                f.unlink(missing_ok=True)
+
+
+def test_an_image_kaleido_did_not_write_is_rendered_again_in_a_fresh_session(tmp_path, monkeypatch):
+    import plotly.io as pio
+
+    fake = FlakyKaleido(skip="front.", misses=1)
+    monkeypatch.setattr(pio, "write_images", fake)
+    fig = front_figure(make_front(), static=True)
+    written = write_figures({"front": fig, "other": fig}, tmp_path, ["pdf", "png"])
+    assert sorted(p.name for p in written) == ["front.pdf", "front.png", "other.pdf", "other.png"]
+    assert all(p.read_bytes() == b"image" for p in written)
+    assert len(fake.calls) == 2 and len(fake.calls[0]) == 4
+    assert sorted(n.split(".")[1] for n in fake.calls[1]) == ["front", "front"]  # only the missing ones again
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+@pytest.mark.parametrize("how", ["deleted", "empty"])
+def test_an_image_still_missing_after_the_retry_is_one_error_naming_it(tmp_path, monkeypatch, how):
+    import plotly.io as pio
+
+    fake = FlakyKaleido(skip="front.", misses=2, leave=how)
+    monkeypatch.setattr(pio, "write_images", fake)
+    fig = front_figure(make_front(), static=True)
+    with pytest.raises(ExportError) as err:
+        write_figures({"front": fig, "other": fig}, tmp_path, ["png"])
+    assert str(err.value).startswith(f"kaleido wrote no image for {tmp_path / 'front.png'} (tried twice")
+    assert "\n" not in str(err.value) and "other" not in str(err.value)
+    assert len(fake.calls) == 2
+    assert list(tmp_path.iterdir()) == []  # nothing committed, no temp left
+
+
+def test_a_sweeps_front_png_that_fails_is_a_warning_and_the_front_files_stay(tmp_path, monkeypatch, capsys):
+    import plotly.io as pio
+
+    from pareto_align import cli
+
+    write_front(make_front(), tmp_path)
+    monkeypatch.setattr(pio, "write_images", FlakyKaleido(skip="front.", misses=2))
+    cli._write_front_outputs(tmp_path)  # no exception
+    out = capsys.readouterr().out
+    (line,) = [ln for ln in out.splitlines() if ln.strip()]
+    assert line.startswith("warning: front.png skipped: kaleido wrote no image for") and "front.png" in line
+    assert {p.name for p in tmp_path.iterdir()} == {"front.json", "front.csv", "front.html"}
+
+    def crash(*a, **kw):  # any other failure of the renderer is a warning too
+        raise TimeoutError("browser did not answer\nsecond line")
+
+    monkeypatch.setattr(pio, "write_images", crash)
+    cli._write_front_outputs(tmp_path)
+    warning = capsys.readouterr().out.strip()
+    assert warning == "warning: front.png skipped: TimeoutError: browser did not answer"
+
+
+def test_export_names_an_unwritten_image_in_one_line_and_commits_nothing(tmp_path, monkeypatch, capsys):
+    import plotly.io as pio
+
+    from pareto_align import cli
+
+    write_front(make_front(), tmp_path / "run")
+    monkeypatch.setattr(pio, "write_images", FlakyKaleido(skip="hypervolume.", misses=2))
+    argv = ["export", str(tmp_path / "run"), "--to", str(tmp_path / "out"), "--formats", "csv,pdf"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: kaleido wrote no image for {tmp_path / 'out' / 'hypervolume.pdf'} "
+                   "(tried twice, each in a fresh browser session)")  # fmt: skip
+    assert list((tmp_path / "out").iterdir()) == []
