@@ -26,6 +26,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return ConfigError, DataError, ExportError, FrontFileError, PolicyLoadError
 
 
+def _log(line: str) -> None:
+    """A sweep's progress line, never wrapped: one message is one line (paths stay whole for copying)."""
+    console.print(line, soft_wrap=True)
+
+
 def _print_summary(tracker, run_dir: Path, seconds: float) -> None:
     from pareto_align.export.style import objective_title
     from pareto_align.front import hypervolume
@@ -113,7 +118,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         tracker = run_sweep(config, run_dir, config_path=Path(args.config), progress=not args.no_progress,
-                            log=console.print)  # fmt: skip
+                            log=_log)  # fmt: skip
     except KeyboardInterrupt:
         console.print(
             f"[yellow]interrupted: finished points are kept in {run_dir}; re-run the same command to resume"
@@ -147,7 +152,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     formats = args.formats.split(",") if args.formats else None
     start = time.perf_counter()
     try:
-        uses = run_comparison(comparison, out_dir, progress=not args.no_progress, log=console.print,
+        uses = run_comparison(comparison, out_dir, progress=not args.no_progress, log=_log,
                               on_method_done=lambda label, run_dir: _write_front_outputs(run_dir),
                               formats=formats)  # fmt: skip
     except KeyboardInterrupt:

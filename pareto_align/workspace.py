@@ -119,7 +119,7 @@ def _load_eval_prompts(path: Path) -> list[str]:
     return prompts
 
 
-def prepare_setting(config: SweepConfig, progress: bool) -> Setting:
+def prepare_setting(config: SweepConfig, progress: bool, log=print) -> Setting:
     """Base policy, preference pairs and held-out prompts in the run's prompt format (resolved against the base
     policy's tokenizer, loaded alone); the gold scorer on the built-in benchmark."""
     if config.data.source == "synthetic":
@@ -137,7 +137,8 @@ def prepare_setting(config: SweepConfig, progress: bool) -> Setting:
         raise ConfigError("policy.model: set the base policy (name or path) when data.source is 'files'")
     tokenizer = _load_tokenizer(config, config.policy.model, config.policy.revision)
     prompt_format = resolve_prompt_format(config.data.prompt_format, tokenizer, config.policy.model)
-    data = load_preference_files(config.data.files, config.objectives, prompt_format=prompt_format)
+    data = load_preference_files(config.data.files, config.objectives, prompt_format=prompt_format,
+                                 log=log)  # fmt: skip
     if config.data.eval_prompts is not None:
         prompts = _load_eval_prompts(config.data.eval_prompts)
         prompts = _formatted_eval_prompts(prompts, prompt_format, config.data.eval_prompts)
@@ -170,7 +171,7 @@ class Workspace:
     # ------------------------------------------------------------------ data and base policy
     @cached_property
     def setting(self) -> Setting:
-        setting = prepare_setting(self.config, self.progress)
+        setting = prepare_setting(self.config, self.progress, self.log)
         if (
             setting.benchmark is not None
         ):  # a copy of the tiny base policy, so every handle stays inside the run dir

@@ -166,7 +166,7 @@ def test_conversational_messages_are_reduced_to_role_and_content(tmp_path):
             "chosen": [{"role": "assistant", "content": "a"}],
             "rejected": [{"role": "assistant", "content": "b"}],
         }
-    ]
+    ] * 2
     data = load_preference_files([pairwise(write(tmp_path, "c", rows, "jsonl"))], OBJECTIVES)
     assert data.pairs[0]["prompt"] == [{"role": "user", "content": "hi"}]
 
@@ -208,14 +208,15 @@ def test_pku_labels_as_floats_with_nan(tmp_path):
     rows = [
         {"prompt": "q0", "response_0": "a", "response_1": "b", "safer_response_id": 1.0},
         {"prompt": "q1", "response_0": "c", "response_1": "d", "safer_response_id": float("nan")},
+        {"prompt": "q2", "response_0": "e", "response_1": "f", "safer_response_id": 0.0},
     ]
     path = write(tmp_path, "pkuf", rows, "parquet")
     data = load_preference_files([pku(path, labels={"harmless": "safer_response_id"})], OBJECTIVES)
     assert data.pairs.to_dict() == {
-        "prompt": ["q0"],
-        "chosen": ["b"],
-        "rejected": ["a"],
-        "objective": ["harmless"],
+        "prompt": ["q0", "q2"],
+        "chosen": ["b", "e"],
+        "rejected": ["a", "f"],
+        "objective": ["harmless", "harmless"],
     }
 
 
@@ -233,9 +234,9 @@ def test_helpsteer_scores_negated_for_min_and_nan_where_missing(tmp_path, contai
 
 
 def test_split_of_a_saved_datasetdict(tmp_path):
-    path = write(tmp_path, "dd", HELPSTEER_ROWS, "diskdict", extra_splits={"validation": HELPSTEER_ROWS[1:2]})
+    path = write(tmp_path, "dd", HELPSTEER_ROWS, "diskdict", extra_splits={"validation": HELPSTEER_ROWS[::2]})
     data = load_preference_files([helpsteer(path, split="validation")], OBJECTIVES)
-    assert data.scores["prompt"][:] == ["h1"]
+    assert data.scores["prompt"][:] == ["h0", "h2"]
 
 
 def test_files_merge_and_relative_paths_resolve_against_base_dir(tmp_path):
@@ -686,7 +687,7 @@ def test_csv_files(tmp_path):
         "prompt,response_0,response_1,better_response_id,safer_response_id\nq0,a0,b0,1,0\nq1,a1,b1,,1\n"
     )
     scores = tmp_path / "helpsteer.csv"
-    scores.write_text("prompt,response,helpfulness,verbosity\nh0,r0,4,3\n")
+    scores.write_text("prompt,response,helpfulness,verbosity\nh0,r0,4,3\nh1,r1,2,1\n")
     data = load_preference_files([pairwise(pairs), pku(labels), helpsteer(scores)], OBJECTIVES)
     assert data.pairs["chosen"][:2] == ["good, 0", "good 1"]
     assert data.pair_counts() == {"helpful": 3, "harmless": 2, "concise": 0}
@@ -703,3 +704,115 @@ def test_hub_config_fields():
         DataFileConfig(path="x.jsonl", revision="main", format="pairwise", objective="a")
     cfg = DataFileConfig(hub="org/name", subset="default", revision="abc", format="pairwise", objective="a")
     assert cfg.where == "hub dataset org/name (subset=default, revision=abc)"
+
+
+# ------------------------------------------------------------------------------------ degenerate data
+
+
+def test_rows_whose_chosen_equals_rejected_are_dropped_with_one_warning_line(tmp_path):
+    rows = [{"prompt": f"p{i}", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(10)]
+    for i in (1, 3, 4, 6, 7, 9):
+        rows[i]["rejected"] = rows[i]["chosen"]
+    path = write(tmp_path, "ties", rows, "jsonl")
+    lines: list[str] = []
+    data = load_preference_files([pairwise(path)], OBJECTIVES, log=lines.append)
+    assert data.pairs["prompt"] == ["p0", "p2", "p5", "p8"]
+    assert data.pairs["rejected"] == ["bad 0", "bad 2", "bad 5", "bad 8"]
+    assert lines == [f"warning: {path}: dropped 6 row(s) whose 'chosen' equals 'rejected' (no preference to "
+                     "learn): row(s) 1, 3, 4, 6, 7, ..."]  # fmt: skip
+    quiet: list[str] = []
+    clean = write(tmp_path, "clean", PAIRWISE_ROWS, "jsonl")
+    load_preference_files([pairwise(clean)], OBJECTIVES, log=quiet.append)
+    assert quiet == []
+
+
+def test_dropped_rows_keep_file_row_numbers_in_later_errors(tmp_path):
+    rows = [{"prompt": f"p{i}", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(4)]
+    rows[1]["rejected"] = rows[1]["chosen"]
+    rows[3]["prompt"] = [{"role": "user", "content": "p3"}]  # mixed: reported at its row in the file
+    path = write(tmp_path, "mixed_after_drop", rows, "jsonl")
+    raises([str(path), "mixes plain text and conversational", "row 3, column 'prompt'"], load_preference_files,
+           [pairwise(path)], OBJECTIVES, log=lambda line: None)  # fmt: skip
+
+
+def test_identical_conversations_without_prompt_column_are_dropped_not_refused(tmp_path):
+    # TRL's implicit prompt cannot be extracted from identical texts: before, the whole file was refused
+    rows = [
+        {"chosen": _turns(("user", f"q{i}"), ("assistant", f"good {i}")),
+         "rejected": _turns(("user", f"q{i}"), ("assistant", "same" if i == 0 else f"bad {i}"))}
+        for i in range(3)
+    ]  # fmt: skip
+    rows[0]["chosen"] = rows[0]["rejected"]
+    path = write(tmp_path, "implicit", rows, "jsonl")
+    lines: list[str] = []
+    data = load_preference_files([pairwise(path)], OBJECTIVES, log=lines.append)
+    assert data.pairs["prompt"] == [_turns(("user", "q1")), _turns(("user", "q2"))]
+    assert len(lines) == 1 and "dropped 1 row(s)" in lines[0] and lines[0].endswith("row(s) 0")
+
+
+def test_labelled_rows_with_the_same_response_twice_are_dropped(tmp_path):
+    labelled_twice = {"response_0": "a3", "response_1": "b3", "better_response_id": 1, "safer_response_id": 1}
+    rows = [dict(r) for r in PKU_ROWS] + [{"prompt": "q3", **labelled_twice}]
+    rows[0]["response_1"] = rows[0]["response_0"]  # labelled for both objectives: both pairs go
+    path = write(tmp_path, "pku_same", rows, "parquet")
+    lines: list[str] = []
+    data = load_preference_files([pku(path)], OBJECTIVES, log=lines.append)
+    assert data.pairs["prompt"] == ["q1", "q2", "q3", "q3"]
+    assert data.pair_counts() == {"helpful": 2, "harmless": 2, "concise": 0}
+    assert lines == [f"warning: {path}: dropped 1 row(s) whose 'response_0' equals 'response_1' (no preference "
+                     "to learn): row(s) 0"]  # fmt: skip
+
+
+def test_an_objective_left_without_enough_pairs_is_refused_naming_file_and_objective(tmp_path):
+    rows = [{"prompt": f"p{i}", "chosen": "same", "rejected": "same"} for i in range(4)]
+    path = write(tmp_path, "all_same", rows, "jsonl")
+    lines: list[str] = []
+    message = raises([str(path), "objective 'harmless' has 0 usable preference pair(s) after 4 row(s) without a "
+                      "preference were dropped; at least 2 are needed"], load_preference_files,
+                     [pairwise(path, objective="harmless")], OBJECTIVES, log=lines.append)  # fmt: skip
+    assert "\n" not in message and len(lines) == 1
+    one = write(tmp_path, "one", PAIRWISE_ROWS[:1], "jsonl")
+    raises([str(one), "objective 'helpful' has 1 usable preference pair(s); at least 2"], load_preference_files,
+           [pairwise(one)], OBJECTIVES)  # fmt: skip
+    # the minimum counts an objective's pairs over every file that gives them
+    other = write(tmp_path, "other", PAIRWISE_ROWS[1:2], "jsonl")
+    data = load_preference_files([pairwise(one), pairwise(other)], OBJECTIVES)
+    assert data.pair_counts()["helpful"] == 2
+
+
+def test_the_cli_refuses_identical_pairs_in_one_line_before_training(tmp_path, capsys, tiny_policy_dir):
+    from conftest import tiny_sweep_dict
+
+    from pareto_align import cli
+
+    rows = [{"prompt": f"p{i}", "chosen": "same", "rejected": "same"} for i in range(4)]
+    path = write(tmp_path, "same", rows, "jsonl")
+    fine = write(tmp_path, "fine", PAIRWISE_ROWS, "jsonl")
+    config = tiny_sweep_dict(tmp_path / "cache")
+    files = [{"path": str(path), "format": "pairwise", "objective": "helpful"},
+             {"path": str(fine), "format": "pairwise", "objective": "length"}]  # fmt: skip
+    config["data"] = {"source": "files", "files": files}
+    config["evaluation"]["scorer"] = "reward_model"
+    config["policy"] = {"model": tiny_policy_dir}  # only its tokenizer is read before the data
+    (tmp_path / "c.yaml").write_text(json.dumps(config))
+    argv = ["sweep", str(tmp_path / "c.yaml"), "--output-dir", str(tmp_path / "run"), "--no-progress"]
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"warning: {path}: dropped 4 row(s) whose 'chosen' equals 'rejected' (no "
+                                "preference to learn): row(s) 0, 1, 2, 3"]  # fmt: skip
+    assert err.strip() == (f"error: {path}: objective 'helpful' has 0 usable preference pair(s) after 4 row(s) "
+                           "without a preference were dropped; at least 2 are needed")  # fmt: skip
+    assert not (tmp_path / "run" / "reward_model").exists()
+
+
+@pytest.mark.parametrize("container", ["jsonl", "parquet"])
+def test_a_constant_score_column_is_refused_naming_file_and_column(tmp_path, container):
+    rows = [{**r, "helpfulness": 3} for r in HELPSTEER_ROWS]
+    rows[1]["helpfulness"] = None  # a row without a score does not make the column vary
+    path = write(tmp_path, "flat", rows, container)
+    raises([str(path), "column 'helpfulness' (score of objective 'helpful')", "every scored row (2) has the same "
+            "score, 3", "ranks no response"], load_preference_files, [helpsteer(path)], OBJECTIVES)  # fmt: skip
+    rows = [{**r, "verbosity": None} for r in HELPSTEER_ROWS]
+    path = write(tmp_path, "empty_column", rows, "jsonl")
+    raises([str(path), "column 'verbosity' (score of objective 'concise'): no row has a score"],
+           load_preference_files, [helpsteer(path)], OBJECTIVES)  # fmt: skip

@@ -19,6 +19,12 @@ column the prompt is the leading turns (or characters) that chosen and rejected 
 next to conversational chosen/rejected that repeat it (UltraFeedback-binarized) is replaced by the shared
 leading turns, so the prompt becomes conversational too.
 
+Degenerate data. A pair whose chosen equals its rejected (a pairwise row, or a labelled row whose two responses
+are the same) states no preference: such rows are dropped, with one warning line per file giving their count and
+first row numbers. An objective that files give pairs for and that is left with fewer than
+``MIN_PAIRS_PER_OBJECTIVE`` pairs is refused, as is an attribute-score column whose scores are all equal (or
+absent): it ranks no response.
+
 Rows in error messages are counted from 0, in the order of the file.
 """
 
@@ -26,8 +32,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -47,6 +53,12 @@ _TEXT_FEATURES: dict[str, Any] = {
 }
 _BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 _FORMAT_FIELD = {"pairwise": "objective", "per_objective_labels": "labels", "attribute_scores": "scores"}
+
+# The fewest preference pairs an objective may train on. Two is the least that the prompt-grouped splits (held-out
+# prompts for evaluation, the reward model's held-out accuracy) can put one pair on each side of; it is a floor
+# against degenerate files, not a recommendation: preference learning needs thousands.
+MIN_PAIRS_PER_OBJECTIVE = 2
+_ROWS_SHOWN = 5  # first row numbers named in the warning about dropped rows
 
 
 class ObjectiveLike(Protocol):
@@ -133,6 +145,7 @@ def load_preference_files(
     objectives: Sequence[ObjectiveLike],
     base_dir: Path | None = None,
     prompt_format: Literal["chat", "plain"] | None = None,
+    log: Callable[[str], None] = print,
 ) -> PreferenceData:
     """Read every file and merge them into one `PreferenceData`.
 
@@ -145,12 +158,14 @@ def load_preference_files(
             plain files as messages (prompt: a user turn; responses: an assistant turn), so plain and
             conversational files mix; ``plain`` refuses conversational files; None keeps each file as it is
             (files of both kinds cannot then be merged).
+        log: receives one ``warning: ...`` line per file that had rows dropped (chosen equal to rejected).
 
     Raises:
         DataError: naming the file and the column or field -- missing file or column, empty or unknown
             split, unknown objective, label not 0/1, non-numeric score, text that is neither a string nor
             a message list, plain and conversational texts mixed within a file or across files (without
-            ``chat``), conversational texts in a ``plain`` run.
+            ``chat``), conversational texts in a ``plain`` run, an objective left with fewer than
+            ``MIN_PAIRS_PER_OBJECTIVE`` pairs, a score column without two different scores.
     """
     names = _check_objectives(objectives)
     if not files:
@@ -168,6 +183,10 @@ def load_preference_files(
     parts = [
         _convert(cfg, path, _read(cfg, path), objectives) for cfg, path in zip(files, paths, strict=True)
     ]
+    for part in parts:
+        if part.warning is not None:
+            log(f"warning: {part.warning}")
+    _check_pair_counts(parts, names)
     parts = [_in_format(part, prompt_format) for part in parts]
     return PreferenceData(
         objectives=names,
@@ -311,6 +330,9 @@ class _Part:
     style: TextStyle
     rows: dict[str, list]
     path: Path
+    objectives: list[str]  # those the file was configured to give
+    dropped: list[int] = field(default_factory=list)  # file rows without a preference (chosen = rejected)
+    warning: str | None = None  # one line about the dropped rows
 
 
 def _convert(
@@ -325,16 +347,20 @@ def _convert(
     if cfg.format == "attribute_scores":
         wanted.update({col: f"score of objective '{obj}'" for obj, col in cfg.scores.items()})
     raw = _read_columns(table, path, wanted)
+    canonical_columns = dict(canonical)  # the file's own column names, for messages
+    file_rows, dropped = None, []
     if cfg.format == "pairwise":
-        raw = _extract_prompts(raw, canonical, path)
+        raw, file_rows, dropped = _extract_prompts(raw, canonical, path)
         canonical = {name: name for name in CANONICAL_COLUMNS["pairwise"]}
-    style, texts = _read_texts(raw, list(canonical.values()), path)
+    style, texts = _read_texts(raw, list(canonical.values()), path, file_rows)
     text = {name: texts[column] for name, column in canonical.items()}
     n_rows = len(table)
 
     if cfg.format == "pairwise":
-        rows = {**text, "objective": [cfg.objective] * n_rows}
-        return _Part("pairs", style, rows, path)
+        rows = {**text, "objective": [cfg.objective] * len(file_rows)}
+        same = f"'{canonical_columns['chosen']}' equals '{canonical_columns['rejected']}'"
+        return _Part("pairs", style, rows, path, cfg.objective_names, dropped,
+                     _dropped_warning(path, dropped, same) if dropped else None)  # fmt: skip
 
     if cfg.format == "per_objective_labels":
         rows = {"prompt": [], "chosen": [], "rejected": [], "objective": []}
@@ -342,43 +368,57 @@ def _convert(
         labelled = [(o.name, cfg.labels[o.name]) for o in objectives if o.name in cfg.labels]
         for row in range(n_rows):
             responses = (text["response_0"][row], text["response_1"][row])
-            for name, column in labelled:
-                label = _label(raw[column][row], path, row, column, name)
-                if label is None:
-                    continue
+            labels = [(name, _label(raw[column][row], path, row, column, name)) for name, column in labelled]
+            labels = [(name, label) for name, label in labels if label is not None]
+            if labels and responses[0] == responses[1]:  # the same response twice: no preference to learn
+                dropped.append(row)
+                continue
+            for name, label in labels:
                 rows["prompt"].append(text["prompt"][row])
                 rows["chosen"].append(responses[label])
                 rows["rejected"].append(responses[1 - label])
                 rows["objective"].append(name)
-        if not rows["objective"]:
+        if not rows["objective"] and not dropped:
             columns = ", ".join(f"'{column}'" for _, column in labelled)
             raise DataError(f"{path}: no row has a label in column(s) {columns}; the file gives no pairs")
-        return _Part("pairs", style, rows, path)
+        same = f"'{canonical['response_0']}' equals '{canonical['response_1']}'"
+        return _Part("pairs", style, rows, path, cfg.objective_names, dropped,
+                     _dropped_warning(path, dropped, same) if dropped else None)  # fmt: skip
 
     scores = [[math.nan] * len(objectives) for _ in range(n_rows)]
     for k, objective in enumerate(objectives):
         column = cfg.scores.get(objective.name)
         if column is None:
             continue
+        values = [_score(value, path, row, column, objective.name) for row, value in enumerate(raw[column])]
+        _check_scores_vary(values, path, column, objective.name)
         sign = -1.0 if objective.direction == "min" else 1.0  # see the module docstring
-        for row, value in enumerate(raw[column]):
-            scores[row][k] = sign * _score(value, path, row, column, objective.name)
+        for row, value in enumerate(values):
+            scores[row][k] = sign * value
     rows = {"prompt": text["prompt"], "response": text["response"], "scores": scores}
-    return _Part("scores", style, rows, path)
+    return _Part("scores", style, rows, path, cfg.objective_names)
 
 
-def _extract_prompts(raw: dict[str, list], canonical: dict[str, str], path: Path) -> dict[str, list]:
-    """Pairwise rows as prompt/chosen/rejected, the prompt extracted by TRL where the file leaves it implicit.
+def _extract_prompts(
+    raw: dict[str, list], canonical: dict[str, str], path: Path
+) -> tuple[dict[str, list], list[int], list[int]]:
+    """Pairwise rows as prompt/chosen/rejected, the prompt extracted by TRL where the file leaves it implicit;
+    with the file row of each row kept and the file rows dropped because chosen equals rejected.
 
     Extraction (TRL's ``maybe_extract_prompt``) happens where there is no prompt column, and where a plain prompt
     stands next to conversational chosen/rejected (which then repeat it); other rows pass unchanged, so a
     conversational prompt next to plain responses is still reported as mixed by `_read_texts`.
     """
     out: dict[str, list] = {"prompt": [], "chosen": [], "rejected": []}
+    kept: list[int] = []
+    dropped: list[int] = []
     has_prompt = "prompt" in canonical
     for row in range(len(raw[canonical["chosen"]])):
         example = {name: raw[column][row] for name, column in canonical.items()}
         styles = {name: _text_style(value, path, row, canonical[name]) for name, value in example.items()}
+        if styles["chosen"] == styles["rejected"] and _same_text(example["chosen"], example["rejected"]):
+            dropped.append(row)  # no preference; checked before extraction, which needs them to differ
+            continue
         conversational = styles["chosen"] == styles["rejected"] == "conversational"
         if not has_prompt or (conversational and styles["prompt"] == "plain"):
             if styles["chosen"] != styles["rejected"]:
@@ -390,7 +430,13 @@ def _extract_prompts(raw: dict[str, list], canonical: dict[str, str], path: Path
             example = _extracted(example, conversational, path, row, has_prompt)
         for name in out:
             out[name].append(example[name])
-    return out
+        kept.append(row)
+    return out, kept, dropped
+
+
+def _same_text(a: str | list, b: str | list) -> bool:
+    """Whether two texts of one style are the same (messages compared by role and content only)."""
+    return a == b if isinstance(a, str) else _messages(a) == _messages(b)
 
 
 def _extracted(example: dict, conversational: bool, path: Path, row: int, had_prompt: bool) -> dict:
@@ -401,9 +447,9 @@ def _extracted(example: dict, conversational: bool, path: Path, row: int, had_pr
     pair = {name: _messages(v) if isinstance(v, list) else v for name, v in example.items()}
     what = "turns" if conversational else "text"
     n = min(len(pair["chosen"]), len(pair["rejected"]))
-    if pair["chosen"][:n] == pair["rejected"][:n]:  # TRL's rule assumes they differ somewhere
+    if pair["chosen"][:n] == pair["rejected"][:n]:  # TRL's rule assumes they differ before one ends
         raise DataError(
-            f"{path}: row {row}: chosen and rejected are identical or one repeats the other, so their shared "
+            f"{path}: row {row}: of chosen and rejected one repeats the other, so their shared "
             f"leading {what} (the prompt) leaves one of them empty"
         )
     extracted = maybe_extract_prompt(pair)
@@ -421,14 +467,20 @@ def _messages(value: list) -> list[dict[str, str]]:
     return [{"role": m["role"], "content": m["content"]} for m in value]
 
 
-def _read_texts(raw: dict[str, list], columns: list[str], path: Path) -> tuple[TextStyle, dict[str, list]]:
-    """Validate the text columns; one file must be all plain or all conversational."""
+def _read_texts(
+    raw: dict[str, list], columns: list[str], path: Path, file_rows: list[int] | None = None
+) -> tuple[TextStyle, dict[str, list]]:
+    """Validate the text columns; one file must be all plain or all conversational.
+
+    ``file_rows``: the file row of each row of ``raw`` (for errors) when rows were dropped; default 0, 1, ...
+    """
     style: TextStyle | None = None
     first: tuple[int, str] = (0, "")
     texts: dict[str, list] = {}
     for column in dict.fromkeys(columns):  # a column mapped to two names is read once
         values = []
-        for row, value in enumerate(raw[column]):
+        rows = file_rows if file_rows is not None else range(len(raw[column]))
+        for row, value in zip(rows, raw[column], strict=True):
             kind = _text_style(value, path, row, column)
             if style is None:
                 style, first = kind, (row, column)
@@ -439,7 +491,8 @@ def _read_texts(raw: dict[str, list], columns: list[str], path: Path) -> tuple[T
                 )
             values.append(value if kind == "plain" else _messages(value))
         texts[column] = values
-    assert style is not None  # tables are never empty here
+    if style is None:  # every row was dropped (chosen equals rejected); the pair count check refuses the file
+        style = "plain"
     return style, texts
 
 
@@ -487,6 +540,41 @@ def _score(value: Any, path: Path, row: int, column: str, objective: str) -> flo
     )
 
 
+def _check_scores_vary(scores: list[float], path: Path, column: str, objective: str) -> None:
+    """Refuse a score column that ranks no response: no score at all, or one value in every scored row."""
+    given = [v for v in scores if not math.isnan(v)]
+    what = f"{path}: column '{column}' (score of objective '{objective}')"
+    if not given:
+        raise DataError(f"{what}: no row has a score")
+    if min(given) == max(given):
+        raise DataError(f"{what}: every scored row ({len(given)}) has the same score, {given[0]:g}, "
+                        "so it ranks no response; map the objective to a column whose scores differ")  # fmt: skip
+
+
+def _dropped_warning(path: Path, dropped: list[int], same: str) -> str:
+    """The one line that says which rows were dropped: ``same`` says what was equal (column names)."""
+    shown = ", ".join(str(row) for row in dropped[:_ROWS_SHOWN])
+    if len(dropped) > _ROWS_SHOWN:
+        shown += ", ..."
+    return f"{path}: dropped {len(dropped)} row(s) whose {same} (no preference to learn): row(s) {shown}"
+
+
+def _check_pair_counts(parts: list[_Part], objectives: list[str]) -> None:
+    """Refuse an objective that files give pairs for and that has fewer than MIN_PAIRS_PER_OBJECTIVE of them."""
+    for name in objectives:
+        sources = [p for p in parts if p.kind == "pairs" and name in p.objectives]
+        if not sources:
+            continue  # no file gives pairs for it: whether it needs them is the method's question
+        n = sum(p.rows["objective"].count(name) for p in sources)
+        if n >= MIN_PAIRS_PER_OBJECTIVE:
+            continue
+        dropped = sum(len(p.dropped) for p in sources)
+        after = f" after {dropped} row(s) without a preference were dropped" if dropped else ""
+        files = ", ".join(str(p.path) for p in sources)
+        raise DataError(f"{files}: objective '{name}' has {n} usable preference pair(s){after}; at least "
+                        f"{MIN_PAIRS_PER_OBJECTIVE} are needed")  # fmt: skip
+
+
 def _preview(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -512,7 +600,7 @@ def _in_format(part: _Part, prompt_format: Literal["chat", "plain"] | None) -> _
             "response": as_chat_completion}  # fmt: skip
     rows = {column: [wrap[column](v) for v in values] if column in wrap else values
             for column, values in part.rows.items()}  # fmt: skip
-    return _Part(part.kind, "conversational", rows, part.path)
+    return replace(part, style="conversational", rows=rows)
 
 
 def _merge(parts: list[_Part]) -> datasets.Dataset | None:
