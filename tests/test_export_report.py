@@ -113,6 +113,65 @@ def test_two_sample_intervals():
     assert single.mean == 0.0 and not single.has_interval
 
 
+def test_improvement_interval_counts_a_tie_as_half_a_win_in_every_resample():
+    # Soups and MOD share their specialists, so their extreme points (and with them whole seeds) coincide.
+    tied = improvement_interval([1.0, 1.0, 1.0], [1.0, 1.0, 1.0])
+    assert (tied.mean, tied.low, tied.high) == (0.5, 0.5, 0.5)  # every resample is all ties: exactly 1/2
+    # x = (1, 2) against y = (1, 1): a resample of x is {1,1} (P = 1/2) with probability 1/4, {1,2} (P = 3/4)
+    # with 1/2, {2,2} (P = 1) with 1/4, so the 2.5% and 97.5% quantiles are 1/2 and 1. Ties as wins give [1, 1].
+    half = improvement_interval([1.0, 2.0], [1.0, 1.0])
+    assert (half.mean, half.low, half.high) == (0.75, 0.5, 1.0)
+    # "lower is better" is read by negating both sides: ties stay ties, and P(x better) = 1 - P(y better)
+    flipped = improvement_interval([-1.0, -2.0], [-1.0, -1.0])
+    assert (flipped.mean, flipped.low, flipped.high) == (0.25, 0.0, 0.5)
+
+
+def test_improvement_interval_against_an_independent_loop_over_the_same_resamples():
+    from pareto_align.export.bootstrap import BOOTSTRAP_SEED, CONFIDENCE, N_RESAMPLES
+
+    x, y = [0.3, 0.5, 0.5, 0.7], [0.5, 0.5, 0.2]  # three values shared: ties in most resamples
+    rng = np.random.default_rng(BOOTSTRAP_SEED)  # the draws the interval makes: x's indices, then y's
+    ix = rng.integers(0, len(x), size=(N_RESAMPLES, len(x)))
+    iy = rng.integers(0, len(y), size=(N_RESAMPLES, len(y)))
+    xa, ya = np.array(x), np.array(y)
+    per_resample = [probability_of_improvement(xa[i], ya[j]) for i, j in zip(ix, iy, strict=True)]
+    low, high = np.quantile(per_resample, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+    p = improvement_interval(x, y)
+    # x>y: 0.3>0.2, 0.5>0.2 twice, 0.7 beats all 3; 0.5=0.5 four times, one half each: (1 + 2 + 3 + 2) / 12
+    assert p.mean == pytest.approx(8 / 12)
+    assert (p.low, p.high) == pytest.approx((low, high))
+    assert p.low < 0.5 < p.high
+
+
+def _pairwise_of_twins(seed_shift: float) -> list:
+    """Two methods with the very same points on every seed (a soup and MOD at their shared ends); the points move
+    by ``seed_shift`` per seed."""
+    pts = []
+    for s in range(3):
+        for method in ("soups", "mod"):
+            ends = [(1.0 + seed_shift * s, 2.0), (2.0, 1.0 + seed_shift * s)]
+            pts += [pt(f"{method}{s}{i}", v, method, s) for i, v in enumerate(ends)]
+    f = front(pts)
+    W, _ = default_eu_weights(2)
+    groups = seed_groups(as_runs(f))
+    R = reference_set(groups)
+    summaries = summarize([seed_indicators(g, f.reference_point, None, W, R) for g in groups])
+    comps = pairwise_comparisons(summaries)
+    assert {c.metric for c in comps} == {"hypervolume", "expected_utility", "igd", "maximum_utility_loss"}
+    return comps
+
+
+def test_methods_with_identical_seeds_are_never_called_different():
+    # higher and lower is better alike: every seed ties every seed, so P is 1/2 in every resample
+    for c in _pairwise_of_twins(seed_shift=0.0):
+        p = c.probability_of_improvement
+        assert (p.mean, p.low, p.high) == (0.5, 0.5, 0.5), c.metric
+        assert not c.decided
+    for c in _pairwise_of_twins(seed_shift=0.5):  # seed i ties seed i; the other pairs split evenly
+        p = c.probability_of_improvement
+        assert p.mean == 0.5 and p.low < 0.5 < p.high and not c.decided, c.metric
+
+
 def _two_methods(n_seeds=3):
     """modpo: HV 4 + seed at (0,0) reference; morlhf (linear grid): HV 2; modpo twice the policy updates."""
     pts = []
