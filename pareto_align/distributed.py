@@ -1,5 +1,8 @@
 """The Ray launcher: each job of a round is a Ray task; the driver keeps the front.
 
+A job is run and merged by `jobs.py` (`run_job` in the worker, `record_outcome` on the driver), as under the local
+launcher; this module never imports `sweep.py`, which imports it. Ray itself is imported when a launcher is made.
+
     driver (the `pareto-align sweep` process)           worker (a Ray task, anywhere in the cluster)
       run-dir lock, config record, baseline
       shared products built once (Workspace)  ──path──►  Workspace on the same run dir: reads them, never builds
@@ -34,8 +37,8 @@ from pareto_align.front import Front, FrontTracker
 
 if TYPE_CHECKING:
     from pareto_align.config import LauncherConfig, SweepConfig
+    from pareto_align.jobs import JobOutcome
     from pareto_align.methods import Job
-    from pareto_align.sweep import JobOutcome
     from pareto_align.workspace import Workspace
 
 # Environment a worker needs to behave as the driver does (offline hubs, quiet bars, the benchmark cache).
@@ -114,7 +117,7 @@ class RayLauncher:
         return failures
 
     def _run_wave(self, jobs: list[Job], ws: Workspace, bar) -> dict[str, str]:
-        from pareto_align.sweep import after_job, record_outcome
+        from pareto_align.jobs import after_job, record_outcome
 
         if not jobs:
             return {}
@@ -195,7 +198,7 @@ def run_job_in_worker(
     import torch
 
     from pareto_align.atomic import private_files
-    from pareto_align.sweep import run_job
+    from pareto_align.jobs import run_job
     from pareto_align.workspace import Workspace
 
     torch.set_num_threads(max(1, int(num_cpus)))  # as many threads as cores the scheduler gave the job

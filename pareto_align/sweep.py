@@ -13,10 +13,12 @@ every policy handle through `load_policy` (as the explorer will rebuild it), res
 run's compute total, atomic front.json writes. A job's points appear in front.json only once all of them are
 evaluated, so a sweep killed at any moment loses at most the job in flight.
 
-Launchers: `local` runs the jobs of a round one after another in this process; `ray` (`distributed.py`) runs each
-as a Ray task and hands its `JobOutcome` back here, where `record_outcome` merges it with the same writer. Only the
-process holding the run-dir lock writes front.json. Under several processes (torchrun, accelerate launch; local
-launcher) every process trains each job together; the main one plans, evaluates and writes (see `ranks.py`).
+Launchers: `local` (`LocalLauncher`, here) runs the jobs of a round one after another in this process; `ray`
+(`distributed.py`) runs each as a Ray task and merges the `JobOutcome` it hands back with the same writer. Both run
+and merge a job through `jobs.py` (`run_job`, `record_outcome`), which imports neither launcher nor this module:
+imports go one way, sweep -> launchers -> jobs. Only the process holding the run-dir lock writes front.json. Under
+several processes (torchrun, accelerate launch; local launcher) every process trains each job together; the main
+one plans, evaluates and writes (see `ranks.py`).
 """
 
 from __future__ import annotations
@@ -29,9 +31,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import datasets
 import yaml
@@ -40,11 +40,13 @@ from tqdm.auto import tqdm
 from pareto_align import ranks
 from pareto_align.atomic import private_files, write_text_atomic
 from pareto_align.config import HASH_VERSION, SweepConfig
+from pareto_align.distributed import RayLauncher
 from pareto_align.errors import ConfigError
 from pareto_align.front import FRONT_FILENAME, FrontTracker, Objective, Point, read_front
-from pareto_align.front.schema import Compute, HistoryEntry, PolicyHandle
+from pareto_align.front.schema import PolicyHandle
+from pareto_align.jobs import after_job, record_outcome, run_job
 from pareto_align.methods import METHODS, Job
-from pareto_align.models.policy import Policy, is_checkpoint, load_policy
+from pareto_align.models.policy import Policy, is_checkpoint
 from pareto_align.tracking import sweep_logger
 from pareto_align.workspace import Workspace, device
 
@@ -144,71 +146,11 @@ def _add_baseline(ws: Workspace) -> None:
     ws.tracker.save(ws.run_dir)
 
 
-@dataclass
-class JobOutcome:
-    """What a job hands to whoever keeps the front: its evaluated points, the work they share, and the history
-    entries it logged where the front was out of reach (a distributed worker; locally they go straight in)."""
-
-    job_id: str
-    points: list[Point]
-    shared: dict[str, Compute] = field(default_factory=dict)
-    history: list[HistoryEntry] = field(default_factory=list)
-    seconds: float = 0.0  # wall time of the job where it ran: training and evaluation
-    worker: dict[str, Any] = field(default_factory=dict)  # where it ran and when (distributed launchers)
-
-
-def run_job(job: Job, ws: Workspace) -> JobOutcome:
-    """Run one job and evaluate every policy it produced through `load_policy`; the front is not touched."""
-    name = ws.config.method.name
-    start = time.perf_counter()
-    result = METHODS[name].run(job, ws)
-    if not result.points:
-        raise RuntimeError(f"method {name} produced no point for job {job.id}")
-    points = []
-    for trained in result.points:
-        # every handle says how the run formats prompts, so the explorer formats a typed prompt alike
-        trained.policy = {**trained.policy, "prompt_format": ws.setting.prompt_format}
-        # as the explorer will rebuild it; on the main process only, which evaluates for all (see ranks.py)
-        dtype = ws.config.policy.dtype
-        policy = load_policy(trained.policy, ws.run_dir, device(), dtype) if ranks.is_main() else None
-        ev = ws.evaluate(policy)
-        metadata = {**trained.metadata, "job": job.id, "eval_seconds": ev.seconds}
-        compute = trained.compute
-        if trained.inference_token_cost:  # best-of-n, decoding-time mixtures: the cost is paid at inference
-            compute = compute + Compute(
-                wall_seconds=ev.seconds, generated_tokens=ev.n_tokens * trained.inference_token_cost
-            )
-        points.append(Point(id=trained.id, method=name, weights=trained.weights, direction=trained.direction,
-                            seed=trained.seed, values=ev.values, stderr=ev.stderr, n_samples=ev.n_samples,
-                            samples=ev.samples, policy=trained.policy, compute=compute,
-                            step=trained.step, metadata=metadata))  # fmt: skip
-    return JobOutcome(job.id, points, dict(result.shared), seconds=time.perf_counter() - start)
-
-
-def record_outcome(outcome: JobOutcome, tracker: FrontTracker, run_dir: Path) -> None:
-    """Add a finished job's points (and its shared work and history) to the front, and save front.json together."""
-    for work_id, compute in outcome.shared.items():
-        tracker.add_shared_compute(work_id, compute)
-    tracker.history.extend(outcome.history)
-    for point in outcome.points:
-        tracker.add_point(point)
-        tracker.log(step=len(tracker.point_ids), point_id=point.id, weights=point.weights, method=point.method,
-                    seed=point.seed, cumulative_compute=tracker.total_compute().model_dump())  # fmt: skip
-    tracker.save(run_dir)
-
-
 def _run_job(job: Job, ws: Workspace) -> None:
     """Run one job here, its history logged live into the front, and save its points together."""
     ws.tracker.drop_history(job.id)  # entries of an interrupted earlier attempt
     record_outcome(run_job(job, ws), ws.tracker, ws.run_dir)
     after_job(job, ws)
-
-
-def after_job(job: Job, ws: Workspace) -> None:
-    """The method's optional `after_job(job, ws)`, once the job's points are saved (C-MORL prunes snapshots)."""
-    hook = getattr(METHODS[ws.config.method.name], "after_job", None)
-    if hook is not None:
-        hook(job, ws)
 
 
 class LocalLauncher:
@@ -224,12 +166,10 @@ class LocalLauncher:
         pass
 
 
-def make_launcher(config: SweepConfig, log=print):
+def make_launcher(config: SweepConfig, log=print) -> LocalLauncher | RayLauncher:
     """The launcher of `config.launcher.kind`."""
     if config.launcher.kind == "ray":
-        from pareto_align.distributed import RayLauncher
-
-        return RayLauncher(config.launcher, log)
+        return RayLauncher(config.launcher, log)  # imports Ray only here
     return LocalLauncher()
 
 
