@@ -3,6 +3,7 @@
 Both launchers use these: the local one (`sweep.py`) runs `run_job` in the sweep's process and merges at once;
 the Ray one (`distributed.py`) runs it in a worker and merges the `JobOutcome` that comes back on the driver. So the
 sweep imports its launchers and the launchers import this module, never the sweep: dependencies point one way.
+After each job no trainer, model or optimizer of it stays alive, and CUDA's cache is emptied (`release_memory`).
 
     sweep.py (plan, local launcher) ──► distributed.py (Ray launcher)
         │                                    │
@@ -11,10 +12,13 @@ sweep imports its launchers and the launchers import this module, never the swee
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import torch
 
 from pareto_align import ranks
 from pareto_align.front import FrontTracker, Point
@@ -41,7 +45,26 @@ class JobOutcome:
 
 
 def run_job(job: Job, ws: Workspace) -> JobOutcome:
-    """Run one job and evaluate every policy it produced through `load_policy`; the front is not touched."""
+    """Run one job and evaluate every policy it produced through `load_policy`; the front is not touched. What the
+    job loaded (trainer, models, optimizer) is freed before this returns (after a failure, what the error's
+    traceback still holds is freed once the error is handled)."""
+    try:
+        return _run_and_evaluate(job, ws)
+    finally:  # the job's frames are gone here: what nothing refers to any more can be freed
+        release_memory()
+
+
+def release_memory() -> None:
+    """Free a finished job's objects now, not at some later collection: a few cycles outside the toolkit keep a
+    trained model alive until the garbage collector runs (TRL rebinds the policy's `forward` to a method of the
+    model itself); then hand the blocks CUDA's caching allocator keeps back to the device, so the next job, or
+    another process on the same GPU, can have them."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _run_and_evaluate(job: Job, ws: Workspace) -> JobOutcome:
     name = ws.config.method.name
     start = time.perf_counter()
     result = METHODS[name].run(job, ws)

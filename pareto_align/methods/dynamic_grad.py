@@ -23,6 +23,7 @@ A weight of 0 stays 0 under a multiplicative update: start from interior weights
 from __future__ import annotations
 
 import re
+import weakref
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
@@ -115,13 +116,19 @@ class WeightOptimizer(morlhf.OnlineExtension):
         self.checkpoint_every = method.checkpoint_every
         self.history_weights = list(weights)  # the weights in use, updated in place (read by history entries)
         self.trace: list[dict[str, Any]] = [{"step": 0, "weights": list(weights)}]
-        self.trainer: DynamicGRPOTrainer | None = None
+        # weakly: the trainer holds this probe (`gradient_probe`), and a cycle would keep a finished job's trainer,
+        # model and optimizer alive until the next garbage collection
+        self._trainer: weakref.ref[DynamicGRPOTrainer] | None = None
         self.parameters: list[torch.nn.Parameter] = []
         self.parameter_names: list[str] = []
 
     # ------------------------------------------------------------------ OnlineExtension
+    @property
+    def trainer(self) -> DynamicGRPOTrainer | None:
+        return self._trainer() if self._trainer is not None else None
+
     def attach(self, trainer, rewards, tokenizer) -> None:
-        self.trainer = trainer
+        self._trainer = weakref.ref(trainer)
         self.parameter_names, self.parameters = probe_parameters(trainer.model, self.method)
         trainer.gradient_probe = self
         trainer.n_objectives = len(self.history_weights)
@@ -139,7 +146,7 @@ class WeightOptimizer(morlhf.OnlineExtension):
     def metadata(self) -> dict[str, Any]:
         return {"final_weights": list(self.history_weights), "weight_trace": self.trace,
                 "probe_parameters": int(sum(p.numel() for p in self.parameters)),
-                "probe_seconds": self.trainer.probe_seconds if self.trainer else 0.0}  # fmt: skip
+                "probe_seconds": self.trainer.probe_seconds if self.trainer is not None else 0.0}  # fmt: skip
 
     # ------------------------------------------------------------------ GradientProbe
     def due(self, trainer: DynamicGRPOTrainer) -> bool:

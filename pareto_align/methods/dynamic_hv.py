@@ -25,6 +25,7 @@ responses are scored by the evaluation scorer (gold on the benchmark) into front
 from __future__ import annotations
 
 import json
+import weakref
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -179,12 +180,14 @@ class HypervolumeGuide(morlhf.OnlineExtension, TrainerCallback):
         self.multiplier = 1.0  # before the first measurement: the plain run
         self.meta_tokens = 0
         self.trace: list[dict[str, float]] = []
-        self.trainer = None
+        # weakly: the trainer holds this callback, and a cycle would keep a finished job's trainer, model and
+        # optimizer alive until the next garbage collection
+        self._trainer: weakref.ref | None = None
         self.tokenizer = None
 
     # ------------------------------------------------------------------ OnlineExtension
     def attach(self, trainer, rewards, tokenizer) -> None:
-        self.trainer, self.tokenizer = trainer, tokenizer
+        self._trainer, self.tokenizer = weakref.ref(trainer), tokenizer
         trainer.add_callback(self)
         if self.method.apply_to == "advantage":
             trainer.advantage_scale = self.multiplier  # restored on resume
@@ -232,7 +235,7 @@ class HypervolumeGuide(morlhf.OnlineExtension, TrainerCallback):
         scheduler's base rates and the optimizer's current ones, so the schedule's shape is kept)."""
         ratio, self.multiplier = m / self.multiplier, m
         if self.method.apply_to == "advantage":
-            self.trainer.advantage_scale = m  # type: ignore[union-attr]
+            self._trainer().advantage_scale = m  # type: ignore[union-attr,misc]
             return
         scheduler = getattr(lr_scheduler, "scheduler", lr_scheduler)  # accelerate wraps it
         scheduler.base_lrs = [lr * ratio for lr in scheduler.base_lrs]
