@@ -11,12 +11,8 @@ are exercised:
 - string prompts: the Llama-3 stand-in on a PKU-SafeRLHF-shaped file (per-objective labels).
 
 A case passes when the sweep finished, every training loss and every front value is finite, every model sat on the
-job's device, every trained checkpoint is a LoRA adapter and every point reloads and generates. Dtypes are checked
-by the GPU check's verdict (`test_gpu_check_dry_run`), not per case, so that the dtype defect does not hide the
-others. The reward model is trained once per half and shared (`shared_dir`), as `pareto-align compare` shares it.
-
-Cases marked xfail(strict) fail on today's code for the issue-19 defect they name; remove a mark once its fix is in
-(a fixed case then XPASSes, which fails the strict mark, so no mark outlives its defect).
+job's device with float32 trainable weights, every trained checkpoint is a LoRA adapter and every point reloads and
+generates. The reward model is trained once per half and shared (`shared_dir`), as `pareto-align compare` shares it.
 """
 
 from __future__ import annotations
@@ -48,29 +44,11 @@ HANDLES = {"modpo": "checkpoint", "morlhf": "checkpoint", "dynamic_hv": "checkpo
            "bon": "best_of_n", "soups": "soup", "mod": "mixture", "dpa": "conditioned", "ric": "conditioned",
            "cmorl": "checkpoint"}  # fmt: skip
 
-# Issue 19's defects that fail a case today, by (half, method); each names the section-2 item that fixes it.
-BON_OUTSIDE_RUN = ("issue 19 defect 8: best-of-n refuses a base policy outside the run directory "
-                   "(ConfigError: method: bon needs the base policy inside the run directory)")  # fmt: skip
-DPA_CHAT = ("issue 19 defect 4: DPA with chat data: a message-list prompt with a string completion fails in TRL's "
-            "SFT tokenization (TypeError: can only concatenate list (not 'str') to list)")  # fmt: skip
-RIC_CHAT = ("issue 19 defect 4: RiC with chat data: `' ' + c.strip()` on a message-list response "
-            "(AttributeError: 'list' object has no attribute 'strip')")  # fmt: skip
-KNOWN: dict[tuple[str, str], str] = {("chat", "bon"): BON_OUTSIDE_RUN, ("plain", "bon"): BON_OUTSIDE_RUN,
-                                     ("chat", "dpa"): DPA_CHAT, ("chat", "ric"): RIC_CHAT}  # fmt: skip
-RM_BF16 = ("issue 19 defect 1: the reward model trains bf16 weights (MultiHeadRewardTrainer: trainable parameters "
-           "in bf16 and fp32); and the chat cases in KNOWN")  # fmt: skip
-
-
-def _cases(half: str) -> list:
-    return [pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=KNOWN[(half, m)]))
-            if (half, m) in KNOWN else m for m in METHODS]  # fmt: skip
-
 
 def assert_case(method: str, record: dict) -> None:
     """What every case must show: see the module docstring."""
     assert "error" not in record, record.get("traceback", record.get("error"))
-    problems = {kind: found for kind, found in record["problems"].items() if kind != "dtype"}
-    assert not problems, problems
+    assert not record["problems"], record["problems"]
     assert len(record["points"]) >= 2 and record["handles"] == [HANDLES[method]]
     if method != "bon":  # best-of-n trains nothing: its cost is generation
         assert record["steps"] > 0 and all(math.isfinite(x) for x in record["losses"])
@@ -89,13 +67,12 @@ def dry_run(tmp_path_factory) -> tuple[int, dict]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", _cases("chat"))
+@pytest.mark.parametrize("method", METHODS)
 def test_every_method_on_chat_data_with_the_qwen2_standin(dry_run, method):
     assert_case(method, dry_run[1]["methods"][method])
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=RM_BF16)
 def test_gpu_check_dry_run(dry_run):
     """The script's own verdict and record: every method measured, every check (dtypes included) passed."""
     rc, result = dry_run
@@ -117,7 +94,7 @@ def plain_setting(tmp_path_factory, standin_dirs):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", _cases("plain"))
+@pytest.mark.parametrize("method", METHODS)
 def test_every_method_on_string_prompts_with_the_llama3_standin(plain_setting, method, tmp_path):
     assert_case(method, gpu_check.run_method(method, plain_setting, tmp_path / "run"))
 
