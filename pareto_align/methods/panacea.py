@@ -292,6 +292,8 @@ def train(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
         if (ws.run_dir / record["path"] / "svd_lora_config.json").is_file():
             for entry in record["history"]:  # the sweep dropped them with the interrupted attempt
                 ws.tracker.log(**entry)
+            calibration = Compute.model_validate(record["calibration_compute"])  # the front may have lost it
+            ws.tracker.add_shared_compute(morlhf.PAR_REFERENCE, calibration)
             return record
     names = ws.config.objective_names
     k = len(names)
@@ -343,7 +345,9 @@ def train(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
     compute = Compute(wall_seconds=seconds, policy_updates=int(result.global_step),
                       trained_tokens=int(trainer.state.num_input_tokens_seen) * args.num_iterations,
                       generated_tokens=rewards.objectives.generated_tokens, shared=[morlhf.PAR_REFERENCE])  # fmt: skip
+    calibration = ws.tracker.shared_compute[morlhf.PAR_REFERENCE].model_dump(mode="json")
     record = {"path": str((folder / ADAPTER).relative_to(ws.run_dir)), "compute": compute.model_dump(mode="json"),
+              "calibration_compute": calibration,
               "template": template, "condition": condition if template else None, "history": spread_log.entries,
               "metadata": {"trainer": section.trainer, "reward_source": section.reward_source,
                            "conditioning": section.conditioning, "scalarization": section.scalarization.kind,
