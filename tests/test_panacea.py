@@ -90,14 +90,15 @@ def test_corner_spread_flags_a_model_that_ignores_lambda():
 
 
 # ---------------------------------------------------------------------------------------------- the trainer
-def test_the_update_sees_the_generations_lambda_row_by_row(tiny_policy_dir, tmp_path):
+@pytest.mark.parametrize("kind", ["grpo", "rloo"])
+def test_the_update_sees_the_generations_lambda_row_by_row(tiny_policy_dir, tmp_path, kind):
     import datasets
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import GRPOConfig
+    from trl import GRPOConfig, RLOOConfig
 
     from pareto_align.hf_args import hardware_defaults
     from pareto_align.preference_sampling import group_shared_preferences
-    from pareto_align.trainers.panacea_grpo import PanaceaGRPOTrainer
+    from pareto_align.trainers.panacea_grpo import TRAINERS
 
     model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
     tokenizer = AutoTokenizer.from_pretrained(tiny_policy_dir)
@@ -128,12 +129,13 @@ def test_the_update_sees_the_generations_lambda_row_by_row(tiny_policy_dir, tmp_
     def draw(t, n_prompts, groups):
         return group_shared_preferences(np.random.default_rng([0, t]), n_prompts, groups, 3, 1.0, 0.25)
 
-    args = GRPOConfig(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=4, num_generations=2,
+    config = {"grpo": GRPOConfig, "rloo": RLOOConfig}[kind]
+    args = config(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=4, num_generations=2,
                       steps_per_generation=2, max_completion_length=4, learning_rate=1e-2, beta=0.04,
                       gradient_checkpointing=True, report_to="none", logging_steps=1, save_strategy="no",
                       disable_tqdm=True, top_k=0, seed=0, **hardware_defaults())  # fmt: skip
     data = datasets.Dataset.from_dict({"prompt": ["a b", "c d", "e f", "g h", "a c", "b d"]})
-    trainer = PanaceaGRPOTrainer(model=model, reward_funcs=[reward], args=args, train_dataset=data,
+    trainer = TRAINERS[kind](model=model, reward_funcs=[reward], args=args, train_dataset=data,
                                  processing_class=tokenizer, draw_preferences=draw)  # fmt: skip
     rollouts = []
     real = trainer._generate_and_score_completions

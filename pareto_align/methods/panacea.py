@@ -284,8 +284,6 @@ def start_model(ws: Workspace, section: Config, job: Job, template: str | None):
 def train(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
     """The trained adapter's record (path relative to the run dir, compute, metadata, spread history); a job
     whose record exists (trained before a kill) is not trained again."""
-    from pareto_align.workspace import device
-
     folder = ws.run_dir / "points" / job.id
     if (folder / STATE).is_file():
         record = json.loads((folder / STATE).read_text())
@@ -337,7 +335,6 @@ def train(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
         with toolkit_sampling(model):
             result = trainer.train()
         seconds = time.perf_counter() - start
-        model.to(device())
         save_svd_lora(model, work / ADAPTER)
         tokenizer.save_pretrained(work / ADAPTER)
         shutil.rmtree(folder / ADAPTER, ignore_errors=True)
