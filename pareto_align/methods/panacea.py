@@ -44,6 +44,7 @@ import torch
 from pydantic import Field
 from transformers import TrainerCallback
 
+from pareto_align import ranks
 from pareto_align.atomic import write_text_atomic
 from pareto_align.front.schema import Compute, Front
 from pareto_align.methods import dpa, morlhf
@@ -220,7 +221,9 @@ class SpreadCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         step = state.global_step
-        if self.every and (step % self.every == 0 or step == state.max_steps):
+        # the main process alone samples and writes front.json (several processes: untested, as is SVD-LoRA under
+        # FSDP/ZeRO-3, whose sharded weights this generation would need gathered)
+        if self.every and (step % self.every == 0 or step == state.max_steps) and ranks.is_main():
             self.record(model, step)
 
     def record(self, model, step: int) -> None:
