@@ -234,6 +234,41 @@ def test_handles_reload_at_their_lambda_and_a_bad_lambda_is_refused(panacea_run)
     bad = {**front.points[0].policy.model_dump(exclude_none=True), "direction": [0.2, 0.3, 0.5]}
     with pytest.raises(PolicyLoadError, match="expected 2 values per row"):
         load_policy(bad, run_dir)
+    # conditioning 'prompt' on an SVD-LoRA: the direction is written, the adapter held at the simplex centre
+    template = "{prompt} | {c[0]} {c[1]}"
+    prompt_handle = {**bad, "direction": [0.9, 0.1], "conditioning": "prompt", "template": template}
+    written = load_policy(prompt_handle, run_dir)
+    assert written.format_prompt("x :") == "x : | 90 10"
+    centre = load_policy({**bad, "direction": [0.5, 0.5]}, run_dir).model.get_submodule(name).weight
+    torch.testing.assert_close(written.model.get_submodule(name).weight, centre)
+    with pytest.raises(PolicyLoadError, match="needs an SVD-LoRA"):
+        load_policy({**bad, "path": "base/policy", "direction": [0.5, 0.5]}, run_dir)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"direction": [0.5, 0.6]}, "direction must sum to 1"),
+        ({"template": "{prompt} {c[0]} {c[1]}"}, "conditioning 'svd_lora' writes nothing into the prompt"),
+        ({"conditioning": "lambda"}, "conditioning"),
+    ],
+)
+def test_a_conditioned_handle_on_an_adapter_is_checked(fields, message):
+    from pareto_align.front import PolicyHandle
+
+    handle = {
+        "kind": "conditioned",
+        "path": "p/svd_lora",
+        "direction": [0.5, 0.5],
+        "conditioning": "svd_lora",
+    }
+    PolicyHandle(**handle)
+    with pytest.raises(ValueError, match=message):
+        PolicyHandle(**{**handle, **fields})
+    dpa = PolicyHandle(
+        kind="conditioned", path="p", direction=[2.0, -1.0]
+    )  # a direction off the simplex, as before
+    assert dpa.conditioning is None
 
 
 @pytest.mark.slow
