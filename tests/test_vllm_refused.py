@@ -23,6 +23,8 @@ CASES = {  # method section -> the field the error names
     "dynamic_hv-rloo": ({"name": "dynamic_hv", "trainer": "rloo", "trl": VLLM}, "method.trl.use_vllm"),
     "dynamic_grad": ({"name": "dynamic_grad", "trl": VLLM}, "method.trl.use_vllm"),
     "cmorl": ({"name": "cmorl", "trl": VLLM}, "method.trl.use_vllm"),
+    "panacea": ({"name": "panacea", "trl": VLLM}, "method.trl.use_vllm"),
+    "panacea-rloo": ({"name": "panacea", "trainer": "rloo", "trl": VLLM}, "method.trl.use_vllm"),
     "soups": ({"name": "soups", "specialists": {"name": "morlhf", "trl": VLLM}}, "method.specialists.trl.use_vllm"),
     "mod": ({"name": "mod", "specialists": {"name": "morlhf", "trainer": "rloo", "trl": VLLM}},
             "method.specialists.trl.use_vllm"),

@@ -4,9 +4,10 @@ For the highlighted point the explorer offers up to three sources, each a policy
 - the point's own policy, as stored;
 - a *soup re-mixed at exactly the slider's weights*: the run's soup ingredients (one fine-tune per objective,
   in objective order) with the slider weights as interpolation coefficients;
-- a *conditioned model at exactly the slider's preference* (DPA, RiC): the run's conditioned checkpoint with the
-  slider preference written the way the run writes directions (see ``simplex.direction_like``) and through the
-  run's template and condition (DPA's integer weights; RiC's desired scores from its preference-to-reward map).
+- a *conditioned model at exactly the slider's preference* (DPA, RiC, Panacea): the run's conditioned checkpoint
+  with the slider preference written the way the run writes directions (see ``simplex.direction_like``) and through
+  the run's template and condition (DPA's integer weights; RiC's desired scores from its preference-to-reward map),
+  or, for Panacea's SVD-LoRA, the slider's weights set as the adapter's preference lambda.
 
 torch and transformers are imported only when a policy is actually loaded, so the page stays quick.
 """
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from pareto_align.models.policy import Policy
 
 SourceKind = Literal["stored", "soup", "mixture", "conditioned"]
-_METHOD_NAMES = {"dpa": "DPA", "ric": "RiC"}
+_METHOD_NAMES = {"dpa": "DPA", "ric": "RiC", "panacea": "Panacea"}
 # Tolerance for "this soup's coefficients are its weights" (shows that ingredient k is objective k's expert).
 MATCH_TOLERANCE = 1e-6
 
@@ -156,14 +157,14 @@ def live_sources(
         reasons.append("no DPA model at the slider direction: the run has no conditioned points")
     else:
         examples = [p.policy.direction for p in conditioned if p.policy.direction is not None]  # type: ignore[union-attr]
-        direction = direction_like(w, examples)
         own = conditioned[0].policy  # type: ignore[union-attr]
+        # an adapter's preference (Panacea's SVD-LoRA) is a lambda on the simplex: the slider's weights themselves
+        direction = w if own.conditioning in ("svd_lora", "both") else direction_like(w, examples)
         handle = {"kind": "conditioned", "path": own.path, "direction": [float(x) for x in direction],
                   **prompt_format}  # fmt: skip
         # the run's own way of writing a preference (DPA's integer weights, RiC's desired scores), if it has one
-        handle.update(
-            {key: getattr(own, key) for key in ("template", "condition") if getattr(own, key) is not None}
-        )
+        handle.update({key: getattr(own, key) for key in ("template", "condition", "conditioning")
+                       if getattr(own, key) is not None})  # fmt: skip
         what = "desired scores mapped from the slider weights" if (own.condition or {}).get(
             "kind") == "desired_scores" else "the slider direction"  # fmt: skip
         sources.append(LiveSource("conditioned", f"{_METHOD_NAMES.get(conditioned[0].method, conditioned[0].method)} model conditioned on {what}",

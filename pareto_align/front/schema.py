@@ -120,7 +120,10 @@ class PolicyHandle(BaseModel):
       ``template`` that writes it (``{prompt}`` and ``{c[k]}`` per objective) and the ``condition`` that turns the
       direction into the written values (``integer_weights``: DPA's round(100 v); ``desired_scores``: RiC's
       preference-to-reward mapping with its ``low``/``high``; see ``models/conditioning.py``). Without a template
-      the direction is written as "<pref> 0.80 0.20 </pref> prompt", as before these fields existed.
+      the direction is written as "<pref> 0.80 0.20 </pref> prompt", as before these fields existed. Optional
+      ``conditioning`` (Panacea): ``svd_lora`` (``path`` is an SVD-LoRA adapter and the direction, on the simplex,
+      is set as its preference; nothing is written into the prompt), ``both`` (set and written), or ``prompt``
+      (written only; an SVD-LoRA at ``path`` is then held at the simplex centre); absent: ``prompt``.
     - ``best_of_n``: ``path`` (the sampling policy), ``n`` candidates per response, the ``reward_model`` (a saved
       multi-head reward model, relative to the run dir) that ranks them, and the ``weights`` (and ``scalarization``)
       of the scalarized score by which the best is kept; with ``hub: true`` (and optional ``revision``) the
@@ -147,6 +150,7 @@ class PolicyHandle(BaseModel):
     lora_interpolation: Literal["product", "ab"] | None = None
     template: str | None = None
     condition: dict[str, Any] | None = None
+    conditioning: Literal["prompt", "svd_lora", "both"] | None = None
     hub: bool | None = None
     revision: str | None = None
     prompt_format: Literal["chat", "plain"] | None = None
@@ -162,11 +166,12 @@ class PolicyHandle(BaseModel):
             "checkpoint": ({"path"}, {"hub", "revision"}),
             "soup": ({"checkpoints", "coefficients"}, {"lora_interpolation"}),
             "mixture": ({"checkpoints", "weights"}, set()),
-            "conditioned": ({"path", "direction"}, {"template", "condition"}),
+            "conditioned": ({"path", "direction"}, {"template", "condition", "conditioning"}),
             "best_of_n": ({"path", "n", "reward_model", "weights"}, {"scalarization", "hub", "revision"}),
         }[self.kind]
         for name in ("path", "checkpoints", "coefficients", "direction", "n", "reward_model", "weights",
-                     "scalarization", "lora_interpolation", "template", "condition", "hub", "revision"):  # fmt: skip
+                     "scalarization", "lora_interpolation", "template", "condition", "conditioning", "hub",
+                     "revision"):  # fmt: skip
             value = getattr(self, name)
             if name in used and value is None:
                 raise ValueError(f"policy of kind {self.kind!r} needs {name!r}")
@@ -200,6 +205,10 @@ def _check_conditioning(handle: PolicyHandle) -> None:
     from pareto_align.models.conditioning import check_template, condition_values
 
     k = len(handle.direction or [])
+    if handle.conditioning in ("svd_lora", "both"):  # the direction is an adapter's preference lambda
+        _check_simplex(handle.direction or [], "direction", None)
+    if handle.conditioning == "svd_lora" and (handle.template is not None or handle.condition is not None):
+        raise ValueError("conditioning 'svd_lora' writes nothing into the prompt; remove 'template' and 'condition'")  # fmt: skip
     if handle.template is not None:
         check_template(handle.template, k)
     elif handle.condition is not None:

@@ -24,8 +24,9 @@ from tqdm.auto import tqdm
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 # what the toolkit keeps of a model's generation config while it generates: token ids and cache layout, no sampling
-_KEPT_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id", "use_cache",
-                "cache_implementation", "cache_config")  # fmt: skip
+# (suppress_tokens: ids a model must never write, as the template pieces `extend_vocabulary` adds)
+_KEPT_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id", "suppress_tokens",
+                "use_cache", "cache_implementation", "cache_config")  # fmt: skip
 
 
 class GenerationSettings(BaseModel):

@@ -6,7 +6,9 @@
 - soup:        {"kind": "soup", "checkpoints": [...], "coefficients": [...]}  -- weights interpolated on load
 - conditioned: {"kind": "conditioned", "path": ..., "direction": [...]}      -- direction written into the prompt
                optional "template" and "condition": how it is written (DPA's integer weights, RiC's desired
-               scores; see models/conditioning.py)
+               scores; see models/conditioning.py); "conditioning": "svd_lora" | "both" (Panacea): `path` is an
+               SVD-LoRA adapter on its base (models/svd_lora.py) merged at lambda = direction (written into the
+               prompt too with "both"); with "prompt" (the default) an SVD-LoRA is merged at the simplex centre
 - best_of_n:   {"kind": "best_of_n", "path": ..., "n": 8, "reward_model": "reward_model", "weights": [...]}
                -- n candidates sampled from the checkpoint, the best by the scalarized reward model kept; the
                checkpoint may be a model outside the run by hub name, as a checkpoint's ("hub", "revision")
@@ -45,6 +47,7 @@ from pareto_align.objectives import Scalarization, scalarize
 from pareto_align.soups import SoupMixer, interpolate_state_dicts
 
 ADAPTER_CONFIG = "adapter_config.json"
+SVD_LORA_CONFIG = "svd_lora_config.json"  # models/svd_lora.py's CONFIG_NAME (that module imports torch)
 
 
 class PolicyLoadError(ValueError):
@@ -115,7 +118,7 @@ def _resolve(run_dir: Path, rel: str) -> Path:
 
 def is_checkpoint(path: Path) -> bool:
     """Whether `path` holds a loadable checkpoint: a full model or a LoRA adapter."""
-    return (path / "config.json").is_file() or (path / ADAPTER_CONFIG).is_file()
+    return any((path / name).is_file() for name in ("config.json", ADAPTER_CONFIG, SVD_LORA_CONFIG))
 
 
 def run_dtype(run_dir: Path) -> str:
@@ -143,6 +146,26 @@ def _load_weights(path: Path, run_dir: Path, merge: bool = True, dtype: str = "a
         base = load_model(base_ref, dtype, revision=adapter.get("revision"), use_safetensors=True)
     peft_model = PeftModel.from_pretrained(base, path)
     return peft_model.merge_and_unload() if merge else peft_model
+
+
+def _load_svd_lora(path: Path, run_dir: Path, lam: list[float], device, dtype: str = "auto"):
+    """A Panacea SVD-LoRA on its base (a path in the run dir, or the user's model by name at the revision its
+    config records), merged at preference `lam` (K,) so generation runs at the base model's speed."""
+    from pareto_align.models.svd_lora import load_svd_lora, merge_preference, read_svd_lora_config
+
+    config = read_svd_lora_config(path)
+    if config.base_model is None:
+        raise PolicyLoadError(f"{path}: the SVD-LoRA config names no base model")
+    base_path = (run_dir / config.base_model).resolve()
+    if base_path.is_relative_to(run_dir.resolve()) and base_path.exists():  # the run's own copy
+        base = load_model(str(base_path), dtype, use_safetensors=True)
+    else:
+        base = load_model(config.base_model, dtype, revision=config.revision, use_safetensors=True)
+    try:
+        model = merge_preference(load_svd_lora(base, path), lam)
+    except ValueError as err:  # a lambda of the wrong length or off the simplex, an adapter that does not fit
+        raise PolicyLoadError(f"{run_dir}: {err}") from None
+    return _ready(model, path, device)
 
 
 def _load_lora_ab_soup(paths: list[Path], coefficients, run_dir: Path, device, dtype: str = "auto"):
@@ -225,8 +248,20 @@ def load_policy(
         model, tok = _load_checkpoint(_resolve(run_dir, handle["path"]), run_dir, device, dtype)
         return Policy(model, tok, handle)
     if kind == "conditioned":
-        model, tok = _load_checkpoint(_resolve(run_dir, handle["path"]), run_dir, device, dtype)
-        return Policy(model, tok, handle, direction=list(handle["direction"]), template=handle.get("template"),
+        path, direction = _resolve(run_dir, handle["path"]), list(handle["direction"])
+        conditioning = handle.get("conditioning") or "prompt"
+        if (path / SVD_LORA_CONFIG).is_file():
+            lam = direction if conditioning != "prompt" else [1.0 / len(direction)] * len(direction)
+            model, tok = _load_svd_lora(path, run_dir, lam, device, dtype)
+        elif conditioning != "prompt":
+            raise PolicyLoadError(
+                f"{run_dir}: conditioning {conditioning!r} needs an SVD-LoRA at {handle['path']}"
+            )
+        else:
+            model, tok = _load_checkpoint(path, run_dir, device, dtype)
+        # svd_lora: lambda is in the weights alone
+        written = None if conditioning == "svd_lora" else direction
+        return Policy(model, tok, handle, direction=written, template=handle.get("template"),
                       condition=handle.get("condition"))  # fmt: skip
     if kind == "best_of_n":
         from pareto_align.models.reward_model import MultiHeadRewardModel

@@ -125,6 +125,7 @@ class SVDLoRALinear(nn.Module):
         self.sigma = nn.Parameter(torch.zeros(rank, device=device))  # (r,)
         self.s = nn.Parameter(torch.zeros((), device=device))  # ()
         self.lam: torch.Tensor | None = None  # (K,) or (B, K), fp32; set through set_preference
+        self.enabled = True  # False: the base layer alone (see `disabled`)
 
     def diagonal(self) -> torch.Tensor:
         """[sigma, s * lambda]: shape (r+K,) for a shared lambda, (B, r+K) for one per row."""
@@ -135,6 +136,8 @@ class SVDLoRALinear(nn.Module):
         return torch.cat([sigma, self.s * lam], dim=-1)  # (r+K,) or (B, r+K)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.enabled:
+            return self.base(x)
         d = self.diagonal().to(x.dtype)  # (r+K,) or (B, r+K)
         if d.dim() == 2:
             if x.dim() < 2 or x.shape[0] != d.shape[0]:
@@ -220,6 +223,21 @@ def preference(model: nn.Module, lam: Preference) -> Iterator[None]:
     finally:
         for layer, lam_before in previous:
             layer.lam = lam_before
+
+
+@contextmanager
+def disabled(model: nn.Module) -> Iterator[None]:
+    """Every SVD-LoRA layer of `model` computes its base layer alone for a `with` block: the model is then exactly
+    the base model (the adapter is an additive update), whatever lambda is set, as a KL reference needs."""
+    layers = [layer for _, layer in svd_lora_layers(model)]
+    before = [layer.enabled for layer in layers]
+    for layer in layers:
+        layer.enabled = False
+    try:
+        yield
+    finally:
+        for layer, state in zip(layers, before, strict=True):
+            layer.enabled = state
 
 
 def merge_preference(model: nn.Module, lam: torch.Tensor | Sequence[float]) -> nn.Module:

@@ -1,0 +1,375 @@
+"""`method: panacea`: one policy pi(y | x, lambda) trained over every preference lambda at once (Zhong et al.,
+2024, "Panacea: Pareto Alignment via Preference Adaptation for LLMs", arXiv 2402.02030); its front is that one
+model evaluated on the sweep's `weights` grid, at no further training cost. The authors released no training code;
+this is the paper's online variant on TRL, every open choice stated here.
+
+- Conditioning (`conditioning`): `svd_lora` (the paper's): lambda is the last K singular values of an SVD-LoRA on
+  every target linear layer (models/svd_lora.py), per row of the batch; `prompt`: lambda written into the prompt as
+  DPA's integer weights (models/conditioning.py; the same SVD-LoRA trains, its preference slots held at the
+  simplex centre, so the two conditionings train the same parameters); `both`: the two at once.
+- Training (`loss: rl`) on TRL's GRPOTrainer or RLOOTrainer (trainers/panacea_grpo.py): one lambda per prompt
+  group, drawn from Dirichlet(`alpha`) with simplex corners at `vertex_prob` (preference_sampling.py), carried
+  with the rollout into the loss, so the update's lambda is the generation's, row by row.
+- Reward: lambda_row-scalarized (`scalarization`: linear, or Tchebycheff with its ideal in these units) per-objective
+  rewards r~_k = (r_k - mean_k) / std_k, calibrated once by the base policy's responses to the training prompts
+  (the product PAR also uses, recorded once: `par_reference`), so no objective outweighs the others by its scale;
+  with `par`, sigmoid(r~ - r~_ref) (Fu et al., 2025). The KL to the base (TRL's `beta`) stays outside the
+  scalarization; its reference is the policy with the adapter off, which is the base. Rewards come from the reward
+  model (ensembles aggregated per `aggregation`) or, on the built-in benchmark, the gold functions.
+- While it trains, every `history_every` steps the model is sampled at the K simplex corners on a few training
+  prompts (common random numbers) and scored in training-reward units (r~): front.json's history records each
+  objective's spread across the corners, and `preference_ignored` when no objective spreads beyond noise.
+- Cost model: one RL run of `max_steps` per seed (the grid pays one per weight vector), plus the base policy's
+  responses scored once; every point of the front names that run (`compute.shared`), recorded once. Evaluation
+  merges the adapter at each point's lambda, so a point samples at the base model's speed.
+- Saved: the adapter (svd_lora.safetensors + svd_lora_config.json, base by reference: its path in the run dir or
+  hub name and revision) and tokenizer in points/<job>/svd_lora, renamed into place when complete, then
+  points/<job>/state.json. A job killed after that evaluates without training again; one killed mid-training
+  restarts its training (no mid-run checkpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any, Literal
+
+import datasets
+import numpy as np
+import torch
+from pydantic import Field
+from transformers import TrainerCallback
+
+from pareto_align import ranks
+from pareto_align.atomic import write_text_atomic
+from pareto_align.front.schema import Compute, Front
+from pareto_align.methods import dpa, morlhf
+from pareto_align.methods._conditioned import spread, vocabulary_texts
+from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan
+from pareto_align.models.conditioning import check_template, extend_vocabulary, format_conditioned_prompt
+from pareto_align.models.generation import GenerationSettings, generate, scorable_responses, toolkit_sampling
+from pareto_align.models.svd_lora import (
+    DEFAULT_TARGET_MODULES,
+    SVDLoRAConfig,
+    inject_svd_lora,
+    preference,
+    save_svd_lora,
+    set_preference,
+)
+from pareto_align.objectives import Scalarization, scalarize
+from pareto_align.preference_sampling import group_shared_preferences
+from pareto_align.rewards import ObjectiveRewards
+from pareto_align.trainers.panacea_grpo import TRAINERS
+from pareto_align.trainers.progress import use_step_bar
+
+if TYPE_CHECKING:
+    from pareto_align.config import SweepConfig
+    from pareto_align.evaluate import Scorer
+    from pareto_align.workspace import Workspace
+
+STATE = "state.json"
+ADAPTER = "svd_lora"
+UTILITY = "preference_utility"  # the reward function TRL optimizes; the K objectives are logged at weight 0
+
+
+class Config(morlhf.Config):
+    """YAML section `method:` for `name: panacea` (rewards, trainer, PAR and `trl:` as morlhf's)."""
+
+    name: Literal["panacea"] = "panacea"  # type: ignore[assignment]
+    conditioning: Literal["svd_lora", "prompt", "both"] = Field(
+        "svd_lora",
+        description="Where lambda goes: the SVD-LoRA's singular values (Panacea's), the prompt (DPA's integer "
+        "weights), or both.",
+    )
+    rank: int = Field(8, ge=0, description="Learned singular values r of the SVD-LoRA (it has r + K in all).")
+    target_modules: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_TARGET_MODULES),
+        min_length=1,
+        description="Linear layers that get an SVD-LoRA (PEFT-style names: a name or its last parts).",
+    )
+    loss: Literal["rl", "dpo"] = Field("rl", description="Online RL on the scalarized reward ('dpo': later).")
+    sampling: Literal["dirichlet"] = Field("dirichlet", description="How each group's lambda is drawn.")
+    alpha: float = Field(1.0, gt=0, description="Dirichlet concentration (1: uniform on the simplex).")
+    vertex_prob: float = Field(
+        0.0, ge=0, le=1, description="Probability that a group trains at a simplex corner instead."
+    )
+    template: str | None = Field(
+        None,
+        description="conditioning 'prompt'/'both': how lambda is written ({prompt}, {c[0]}..{c[K-1]}); "
+        "default: DPA's.",
+    )
+    weight_scale: int = Field(100, ge=1, description="Prompt weights are round(weight_scale * lambda).")
+    history_every: int = Field(
+        20,
+        ge=0,
+        description="Every this many steps (and at the end), sample the model at the K simplex corners into "
+        "front.json's history: each objective's spread across lambda (0: off).",
+    )
+    history_samples_per_prompt: int = Field(
+        4, ge=1, description="Responses per prompt and corner for the spread."
+    )
+    spread_prompts: int = Field(8, ge=1, description="Training prompts the spread is measured on.")
+
+    def validation_placeholders(self, config: SweepConfig) -> dict[str, Any]:
+        return {"reward_weights": [0.0] * len(config.objectives) + [1.0], "seed": 0}
+
+    def resolved_template(self, names: list[str]) -> str:
+        return self.template if self.template is not None else dpa.Config.default_template(self, names)  # type: ignore[arg-type]
+
+    def check(self, config: SweepConfig) -> None:
+        if self.loss == "dpo":
+            raise ValueError("method.loss: 'dpo' is not implemented yet; use 'rl'")
+        if config.policy.lora is not None:
+            raise ValueError("policy.lora: panacea trains its own SVD-LoRA adapter (method.rank, "
+                             "method.target_modules); leave policy.lora unset")  # fmt: skip
+        if self.trl.get("sync_ref_model"):
+            raise ValueError("method.trl.sync_ref_model: the KL reference is the base (the adapter off)")
+        if self.conditioning == "svd_lora" and self.template is not None:
+            raise ValueError("method.template: conditioning 'svd_lora' writes nothing into the prompt")
+        if self.conditioning != "svd_lora":
+            try:
+                check_template(self.resolved_template(config.objective_names), len(config.objectives))
+            except ValueError as err:
+                raise ValueError(f"method.{err}") from None
+        super().check(config)
+
+    def planned_updates(self, config: SweepConfig) -> UpdatePlan | None:
+        """One RL run per seed, whatever the size of the weight grid."""
+        steps = self.max_steps()
+        return None if steps is None else UpdatePlan(steps, f"1 run x {steps} max_steps")
+
+    def condition(self) -> dict[str, Any]:
+        return {"kind": "integer_weights", "scale": self.weight_scale}
+
+
+def plan(config: SweepConfig, front: Front) -> list[Job]:
+    """One conditioned model per seed; its front is the sweep's weight grid."""
+    return [Job(f"panacea-s{seed}", seed) for seed in config.seeds]
+
+
+# ---------------------------------------------------------------------------------------------- rewards
+class CalibratedScorer:
+    """A scorer whose rewards are standardized by fixed per-objective statistics: (r - mean) / std, (N, K)."""
+
+    def __init__(self, scorer: Scorer, mean: np.ndarray, std: np.ndarray) -> None:
+        self.scorer, self.mean, self.std = scorer, torch.as_tensor(mean), torch.as_tensor(std)
+        self.objective_names = getattr(scorer, "objective_names", None)
+
+    def score(self, prompts, responses) -> torch.Tensor:
+        return (self.scorer.score(prompts, responses).double() - self.mean) / self.std  # (N, K)
+
+
+class PreferenceRewards:
+    """TRL's reward functions for Panacea: the K calibrated objectives (logged, weight 0) and their scalarization
+    by each row's own lambda (weight 1). TRL passes the trainer's `preference` and `plain_prompt` columns."""
+
+    def __init__(self, objectives: ObjectiveRewards, scalarization: Scalarization) -> None:
+        self.objectives, self.scalarization = objectives, scalarization
+
+    def _rows(self, prompts, completions, completion_ids, ref_rewards, plain_prompt) -> np.ndarray:
+        # scored on the user's prompt: a template written into it is no part of what the objectives judge
+        return self.objectives.rewards(plain_prompt or prompts, completions, completion_ids, ref_rewards)
+
+    def _objective(self, k: int):
+        def reward(prompts, completions, completion_ids=None, ref_rewards=None, plain_prompt=None, **_):
+            return self._rows(prompts, completions, completion_ids, ref_rewards, plain_prompt)[:, k].tolist()
+
+        reward.__name__ = self.objectives.names[k]
+        return reward
+
+    def _utility(self):
+        def reward(prompts, completions, completion_ids=None, ref_rewards=None, plain_prompt=None,
+                   preference=None, **_):  # fmt: skip
+            r = self._rows(prompts, completions, completion_ids, ref_rewards, plain_prompt)  # (N, K)
+            lam = np.asarray(preference, dtype=float)  # (N, K)
+            return [float(scalarize(r[i : i + 1], lam[i], self.scalarization)[0]) for i in range(len(r))]
+
+        reward.__name__ = UTILITY
+        return reward
+
+    def functions(self) -> list:
+        return [self._objective(k) for k in range(len(self.objectives.names))] + [self._utility()]
+
+    def weights(self) -> list[float]:
+        return [0.0] * len(self.objectives.names) + [1.0]
+
+
+# ---------------------------------------------------------------------------------------------- spread
+def corner_spread(values: np.ndarray, stderr: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Each objective's spread across the K corners (max - min of its mean, (K,)) from corner means and standard
+    errors (K corners, K objectives), and whether lambda looks ignored: no spread beyond twice the standard error
+    of a difference of two corner means."""
+    width = values.max(axis=0) - values.min(axis=0)  # (K,)
+    noise = 2 * math.sqrt(2) * stderr.max(axis=0)  # (K,)
+    return width, bool(np.all(width <= noise))
+
+
+class SpreadCallback(TrainerCallback):
+    """Every `every` steps and at the end: the model at the K simplex corners, in training-reward units, into
+    front.json's history (module docstring)."""
+
+    def __init__(self, ws: Workspace, job: Job, every: int, prompts: list, samples: int, scorer: Scorer,
+                 tokenizer, settings: GenerationSettings, write, adapter: bool, k: int) -> None:  # fmt: skip
+        self.ws, self.job, self.every, self.scorer, self.tokenizer = ws, job, every, scorer, tokenizer
+        self.prompts = [p for p in prompts for _ in range(samples)]
+        self.settings, self.write, self.adapter, self.k = settings, write, adapter, k
+        self.entries: list[dict[str, Any]] = []
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        step = state.global_step
+        # the main process alone samples and writes front.json (several processes: untested, as is SVD-LoRA under
+        # FSDP/ZeRO-3, whose sharded weights this generation would need gathered)
+        if self.every and (step % self.every == 0 or step == state.max_steps) and ranks.is_main():
+            self.record(model, step)
+
+    def record(self, model, step: int) -> None:
+        values, stderr = [], []
+        for lam in np.eye(self.k):
+            texts = [self.write(p, lam) for p in self.prompts] if self.write else self.prompts
+            with preference(model, lam) if self.adapter else nullcontext():
+                out = generate(model, self.tokenizer, texts, self.settings, seed=self.job.seed)
+            responses = scorable_responses(self.prompts, out.responses)
+            r = self.scorer.score(self.prompts, responses).double().numpy()  # (N, K)
+            values.append(r.mean(axis=0))  # (K,)
+            stderr.append(r.std(axis=0, ddof=1) / math.sqrt(len(r)) if len(r) > 1 else np.zeros(self.k))
+        V, S = np.array(values), np.array(stderr)  # (K corners, K objectives)
+        width, ignored = corner_spread(V, S)
+        entry = {"step": step, "point_id": self.job.id, "hypervolume": None, "training": True,
+                 "method": "panacea", "seed": self.job.seed, "kind": "preference_spread",
+                 "corner_values": V.tolist(), "spread": width.tolist(), "preference_ignored": ignored}  # fmt: skip
+        self.entries.append(entry)
+        self.ws.tracker.log(**entry)
+        self.ws.tracker.save(self.ws.run_dir)
+        if ignored:
+            self.ws.log(f"{self.job.id}: step {step}: no objective spreads across lambda beyond noise")
+
+
+# ---------------------------------------------------------------------------------------------- training
+def distinct_new_rows(model, n_new: int, seed: int) -> None:
+    """Redraw the last `n_new` input-embedding rows as mean + std * N(0, 1) of the old rows, per dimension.
+    transformers draws added rows so close to the old rows' mean that "0" and "100" are one vector to the model;
+    the embeddings stay frozen here (only the SVD-LoRA trains), so the weights written into a prompt must reach it
+    as distinct inputs."""
+    embeddings = model.get_input_embeddings().weight  # (V, H)
+    old = embeddings[:-n_new].float()  # (V - n, H)
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(n_new, embeddings.shape[1], generator=generator)  # (n, H)
+    with torch.no_grad():
+        rows = old.mean(dim=0).cpu() + old.std(dim=0).cpu() * noise  # (n, H)
+        embeddings[-n_new:] = rows.to(embeddings.dtype).to(embeddings.device)
+
+
+def start_model(ws: Workspace, section: Config, job: Job, template: str | None):
+    """The base policy (its vocabulary extended for the template where the tokenizer lacks pieces, the new rows
+    distinct, that copy saved in points/<job>/base) with a fresh SVD-LoRA, and the tokenizer."""
+    k = len(ws.config.objectives)
+    model, tokenizer = ws.load_base()
+    reference = ws.base_reference()
+    added = extend_vocabulary(model, tokenizer, vocabulary_texts(template, k)) if template is not None else []
+    if added:
+        distinct_new_rows(model, len(added), job.seed)
+        folder = ws.run_dir / "points" / job.id
+        with ws.training_dir(job.id) as work:
+            model.save_pretrained(work / "base")
+            tokenizer.save_pretrained(work / "base")
+            shutil.rmtree(folder / "base", ignore_errors=True)
+            os.replace(work / "base", folder / "base")
+        reference = {"path": str((folder / "base").relative_to(ws.run_dir))}
+    config = SVDLoRAConfig(section.rank, k, tuple(section.target_modules), base_model=reference["path"],
+                           revision=reference.get("revision"))  # fmt: skip
+    return inject_svd_lora(model, config, seed=job.seed), tokenizer
+
+
+def train(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
+    """The trained adapter's record (path relative to the run dir, compute, metadata, spread history); a job
+    whose record exists (trained before a kill) is not trained again."""
+    folder = ws.run_dir / "points" / job.id
+    if (folder / STATE).is_file():
+        record = json.loads((folder / STATE).read_text())
+        if (ws.run_dir / record["path"] / "svd_lora_config.json").is_file():
+            for entry in record["history"]:  # the sweep dropped them with the interrupted attempt
+                ws.tracker.log(**entry)
+            calibration = Compute.model_validate(record["calibration_compute"])  # the front may have lost it
+            ws.tracker.add_shared_compute(morlhf.PAR_REFERENCE, calibration)
+            return record
+    names = ws.config.objective_names
+    k = len(names)
+    scorer = morlhf.reward_scorer(ws, section)
+    prompts = ws.setting.train_prompts()
+    ref = morlhf.reference_rewards(ws, section, prompts, scorer)  # (P, K): the base policy's, scored once
+    mean, std = ref.mean(axis=0), spread(ref)
+    calibrated = CalibratedScorer(scorer, mean, std)
+    data = datasets.Dataset.from_dict({"prompt": prompts})
+    if section.par:
+        data = data.add_column("ref_rewards", ((ref - mean) / std).tolist())
+    rewards = PreferenceRewards(ObjectiveRewards(calibrated, names, [1.0 / k] * k, par=section.par),
+                                section.scalarization)  # fmt: skip
+    adapter = section.conditioning != "prompt"
+    template = None if section.conditioning == "svd_lora" else section.resolved_template(names)
+    condition = section.condition()
+    write = (
+        None if template is None else lambda p, lam: format_conditioned_prompt(p, lam, template, condition)
+    )
+    model, tokenizer = start_model(ws, section, job, template)
+    if not adapter:  # the preference slots held at the simplex centre: a plain adapter of rank r + K
+        set_preference(model, np.full(k, 1.0 / k))
+
+    def draw(t: int, n_prompts: int, groups: int) -> np.ndarray:
+        rng = np.random.default_rng([job.seed, t])
+        return group_shared_preferences(rng, n_prompts, groups, k, section.alpha, section.vertex_prob)
+
+    with ws.training_dir(job.id) as work:
+        args = section.build_trl_config(reward_weights=rewards.weights(), seed=job.seed, output_dir=str(work / "trainer"),
+                                        disable_tqdm=not ws.progress, **ws.tracking_args(job.id))  # fmt: skip
+        start = time.perf_counter()
+        trainer = TRAINERS[section.trainer](model=model, reward_funcs=rewards.functions(), args=args,
+                                            train_dataset=data, processing_class=tokenizer, draw_preferences=draw,
+                                            write_preference=write, condition_adapter=adapter)  # fmt: skip
+        use_step_bar(trainer, f"training {job.id}", ws.progress)
+        settings = GenerationSettings(max_new_tokens=int(args.max_completion_length))
+        spread_log = SpreadCallback(ws, job, section.history_every, prompts[: section.spread_prompts],
+                                    section.history_samples_per_prompt, calibrated, tokenizer, settings, write,
+                                    adapter, k)  # fmt: skip
+        trainer.add_callback(spread_log)
+        with toolkit_sampling(model):
+            result = trainer.train()
+        seconds = time.perf_counter() - start
+        save_svd_lora(model, work / ADAPTER)
+        tokenizer.save_pretrained(work / ADAPTER)
+        shutil.rmtree(folder / ADAPTER, ignore_errors=True)
+        os.replace(work / ADAPTER, folder / ADAPTER)
+    compute = Compute(wall_seconds=seconds, policy_updates=int(result.global_step),
+                      trained_tokens=int(trainer.state.num_input_tokens_seen) * args.num_iterations,
+                      generated_tokens=rewards.objectives.generated_tokens, shared=[morlhf.PAR_REFERENCE])  # fmt: skip
+    calibration = ws.tracker.shared_compute[morlhf.PAR_REFERENCE].model_dump(mode="json")
+    record = {"path": str((folder / ADAPTER).relative_to(ws.run_dir)), "compute": compute.model_dump(mode="json"),
+              "calibration_compute": calibration,
+              "template": template, "condition": condition if template else None, "history": spread_log.entries,
+              "metadata": {"trainer": section.trainer, "reward_source": section.reward_source,
+                           "conditioning": section.conditioning, "scalarization": section.scalarization.kind,
+                           "calibration": {"mean": mean.tolist(), "std": std.tolist()},
+                           "reward_scoring_seconds": rewards.objectives.scoring_seconds}}  # fmt: skip
+    write_text_atomic(folder / STATE, json.dumps(record))
+    return record
+
+
+def run(job: Job, ws: Workspace) -> JobResult:
+    """Train the conditioned model (or find it trained), then one point per weight vector of the sweep's grid."""
+    section: Config = ws.config.method  # type: ignore[assignment]
+    record = train(ws, section, job)
+    compute = Compute.model_validate(record["compute"])
+    points = []
+    for i, w in enumerate(ws.config.weight_vectors()):
+        lam = [round(float(x), 10) for x in w]
+        handle = {"kind": "conditioned", "path": record["path"], "direction": lam,
+                  "conditioning": section.conditioning}  # fmt: skip
+        if record["template"] is not None:
+            handle.update(template=record["template"], condition=record["condition"])
+        shared = Compute(shared=[job.id, morlhf.PAR_REFERENCE])  # the one run and the calibration, paid once
+        points.append(TrainedPolicy(f"w{i:02d}-s{job.seed}", handle, job.seed, shared, weights=lam, direction=lam,
+                                    step=compute.policy_updates, metadata={"grid_index": i, **record["metadata"]}))  # fmt: skip
+    return JobResult(points, shared={job.id: compute.model_copy(update={"shared": []})})

@@ -1,0 +1,320 @@
+"""Panacea (online): config mistakes named by field; rewards scalarized by each row's own lambda against hand
+values; the trainer's lambda at generation, in the rewards and at the loss forward, row by row, one per prompt
+group; and a few-step sweep on the tiny benchmark whose front is one conditioned handle per weight vector on one
+shared adapter, reloaded at any lambda (load_policy, the explorer), with a bad lambda refused in one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_sweep_dict
+
+from pareto_align.config import ConfigError, parse_config
+from pareto_align.front import read_front
+from pareto_align.methods import panacea
+from pareto_align.models.policy import PolicyLoadError, load_policy
+from pareto_align.models.svd_lora import (
+    SVDLoRAConfig,
+    inject_svd_lora,
+    load_svd_lora,
+    merged_weight,
+    svd_lora_layers,
+)
+from pareto_align.objectives import Scalarization
+from pareto_align.rewards import ObjectiveRewards
+
+GOLD = {"name": "panacea", "reward_source": "gold", "rank": 2}
+
+
+# ---------------------------------------------------------------------------------------------- config
+@pytest.mark.parametrize(
+    ("method", "extra", "message"),
+    [
+        ({"loss": "dpo"}, {}, "method.loss: 'dpo' is not implemented yet"),
+        ({"conditioning": "svd_lora", "template": "{prompt} {c[0]} {c[1]}"}, {}, "method.template"),
+        ({"conditioning": "prompt", "template": "{prompt} {c[0]}"}, {}, "method.template"),
+        ({"alpha": 0}, {}, "alpha"),
+        ({"vertex_prob": 1.5}, {}, "vertex_prob"),
+        ({"conditioning": "weights"}, {}, "conditioning"),
+        ({"trl": {"reward_weights": [1, 0]}}, {}, "method.trl"),
+        ({}, {"policy": {"lora": {"r": 4}}}, "policy.lora: panacea trains its own SVD-LoRA"),
+    ],
+)
+def test_config_mistakes_are_named_by_field(tmp_path, method, extra, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        parse_config(tiny_sweep_dict(tmp_path, method={**GOLD, **method}, **extra))
+
+
+def test_one_job_per_seed_and_one_run_of_updates(tmp_path):
+    config = parse_config(tiny_sweep_dict(tmp_path, method={**GOLD, "trl": {"max_steps": 7}}, seeds=[0, 3]))
+    assert [j.id for j in panacea.plan(config, None)] == ["panacea-s0", "panacea-s3"]
+    assert config.method.planned_updates(config).updates == 7  # the grid's size costs nothing
+
+
+# ---------------------------------------------------------------------------------------------- rewards
+class _FixedScorer:
+    def __init__(self, r):
+        self.r = torch.as_tensor(r, dtype=torch.float64)
+
+    def score(self, prompts, responses):
+        return self.r[: len(responses)]
+
+
+def test_rewards_are_calibrated_and_scalarized_by_each_rows_lambda():
+    raw = np.array([[2.0, 10.0], [4.0, 30.0], [0.0, 20.0]])  # (N, K)
+    mean, std = np.array([2.0, 20.0]), np.array([2.0, 10.0])
+    scorer = panacea.CalibratedScorer(_FixedScorer(raw), mean, std)
+    lam = [[1.0, 0.0], [0.25, 0.75], [0.5, 0.5]]
+    completions = ["x", "y", "z"]
+    z = (raw - mean) / std  # [[0, -1], [1, 1], [-1, 0]]
+    for kind, expected in (("linear", [0.0, 1.0, -0.5]),
+                           ("tchebycheff", [-1.0 * 2.0, -max(0.25 * 1, 0.75 * 1), -max(0.5 * 3, 0.5 * 2)])):  # fmt: skip
+        s = Scalarization(kind=kind, ideal=[2.0, 2.0] if kind == "tchebycheff" else None)
+        rewards = panacea.PreferenceRewards(ObjectiveRewards(scorer, ["a", "b"], [0.5, 0.5]), s)
+        *objectives, utility = rewards.functions()
+        assert utility.__name__ == panacea.UTILITY and rewards.weights() == [0.0, 0.0, 1.0]
+        np.testing.assert_allclose(objectives[1](["p"] * 3, completions), z[:, 1])
+        np.testing.assert_allclose(utility(["p"] * 3, completions, preference=lam), expected)
+
+
+def test_corner_spread_flags_a_model_that_ignores_lambda():
+    same = np.array([[1.0, 2.0], [1.0, 2.0]])
+    width, ignored = panacea.corner_spread(same, np.full((2, 2), 0.1))
+    assert width.tolist() == [0.0, 0.0] and ignored
+    apart = np.array([[1.0, 0.0], [0.0, 1.0]])  # each corner best at its own objective
+    width, ignored = panacea.corner_spread(apart, np.full((2, 2), 0.1))
+    assert width.tolist() == [1.0, 1.0] and not ignored
+    _, ignored = panacea.corner_spread(apart, np.full((2, 2), 0.5))  # within noise: 2 sqrt(2) 0.5 = 1.41
+    assert ignored
+
+
+# ---------------------------------------------------------------------------------------------- the trainer
+@pytest.mark.parametrize("kind", ["grpo", "rloo"])
+def test_the_update_sees_the_generations_lambda_row_by_row(tiny_policy_dir, tmp_path, kind):
+    import datasets
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, RLOOConfig
+
+    from pareto_align.hf_args import hardware_defaults
+    from pareto_align.preference_sampling import group_shared_preferences
+    from pareto_align.trainers.panacea_grpo import TRAINERS
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_policy_dir)
+    inject_svd_lora(model, SVDLoRAConfig(rank=1, num_objectives=3))
+    layer = next(layer for _, layer in svd_lora_layers(model))
+    seen: list[tuple[str, torch.Tensor, torch.Tensor]] = []  # (phase, input_ids, lambda the layers hold)
+
+    def record(module, args, kwargs):
+        ids = kwargs["input_ids"]
+        phase = "loss" if torch.is_grad_enabled() else ("logps" if "labels" in kwargs else "generate")
+        if layer.enabled:  # the KL reference runs with the adapter off: lambda does not act there
+            seen.append((phase, ids.clone(), layer.lam.clone()))
+
+    model.register_forward_pre_hook(record, with_kwargs=True)
+    with_grad: list[torch.Tensor] = []  # lambda at each forward of one layer with gradients, recomputes too
+
+    def record_layer(module, args):
+        if torch.is_grad_enabled():
+            with_grad.append(module.lam.clone())
+
+    layer.register_forward_pre_hook(record_layer)
+    rewarded = []
+
+    def reward(prompts, completions, preference=None, **_):
+        rewarded.append(preference)
+        return [float(len(c)) for c in completions]
+
+    def draw(t, n_prompts, groups):
+        return group_shared_preferences(np.random.default_rng([0, t]), n_prompts, groups, 3, 1.0, 0.25)
+
+    config = {"grpo": GRPOConfig, "rloo": RLOOConfig}[kind]
+    args = config(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=4, num_generations=2,
+                      steps_per_generation=2, max_completion_length=4, learning_rate=1e-2, beta=0.04,
+                      gradient_checkpointing=True, report_to="none", logging_steps=1, save_strategy="no",
+                      disable_tqdm=True, top_k=0, seed=0, **hardware_defaults())  # fmt: skip
+    data = datasets.Dataset.from_dict({"prompt": ["a b", "c d", "e f", "g h", "a c", "b d"]})
+    trainer = TRAINERS[kind](model=model, reward_funcs=[reward], args=args, train_dataset=data,
+                                 processing_class=tokenizer, draw_preferences=draw)  # fmt: skip
+    rollouts = []
+    real = trainer._generate_and_score_completions
+
+    def keep(inputs):
+        out = real(inputs)
+        rollouts.append(out)
+        return out
+
+    trainer._generate_and_score_completions = keep
+    trainer.train()
+
+    lam_of: dict[tuple, set] = {}
+    for out, given in zip(rollouts, rewarded, strict=True):
+        lam = out["preference"]  # (B, K)
+        assert torch.allclose(lam.sum(dim=1), torch.ones(len(lam)))
+        groups = lam.view(-1, 2, 3)  # (prompts, G, K): TRL's group order
+        assert torch.equal(groups[:, 0], groups[:, 1])  # one lambda per prompt group
+        assert len({tuple(g[0].tolist()) for g in groups}) == len(groups)  # and different across groups
+        np.testing.assert_allclose(given, lam.numpy())  # the rewards scalarize with the row's lambda
+        rows = torch.cat([out["prompt_ids"], out["completion_ids"]], dim=1)  # (B, P+C)
+        for row, row_lam in zip(rows, lam, strict=True):
+            lam_of.setdefault(tuple(row.tolist()), set()).add(tuple(row_lam.tolist()))
+    assert len(rollouts) == 1  # one generation of 4 prompts x 2, split into two optimizer steps
+    generated = [lam for phase, _, lam in seen if phase == "generate"]
+    assert len(generated) > 1 and all(torch.equal(g, rollouts[0]["preference"]) for g in generated)
+    forwards = [(phase, ids, lam) for phase, ids, lam in seen if phase != "generate"]
+    # the old log-probs in two chunks of TRL's batch size, then two loss forwards
+    assert [phase for phase, _, _ in forwards] == ["logps", "logps", "loss", "loss"]
+    for _, ids, lam in forwards:
+        assert lam.shape == (len(ids), 3) == (4, 3)
+        for row, row_lam in zip(ids, lam, strict=True):
+            assert tuple(row_lam.tolist()) in lam_of[tuple(row.tolist())]  # the generation's lambda
+    losses = [lam for phase, _, lam in forwards if phase == "loss"]
+    assert len(with_grad) == 2 * 2  # each loss forward is run again in backward (gradient checkpointing) ...
+    expected = [losses[0], losses[0], losses[1], losses[1]]
+    assert all(torch.equal(a, b) for a, b in zip(with_grad, expected, strict=True))
+    halves = rollouts[0]["preference"][:4], rollouts[0]["preference"][4:]
+    # TRL shuffled the rows before splitting them: the checks above have teeth
+    assert not all(torch.equal(a, b) for a, b in zip(losses, halves, strict=True))
+
+
+# ---------------------------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def panacea_run(tmp_path_factory, benchmark_cache):
+    from pareto_align.sweep import run_sweep
+
+    method = {**GOLD, "history_every": 2, "spread_prompts": 2, "history_samples_per_prompt": 2,
+              "trl": {"max_steps": 3, "per_device_train_batch_size": 8, "num_generations": 4,
+                      "max_completion_length": 12, "learning_rate": 5e-2, "beta": 0.04, "logging_steps": 1}}  # fmt: skip
+    weights = {"kind": "explicit", "weights": [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]}
+    config = parse_config(tiny_sweep_dict(benchmark_cache, method=method, weights=weights))
+    run_dir = tmp_path_factory.mktemp("panacea") / "run"
+    run_sweep(config, run_dir, progress=False, log=lambda *a: None)
+    return config, run_dir
+
+
+@pytest.mark.slow
+def test_one_model_gives_one_conditioned_point_per_weight_vector(panacea_run):
+    _, run_dir = panacea_run
+    front = read_front(run_dir)
+    assert [p.weights for p in front.points] == [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]
+    assert set(front.compute.shared) == {"panacea-s0", "par_reference"}
+    trained = front.compute.shared["panacea-s0"]
+    assert trained.policy_updates == 3 and trained.generated_tokens > 0
+    assert front.compute.total.policy_updates == 3  # counted once, not once per point
+    for p in front.points:
+        assert p.policy.kind == "conditioned" and p.policy.conditioning == "svd_lora"
+        assert p.policy.path == "points/panacea-s0/svd_lora" and p.policy.direction == p.weights
+        assert p.policy.template is None and p.compute.shared == ["panacea-s0", "par_reference"]
+        assert p.compute.policy_updates == 0
+    spread = [h for h in front.history if getattr(h, "kind", None) == "preference_spread"]
+    assert [h.step for h in spread] == [2, 3]
+    assert all(len(h.spread) == 2 and isinstance(h.preference_ignored, bool) for h in spread)
+
+
+@pytest.mark.slow
+def test_handles_reload_at_their_lambda_and_a_bad_lambda_is_refused(panacea_run):
+    from safetensors.torch import load_file
+
+    _, run_dir = panacea_run
+    front = read_front(run_dir)
+    saved = load_file(run_dir / "points/panacea-s0/svd_lora/svd_lora.safetensors")
+    name = "model.layers.0.self_attn.q_proj"
+    assert saved[f"{name}.s"].abs() > 0  # it trained
+    base = load_policy({"kind": "checkpoint", "path": "base/policy"}, run_dir).model
+    for p in front.points:
+        policy = load_policy(p.policy.model_dump(exclude_none=True), run_dir)
+        # lambda is in the weights alone
+        assert policy.format_prompt("write about ocean :") == "write about ocean :"
+        lam = torch.tensor(p.weights)
+        d = torch.cat([saved[f"{name}.sigma"], saved[f"{name}.s"] * lam])  # (r+K,)
+        expected = base.get_submodule(name).weight + (saved[f"{name}.U"] * d) @ saved[f"{name}.V"].T
+        torch.testing.assert_close(policy.model.get_submodule(name).weight, expected)
+        assert len(policy.generate(["write about ocean :"] * 2, seed=1).responses) == 2
+    bad = {**front.points[0].policy.model_dump(exclude_none=True), "direction": [0.2, 0.3, 0.5]}
+    with pytest.raises(PolicyLoadError, match="expected 2 values per row"):
+        load_policy(bad, run_dir)
+    # conditioning 'prompt' on an SVD-LoRA: the direction is written, the adapter held at the simplex centre
+    template = "{prompt} | {c[0]} {c[1]}"
+    prompt_handle = {**bad, "direction": [0.9, 0.1], "conditioning": "prompt", "template": template}
+    written = load_policy(prompt_handle, run_dir)
+    assert written.format_prompt("x :") == "x : | 90 10"
+    centre = load_policy({**bad, "direction": [0.5, 0.5]}, run_dir).model.get_submodule(name).weight
+    torch.testing.assert_close(written.model.get_submodule(name).weight, centre)
+    with pytest.raises(PolicyLoadError, match="needs an SVD-LoRA"):
+        load_policy({**bad, "path": "base/policy", "direction": [0.5, 0.5]}, run_dir)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"direction": [0.5, 0.6]}, "direction must sum to 1"),
+        ({"template": "{prompt} {c[0]} {c[1]}"}, "conditioning 'svd_lora' writes nothing into the prompt"),
+        ({"conditioning": "lambda"}, "conditioning"),
+    ],
+)
+def test_a_conditioned_handle_on_an_adapter_is_checked(fields, message):
+    from pareto_align.front import PolicyHandle
+
+    handle = {
+        "kind": "conditioned",
+        "path": "p/svd_lora",
+        "direction": [0.5, 0.5],
+        "conditioning": "svd_lora",
+    }
+    PolicyHandle(**handle)
+    with pytest.raises(ValueError, match=message):
+        PolicyHandle(**{**handle, **fields})
+    dpa = PolicyHandle(
+        kind="conditioned", path="p", direction=[2.0, -1.0]
+    )  # a direction off the simplex, as before
+    assert dpa.conditioning is None
+
+
+@pytest.mark.slow
+def test_explorer_sets_the_sliders_weights_as_the_adapters_lambda(panacea_run):
+    from pareto_align.explorer import live
+
+    _, run_dir = panacea_run
+    front = read_front(run_dir)
+    sources, _ = live.live_sources(front.points, front.points[0], run_dir, [0.2, 0.8])
+    source = {s.kind: s for s in sources}["conditioned"]
+    assert source.handle["conditioning"] == "svd_lora" and "template" not in source.handle
+    assert source.handle["direction"] == pytest.approx([0.2, 0.8]) and "Panacea" in source.label
+    policy = live.load_live_policy(live.policy_cache_key(run_dir, source.handle))
+    layer_name = "model.layers.0.self_attn.q_proj"
+    adapter = load_svd_lora(load_policy({"kind": "checkpoint", "path": "base/policy"}, run_dir).model,
+                            run_dir / "points/panacea-s0/svd_lora")  # fmt: skip
+    expected = merged_weight(adapter.get_submodule(layer_name), [0.2, 0.8])
+    torch.testing.assert_close(policy.model.get_submodule(layer_name).weight, expected)
+    assert len(live.generate_responses(policy, "write about ocean :", n=2)) == 2
+
+
+@pytest.mark.slow
+def test_both_conditionings_and_a_trained_job_is_not_trained_again(tmp_path, benchmark_cache, monkeypatch):
+    """conditioning 'both': lambda in the adapter and in the prompt, the tiny tokenizer's template pieces in a
+    saved copy of the base the adapter names; a run killed after training evaluates without training again."""
+    import json
+
+    from pareto_align.sweep import run_sweep
+
+    method = {**GOLD, "conditioning": "both", "history_every": 0,
+              "trl": {"max_steps": 2, "per_device_train_batch_size": 8, "num_generations": 4,
+                      "max_completion_length": 8}}  # fmt: skip
+    config = parse_config(tiny_sweep_dict(benchmark_cache, method=method))
+    run_dir = tmp_path / "run"
+    run_sweep(config, run_dir, progress=False, log=lambda *a: None)
+    adapter = json.loads((run_dir / "points/panacea-s0/svd_lora/svd_lora_config.json").read_text())
+    assert adapter["base_model"] == "points/panacea-s0/base"  # the base with the template's pieces
+    front = read_front(run_dir)
+    for p in front.points:
+        assert p.policy.conditioning == "both" and p.policy.template is not None
+        policy = load_policy(p.policy.model_dump(exclude_none=True), run_dir)
+        weights = [round(100 * w) for w in p.weights]
+        assert policy.format_prompt("x :") == f"maximize weighted rating = helpful*{weights[0]} + length*{weights[1]} | x :"  # fmt: skip
+        responses = policy.generate(["write about ocean :"] * 8, seed=1).responses
+        assert not any("*" in r or "maximize" in r for r in responses)  # the template's pieces are suppressed
+    (run_dir / "front.json").unlink()  # killed after training, before its points were recorded
+    monkeypatch.setattr(panacea, "TRAINERS", {})  # training again would fail here
+    run_sweep(config, run_dir, progress=False, log=lambda *a: None)
+    assert [p.values for p in read_front(run_dir).points] == [p.values for p in front.points]
