@@ -203,6 +203,26 @@ def test_point_on_prepared_pairs_trains_exactly_as_with_trls_own_precompute(tiny
         assert torch.equal(p, q), name
 
 
+def test_cpu_runs_skip_gradient_checkpointing_unless_asked_and_get_the_same_weights(tiny):
+    def checkpointing(**trl):
+        return modpo_method.Config(trl=trl).trl_args()["gradient_checkpointing"]
+
+    assert checkpointing() is torch.cuda.is_available()  # TRL's default on a GPU
+    assert checkpointing(gradient_checkpointing=True) is True
+    tok, _, ds, out = tiny
+    data = ds.add_column("margin", np.linspace(-1.0, 1.5, len(ds)).tolist())
+    models = []
+    for enabled in (True, False):
+        args = _args(MODPOConfig, out / f"gc-{enabled}", weights=[0.5, 0.5], trained_objective=0, max_steps=3,
+                     learning_rate=1e-3, gradient_checkpointing=enabled)  # fmt: skip
+        trainer = MODPOTrainer(model=_fresh_model(tok), args=args, train_dataset=data, processing_class=tok)
+        trainer.train()
+        assert trainer.model.is_activation_checkpointing is enabled
+        models.append(trainer.model)
+    for (name, p), q in zip(models[0].named_parameters(), models[1].parameters(), strict=True):
+        assert torch.equal(p, q), name
+
+
 @pytest.mark.slow
 def test_sweep_computes_reference_logps_once_per_objective_and_shares(tmp_path, benchmark_cache, monkeypatch):
     """Two points on 'helpful' and one on 'length': one reference pass per objective, none again on resume or in

@@ -97,6 +97,16 @@ class Config(TRLSection):
     def trl_config_class(self) -> type:
         return MODPOConfig
 
+    def trl_args(self) -> dict[str, Any]:
+        args = super().trl_args()
+        # TRL turns gradient checkpointing on: each layer's activations are recomputed in the backward pass to save
+        # accelerator memory. A CPU run has the memory but not the time (the recomputation is ~20% of a quickstart
+        # step), and the gradients are the same bit for bit (tests/test_modpo.py). Like the device fields of
+        # hf_args.hardware_defaults, this follows the machine, so it stays out of the config hash.
+        if args.get("use_cpu") and "gradient_checkpointing" not in self.trl:
+            args["gradient_checkpointing"] = False
+        return args
+
     def trl_fields_of(self) -> type:
         return DPOConfig
 
