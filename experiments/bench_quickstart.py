@@ -28,10 +28,25 @@ import time
 from pathlib import Path
 
 
-def run_once(config: Path, run_dir: Path, cache: Path, in_process: bool, repo: Path | None = None) -> float:
-    env = {**os.environ, "PARETO_ALIGN_CACHE": str(cache), "TQDM_DISABLE": "1"}
-    if repo is not None:  # that checkout's code, whatever this interpreter has installed
+def checkout_env(repo: Path | None, **extra: str) -> dict[str, str]:
+    """The environment of a subprocess that runs `repo`'s code (run it with cwd=repo: `python -m` puts the working
+    directory first on sys.path), whatever this interpreter has installed."""
+    env = {**os.environ, **extra}
+    if repo is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(repo), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return env
+
+
+def imported_from(repo: Path | None) -> str:
+    """Where the subprocesses of `run_once` import pareto_align from (a check that --repo took effect)."""
+    cmd = [sys.executable, "-c", "import pareto_align; print(pareto_align.__file__)"]
+    return subprocess.run(
+        cmd, env=checkout_env(repo), cwd=repo, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def run_once(config: Path, run_dir: Path, cache: Path, in_process: bool, repo: Path | None = None) -> float:
+    env = checkout_env(repo, PARETO_ALIGN_CACHE=str(cache), TQDM_DISABLE="1")
     start = time.perf_counter()
     if in_process:
         os.environ.update(env)
@@ -51,7 +66,7 @@ def run_once(config: Path, run_dir: Path, cache: Path, in_process: bool, repo: P
             str(run_dir),
             "--no-progress",
         ]
-        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(cmd, env=env, cwd=repo, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
@@ -127,8 +142,8 @@ def main() -> None:
     )
     parser.add_argument("--skip-warm", action="store_true", help="cold runs only")
     args = parser.parse_args()
-    if args.repo and len(args.repo) > 1 and args.in_process:
-        parser.error("--in-process runs this interpreter's code: one --repo at most")
+    if args.repo and args.in_process:
+        parser.error("--in-process runs this interpreter's code; --repo runs each checkout in a subprocess")
     import torch
 
     repos = [r.resolve() for r in args.repo] if args.repo else [None]
@@ -142,11 +157,13 @@ def main() -> None:
                 seconds[i, phase] = run_once(
                     config, tmp / f"{phase}-{i}", tmp / f"cache-{i}", args.in_process, repo
                 )
+                print(f"{phase} {imported_from(repo)}: {seconds[i, phase]:.0f} s", file=sys.stderr, flush=True)
         last = phases[-1]
         runs = [
             {
                 "repo": str(repo) if repo else None,
                 "revision": revision(repo or Path.cwd()),
+                "imported_from": imported_from(repo),
                 **{f"{phase}_seconds": seconds[i, phase] for phase in phases},
                 "front": describe(tmp / f"{last}-{i}"),
             }
@@ -167,7 +184,10 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
     }
     if len(runs) == 1:  # the single-checkout record, as before
-        result = {**{k: v for k, v in runs[0].items() if k not in ("repo", "revision")}, **result}
+        result = {
+            **{k: v for k, v in runs[0].items() if k not in ("repo", "revision", "imported_from")},
+            **result,
+        }
     else:
         result = {**result, "runs": runs, "front_differences": differences}
     for run in runs:
