@@ -157,7 +157,9 @@ def main() -> None:
                 seconds[i, phase] = run_once(
                     config, tmp / f"{phase}-{i}", tmp / f"cache-{i}", args.in_process, repo
                 )
-                print(f"{phase} {imported_from(repo)}: {seconds[i, phase]:.0f} s", file=sys.stderr, flush=True)
+                print(
+                    f"{phase} {imported_from(repo)}: {seconds[i, phase]:.0f} s", file=sys.stderr, flush=True
+                )
         last = phases[-1]
         runs = [
             {
