@@ -8,6 +8,7 @@ functions.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import time
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import datasets
 import numpy as np
+import torch
 from pydantic import Field
 from trl import DPOConfig
 
@@ -245,7 +247,10 @@ def _prepared_pairs(
                                         seed=0, disable_tqdm=not ws.progress, report_to="none")  # fmt: skip
         model, tokenizer = ws.load_base()
         prepared = prepare_pairs(model, tokenizer, raw, args, ws.peft_config())
-        del model  # the reference pass is done; training loads its own copy
+        del model  # the trainer's reference cycles would keep it on the GPU beside the copy training loads
+        if torch.cuda.is_available():
+            gc.collect()
+            torch.cuda.empty_cache()
         if logps is None:
             ws.save_array(name, reference_logps(prepared, len(raw)))
         kept[name] = prepared
