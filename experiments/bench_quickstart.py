@@ -6,6 +6,13 @@ fresh run dir (the reward model and every policy are trained again). By default 
 instead (for a machine without the plotting stack, e.g. a bare GPU box).
 
     python experiments/bench_quickstart.py [--config experiments/quickstart.yaml] [--out results.json]
+
+Side by side: `--repo DIR` (repeated) runs each checkout's own code (PYTHONPATH=DIR) and config (DIR/CONFIG), each
+with its own empty cache, cold runs one after the other and then warm runs, and says whether their fronts are the
+same to the last digit (every point's values and stderr). For the code before a change, a worktree of it:
+
+    git worktree add /tmp/before <commit> && python experiments/bench_quickstart.py --repo /tmp/before --repo . \
+        --skip-warm --out results.json
 """
 
 from __future__ import annotations
@@ -21,8 +28,25 @@ import time
 from pathlib import Path
 
 
-def run_once(config: Path, run_dir: Path, cache: Path, in_process: bool) -> float:
-    env = {**os.environ, "PARETO_ALIGN_CACHE": str(cache), "TQDM_DISABLE": "1"}
+def checkout_env(repo: Path | None, **extra: str) -> dict[str, str]:
+    """The environment of a subprocess that runs `repo`'s code (run it with cwd=repo: `python -m` puts the working
+    directory first on sys.path), whatever this interpreter has installed."""
+    env = {**os.environ, **extra}
+    if repo is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(repo), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return env
+
+
+def imported_from(repo: Path | None) -> str:
+    """Where the subprocesses of `run_once` import pareto_align from (a check that --repo took effect)."""
+    cmd = [sys.executable, "-c", "import pareto_align; print(pareto_align.__file__)"]
+    return subprocess.run(
+        cmd, env=checkout_env(repo), cwd=repo, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def run_once(config: Path, run_dir: Path, cache: Path, in_process: bool, repo: Path | None = None) -> float:
+    env = checkout_env(repo, PARETO_ALIGN_CACHE=str(cache), TQDM_DISABLE="1")
     start = time.perf_counter()
     if in_process:
         os.environ.update(env)
@@ -42,8 +66,32 @@ def run_once(config: Path, run_dir: Path, cache: Path, in_process: bool) -> floa
             str(run_dir),
             "--no-progress",
         ]
-        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(cmd, env=env, cwd=repo, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
+
+
+def revision(repo: Path) -> str:
+    """The checkout's commit, with '+changes' when its tracked files differ from it."""
+    git = ["git", "-C", str(repo)]
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run([*git, "diff", "--quiet", "HEAD"]).returncode != 0
+    return (commit or "unknown") + ("+changes" if dirty else "")
+
+
+def front_differences(first: Path, second: Path) -> list[str]:
+    """Where two fronts' baselines and points differ (ids, weights, values and stderr compared exactly); empty when
+    they are the same to the last digit."""
+    fields = ("id", "weights", "values", "stderr")
+
+    def entries(run_dir: Path) -> list[dict]:
+        front = json.loads((run_dir / "front.json").read_text())
+        return [{f: p.get(f) for f in fields} for p in front["baselines"] + front["points"]]
+
+    a, b = entries(first), entries(second)
+    out = [] if len(a) == len(b) else [f"{len(a)} vs {len(b)} baselines and points"]
+    for x, y in zip(a, b, strict=False):
+        out += [f"{x['id']}: {f} {x[f]} vs {y[f]}" for f in fields if x[f] != y[f]]
+    return out
 
 
 def describe(run_dir: Path) -> dict:
@@ -89,28 +137,70 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=Path("experiments/quickstart.yaml"))
     parser.add_argument("--out", type=Path)
     parser.add_argument("--in-process", action="store_true")
+    parser.add_argument(
+        "--repo", type=Path, action="append", help="a checkout to run (repeat to compare several)"
+    )
+    parser.add_argument("--skip-warm", action="store_true", help="cold runs only")
     args = parser.parse_args()
+    if args.repo and args.in_process:
+        parser.error("--in-process runs this interpreter's code; --repo runs each checkout in a subprocess")
     import torch
 
+    repos = [r.resolve() for r in args.repo] if args.repo else [None]
+    phases = ["cold"] if args.skip_warm else ["cold", "warm"]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        cold = run_once(args.config, tmp / "cold", tmp / "cache", args.in_process)
-        warm = run_once(args.config, tmp / "warm", tmp / "cache", args.in_process)
-        result = {
-            "cold_seconds": cold,
-            "warm_seconds": warm,
-            "mode": "in-process run_sweep" if args.in_process else "pareto-align sweep (subprocess)",
-            "device": torch.cuda.get_device_name()
-            if torch.cuda.is_available()
-            else f"cpu ({os.cpu_count()} cores)",
-            "machine": platform.machine(),
-            "date": time.strftime("%Y-%m-%d"),
-            "front": describe(tmp / "warm"),
+        seconds: dict[tuple[int, str], float] = {}
+        for phase in phases:  # every checkout's cold run, then every warm run: drifting load hits them alike
+            for i, repo in enumerate(repos):
+                config = args.config if repo is None or args.config.is_absolute() else repo / args.config
+                seconds[i, phase] = run_once(
+                    config, tmp / f"{phase}-{i}", tmp / f"cache-{i}", args.in_process, repo
+                )
+                print(
+                    f"{phase} {imported_from(repo)}: {seconds[i, phase]:.0f} s", file=sys.stderr, flush=True
+                )
+        last = phases[-1]
+        runs = [
+            {
+                "repo": str(repo) if repo else None,
+                "revision": revision(repo or Path.cwd()),
+                "imported_from": imported_from(repo),
+                **{f"{phase}_seconds": seconds[i, phase] for phase in phases},
+                "front": describe(tmp / f"{last}-{i}"),
+            }
+            for i, repo in enumerate(repos)
+        ]
+        differences = {
+            f"{runs[0]['revision']} vs {runs[i]['revision']}": front_differences(
+                tmp / f"{last}-0", tmp / f"{last}-{i}"
+            )
+            for i in range(1, len(repos))
         }
-    print(json.dumps({k: v for k, v in result.items() if k != "front"}, indent=1))
-    print(json.dumps(result["front"]["largest_weight_scores_highest"], indent=1))
-    print(f"HV {result['front']['hypervolume']:.1f} vs base {result['front']['base_hypervolume']:.1f}; "
-          f"{result['front']['n_non_dominated']}/{result['front']['n_points']} non-dominated")  # fmt: skip
+    result = {
+        "mode": "in-process run_sweep" if args.in_process else "pareto-align sweep (subprocess)",
+        "device": torch.cuda.get_device_name()
+        if torch.cuda.is_available()
+        else f"cpu ({os.cpu_count()} cores)",
+        "machine": platform.machine(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    if len(runs) == 1:  # the single-checkout record, as before
+        result = {
+            **{k: v for k, v in runs[0].items() if k not in ("repo", "revision", "imported_from")},
+            **result,
+        }
+    else:
+        result = {**result, "runs": runs, "front_differences": differences}
+    for run in runs:
+        front = run["front"]
+        times = ", ".join(f"{phase} {run[f'{phase}_seconds']:.0f} s" for phase in phases)
+        print(f"{run['revision'][:12]}: {times}; HV {front['hypervolume']:.1f} vs base {front['base_hypervolume']:.1f}; "
+              f"{front['n_non_dominated']}/{front['n_points']} non-dominated")  # fmt: skip
+        if len(runs) == 1:
+            print(json.dumps(front["largest_weight_scores_highest"], indent=1))
+    for pair, diff in (result.get("front_differences") or {}).items():
+        print(f"fronts {pair}: " + ("identical to the last digit" if not diff else f"DIFFER: {diff[:5]}"))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2))

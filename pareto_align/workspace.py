@@ -4,11 +4,13 @@
     reward_model/          the multi-head reward model (safetensors + JSON) and reward_metrics.json
     reward_diffs_<src>.npy r(x, y_w) - r(x, y_l) for every preference pair, (N, K), from the reward model or gold
                            (or, `implicit_reward`, from policies' implicit rewards; NaN for objectives without one)
+    ref_logps_<obj>_<key>.npy  MODPO: the reference policy's log-probs of objective <obj>'s pairs, (N_obj, 2), for
+                           the TRL settings hashed in <key> (see methods/modpo.py)
     points/<id>/policy/    one policy per trained point, renamed into place only when complete
 
-Several sweeps of one setting (the methods of `pareto-align compare`) can share the reward model and reward
-differences through `shared_dir`: each is built there once, then linked into the run directory (hard links, so
-every run directory stays whole on its own and its handles keep pointing inside it).
+Several sweeps of one setting (the methods of `pareto-align compare`) can share the reward model and the arrays
+(reward differences, reference log-probs) through `shared_dir`: each is built there once, then linked into the run
+directory (hard links, so every run directory stays whole on its own and its handles keep pointing inside it).
 
 Methods get a `Workspace` in `run(job, workspace)`: data, base policy, reward model, scorers, evaluation, the
 one place that saves a trained policy, and the history of the front while a point trains.
@@ -167,6 +169,7 @@ class Workspace:
         self.log = log
         self._diffs: dict[str, np.ndarray] = {}
         self._base_commit: str | None = None  # the hub commit the base policy was last loaded at
+        self._arrays: dict[str, np.ndarray] = {}  # arrays read or built by this workspace, by name
 
     # ------------------------------------------------------------------ data and base policy
     @cached_property
@@ -313,24 +316,46 @@ class Workspace:
 
     def reward_diffs(self, source: str) -> np.ndarray:
         """r(x, y_w) - r(x, y_l) for every preference pair, (N, K), from `source`; computed once per run dir."""
-        if source in self._diffs:
-            return self._diffs[source]
-        name = f"reward_diffs_{source}.npy"
-        path = self.run_dir / name
-        if not path.exists():
-            built = path if self.shared_dir is None else self.shared_dir / name
-            if not built.exists():
-                scorer, pairs = self.scorer(source), self.pairs("reward differences")
-                p, c, r = pairs["prompt"], pairs["chosen"], pairs["rejected"]
-                diffs = (scorer.score(p, c) - scorer.score(p, r)).double().numpy()  # (N, K)
-                buffer = io.BytesIO()
-                np.save(buffer, diffs, allow_pickle=False)
-                write_bytes_atomic(built, buffer.getvalue())
-            if built != path:
-                link_into_place(built, path)
-        diffs = np.load(path, allow_pickle=False)
-        self._diffs[source] = diffs
+        name = f"reward_diffs_{source}"
+        diffs = self.load_array(name)
+        if diffs is None:
+            scorer, pairs = self.scorer(source), self.pairs("reward differences")
+            p, c, r = pairs["prompt"], pairs["chosen"], pairs["rejected"]
+            diffs = (scorer.score(p, c) - scorer.score(p, r)).double().numpy()  # (N, K)
+            self.save_array(name, diffs)
         return diffs
+
+    # ------------------------------------------------------------------ arrays the jobs share
+    def load_array(self, name: str) -> np.ndarray | None:
+        """The array `name` (run_dir/<name>.npy) built by an earlier job or run, or None when none has built it yet.
+        With a `shared_dir`, one that another sweep built there is linked into the run dir first. Under several
+        processes the main process's answer is every process's, so that they all build it together or none does
+        (building may be a collective step, as a trainer's reference pass is)."""
+        if name not in self._arrays:
+            path = self.run_dir / f"{name}.npy"
+            shared = None if self.shared_dir is None else self.shared_dir / path.name
+            if not path.exists() and shared is not None and shared.exists():
+                link_into_place(shared, path)
+            array = np.load(path, allow_pickle=False) if path.exists() else None
+            if self.collective:
+                array = ranks.broadcast(array)
+            if array is None:
+                return None
+            self._arrays[name] = array
+        return self._arrays[name]
+
+    def save_array(self, name: str, array: np.ndarray) -> np.ndarray:
+        """Write the array `name`, atomically: into `shared_dir` when there is one (then linked into the run dir),
+        else into the run dir. Returns `array`."""
+        path = self.run_dir / f"{name}.npy"
+        built = path if self.shared_dir is None else self.shared_dir / path.name
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        write_bytes_atomic(built, buffer.getvalue())
+        if built != path:
+            link_into_place(built, path)
+        self._arrays[name] = array
+        return array
 
     def build_shared_products(self) -> None:
         """Build now what jobs would otherwise build lazily: the data (and the base policy's copy), the reward model

@@ -1,4 +1,5 @@
-"""MODPO: the pure loss against hand values, the trainer against TRL's DPO and against the pure loss."""
+"""MODPO: the pure loss against hand values, the trainer against TRL's DPO and against the pure loss; the pairs
+prepared once per objective (tokens, reference log-probs) against TRL's own, and shared by a sweep's points."""
 
 from __future__ import annotations
 
@@ -7,17 +8,23 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_sweep_dict
 from datasets import Dataset
 from trl import DPOConfig, DPOTrainer
 
+from pareto_align.config import SweepConfig
 from pareto_align.methods import modpo as modpo_method
 from pareto_align.models.tiny import build_tiny_causal_lm, train_word_tokenizer
+from pareto_align.sweep import run_sweep
 from pareto_align.trainers.modpo_config import MODPOConfig
 from pareto_align.trainers.modpo_trainer import (
+    PAIR_INDEX,
     MODPOTrainer,
     choose_trained_objective,
     margin_rewards,
     modpo_loss,
+    prepare_pairs,
+    reference_logps,
 )
 
 WORDS = ["write", "about", "cats", "dogs", ":", "the", "a", "good", "bad", "long", "short", "very"]
@@ -136,3 +143,123 @@ def test_trainer_loss_equals_pure_modpo_loss_with_margins(tiny):
     want = modpo_loss(pol_c, pol_r, ref_c, ref_r, batch["margin"], beta=0.1, w_k=0.5).mean().item()
     assert got == pytest.approx(want, rel=1e-4)
     assert trainer.beta == pytest.approx(0.1 / 0.5)
+
+
+def _fresh_model(tok):
+    return build_tiny_causal_lm(tok, hidden_size=32, num_layers=1, num_heads=2, seed=0)
+
+
+def _pairs_with_a_dropped_row(ds: Dataset) -> Dataset:
+    """The fixture's pairs with, at row 3, one whose prompt alone fills max_length (32): TRL drops it."""
+    rows = ds.to_dict()
+    for column, value in {"prompt": "write about " + " ".join(["cats"] * 40) + " :", "chosen": " good",
+                          "rejected": " bad"}.items():  # fmt: skip
+        rows[column].insert(3, value)
+    return Dataset.from_dict(rows)
+
+
+def test_prepared_pairs_carry_trls_own_tokens_and_reference_logps(tiny):
+    tok, _, ds, out = tiny
+    pairs = _pairs_with_a_dropped_row(ds)
+    dpo = DPOTrainer(model=_fresh_model(tok), args=_args(DPOConfig, out / "dpo-ref"), train_dataset=pairs,
+                     processing_class=tok)  # fmt: skip
+    args = _args(MODPOConfig, out / "prepare", weights=[1.0], trained_objective=0)
+    prepared = prepare_pairs(_fresh_model(tok), tok, pairs, args)
+    assert prepared[PAIR_INDEX][:] == [i for i in range(len(pairs)) if i != 3]
+    for column in ("prompt_ids", "chosen_ids", "rejected_ids"):
+        assert prepared[column][:] == dpo.train_dataset[column][:]
+    logps = reference_logps(prepared, len(pairs))  # (N, 2)
+    assert np.isnan(logps[3]).all() and not np.isnan(np.delete(logps, 3, axis=0)).any()
+    trl_logps = np.stack([dpo.train_dataset[c][:] for c in ("ref_chosen_logps", "ref_rejected_logps")], 1)
+    assert np.array_equal(np.delete(logps, 3, axis=0), trl_logps)  # bit for bit
+
+
+def test_point_on_prepared_pairs_trains_exactly_as_with_trls_own_precompute(tiny, monkeypatch):
+    tok, _, ds, out = tiny
+    pairs = _pairs_with_a_dropped_row(ds)
+    margins = np.linspace(-1.0, 1.5, len(pairs))  # (N,): misaligned by the dropped row, they change the loss
+    kw = dict(weights=[0.3, 0.5, 0.2], trained_objective=1, max_steps=3, learning_rate=1e-3, logging_steps=1)
+
+    def trained(name, data):
+        trainer = MODPOTrainer(model=_fresh_model(tok), args=_args(MODPOConfig, out / name, **kw),
+                               train_dataset=data, processing_class=tok)  # fmt: skip
+        trainer.train()
+        return trainer, [log["loss"] for log in trainer.state.log_history if "loss" in log]
+
+    # as before: the trainer tokenizes and TRL precomputes the reference log-probs
+    before, before_losses = trained("before", pairs.add_column("margin", margins.tolist()))
+    # shared: prepared once (from another copy of the reference), each point adds its margins by pair index
+    prepared = prepare_pairs(_fresh_model(tok), tok, pairs, _args(MODPOConfig, out / "prepare", **kw))
+    redone = []
+    for step in ("_prepare_dataset", "_precompute_ref_logps"):
+        real = getattr(DPOTrainer, step)
+        counted = lambda self, *a, _s=step, _r=real: (redone.append(_s), _r(self, *a))[1]  # noqa: E731
+        monkeypatch.setattr(DPOTrainer, step, counted)
+    data = prepared.add_column("margin", margins[prepared[PAIR_INDEX][:]].tolist())
+    after, after_losses = trained("after", data)
+    assert redone == []  # neither tokenized nor precomputed again
+    assert len(before_losses) == 3 and after_losses == before_losses
+    for (name, p), q in zip(before.model.named_parameters(), after.model.parameters(), strict=True):
+        assert torch.equal(p, q), name
+
+
+def test_cpu_runs_skip_gradient_checkpointing_unless_asked_and_get_the_same_weights(tiny):
+    def checkpointing(**trl):
+        return modpo_method.Config(trl=trl).trl_args()["gradient_checkpointing"]
+
+    assert checkpointing() is torch.cuda.is_available()  # TRL's default on a GPU
+    assert checkpointing(gradient_checkpointing=True) is True
+    tok, _, ds, out = tiny
+    data = ds.add_column("margin", np.linspace(-1.0, 1.5, len(ds)).tolist())
+    models = []
+    for enabled in (True, False):
+        args = _args(MODPOConfig, out / f"gc-{enabled}", weights=[0.5, 0.5], trained_objective=0, max_steps=3,
+                     learning_rate=1e-3, gradient_checkpointing=enabled)  # fmt: skip
+        trainer = MODPOTrainer(model=_fresh_model(tok), args=args, train_dataset=data, processing_class=tok)
+        trainer.train()
+        assert trainer.model.is_activation_checkpointing is enabled
+        models.append(trainer.model)
+    for (name, p), q in zip(models[0].named_parameters(), models[1].parameters(), strict=True):
+        assert torch.equal(p, q), name
+
+
+@pytest.mark.slow
+def test_sweep_computes_reference_logps_once_per_objective_and_shares(tmp_path, benchmark_cache, monkeypatch):
+    """Two points on 'helpful' and one on 'length': one reference pass per objective, none again on resume or in
+    another sweep of the same setting (a comparison's shared_dir), whose run dir holds a link to the same file."""
+    config = tiny_sweep_dict(benchmark_cache)
+    config["weights"] = {"kind": "explicit", "weights": [[1.0, 0.0], [0.7, 0.3], [0.0, 1.0]]}
+    passes, jobs, real_run = [], [], modpo_method.run
+    real_pass = DPOTrainer._precompute_ref_logps
+    monkeypatch.setattr(DPOTrainer, "_precompute_ref_logps",
+                        lambda self, data, *a: (passes.append(len(data)), real_pass(self, data, *a))[1])  # fmt: skip
+
+    def interrupted_second(job, ws):
+        jobs.append(job.id)
+        if len(jobs) == 2:
+            raise KeyboardInterrupt
+        return real_run(job, ws)
+
+    monkeypatch.setattr(modpo_method, "run", interrupted_second)
+    shared, run = tmp_path / "shared", tmp_path / "run"
+
+    def sweep(run_dir):
+        run_sweep(SweepConfig.model_validate(config), run_dir, progress=False, log=print, shared_dir=shared)
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep(run)
+    (helpful,) = run.glob("ref_logps_helpful_*.npy")
+    assert len(passes) == 1 and helpful.samefile(shared / helpful.name)
+    n_helpful = passes[0]
+
+    passes.clear()
+    monkeypatch.setattr(modpo_method, "run", real_run)
+    sweep(run)
+    assert len(passes) == 1 and passes[0] != n_helpful  # resumed: 'helpful' read back, 'length' computed
+    assert np.load(helpful).shape == (n_helpful, 2)
+
+    passes.clear()  # another sweep of the setting, with other optimization settings: nothing to compute
+    config["method"]["trl"]["max_steps"] = 2
+    other = tmp_path / "other"
+    sweep(other)
+    assert passes == [] and (other / helpful.name).samefile(helpful)

@@ -8,10 +8,17 @@ functions.
 
 from __future__ import annotations
 
+import gc
+import hashlib
+import json
 import time
+import weakref
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+import datasets
 import numpy as np
+import torch
 from pydantic import Field
 from trl import DPOConfig
 
@@ -20,7 +27,15 @@ from pareto_align.errors import ConfigError
 from pareto_align.front.schema import Compute, Front
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy, TRLSection, grid_jobs
 from pareto_align.trainers.modpo_config import MODPOConfig
-from pareto_align.trainers.modpo_trainer import MODPOTrainer, choose_trained_objective, margin_rewards
+from pareto_align.trainers.modpo_trainer import (
+    PAIR_INDEX,
+    MODPOTrainer,
+    choose_trained_objective,
+    margin_rewards,
+    prepare_pairs,
+    reference_logps,
+    with_reference_logps,
+)
 from pareto_align.trainers.progress import use_step_bar
 
 if TYPE_CHECKING:
@@ -84,6 +99,16 @@ class Config(TRLSection):
     def trl_config_class(self) -> type:
         return MODPOConfig
 
+    def trl_args(self) -> dict[str, Any]:
+        args = super().trl_args()
+        # TRL turns gradient checkpointing on: each layer's activations are recomputed in the backward pass to save
+        # accelerator memory. A CPU run has the memory but not the time (the recomputation is ~20% of a quickstart
+        # step), and the gradients are the same bit for bit (tests/test_modpo.py). Like the device fields of
+        # hf_args.hardware_defaults, this follows the machine, so it stays out of the config hash.
+        if args.get("use_cpu") and "gradient_checkpointing" not in self.trl:
+            args["gradient_checkpointing"] = False
+        return args
+
     def trl_fields_of(self) -> type:
         return DPOConfig
 
@@ -143,11 +168,11 @@ def train(
     complete); returns its checkpoint handle and compute. With a one-hot weight on k this is DPO on k's pairs."""
     names = ws.config.objective_names
     pairs = ws.pairs("MODPO")
-    if names[k] not in set(pairs["objective"]):
+    objectives = pairs["objective"][:]
+    if names[k] not in set(objectives):
         raise ConfigError(f"weights: point {point_id} trains on objective '{names[k]}', which has no preference pairs "
-                          f"(objectives with pairs: {sorted(set(pairs['objective']))}); set method.trained_objective")  # fmt: skip
-    on_k = np.asarray([o == names[k] for o in pairs["objective"]])
-    data = pairs.select(np.flatnonzero(on_k)).select_columns(["prompt", "chosen", "rejected"])
+                          f"(objectives with pairs: {sorted(set(objectives))}); set method.trained_objective")  # fmt: skip
+    on_k = np.asarray(objectives) == names[k]  # (N,)
     if any(w > 0 for j, w in enumerate(weights) if j != k):  # margins only where other objectives count
         if section.margin_source == "implicit_reward":
             diffs = ws.implicit_reward_diffs(section.margin_policies, section.margin_beta, section)  # (N, K)
@@ -155,17 +180,17 @@ def train(
             diffs = ws.reward_diffs(section.margin_source)  # (N, K)
         # NaN: an objective without a margin policy (weight 0 here, see Config.check) or a pair TRL drops
         diffs = np.nan_to_num(diffs * section.margin_scale, nan=0.0)
-        margins = margin_rewards(diffs[on_k], np.asarray(weights), k)
+        margins = margin_rewards(diffs[on_k], np.asarray(weights), k)  # (N_k,)
     else:
-        margins = np.zeros(len(data))
-    data = data.add_column("margin", margins.tolist())
-    data = ranks.shared_dataset(data, ranks.shared_folder(ws.shared_root, f"modpo-{point_id}"))
-    model, tokenizer = ws.load_base_to_train()
+        margins = np.zeros(int(on_k.sum()))
     with ws.training_dir(point_id) as work:
         args = section.build_trl_config(output_dir=str(work / "trainer"), weights=weights, trained_objective=k,
                                         seed=seed, disable_tqdm=not ws.progress,
                                         **ws.tracking_args(point_id))  # fmt: skip
-        start = time.perf_counter()
+        start = time.perf_counter()  # the first point on k also pays for preparing k's pairs
+        prepared = _prepared_pairs(ws, section, k, pairs.select(np.flatnonzero(on_k)), work)
+        data = prepared.add_column("margin", margins[prepared[PAIR_INDEX][:]].tolist())
+        model, tokenizer = ws.load_base_to_train()
         trainer = MODPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
                                peft_config=ws.peft_config())  # fmt: skip
         use_step_bar(trainer, f"training {point_id}", ws.progress)
@@ -175,6 +200,61 @@ def train(
     compute = Compute(wall_seconds=seconds, policy_updates=int(result.global_step),
                       trained_tokens=int(getattr(trainer, "_total_train_tokens", 0)))  # fmt: skip
     return handle, compute
+
+
+# TRL fields read only by the optimization, after the reference pass: sweeps that differ in nothing else (a
+# comparison's MODPO and its soups' specialists) share the reference log-probs.
+OPTIMIZATION_ONLY = frozenset({
+    "learning_rate", "max_steps", "num_train_epochs", "warmup_steps", "warmup_ratio", "lr_scheduler_type",
+    "lr_scheduler_kwargs", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm", "optim",
+    "gradient_accumulation_steps", "gradient_checkpointing", "beta", "loss_type", "loss_weights",
+    "label_smoothing", "logging_steps", "logging_strategy", "logging_first_step", "save_strategy", "save_steps",
+    "report_to", "disable_tqdm",
+})  # fmt: skip
+
+# Objective k's pairs as MODPO trains on them, per workspace (so per sweep process): see `_prepared_pairs`
+_PREPARED: weakref.WeakKeyDictionary[Workspace, dict[str, datasets.Dataset]] = weakref.WeakKeyDictionary()
+
+
+def reference_key(section: Config) -> str:
+    """Hash of what the reference log-probs of a pair depend on besides the data and the policy: the TRL settings
+    of tokenization and of the reference pass (batches are padded together), and the device."""
+    from pareto_align.workspace import device
+
+    trl = {key: value for key, value in section.effective()["trl"].items() if key not in OPTIMIZATION_ONLY}
+    payload = json.dumps({"trl": trl, "device": device()}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _prepared_pairs(
+    ws: Workspace, section: Config, k: int, pairs: datasets.Dataset, work: Path
+) -> datasets.Dataset:
+    """Objective k's pairs, tokenized by TRL and with the reference policy's log-probs, as every point trained on k
+    takes them: only the margin differs between those points. Tokenized once per sweep process (kept in memory);
+    the reference log-probs computed once per objective and kept in the run dir (`ref_logps_<objective>_<key>`,
+    through `shared_dir` in a comparison), so a resumed sweep reads them back."""
+    objective, key = ws.config.objective_names[k], reference_key(section)
+    name = f"ref_logps_{objective}_{key}"
+    kept = _PREPARED.setdefault(ws, {})
+    if name not in kept:
+        logps = ws.load_array(name)  # (N_k, 2), or None: no point has trained on k yet
+        raw = pairs.select_columns(["prompt", "chosen", "rejected"])
+        if logps is not None:
+            raw = with_reference_logps(raw, logps)
+        # several processes: TRL caches the reference pass beside a dataset's files, which they must share
+        raw = ranks.shared_dataset(raw, ranks.shared_folder(ws.shared_root, f"modpo-{name}"))
+        args = section.build_trl_config(output_dir=str(work / "prepare"), weights=[1.0], trained_objective=0,
+                                        seed=0, disable_tqdm=not ws.progress, report_to="none")  # fmt: skip
+        model, tokenizer = ws.load_base()
+        prepared = prepare_pairs(model, tokenizer, raw, args, ws.peft_config())
+        del model  # the trainer's reference cycles would keep it on the GPU beside the copy training loads
+        if torch.cuda.is_available():
+            gc.collect()
+            torch.cuda.empty_cache()
+        if logps is None:
+            ws.save_array(name, reference_logps(prepared, len(raw)))
+        kept[name] = prepared
+    return kept[name]
 
 
 def run(job: Job, ws: Workspace) -> JobResult:

@@ -18,9 +18,7 @@ import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from pareto_align.trainers.modpo_config import MODPOConfig
-from pareto_align.trainers.modpo_trainer import MODPOTrainer
-
-_INDEX = "pair_index"
+from pareto_align.trainers.modpo_trainer import prepare_pairs, reference_logps
 
 
 def sequence_logps(
@@ -31,16 +29,10 @@ def sequence_logps(
     `pairs` has prompt/chosen/rejected (plain or conversational). A pair that TRL drops (its prompt alone fills
     `max_length`) gets NaN: it is not trained on either.
     """
-    n = len(pairs)
-    data = pairs.select_columns(["prompt", "chosen", "rejected"])
-    data = data.add_column("margin", [0.0] * n).add_column(_INDEX, list(range(n)))
     # With no ref_model, TRL's precomputed "reference" log-probs are those of `model` itself.
-    trainer = MODPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
-    out = trainer.train_dataset.select_columns([_INDEX, "ref_chosen_logps", "ref_rejected_logps"]).to_dict()
-    chosen, rejected = np.full(n, np.nan), np.full(n, np.nan)  # (N,), (N,)
-    chosen[out[_INDEX]] = out["ref_chosen_logps"]
-    rejected[out[_INDEX]] = out["ref_rejected_logps"]
-    return chosen, rejected
+    prepared = prepare_pairs(model, tokenizer, pairs.select_columns(["prompt", "chosen", "rejected"]), args)
+    logps = reference_logps(prepared, len(pairs))  # (N, 2)
+    return logps[:, 0], logps[:, 1]
 
 
 def implicit_reward_diffs(

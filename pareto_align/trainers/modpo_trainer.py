@@ -12,6 +12,10 @@ precomputed per-pair margin, and `compute_loss` folds it into the precomputed re
     (1/w_k) [beta * delta - m] = (beta / w_k) * (delta - m / beta),   delta - m/beta = delta with ref_chosen += m/beta
 
 so TRL's own sigmoid loss, run with beta' = beta / w_k, computes MODPO exactly, at the cost of a DPO step.
+
+Every point trained on objective k's pairs tokenizes the same pairs and precomputes the same reference log-probs
+(only the margin and w_k differ). `prepare_pairs` does both once, through a MODPOTrainer, so that TRL's own code
+computes them; a trainer given such a dataset (plus its margin column) skips both steps.
 """
 
 from __future__ import annotations
@@ -19,13 +23,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import datasets
 import numpy as np
 import torch
 import torch.nn.functional as F
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from trl import DPOTrainer
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
 from pareto_align.trainers.modpo_config import MODPOConfig
+
+PAIR_INDEX = "pair_index"  # a prepared row's index in the pairs it was prepared from
+TOKENIZED = ("prompt_ids", "chosen_ids", "rejected_ids")  # columns of TRL's tokenized preference data
+REFERENCE = ("ref_chosen_logps", "ref_rejected_logps")  # TRL's precomputed reference log-probs
 
 
 def modpo_loss(
@@ -94,6 +104,16 @@ class MODPOTrainer(DPOTrainer):
         if "margin" not in self._signature_columns:
             self._signature_columns = [*self._signature_columns, "margin"]
 
+    def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+        if _has_columns(dataset, TOKENIZED):  # tokenized by `prepare_pairs` with the same settings
+            return dataset
+        return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+
+    def _precompute_ref_logps(self, dataset, name, batch_size):
+        if _has_columns(dataset, REFERENCE):  # given with the data (see `prepare_pairs`)
+            return dataset
+        return super()._precompute_ref_logps(dataset, name, batch_size)
+
     def compute_ref_log_probs(self, model, inputs):
         return super().compute_ref_log_probs(model, {k: v for k, v in inputs.items() if k != "margin"})
 
@@ -108,3 +128,45 @@ class MODPOTrainer(DPOTrainer):
         return super().compute_loss(
             model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
         )
+
+
+def _has_columns(dataset, names: tuple[str, ...]) -> bool:
+    return isinstance(dataset, datasets.Dataset) and set(names) <= set(dataset.column_names)
+
+
+def prepare_pairs(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: datasets.Dataset,
+    args: MODPOConfig,
+    peft_config=None,
+) -> datasets.Dataset:
+    """`pairs` as MODPOTrainer trains on them, for every point that trains on them with the same settings.
+
+    `pairs` has prompt/chosen/rejected (plain or conversational) and may carry the reference log-probs
+    (`ref_chosen_logps`, `ref_rejected_logps`, from an earlier call: see `reference_logps`). The result is TRL's
+    tokenized data (EOS, chat template, truncation; a pair whose prompt alone fills `max_length` is dropped), with
+    the reference log-probs that TRL precomputes from `model` (with no adapter when `peft_config` is given, as in
+    training) unless given, and `pair_index`, each row's index in `pairs`. A MODPOTrainer given it, plus a `margin`
+    column, neither tokenizes nor precomputes again.
+    """
+    n = len(pairs)
+    data = pairs.add_column("margin", [0.0] * n).add_column(PAIR_INDEX, list(range(n)))
+    trainer = MODPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
+                           peft_config=peft_config)  # fmt: skip
+    return trainer.train_dataset.remove_columns("margin")
+
+
+def reference_logps(prepared: datasets.Dataset, n: int) -> np.ndarray:
+    """[log pi_ref(y_w|x), log pi_ref(y_l|x)] of each of the `n` pairs `prepared` came from, (n, 2); NaN for a
+    pair TRL dropped (it is not trained on)."""
+    out = prepared.select_columns([PAIR_INDEX, *REFERENCE]).to_dict()
+    logps = np.full((n, 2), np.nan)  # (n, 2)
+    logps[out[PAIR_INDEX], 0] = out["ref_chosen_logps"]
+    logps[out[PAIR_INDEX], 1] = out["ref_rejected_logps"]
+    return logps
+
+
+def with_reference_logps(pairs: datasets.Dataset, logps: np.ndarray) -> datasets.Dataset:
+    """`pairs` with the reference log-probs `logps` (n, 2) of `reference_logps` as TRL's columns."""
+    return pairs.add_column(REFERENCE[0], logps[:, 0].tolist()).add_column(REFERENCE[1], logps[:, 1].tolist())
