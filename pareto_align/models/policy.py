@@ -16,6 +16,10 @@ Paths are relative to the run directory, and must stay inside it. A checkpoint i
 (config.json + safetensors) or a PEFT LoRA adapter (adapter_config.json), which is merged into its base model on
 load; the adapter's base is a path relative to the run directory (the sweep writes it so) or the user's model
 name or path. Soups interpolate the merged weights.
+
+Memory: a soup never holds K full models. LoRA specialists are loaded as named adapters on one base (PEFT's
+`load_adapter`) and merged layer by layer (see `models/adapters.py`); full checkpoints are interpolated tensor by
+tensor from their files (`soups.interpolate_into`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -33,7 +37,16 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from pareto_align.models.conditioning import format_conditioned_prompt
 from pareto_align.models.generation import Generated, GenerationSettings, generate, scorable_responses
 from pareto_align.objectives import Scalarization, scalarize
-from pareto_align.soups import SoupMixer, interpolate_state_dicts
+from pareto_align.soups import (
+    SafetensorsCheckpoint,
+    SoupMixer,
+    check_coefficients,
+    interpolate_into,
+    interpolate_state_dicts,
+)
+
+if TYPE_CHECKING:
+    from pareto_align.models.adapters import AdapterSoupMixer
 
 ADAPTER_CONFIG = "adapter_config.json"
 
@@ -135,15 +148,80 @@ def _load_lora_ab_soup(paths: list[Path], coefficients, run_dir: Path, device):
     return _ready(peft_model.merge_and_unload(), paths[0], device)
 
 
+def _is_adapter(path: Path) -> bool:
+    return (path / ADAPTER_CONFIG).is_file()
+
+
+def _load_adapters(paths: list[Path], run_dir: Path):
+    """One base model with every adapter of `paths` loaded on it under its own name (specialists of one base):
+    the PeftModel and the adapter names, in the order of `paths`."""
+    bases = [json.loads((p / ADAPTER_CONFIG).read_text())["base_model_name_or_path"] for p in paths]
+    if len(set(bases)) > 1:
+        raise PolicyLoadError(f"{run_dir}: adapters {_relative(paths, run_dir)} were trained on different base "
+                              f"models ({sorted(set(bases))}); a soup or mixture needs one base")  # fmt: skip
+    # the base, loaded once, with the first adapter under the name "default"
+    peft_model = _load_weights(paths[0], run_dir, merge=False)
+    names = [peft_model.active_adapter]
+    for i, path in enumerate(paths[1:], start=1):
+        peft_model.load_adapter(path, adapter_name=f"specialist-{i}")
+        names.append(f"specialist-{i}")
+    return peft_model, names
+
+
+def _relative(paths: list[Path], run_dir: Path) -> list[str]:
+    return [str(p.relative_to(run_dir.resolve())) for p in paths]
+
+
+def _specialist_kind(paths: list[Path], run_dir: Path) -> str:
+    """'adapters' when every checkpoint is a LoRA adapter, 'full' when none is; a mix of both is refused."""
+    adapters = [_is_adapter(p) for p in paths]
+    if all(adapters):
+        return "adapters"
+    if any(adapters):
+        raise PolicyLoadError(
+            f"{run_dir}: checkpoints {_relative(paths, run_dir)} mix LoRA adapters and full models; "
+            "a soup or mixture takes specialists of one kind"
+        )
+    return "full"
+
+
+def _load_soup(
+    paths: list[Path], coefficients, run_dir: Path, device
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """theta(lambda) built without K models in memory: LoRA adapters on one base, merged layer by layer; full
+    checkpoints interpolated tensor by tensor from their files into the first, in its dtype (see soups.py)."""
+    from pareto_align.models.adapters import merge_soup
+
+    check_coefficients(coefficients, len(paths))
+    if _specialist_kind(paths, run_dir) == "adapters":
+        peft_model, names = _load_adapters(paths, run_dir)
+        peft_model, tok = _ready(peft_model, paths[0], device)  # merged where it runs (a GPU merges faster)
+        return merge_soup(peft_model, names, coefficients).eval(), tok
+    model, tok = _load_checkpoint(paths[0], run_dir, device)
+    try:
+        interpolate_into(model, [SafetensorsCheckpoint(p) for p in paths], coefficients)
+    except (ValueError, KeyError, OSError) as err:
+        raise PolicyLoadError(f"{run_dir}: soup of {_relative(paths, run_dir)}: {err}") from err
+    return model, tok
+
+
 def load_soup_mixer(
     paths: list[Path], run_dir: Path, device=None
-) -> tuple[SoupMixer, PreTrainedTokenizerBase]:
-    """A `SoupMixer` over checkpoints (full models, or LoRA adapters merged: mixing them averages the products
-    B A, theta(lambda) exactly), to re-mix in memory at any coefficients."""
+) -> tuple[SoupMixer | AdapterSoupMixer, PreTrainedTokenizerBase]:
+    """A mixer over checkpoints, to re-mix theta(lambda) in memory at any coefficients (the explorer's slider):
+    plain LoRA adapters on one base re-scaled (one model's memory); other adapters, or full checkpoints, with the
+    versions of every tensor that differs held K times (mixing merged adapters averages the products B A, so
+    theta(lambda) is exact either way)."""
+    from pareto_align.models.adapters import AdapterSoupMixer, is_plain_lora, merged_layer_mixer
+
+    if _specialist_kind(paths, run_dir) == "adapters":
+        peft_model, names = _load_adapters(paths, run_dir)
+        peft_model, tok = _ready(peft_model, paths[0], device)
+        if is_plain_lora(peft_model, names):
+            return AdapterSoupMixer(peft_model, names), tok
+        return merged_layer_mixer(peft_model, names), tok
     model, tok = _load_checkpoint(paths[0], run_dir, device)
-    state_dicts = [model.state_dict()]
-    state_dicts += [_load_weights(p, run_dir).to(model.device).state_dict() for p in paths[1:]]
-    return SoupMixer(model, state_dicts), tok
+    return SoupMixer.from_checkpoints(model, [SafetensorsCheckpoint(p) for p in paths]), tok
 
 
 def _load_checkpoint(
@@ -219,8 +297,8 @@ def load_policy(
         if handle.get("lora_interpolation") == "ab":
             model, tok = _load_lora_ab_soup(paths, handle["coefficients"], run_dir, device)
             return Policy(model, tok, handle)
-        mixer, tok = load_soup_mixer(paths, run_dir, device)
-        return Policy(mixer.mix(handle["coefficients"]), tok, handle)
+        model, tok = _load_soup(paths, handle["coefficients"], run_dir, device)
+        return Policy(model, tok, handle)
     if kind == "mixture":
         from pareto_align.models.mixture import MixturePolicy
 
