@@ -304,7 +304,73 @@ def test_soup_refuses_mixed_kinds_and_bases(tiny_policy_dir, two_models, tmp_pat
     shutil.copytree(root / "base", root / "base2")
     cfg.write_text(cfg.read_text().replace('"base"', '"base2"'))
     with pytest.raises(PolicyLoadError, match=r"trained on different base models"):
-        load_policy({"kind": "soup", "checkpoints": ["a0", "a1"], "coefficients": [0.5, 0.5]}, root)
+        load_policy({"kind": "mixture", "checkpoints": ["a0", "a1"], "weights": [0.5, 0.5]}, root)
+
+
+class _Spy:
+    """A specialist that records the shape of the logits it was asked for."""
+
+    def __init__(self, model):
+        self.model, self.shapes = model, []
+
+    def __call__(self, **inputs):
+        out = self.model(**inputs)
+        self.shapes.append(tuple(out.logits.shape))
+        return out
+
+
+def test_mod_asks_other_specialists_for_the_last_position_only(two_models):
+    tok = AutoTokenizer.from_pretrained(two_models / "m0")
+    m0, m1 = (AutoModelForCausalLM.from_pretrained(two_models / f"m{i}").eval() for i in range(2))
+    spy = _Spy(m1)
+    policy = MixturePolicy([m0, spy], tok, {}, weights=[0.6, 0.4])
+    policy.generate(["a b c d e f", "d"], GenerationSettings(max_new_tokens=4, do_sample=False))
+    vocab = m1.config.vocab_size
+    assert spy.shapes and all(shape == (2, 1, vocab) for shape in spy.shapes)  # never (B, T_prompt, V)
+
+
+def test_mod_loads_only_weighted_specialists_and_adapters_on_one_base(tiny_policy_dir, tmp_path, monkeypatch):
+    from peft import PeftModel
+
+    from pareto_align.models.adapters import AdapterSpecialist
+
+    root = _adapter_run(tiny_policy_dir, tmp_path, "lora")
+    names = ["a0", "a1", "a2"]
+    merged = [AutoModelForCausalLM.from_pretrained(root / "base").eval() for _ in names]
+    for model, sd in zip(merged, _merged_one_by_one(root, names), strict=True):
+        model.load_state_dict(sd)
+    tok = AutoTokenizer.from_pretrained(root / "a0")
+    prompts, settings = ["a b", "c d e", "f"] * 2, GenerationSettings(max_new_tokens=6, do_sample=False)
+    w = [0.5, 0.0, 0.5]
+    loads = _CountLoads(monkeypatch)
+    policy = load_policy({"kind": "mixture", "checkpoints": names, "weights": w}, root)
+    assert loads.n == 1 and policy.models[1] is None  # one base; the weight-0 specialist is not loaded
+    assert all(isinstance(m, AdapterSpecialist) for m in (policy.models[0], policy.models[2]))
+    assert isinstance(policy.model, PeftModel) and set(policy.model.peft_config) == {
+        "default",
+        "specialist-1",
+    }
+    old = MixturePolicy(merged, tok, {}, weights=w)  # the old computation: merged copies of every specialist
+    assert policy.generate(prompts, settings).responses == old.generate(prompts, settings).responses
+    enc = tok(["a b c", "d"], return_tensors="pt", padding=True, padding_side="left")
+    with torch.no_grad():
+        scores = merged[0](**enc).logits[:, -1]
+        new = MixtureLogitsProcessor(0.5, [(policy.models[2], 0.5)], enc["attention_mask"])(
+            enc["input_ids"], scores
+        )
+        ref = MixtureLogitsProcessor(0.5, [(merged[2], 0.5)], enc["attention_mask"])(enc["input_ids"], scores)
+    torch.testing.assert_close(new, ref, rtol=1e-5, atol=1e-5)
+    assert policy.model.active_adapter == "default"  # the driver's adapter is restored after the others ran
+    vertex = load_policy({"kind": "mixture", "checkpoints": names, "weights": [0.0, 0.0, 1.0]}, root)
+    alone = load_policy({"kind": "checkpoint", "path": "a2"}, root)
+    assert not isinstance(
+        vertex.model, PeftModel
+    )  # one specialist alone is merged: it samples as the specialist
+    sampled = GenerationSettings(max_new_tokens=6)
+    assert (
+        vertex.generate(prompts, sampled, seed=3).responses
+        == alone.generate(prompts, sampled, seed=3).responses
+    )
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,8 @@ name or path. Soups interpolate the merged weights.
 
 Memory: a soup never holds K full models. LoRA specialists are loaded as named adapters on one base (PEFT's
 `load_adapter`) and merged layer by layer (see `models/adapters.py`); full checkpoints are interpolated tensor by
-tensor from their files (`soups.interpolate_into`).
+tensor from their files (`soups.interpolate_into`). A mixture loads only the specialists with a non-zero weight,
+LoRA ones as adapters on one base (see `models/mixture.py`).
 """
 
 from __future__ import annotations
@@ -224,6 +225,27 @@ def load_soup_mixer(
     return SoupMixer.from_checkpoints(model, [SafetensorsCheckpoint(p) for p in paths]), tok
 
 
+def _load_mixture(handle: dict[str, Any], run_dir: Path, device):
+    """MOD's specialists: only those with a non-zero weight are loaded; LoRA specialists as adapters on one base,
+    switched per forward pass, unless one alone is active (then merged, so it runs as that specialist alone)."""
+    from pareto_align.models.adapters import AdapterSpecialist
+    from pareto_align.models.mixture import MixturePolicy
+
+    paths = [_resolve(run_dir, p) for p in handle["checkpoints"]]
+    weights = list(handle["weights"])
+    active = [i for i, w in enumerate(weights) if w > 0]
+    specialists: list = [None] * len(paths)  # weight 0: never run, never loaded
+    if len(active) > 1 and _specialist_kind(paths, run_dir) == "adapters":
+        peft_model, names = _load_adapters([paths[i] for i in active], run_dir)
+        peft_model, tok = _ready(peft_model, paths[active[0]], device)
+        for i, name in zip(active, names, strict=True):
+            specialists[i] = AdapterSpecialist(peft_model, name)
+    else:
+        for i in active:
+            specialists[i], tok = _load_checkpoint(paths[i], run_dir, device)
+    return MixturePolicy(specialists, tok, handle, weights=weights)
+
+
 def _load_checkpoint(
     path: Path, run_dir: Path, device: str | torch.device | None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -300,10 +322,7 @@ def load_policy(
         model, tok = _load_soup(paths, handle["coefficients"], run_dir, device)
         return Policy(model, tok, handle)
     if kind == "mixture":
-        from pareto_align.models.mixture import MixturePolicy
-
-        loaded = [_load_checkpoint(_resolve(run_dir, p), run_dir, device) for p in handle["checkpoints"]]
-        return MixturePolicy([m for m, _ in loaded], loaded[0][1], handle, weights=list(handle["weights"]))  # type: ignore[return-value]
+        return _load_mixture(handle, run_dir, device)  # type: ignore[return-value]
     raise PolicyLoadError(
         f"{run_dir}: unknown policy handle kind {kind!r} (expected checkpoint, soup, conditioned, best_of_n or mixture)"
     )
