@@ -426,3 +426,23 @@ def test_soups_and_mod_end_to_end(method, tmp_path, benchmark_cache):
         assert mid.compute.generated_tokens > 0
     np.testing.assert_allclose(mid.metadata["linear_interpolation"],
                                0.2 * np.asarray(helpful.values) + 0.8 * np.asarray(short.values))  # fmt: skip
+
+
+def test_memory_benchmark_dry_mode(tmp_path):
+    """experiments/bench_soup_mod_memory.py on a tiny Qwen2, its cases in this process and one in a child (the
+    real run takes minutes; this keeps the script from rotting)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "bench_soup_mod_memory.py"
+    spec = importlib.util.spec_from_file_location("bench_soup_mod_memory", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    setup = bench.build_run(tmp_path, "float32", dry=True)
+    assert setup["adapter_parameters"] > 0 and setup["shape"] == bench.TINY
+    for case in bench.CASES:
+        result = bench.run_case(case, tmp_path, new_tokens=3)
+        assert result["generated_tokens"] > 0
+        assert result["peak_rss_mb"] >= result["rss_after_imports_mb"] > 0
+    child = bench.measure("soup", tmp_path, "--new-tokens", "2")
+    assert child["case"] == "soup" and child["generated_tokens"] > 0
