@@ -60,7 +60,7 @@ def tiny_soup() -> dict:
         model.load_state_dict(sd)
         model.save_pretrained(run / f"s{i}")
         tok.save_pretrained(run / f"s{i}")
-    mixer = SoupMixer(model, sds)
+    mixer = SoupMixer.from_checkpoints(model, sds)
     handle = {"kind": "soup", "checkpoints": ["s0", "s1", "s2"], "coefficients": [0.2, 0.3, 0.5]}
     loads = []
     for _ in range(5):
@@ -106,10 +106,10 @@ def large_lora_soup(r: int = 16) -> dict:
             sd[key] = base[key] + 2.0 * B @ A
         sds.append(sd)
     start = time.perf_counter()
-    mixer = SoupMixer(model, sds)
+    mixer = SoupMixer.from_checkpoints(model, sds)
     build = time.perf_counter() - start
     params = sum(p.numel() for p in model.parameters())
-    remixed = sum(v[0].numel() for v in mixer.stacked.values())
+    remixed = sum(stack[0].numel() for _, stack in mixer.stacked)
     return {"parameters": params, "remixed_parameters": remixed, "lora_r": r, "mixer_build_s": build,
             "remix_ms": 1e3 * time_mix(mixer, n=10)}  # fmt: skip
 

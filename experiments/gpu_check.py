@@ -272,7 +272,12 @@ def _finite(values: list[float]) -> bool:
 
 
 def _policy_models(policy) -> list[torch.nn.Module]:
-    models = list(getattr(policy, "models", None) or [policy.model])  # a mixture holds several
+    # a mixture holds several: weight-0 specialists are not loaded (None); LoRA ones share one base (peft_model)
+    models = [
+        getattr(m, "peft_model", m)
+        for m in getattr(policy, "models", None) or [policy.model]
+        if m is not None
+    ]
     reward_model = getattr(policy, "reward_model", None)  # best-of-n ranks with one
     return models + ([reward_model] if isinstance(reward_model, torch.nn.Module) else [])
 

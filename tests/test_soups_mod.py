@@ -15,7 +15,7 @@ from pareto_align import cli
 from pareto_align.front import PolicyHandle, read_front
 from pareto_align.models.generation import GenerationSettings, generate
 from pareto_align.models.mixture import MixtureLogitsProcessor, MixturePolicy
-from pareto_align.models.policy import load_policy
+from pareto_align.models.policy import PolicyLoadError, load_policy, load_soup_mixer
 from pareto_align.soups import interpolate_state_dicts
 
 KEY = "model.layers.0.self_attn.q_proj.weight"
@@ -145,6 +145,234 @@ def test_mod_with_one_hot_weights_samples_as_that_specialist(two_models):
     assert both.responses != alone.responses
 
 
+@pytest.fixture(scope="module")
+def three_models(tiny_policy_dir, tmp_path_factory):
+    """Three perturbed copies of the tiny policy, saved in shards (tied embeddings: no lm_head in the files)."""
+    root = tmp_path_factory.mktemp("soup3-run")
+    tok = AutoTokenizer.from_pretrained(tiny_policy_dir)
+    for i in range(3):
+        model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
+        torch.manual_seed(20 + i)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.5 * torch.randn_like(p))
+        model.save_pretrained(root / f"m{i}", max_shard_size="8KB")
+        tok.save_pretrained(root / f"m{i}")
+    assert (root / "m0" / "model.safetensors.index.json").is_file()
+    return root
+
+
+class _CountLoads:
+    """Counts full models built by from_pretrained (a soup or mixture should build one per base it needs)."""
+
+    def __init__(self, monkeypatch):
+        self.n = 0
+        original = AutoModelForCausalLM.from_pretrained.__func__
+
+        def counting(cls, *args, **kwargs):
+            self.n += 1
+            return original(cls, *args, **kwargs)
+
+        monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", classmethod(counting))
+
+
+def test_full_soup_is_streamed_into_one_model_and_equals_the_interpolation(three_models, monkeypatch):
+    sds = [AutoModelForCausalLM.from_pretrained(three_models / f"m{i}").state_dict() for i in range(3)]
+    lam = [0.2, 0.3, 0.5]
+    loads = _CountLoads(monkeypatch)
+    soup = load_policy({"kind": "soup", "checkpoints": ["m0", "m1", "m2"], "coefficients": lam}, three_models)
+    assert loads.n == 1  # the others are read tensor by tensor from their files, never built as models
+    hand = interpolate_state_dicts(sds, lam)
+    got = soup.model.state_dict()
+    assert got.keys() == hand.keys()
+    for key, value in hand.items():
+        torch.testing.assert_close(got[key], value, rtol=1e-6, atol=1e-6)
+    assert got["lm_head.weight"].data_ptr() == got["model.embed_tokens.weight"].data_ptr()  # still tied
+    mixer, _ = load_soup_mixer([three_models / f"m{i}" for i in range(3)], three_models)
+    for key, value in mixer.mix(lam).state_dict().items():  # the explorer's re-mix: the same arithmetic
+        torch.testing.assert_close(value, got[key], rtol=0, atol=0)
+
+
+def test_bf16_soup_interpolates_in_the_model_dtype(tiny_policy_dir, tmp_path):
+    tok = AutoTokenizer.from_pretrained(tiny_policy_dir)
+    for i in range(2):
+        model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
+        torch.manual_seed(30 + i)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.5 * torch.randn_like(p))
+        model.to(torch.bfloat16).save_pretrained(tmp_path / f"b{i}")
+        tok.save_pretrained(tmp_path / f"b{i}")
+    sds = [AutoModelForCausalLM.from_pretrained(tmp_path / f"b{i}").state_dict() for i in range(2)]
+    assert sds[0][KEY].dtype == torch.bfloat16
+    soup = load_policy({"kind": "soup", "checkpoints": ["b0", "b1"], "coefficients": [0.4, 0.6]}, tmp_path)
+    value = soup.model.state_dict()[KEY]
+    assert value.dtype == torch.bfloat16
+    hand = (0.4 * sds[0][KEY].float() + 0.6 * sds[1][KEY].float()).to(torch.bfloat16)  # summed in float32
+    torch.testing.assert_close(value, hand, rtol=0, atol=0)
+
+
+LORA_KINDS = {
+    "lora": {"target_modules": ["q_proj", "v_proj"]},
+    "dora": {"target_modules": ["q_proj", "v_proj"], "use_dora": True},
+    "modules_to_save": {"target_modules": ["q_proj"], "modules_to_save": ["norm"]},
+}
+
+
+def _adapter_run(tiny_policy_dir, root, kind: str, n: int = 3):
+    """`n` adapters of `kind` with random (non-zero) weights over the tiny policy copied into the run dir as
+    "base"; the third adapter also targets o_proj, so the adapters do not all touch the same layers."""
+    import shutil
+
+    from peft import LoraConfig, get_peft_model
+
+    shutil.copytree(tiny_policy_dir, root / "base")
+    for i in range(n):
+        targets = LORA_KINDS[kind]["target_modules"] + (["o_proj"] if i == 2 else [])
+        config = LoraConfig(
+            r=2, lora_alpha=4, task_type="CAUSAL_LM", **{**LORA_KINDS[kind], "target_modules": targets}
+        )
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(root / "base"), config)
+        g = torch.Generator().manual_seed(40 + i)
+        with torch.no_grad():
+            for p in model.parameters():
+                if p.requires_grad:  # adapter weights and saved modules
+                    p.add_(0.3 * torch.randn(p.shape, generator=g))
+        model.save_pretrained(root / f"a{i}")
+        AutoTokenizer.from_pretrained(tiny_policy_dir).save_pretrained(root / f"a{i}")
+        cfg = root / f"a{i}" / "adapter_config.json"
+        cfg.write_text(cfg.read_text().replace(str(root / "base"), "base"))
+    return root
+
+
+def _merged_one_by_one(root, names):
+    """The old computation: each adapter merged into its own copy of the base (merge_and_unload)."""
+    from peft import PeftModel
+
+    return [PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(root / "base"), root / n)
+            .merge_and_unload().state_dict() for n in names]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(LORA_KINDS))
+def test_lora_soup_on_one_base_equals_interpolating_the_merged_models(
+    kind, tiny_policy_dir, tmp_path, monkeypatch
+):
+    root = _adapter_run(tiny_policy_dir, tmp_path, kind)
+    names, lam = ["a0", "a1", "a2"], [0.2, 0.3, 0.5]
+    merged = _merged_one_by_one(root, names)
+    hand = interpolate_state_dicts(merged, lam)
+    loads = _CountLoads(monkeypatch)
+    soup = load_policy({"kind": "soup", "checkpoints": names, "coefficients": lam}, root)
+    assert loads.n == 1  # one base, three adapters on it
+    got = soup.model.state_dict()
+    assert got.keys() == hand.keys()
+    changed = [k for k in hand if not all(torch.equal(merged[0][k], m[k]) for m in merged)]
+    assert any("o_proj" in k for k in changed) and any("v_proj" in k or "norm" in k for k in changed)
+    for key, value in hand.items():
+        torch.testing.assert_close(got[key], value, rtol=1e-6, atol=1e-6)
+    vertex = load_policy({"kind": "soup", "checkpoints": names, "coefficients": [0.0, 1.0, 0.0]}, root)
+    for key, value in vertex.model.state_dict().items():  # a vertex is that specialist as loaded, to the bit
+        torch.testing.assert_close(value, merged[1][key], rtol=0, atol=0)
+    # the explorer's mixer: plain LoRA re-scaled on one base, the others from the merged layers' versions
+    mixer, _ = load_soup_mixer([root / n for n in names], root)
+    assert type(mixer).__name__ == ("AdapterSoupMixer" if kind == "lora" else "SoupMixer")
+    ids = torch.tensor([[4, 5, 6, 7, 8]])
+    with torch.no_grad():
+        expected = soup.model(input_ids=ids).logits
+        mixer.mix([0.5, 0.5, 0.0])  # a slider move first: the re-mix must not depend on the previous lambda
+        torch.testing.assert_close(mixer.mix(lam)(input_ids=ids).logits, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_lora_mixer_holds_no_copy_of_the_base(tiny_policy_dir, tmp_path):
+    root = _adapter_run(tiny_policy_dir, tmp_path, "lora")
+    mixer, _ = load_soup_mixer([root / f"a{i}" for i in range(3)], root)
+    model = mixer.mix([0.0, 1.0, 0.0])
+    base = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(root / "base").parameters())
+    adapters = sum(p.numel() for n, p in model.named_parameters() if "lora_" in n)
+    assert sum(p.numel() for p in model.parameters()) == base + adapters  # one base plus the three adapters
+    assert model.base_model.active_adapters == ["specialist-1"]  # weight 0: not run
+
+
+def test_soup_refuses_mixed_kinds_and_bases(tiny_policy_dir, two_models, tmp_path):
+    import shutil
+
+    root = _adapter_run(tiny_policy_dir, tmp_path, "lora", n=2)
+    shutil.copytree(two_models / "m0", root / "full")
+    with pytest.raises(PolicyLoadError, match=r"mix LoRA adapters and full models"):
+        load_policy({"kind": "soup", "checkpoints": ["a0", "full"], "coefficients": [0.5, 0.5]}, root)
+    cfg = root / "a1" / "adapter_config.json"
+    shutil.copytree(root / "base", root / "base2")
+    cfg.write_text(cfg.read_text().replace('"base"', '"base2"'))
+    with pytest.raises(PolicyLoadError, match=r"trained on different base models"):
+        load_policy({"kind": "mixture", "checkpoints": ["a0", "a1"], "weights": [0.5, 0.5]}, root)
+
+
+class _Spy:
+    """A specialist that records the shape of the logits it was asked for."""
+
+    def __init__(self, model):
+        self.model, self.shapes = model, []
+
+    def __call__(self, **inputs):
+        out = self.model(**inputs)
+        self.shapes.append(tuple(out.logits.shape))
+        return out
+
+
+def test_mod_asks_other_specialists_for_the_last_position_only(two_models):
+    tok = AutoTokenizer.from_pretrained(two_models / "m0")
+    m0, m1 = (AutoModelForCausalLM.from_pretrained(two_models / f"m{i}").eval() for i in range(2))
+    spy = _Spy(m1)
+    policy = MixturePolicy([m0, spy], tok, {}, weights=[0.6, 0.4])
+    policy.generate(["a b c d e f", "d"], GenerationSettings(max_new_tokens=4, do_sample=False))
+    vocab = m1.config.vocab_size
+    assert spy.shapes and all(shape == (2, 1, vocab) for shape in spy.shapes)  # never (B, T_prompt, V)
+
+
+def test_mod_loads_only_weighted_specialists_and_adapters_on_one_base(tiny_policy_dir, tmp_path, monkeypatch):
+    from peft import PeftModel
+
+    from pareto_align.models.adapters import AdapterSpecialist
+
+    root = _adapter_run(tiny_policy_dir, tmp_path, "lora")
+    names = ["a0", "a1", "a2"]
+    merged = [AutoModelForCausalLM.from_pretrained(root / "base").eval() for _ in names]
+    for model, sd in zip(merged, _merged_one_by_one(root, names), strict=True):
+        model.load_state_dict(sd)
+    tok = AutoTokenizer.from_pretrained(root / "a0")
+    prompts, settings = ["a b", "c d e", "f"] * 2, GenerationSettings(max_new_tokens=6, do_sample=False)
+    w = [0.5, 0.0, 0.5]
+    loads = _CountLoads(monkeypatch)
+    policy = load_policy({"kind": "mixture", "checkpoints": names, "weights": w}, root)
+    assert loads.n == 1 and policy.models[1] is None  # one base; the weight-0 specialist is not loaded
+    assert all(isinstance(m, AdapterSpecialist) for m in (policy.models[0], policy.models[2]))
+    assert isinstance(policy.model, PeftModel) and set(policy.model.peft_config) == {
+        "default",
+        "specialist-1",
+    }
+    old = MixturePolicy(merged, tok, {}, weights=w)  # the old computation: merged copies of every specialist
+    assert policy.generate(prompts, settings).responses == old.generate(prompts, settings).responses
+    enc = tok(["a b c", "d"], return_tensors="pt", padding=True, padding_side="left")
+    with torch.no_grad():
+        scores = merged[0](**enc).logits[:, -1]
+        new = MixtureLogitsProcessor(0.5, [(policy.models[2], 0.5)], enc["attention_mask"])(
+            enc["input_ids"], scores
+        )
+        ref = MixtureLogitsProcessor(0.5, [(merged[2], 0.5)], enc["attention_mask"])(enc["input_ids"], scores)
+    torch.testing.assert_close(new, ref, rtol=1e-5, atol=1e-5)
+    assert policy.model.active_adapter == "default"  # the driver's adapter is restored after the others ran
+    vertex = load_policy({"kind": "mixture", "checkpoints": names, "weights": [0.0, 0.0, 1.0]}, root)
+    alone = load_policy({"kind": "checkpoint", "path": "a2"}, root)
+    assert not isinstance(
+        vertex.model, PeftModel
+    )  # one specialist alone is merged: it samples as the specialist
+    sampled = GenerationSettings(max_new_tokens=6)
+    assert (
+        vertex.generate(prompts, sampled, seed=3).responses
+        == alone.generate(prompts, sampled, seed=3).responses
+    )
+
+
 @pytest.mark.parametrize(
     ("handle", "message"),
     [
@@ -198,3 +426,23 @@ def test_soups_and_mod_end_to_end(method, tmp_path, benchmark_cache):
         assert mid.compute.generated_tokens > 0
     np.testing.assert_allclose(mid.metadata["linear_interpolation"],
                                0.2 * np.asarray(helpful.values) + 0.8 * np.asarray(short.values))  # fmt: skip
+
+
+def test_memory_benchmark_dry_mode(tmp_path):
+    """experiments/bench_soup_mod_memory.py on a tiny Qwen2, its cases in this process and one in a child (the
+    real run takes minutes; this keeps the script from rotting)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "bench_soup_mod_memory.py"
+    spec = importlib.util.spec_from_file_location("bench_soup_mod_memory", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    setup = bench.build_run(tmp_path, "float32", dry=True)
+    assert setup["adapter_parameters"] > 0 and setup["shape"] == bench.TINY
+    for case in bench.CASES:
+        result = bench.run_case(case, tmp_path, new_tokens=3)
+        assert result["generated_tokens"] > 0
+        assert result["peak_rss_mb"] >= result["rss_after_imports_mb"] > 0
+    child = bench.measure("soup", tmp_path, "--new-tokens", "2")
+    assert child["case"] == "soup" and child["generated_tokens"] > 0

@@ -24,6 +24,11 @@ merged weights.
 
 Every model is rebuilt frozen, in the dtype the run's `policy.dtype` asks for (read from the run directory's
 config.yaml unless the caller says; "auto", the checkpoint's own, without one): see models/loading.py.
+
+Memory: a soup never holds K full models. LoRA specialists are loaded as named adapters on one base (PEFT's
+`load_adapter`) and merged layer by layer (see `models/adapters.py`); full checkpoints are interpolated tensor by
+tensor from their files (`soups.interpolate_into`). A mixture loads only the specialists with a non-zero weight,
+LoRA ones as adapters on one base (see `models/mixture.py`).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -44,7 +49,16 @@ from pareto_align.models.conditioning import format_conditioned_prompt
 from pareto_align.models.generation import Generated, GenerationSettings, generate, scorable_responses
 from pareto_align.models.loading import frozen_dtype, load_model, load_tokenizer
 from pareto_align.objectives import Scalarization, scalarize
-from pareto_align.soups import SoupMixer, interpolate_state_dicts
+from pareto_align.soups import (
+    SafetensorsCheckpoint,
+    SoupMixer,
+    check_coefficients,
+    interpolate_into,
+    interpolate_state_dicts,
+)
+
+if TYPE_CHECKING:
+    from pareto_align.models.adapters import AdapterSoupMixer
 
 ADAPTER_CONFIG = "adapter_config.json"
 SVD_LORA_CONFIG = "svd_lora_config.json"  # models/svd_lora.py's CONFIG_NAME (that module imports torch)
@@ -183,16 +197,102 @@ def _load_lora_ab_soup(paths: list[Path], coefficients, run_dir: Path, device, d
     return _ready(peft_model.merge_and_unload(), paths[0], device)
 
 
+def _is_adapter(path: Path) -> bool:
+    return (path / ADAPTER_CONFIG).is_file()
+
+
+def _load_adapters(paths: list[Path], run_dir: Path, dtype: str = "auto"):
+    """One base model with every adapter of `paths` loaded on it under its own name (specialists of one base):
+    the PeftModel and the adapter names, in the order of `paths`."""
+    bases = [json.loads((p / ADAPTER_CONFIG).read_text())["base_model_name_or_path"] for p in paths]
+    if len(set(bases)) > 1:
+        raise PolicyLoadError(f"{run_dir}: adapters {_relative(paths, run_dir)} were trained on different base "
+                              f"models ({sorted(set(bases))}); a soup or mixture needs one base")  # fmt: skip
+    # the base, loaded once, with the first adapter under the name "default"
+    peft_model = _load_weights(paths[0], run_dir, merge=False, dtype=dtype)
+    names = [peft_model.active_adapter]
+    for i, path in enumerate(paths[1:], start=1):
+        peft_model.load_adapter(path, adapter_name=f"specialist-{i}")
+        names.append(f"specialist-{i}")
+    return peft_model, names
+
+
+def _relative(paths: list[Path], run_dir: Path) -> list[str]:
+    return [str(p.relative_to(run_dir.resolve())) for p in paths]
+
+
+def _specialist_kind(paths: list[Path], run_dir: Path) -> str:
+    """'adapters' when every checkpoint is a LoRA adapter, 'full' when none is; a mix of both is refused."""
+    adapters = [_is_adapter(p) for p in paths]
+    if all(adapters):
+        return "adapters"
+    if any(adapters):
+        raise PolicyLoadError(
+            f"{run_dir}: checkpoints {_relative(paths, run_dir)} mix LoRA adapters and full models; "
+            "a soup or mixture takes specialists of one kind"
+        )
+    return "full"
+
+
+def _load_soup(
+    paths: list[Path], coefficients, run_dir: Path, device, dtype: str = "auto"
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """theta(lambda) built without K models in memory: LoRA adapters on one base, merged layer by layer; full
+    checkpoints interpolated tensor by tensor from their files into the first, in its dtype (see soups.py)."""
+    from pareto_align.models.adapters import merge_soup
+
+    check_coefficients(coefficients, len(paths))
+    if _specialist_kind(paths, run_dir) == "adapters":
+        peft_model, names = _load_adapters(paths, run_dir, dtype)
+        peft_model, tok = _ready(peft_model, paths[0], device)  # merged where it runs (a GPU merges faster)
+        return merge_soup(peft_model, names, coefficients).eval(), tok
+    model, tok = _load_checkpoint(paths[0], run_dir, device, dtype)
+    try:
+        interpolate_into(model, [SafetensorsCheckpoint(p) for p in paths], coefficients)
+    except (ValueError, KeyError, OSError) as err:
+        raise PolicyLoadError(f"{run_dir}: soup of {_relative(paths, run_dir)}: {err}") from err
+    return model, tok
+
+
 def load_soup_mixer(
     paths: list[Path], run_dir: Path, device=None, dtype: str | None = None
-) -> tuple[SoupMixer, PreTrainedTokenizerBase]:
-    """A `SoupMixer` over checkpoints (full models, or LoRA adapters merged: mixing them averages the products
-    B A, theta(lambda) exactly), to re-mix in memory at any coefficients; `dtype` None: the run's."""
+) -> tuple[SoupMixer | AdapterSoupMixer, PreTrainedTokenizerBase]:
+    """A mixer over checkpoints, to re-mix theta(lambda) in memory at any coefficients (the explorer's slider):
+    plain LoRA adapters on one base re-scaled (one model's memory); other adapters, or full checkpoints, with the
+    versions of every tensor that differs held K times (mixing merged adapters averages the products B A, so
+    theta(lambda) is exact either way). `dtype` None: the run's."""
+    from pareto_align.models.adapters import AdapterSoupMixer, is_plain_lora, merged_layer_mixer
+
     dtype = run_dtype(run_dir) if dtype is None else dtype
+    if _specialist_kind(paths, run_dir) == "adapters":
+        peft_model, names = _load_adapters(paths, run_dir, dtype)
+        peft_model, tok = _ready(peft_model, paths[0], device)
+        if is_plain_lora(peft_model, names):
+            return AdapterSoupMixer(peft_model, names), tok
+        return merged_layer_mixer(peft_model, names), tok
     model, tok = _load_checkpoint(paths[0], run_dir, device, dtype)
-    state_dicts = [model.state_dict()]
-    state_dicts += [_load_weights(p, run_dir, dtype=dtype).to(model.device).state_dict() for p in paths[1:]]
-    return SoupMixer(model, state_dicts), tok
+    return SoupMixer.from_checkpoints(model, [SafetensorsCheckpoint(p) for p in paths]), tok
+
+
+def _load_mixture(handle: dict[str, Any], run_dir: Path, device, dtype: str = "auto"):
+    """MOD's specialists: only those with a non-zero weight are loaded; LoRA specialists as adapters on one base,
+    switched per forward pass, unless one alone is active (then merged, so it runs as that specialist alone)."""
+    from pareto_align.models.adapters import AdapterSpecialist
+    from pareto_align.models.mixture import MixturePolicy
+
+    paths = [_resolve(run_dir, p) for p in handle["checkpoints"]]
+    weights = list(handle["weights"])
+    active = [i for i, w in enumerate(weights) if w > 0]
+    specialists: list = [None] * len(paths)  # weight 0: never run, never loaded
+    if len(active) > 1 and _specialist_kind(paths, run_dir) == "adapters":
+        peft_model, names = _load_adapters([paths[i] for i in active], run_dir, dtype)
+        peft_model, tok = _ready(peft_model, paths[active[0]], device)
+        for i, name in zip(active, names, strict=True):
+            specialists[i] = AdapterSpecialist(peft_model, name)
+    else:
+        for i in active:
+            specialists[i], tok = _load_checkpoint(paths[i], run_dir, device, dtype)
+    return MixturePolicy(specialists, tok, handle, weights=weights)
 
 
 def _load_checkpoint(
@@ -284,15 +384,10 @@ def load_policy(
         if handle.get("lora_interpolation") == "ab":
             model, tok = _load_lora_ab_soup(paths, handle["coefficients"], run_dir, device, dtype)
             return Policy(model, tok, handle)
-        mixer, tok = load_soup_mixer(paths, run_dir, device, dtype)
-        return Policy(mixer.mix(handle["coefficients"]), tok, handle)
+        model, tok = _load_soup(paths, handle["coefficients"], run_dir, device, dtype)
+        return Policy(model, tok, handle)
     if kind == "mixture":
-        from pareto_align.models.mixture import MixturePolicy
-
-        loaded = [
-            _load_checkpoint(_resolve(run_dir, p), run_dir, device, dtype) for p in handle["checkpoints"]
-        ]
-        return MixturePolicy([m for m, _ in loaded], loaded[0][1], handle, weights=list(handle["weights"]))  # type: ignore[return-value]
+        return _load_mixture(handle, run_dir, device, dtype)  # type: ignore[return-value]
     raise PolicyLoadError(
         f"{run_dir}: unknown policy handle kind {kind!r} (expected checkpoint, soup, conditioned, best_of_n or mixture)"
     )
