@@ -152,7 +152,7 @@ def test_bon_handle_cost_and_kl_bound(bon_run):
     for p in front.points:
         handle = p.policy.model_dump(exclude_none=True)
         assert handle == {"kind": "best_of_n", "path": "base/policy", "n": 8, "reward_model": "reward_model",
-                          "weights": p.weights}  # fmt: skip
+                          "weights": p.weights, "prompt_format": "plain"}  # fmt: skip
         policy = load_policy(handle, run_dir)
         assert isinstance(policy, BestOfNPolicy)
         assert p.compute.policy_updates == 0 and p.compute.trained_tokens == 0
