@@ -12,9 +12,12 @@ fork and exec) and its resident memory after imports, before any model is loaded
 - soup:   `load_policy` of the 3-specialist soup at lambda (0.2, 0.3, 0.5), then generating;
 - mod:    `load_policy` of the 3-specialist MOD mixture at weights (0.2, 0.3, 0.5), then generating;
 - mixer:  the explorer's re-mixing (`load_soup_mixer`), two slider moves, then generating;
-- mod_copies: MOD as it was built before, three merged copies (one `load_policy` per specialist), for speed.
+- mod_copies: MOD as it was built before, three merged copies (one `load_policy` per specialist).
 
-Generating is 4 prompts x 8 new tokens (pure sampling). Targets: soup <= 1.3x and MOD <= 1.6x the model's peak.
+Then one more process loads one model, MOD and mod_copies together and generates from each in turn, 4 rounds, for
+their generation times (medians), which a busy machine then slows alike.
+
+Generating is 4 prompts x 8 new tokens (pure sampling), 3 times; its time is the median. Targets: soup <= 1.3x and MOD <= 1.6x the model's peak.
 
     python experiments/bench_soup_mod_memory.py [--dtype float32|bfloat16] [--out experiments/results/X.json]
     python experiments/bench_soup_mod_memory.py --dry    # a tiny model of the same family: seconds, for the test
@@ -27,6 +30,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,37 +111,71 @@ def _peak_mb() -> float:
     return maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
-def run_case(case: str, run: Path, new_tokens: int) -> dict:
-    """One case, in this (fresh) process: load, generate, and report the peaks."""
-    import torch
+PROMPTS = ["the garden is", "the sky", "green and blue", "today the"]
 
-    from pareto_align.models.generation import GenerationSettings
+
+def load_case(case: str, run: Path):
+    """The policy a case generates from."""
     from pareto_align.models.mixture import MixturePolicy
     from pareto_align.models.policy import Policy, load_policy, load_soup_mixer
 
+    if case == "model":
+        return load_policy({"kind": "checkpoint", "path": SPECIALISTS[0]}, run)
+    if case == "soup":
+        return load_policy({"kind": "soup", "checkpoints": SPECIALISTS, "coefficients": LAMBDA}, run)
+    if case == "mod":
+        return load_policy({"kind": "mixture", "checkpoints": SPECIALISTS, "weights": LAMBDA}, run)
+    if case == "mod_copies":
+        copies = [load_policy({"kind": "checkpoint", "path": p}, run) for p in SPECIALISTS]
+        return MixturePolicy([c.model for c in copies], copies[0].tokenizer, {}, weights=LAMBDA)
+    mixer, tok = load_soup_mixer([run / p for p in SPECIALISTS], run)
+    mixer.mix([0.6, 0.2, 0.2])
+    return Policy(mixer.mix(LAMBDA), tok, {})
+
+
+def _generate(policy, new_tokens: int, seed: int) -> tuple[float, int]:
+    """Seconds to sample the prompts' responses, and the tokens generated."""
+    from pareto_align.models.generation import GenerationSettings
+
+    begin = time.perf_counter()
+    out = policy.generate(PROMPTS, GenerationSettings(max_new_tokens=new_tokens, batch_size=4), seed=seed)
+    return time.perf_counter() - begin, out.n_tokens
+
+
+def _threads() -> None:
+    import torch
+
     # one thread unless told: on a shared machine every multi-threaded op waits for a time slice
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+
+
+def run_case(case: str, run: Path, new_tokens: int, repeats: int = 3) -> dict:
+    """One case, in this (fresh) process: load, generate, and report the peaks."""
+    import pareto_align.models.policy  # noqa: F401  (imports counted before the baseline)
+
+    _threads()
     after_imports = _rss_mb()
     start = time.perf_counter()
-    if case == "model":
-        policy = load_policy({"kind": "checkpoint", "path": SPECIALISTS[0]}, run)
-    elif case == "soup":
-        policy = load_policy({"kind": "soup", "checkpoints": SPECIALISTS, "coefficients": LAMBDA}, run)
-    elif case == "mod":
-        policy = load_policy({"kind": "mixture", "checkpoints": SPECIALISTS, "weights": LAMBDA}, run)
-    elif case == "mod_copies":
-        copies = [load_policy({"kind": "checkpoint", "path": p}, run) for p in SPECIALISTS]
-        policy = MixturePolicy([c.model for c in copies], copies[0].tokenizer, {}, weights=LAMBDA)
-    else:
-        mixer, tok = load_soup_mixer([run / p for p in SPECIALISTS], run)
-        mixer.mix([0.6, 0.2, 0.2])
-        policy = Policy(mixer.mix(LAMBDA), tok, {})
+    policy = load_case(case, run)
     loaded = time.perf_counter()
-    settings = GenerationSettings(max_new_tokens=new_tokens, batch_size=4)
-    out = policy.generate(["the garden is", "the sky", "green and blue", "today the"], settings, seed=0)
+    times, tokens = zip(*(_generate(policy, new_tokens, seed) for seed in range(repeats)), strict=True)
     return {"case": case, "peak_rss_mb": _peak_mb(), "rss_after_imports_mb": after_imports,
-            "load_s": loaded - start, "generate_s": time.perf_counter() - loaded,
-            "generated_tokens": out.n_tokens}  # fmt: skip
+            "load_s": loaded - start, "generate_s": statistics.median(times), "generated_tokens": tokens[-1]}  # fmt: skip
+
+
+def run_speed(run: Path, new_tokens: int, repeats: int = 4) -> dict:
+    """Generation time of one model, MOD and MOD over merged copies, loaded together and run in turn (so a busy
+    machine slows all three alike); medians over `repeats` rounds."""
+    _threads()
+    policies = {case: load_case(case, run) for case in ("model", "mod", "mod_copies")}
+    times: dict[str, list[float]] = {case: [] for case in policies}
+    for seed in range(repeats):
+        for case, policy in policies.items():
+            times[case].append(_generate(policy, new_tokens, seed)[0])
+    speed = {f"{case}_generate_s": statistics.median(t) for case, t in times.items()}
+    speed["mod_over_copies"] = speed["mod_generate_s"] / speed["mod_copies_generate_s"]
+    speed["mod_over_model"] = speed["mod_generate_s"] / speed["model_generate_s"]
+    return speed
 
 
 def measure(case: str, run: Path, *options: str) -> dict:
@@ -159,11 +197,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--new-tokens", type=int, default=8)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--keep", type=Path, help="build the run here and keep it (reused when it exists)")
-    parser.add_argument("--case", choices=("build", *CASES), help=argparse.SUPPRESS)  # internal: in a child
+    parser.add_argument(
+        "--case", choices=("build", "speed", *CASES), help=argparse.SUPPRESS
+    )  # internal: in a child
     parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.case == "build":
         print(json.dumps(build_run(args.run, args.dtype, args.dry)))
+        return {}
+    if args.case == "speed":
+        print(json.dumps(run_speed(args.run, args.new_tokens)))
         return {}
     if args.case:
         print(json.dumps(run_case(args.case, args.run, args.new_tokens)))
@@ -177,6 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
             setup.write_text(json.dumps(built | {"build_s": time.perf_counter() - start}))
         result = {"setup": json.loads(setup.read_text())}
         cases = {case: measure(case, run, "--new-tokens", str(args.new_tokens)) for case in CASES}
+        result["speed"] = measure("speed", run, "--new-tokens", str(args.new_tokens))
     one = cases["model"]
     for c in cases.values():
         c["peak_over_model"] = c["peak_rss_mb"] / one["peak_rss_mb"]
@@ -191,6 +235,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{name:6s} peak {c['peak_rss_mb']:8.0f} MB (x{c['peak_over_model']:.2f})   above imports "
               f"{c['model_memory_mb']:8.0f} MB (x{c['model_memory_over_model']:.2f})   load {c['load_s']:.1f} s, "
               f"generate {c['generate_s']:.1f} s")  # fmt: skip
+    speed = result["speed"]
+    print(f"generating in turn: model {speed['model_generate_s']:.2f} s, MOD {speed['mod_generate_s']:.2f} s, MOD over "
+          f"merged copies {speed['mod_copies_generate_s']:.2f} s (MOD / copies x{speed['mod_over_copies']:.2f})")  # fmt: skip
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2))

@@ -441,8 +441,10 @@ def test_memory_benchmark_dry_mode(tmp_path):
     setup = bench.build_run(tmp_path, "float32", dry=True)
     assert setup["adapter_parameters"] > 0 and setup["shape"] == bench.TINY
     for case in bench.CASES:
-        result = bench.run_case(case, tmp_path, new_tokens=3)
+        result = bench.run_case(case, tmp_path, new_tokens=3, repeats=1)
         assert result["generated_tokens"] > 0
         assert result["peak_rss_mb"] >= result["rss_after_imports_mb"] > 0
+    speed = bench.run_speed(tmp_path, new_tokens=2, repeats=1)
+    assert speed["mod_over_copies"] > 0 and speed["mod_over_model"] > 0
     child = bench.measure("soup", tmp_path, "--new-tokens", "2")
     assert child["case"] == "soup" and child["generated_tokens"] > 0
