@@ -159,6 +159,7 @@ def main() -> None:
 
     repos = [r.resolve() for r in args.repo] if args.repo else [None]
     phases = ["cold"] if args.skip_warm else ["cold", "warm"]
+    revisions = [revision(repo or Path.cwd()) for repo in repos]  # before the runs: what they run
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         seconds: dict[tuple[int, str], tuple[float, float]] = {}  # (checkout, phase) -> wall, CPU
@@ -178,7 +179,7 @@ def main() -> None:
         runs = [
             {
                 "repo": str(repo) if repo else None,
-                "revision": revision(repo or Path.cwd()),
+                "revision": revisions[i],
                 "imported_from": imported_from(repo),
                 **{f"{phase}_seconds": seconds[i, phase][0] for phase in phases},
                 **{f"{phase}_cpu_seconds": seconds[i, phase][1] for phase in phases},
