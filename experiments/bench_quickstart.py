@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -45,9 +46,19 @@ def imported_from(repo: Path | None) -> str:
     ).stdout.strip()
 
 
-def run_once(config: Path, run_dir: Path, cache: Path, in_process: bool, repo: Path | None = None) -> float:
+def cpu_seconds(in_process: bool) -> float:
+    """User + system CPU seconds of this process (in-process runs) or of its finished children (subprocess runs):
+    less sensitive than wall time to other work on the machine, though not immune (shared caches, hyperthreads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF if in_process else resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(
+    config: Path, run_dir: Path, cache: Path, in_process: bool, repo: Path | None = None
+) -> tuple[float, float]:
+    """Wall and CPU seconds of one sweep."""
     env = checkout_env(repo, PARETO_ALIGN_CACHE=str(cache), TQDM_DISABLE="1")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds(in_process)
     if in_process:
         os.environ.update(env)
         from pareto_align.config import load_config
@@ -67,7 +78,7 @@ def run_once(config: Path, run_dir: Path, cache: Path, in_process: bool, repo: P
             "--no-progress",
         ]
         subprocess.run(cmd, env=env, cwd=repo, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu_seconds(in_process) - cpu
 
 
 def revision(repo: Path) -> str:
@@ -148,25 +159,30 @@ def main() -> None:
 
     repos = [r.resolve() for r in args.repo] if args.repo else [None]
     phases = ["cold"] if args.skip_warm else ["cold", "warm"]
+    revisions = [revision(repo or Path.cwd()) for repo in repos]  # before the runs: what they run
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        seconds: dict[tuple[int, str], float] = {}
+        seconds: dict[tuple[int, str], tuple[float, float]] = {}  # (checkout, phase) -> wall, CPU
         for phase in phases:  # every checkout's cold run, then every warm run: drifting load hits them alike
             for i, repo in enumerate(repos):
                 config = args.config if repo is None or args.config.is_absolute() else repo / args.config
                 seconds[i, phase] = run_once(
                     config, tmp / f"{phase}-{i}", tmp / f"cache-{i}", args.in_process, repo
                 )
+                wall, cpu = seconds[i, phase]
                 print(
-                    f"{phase} {imported_from(repo)}: {seconds[i, phase]:.0f} s", file=sys.stderr, flush=True
+                    f"{phase} {imported_from(repo)}: {wall:.0f} s (CPU {cpu:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
                 )
         last = phases[-1]
         runs = [
             {
                 "repo": str(repo) if repo else None,
-                "revision": revision(repo or Path.cwd()),
+                "revision": revisions[i],
                 "imported_from": imported_from(repo),
-                **{f"{phase}_seconds": seconds[i, phase] for phase in phases},
+                **{f"{phase}_seconds": seconds[i, phase][0] for phase in phases},
+                **{f"{phase}_cpu_seconds": seconds[i, phase][1] for phase in phases},
                 "front": describe(tmp / f"{last}-{i}"),
             }
             for i, repo in enumerate(repos)
@@ -194,7 +210,10 @@ def main() -> None:
         result = {**result, "runs": runs, "front_differences": differences}
     for run in runs:
         front = run["front"]
-        times = ", ".join(f"{phase} {run[f'{phase}_seconds']:.0f} s" for phase in phases)
+        times = ", ".join(
+            f"{phase} {run[f'{phase}_seconds']:.0f} s (CPU {run[f'{phase}_cpu_seconds']:.0f} s)"
+            for phase in phases
+        )
         print(f"{run['revision'][:12]}: {times}; HV {front['hypervolume']:.1f} vs base {front['base_hypervolume']:.1f}; "
               f"{front['n_non_dominated']}/{front['n_points']} non-dominated")  # fmt: skip
         if len(runs) == 1:
