@@ -47,20 +47,22 @@ def flagship() -> dict:
 # runs do not divide gets the largest multiple below it (6 grid points: 6 x 146 = 876 of 880)
 FILLED = {
     880: {"modpo": 876, "morlhf": 880, "bon": 0, "dynamic_hv": 879, "dynamic_grad": 879, "soups": 879, "mod": 879,
-          "dpa": 879, "ric": 880, "cmorl": 876, "panacea": 880},  # fmt: skip
+          "dpa": 879, "ric": 880, "cmorl": 876, "panacea": 880},
     110: {"modpo": 108, "morlhf": 110, "bon": 0, "dynamic_hv": 108, "dynamic_grad": 108, "soups": 108, "mod": 108,
-          "dpa": 108, "ric": 110, "cmorl": 108, "panacea": 110},  # fmt: skip
-}
+          "dpa": 108, "ric": 110, "cmorl": 108, "panacea": 110},
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("budget", [880, 110])
 def test_fill_scales_every_flagship_method_to_the_budget(flagship, budget):
-    comparison = parse_comparison({**flagship, "budget": {"fill": True, "policy_updates": budget}}, "compare.yaml")
+    filled = {**flagship, "budget": {"fill": True, "policy_updates": budget}}
+    comparison = parse_comparison(filled, "compare.yaml")
     plans = {r.label: r.plan.updates for r in comparison.runs}
     assert plans == FILLED[budget]
     original = {r.label: r for r in parse_comparison(flagship, "compare.yaml").runs}
     for run in comparison.runs:
-        assert run.budget == budget and run.config.name == run.label  # one budget: the folders keep their labels
+        # one budget: the folders keep their labels
+        assert run.budget == budget and run.config.name == run.label
         # the sentence says what changed, the plan it makes, and when it falls short, that and why
         assert f"= {run.plan.updates} policy updates per seed" in run.fill or run.label == "bon"
         assert (f"short of {budget}" in run.fill) == (0 < run.plan.updates < budget)
@@ -78,14 +80,41 @@ def test_fill_scales_every_flagship_method_to_the_budget(flagship, budget):
     if budget == 880:
         # C-MORL: 6 x max_steps + 2 rounds x 6 selected x 3 objectives x extension_steps; of the pairs reaching 876,
         # the one whose stage-2 share is nearest its own 720 / 1,200
-        assert (by["cmorl"].config.method.trl["max_steps"], by["cmorl"].config.method.extension_steps) == (56, 15)
+        cmorl = by["cmorl"].config.method
+        assert (cmorl.trl["max_steps"], cmorl.extension_steps) == (56, 15)
         # RiC: offline and online in the proportion of their epochs (2 : 1), the offline pass takes the remainder
         ric = by["ric"].config.method
         assert (ric.trl["max_steps"], ric.online_trl["max_steps"]) == (587, 293)
         assert by["modpo"].fill == ("trl.max_steps 150 -> 146: 6 runs x 146 max_steps = 876 policy updates per seed, "
                                     "4 short of 880 (the largest the knob allows: the 6 runs share one max_steps)")  # fmt: skip
-        assert by["morlhf"].fill == "trl.max_steps 80 (unchanged): 11 runs x 80 max_steps = 880 policy updates per seed"
+        unchanged = "trl.max_steps 80 (unchanged): 11 runs x 80 max_steps = 880 policy updates per seed"
+        assert by["morlhf"].fill == unchanged
         assert by["bon"].fill.startswith("left as is: trains nothing")
+
+
+def test_scale_to_keeps_cmorl_rounds_and_ric_proportions(tmp_path):
+    from pareto_align.config import parse_config
+
+    def scaled(method: dict, updates: int):
+        config = parse_config(tiny_sweep_dict(tmp_path, method=method))  # 2 objectives, 2 grid points
+        section, text = config.method.scale_to(config, updates)
+        return section, section.planned_updates(config).updates, text
+
+    # cmorl, refreshed every 4 stage-2 updates: 1 round of 4 // extension_steps extensions. At 20: every
+    # extension_steps in 1, 2, 4 reaches 20 with stage 2 at 4 (share 0.2, nearest its own 4 / 14); 2 is its own
+    cmorl = {"name": "cmorl", "reward_source": "gold", "rounds": 1, "refresh_every": 4, "extension_steps": 2,
+             "trl": {"max_steps": 5}}  # fmt: skip
+    section, planned, _ = scaled(cmorl, 20)
+    assert (section.trl["max_steps"], section.extension_steps, planned) == (8, 2, 20)
+    section, planned, text = scaled({**cmorl, "rounds": 0}, 9)  # stage 1 only: 2 runs x 4
+    assert (section.trl["max_steps"], section.extension_steps, planned) == (4, 2, 8)
+    assert "1 short of 9" in text
+    # RiC with both lengths set: offline : online = 6 : 3 over 2 online rounds; 25 = 13 + 2 x 6 exactly
+    ric = {"name": "ric", "reward_source": "gold", "online_iterations": 2, "trl": {"max_steps": 6},
+           "online_trl": {"max_steps": 3}}  # fmt: skip
+    section, planned, text = scaled(ric, 25)
+    assert (section.trl["max_steps"], section.online_trl["max_steps"], planned) == (13, 6, 25)
+    assert "(offline : online as max_steps 6 : 3)" in text and "short" not in text
 
 
 def test_fill_and_ladder_mistakes_are_named_by_field(tmp_path):

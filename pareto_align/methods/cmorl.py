@@ -172,7 +172,7 @@ class Config(DynamicSection):
     def scale_to(self, config: SweepConfig, updates: int) -> tuple[Config, str]:
         """Both stages' lengths, `max_steps` of stage 1's runs and `extension_steps`, with the number of rounds
         (the method's shape) kept: of the pairs whose plan is the largest not above `updates`, the one whose
-        stage-2 share of it is nearest the section's own."""
+        stage-2 share of it is nearest the section's own (then: whose `extension_steps` is nearest its own)."""
         runs, k = len(config.weight_vectors()), len(config.objectives)
         why = f"stage 1's {runs} runs share one max_steps"
         if self.extensions(k) == 0:  # stage 1 only
@@ -180,7 +180,7 @@ class Config(DynamicSection):
             return self.with_max_steps(steps).described(config, updates, self.max_steps_change(steps), why)
         plan = self.planned_updates(config)
         share = 0.5 if plan is None else self.extensions(k) * self.extension_steps / plan.updates
-        best: tuple[tuple[int, float], int, int] | None = None
+        best: tuple[tuple[int, float, int], int, int] | None = None
         for ext in range(1, updates + 1):
             if self.refresh_every is not None and ext > self.refresh_every:
                 break
@@ -191,7 +191,7 @@ class Config(DynamicSection):
                     break  # stage 2 only grows with ext
                 continue
             total = runs * steps + stage2
-            key = (total, -abs(stage2 / total - share))
+            key = (total, -abs(stage2 / total - share), -abs(ext - self.extension_steps))
             if best is None or key > best[0]:
                 best = (key, steps, ext)
         if best is None:
