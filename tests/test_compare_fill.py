@@ -161,6 +161,12 @@ def test_a_ladder_runs_each_method_at_each_budget_in_its_own_folder(tmp_path):
     single = parse_comparison({**data, "budget": {"fill": True, "policy_updates": 4}}, "c.yaml")
     assert [r.label for r in single.runs] == ["modpo", "soups", "bon"]
     assert single.comparison_hash() != comparison.comparison_hash()
+    # without fill the budget is recorded as before fill existed, so earlier comparison folders still resume
+    plain = parse_comparison({**data, "budget": {"policy_updates": 9}}, "c.yaml")
+    assert plain.record()["budget"] == {"policy_updates": 9, "generated_tokens": None}
+    assert [(r.label, r.budget, r.fill) for r in plain.runs] == [
+        (m, 9, None) for m in ("modpo", "soups", "bon")
+    ]
 
 
 def _use(label: str, method: str, budget: int, hv: list[float]) -> MethodUse:

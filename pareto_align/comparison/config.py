@@ -107,6 +107,14 @@ class Budget(BaseModel):
                              "budget.fill: true; set it, or give one number")  # fmt: skip
         return self
 
+    def record(self) -> dict[str, Any]:
+        """The budget as the comparison directory records it (and its hash covers); `fill` only when set, so a
+        comparison made before `fill` existed still resumes."""
+        out = self.model_dump(mode="json")
+        if not self.fill:
+            del out["fill"]
+        return out
+
     @property
     def ladder(self) -> bool:
         return isinstance(self.policy_updates, list)
@@ -149,13 +157,13 @@ class Comparison:
 
     def comparison_hash(self) -> str:
         """Hash of the budget and each method's label and effective sweep config (order included)."""
-        return _hash({"budget": self.budget.model_dump(mode="json"),
+        return _hash({"budget": self.budget.record(),
                       "methods": [[r.label, r.config.config_hash()] for r in self.runs]})  # fmt: skip
 
     def record(self) -> dict[str, Any]:
         """What `compare.yaml` in the comparison directory holds."""
         return {"comparison_hash": self.comparison_hash(), "hash_version": HASH_VERSION, "source": self.source,
-                "budget": self.budget.model_dump(mode="json"),
+                "budget": self.budget.record(),
                 "methods": [{"label": r.label, "method": r.config.method.name, "config_hash": r.config.config_hash(),
                              "planned_policy_updates": r.plan.updates if r.plan else None,
                              "budget_policy_updates": r.budget, "fill": r.fill} for r in self.runs],

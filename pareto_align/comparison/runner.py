@@ -65,7 +65,7 @@ def run_comparison(comparison: Comparison, out_dir: Path, progress: bool = True,
                 if on_method_done is not None:
                     on_method_done(run.label, run_dir)
             uses = [method_use(r, out_dir / r.label, comparison.budget) for r in comparison.runs]
-            summary = {"comparison_hash": comparison.comparison_hash(), "budget": comparison.budget.model_dump(),
+            summary = {"comparison_hash": comparison.comparison_hash(), "budget": comparison.budget.record(),
                        "methods": [dataclasses.asdict(u) for u in uses]}  # fmt: skip
             write_text_atomic(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2))
             _report(comparison, uses, out_dir / REPORT_DIR, formats, log)
@@ -107,7 +107,7 @@ def _check_directory(comparison: Comparison, out_dir: Path, log) -> None:
     if previous.get("hash_version") != HASH_VERSION:
         raise ConfigError(f"{where} was made by an earlier pareto_align (config hash version "
                           f"{previous.get('hash_version')}); choose another --output-dir")  # fmt: skip
-    budget = comparison.budget.model_dump(mode="json")
+    budget = comparison.budget.record()
     if previous.get("budget") != budget:
         raise ConfigError(f"{where}: budget: {budget} is not the budget this comparison ran under "
                           f"({previous.get('budget')}); choose another --output-dir")  # fmt: skip
