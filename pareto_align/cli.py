@@ -193,6 +193,9 @@ def _print_comparison(uses, out_dir: Path, seconds: float) -> None:
                       used(u, "policy_updates", u.policy_updates) + planned,
                       used(u, "generated_tokens", u.generated_tokens))  # fmt: skip
     console.print(table)
+    for u in uses:  # budget.fill: what each method changed to spend the budget
+        if u.fill is not None:
+            console.print(f"{u.label}: {u.fill}", highlight=False)
     over = [u.label for u in uses if u.over]
     if over:
         console.print(f"[red]over budget: {', '.join(over)} (see {out_dir / 'compare_summary.json'})[/red]")

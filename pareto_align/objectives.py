@@ -6,6 +6,7 @@ functions themselves live with the indicators (one implementation for rewards, s
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import numpy as np
@@ -47,6 +48,13 @@ def scalarize(
     return tchebycheff_utility(rewards, weights, np.asarray(s.ideal, dtype=float))
 
 
+@functools.lru_cache(maxsize=32)
+def _energy_directions(n_objectives: int, n_points: int | None, seed: int) -> np.ndarray:
+    """pymoo's energy directions: an optimization of about a second, deterministic in its arguments, and asked for
+    several times per config (checks, plans, `budget.fill`): computed once."""
+    return get_reference_directions("energy", n_objectives, n_points, seed=seed)
+
+
 def weight_grid(kind: str, n_objectives: int, *, n_partitions: int | None = None, n_points: int | None = None,
                 seed: int = 0, explicit: list[list[float]] | None = None) -> np.ndarray:  # fmt: skip
     """Weight vectors, (m, K): an explicit list, or pymoo's das-dennis (n_partitions) / energy (n_points) directions."""
@@ -55,7 +63,7 @@ def weight_grid(kind: str, n_objectives: int, *, n_partitions: int | None = None
     elif kind == "das-dennis":
         grid = get_reference_directions("das-dennis", n_objectives, n_partitions=n_partitions)
     elif kind == "energy":
-        grid = get_reference_directions("energy", n_objectives, n_points, seed=seed)
+        grid = _energy_directions(n_objectives, n_points, seed).copy()
     else:
         raise ValueError(f"unknown weight grid kind {kind!r} (explicit, das-dennis, energy)")
     grid = np.clip(grid, 0.0, None)  # energy directions can carry -1e-17 round-off

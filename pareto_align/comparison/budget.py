@@ -34,8 +34,9 @@ class MethodUse:
     policy_updates: list[int]  # per seed
     generated_tokens: list[int]  # per seed
     planned_policy_updates: int | None
-    budget: dict[str, int | None]
+    budget: dict[str, int | None]  # policy_updates (this run's: its ladder budget) and generated_tokens
     over: list[str] = field(default_factory=list)
+    fill: str | None = None  # what budget.fill changed in the method's section to spend the budget
 
     @property
     def mean_hypervolume(self) -> float:
@@ -56,8 +57,8 @@ def method_use(run: MethodRun, run_dir: Path, budget: Budget) -> MethodUse:
         cost = g.compute()  # shared work included once
         updates.append(cost.policy_updates)
         tokens.append(cost.generated_tokens)
-    limits = budget.model_dump()
+    limits = {"policy_updates": run.budget, "generated_tokens": budget.generated_tokens}
     over = [name for name, used in (("policy_updates", updates), ("generated_tokens", tokens))
             if limits[name] is not None and any(u > limits[name] for u in used)]  # fmt: skip
     return MethodUse(run.label, run.config.method.name, [g.seed for g in groups], len(front.points), hv, updates,
-                     tokens, run.plan.updates if run.plan else None, limits, over)  # fmt: skip
+                     tokens, run.plan.updates if run.plan else None, limits, over, run.fill)  # fmt: skip

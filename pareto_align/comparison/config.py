@@ -11,6 +11,21 @@ Each method becomes a full `SweepConfig` (the shared setting with its section as
 grid where it gives one), validated before anything runs; every mistake of every section is reported, one line
 each, naming the file and the field (`compare.yaml: methods[2].trl.lerning_rate: unknown DPOConfig field ...`).
 A method that plans more policy updates per seed than the budget is refused then too.
+
+Equal compute, `budget.fill: true` (default false: each method spends what its own section plans, within the
+budget): every method is scaled to spend `budget.policy_updates` per seed, through its own length knob
+(`Config.scale_to`, methods/base.py): a grid's `max_steps` per point (modpo, morlhf, dynamic_hv, dynamic_grad),
+the specialists' `max_steps` (soups, mod), each iteration's `max_steps` (dpa), the offline and online passes'
+`max_steps` in their own proportions (ric), the one run's `max_steps` (panacea), stage 1's `max_steps` and
+`extension_steps` with the rounds kept (cmorl); best-of-n trains nothing and is left as is. Where the knob cannot hit
+the budget exactly (6 grid runs sharing one `max_steps` cannot make 880), the plan is the largest below it, and the
+sentence that says what was changed says so; it is recorded in `compare.yaml` and `compare_summary.json`, and printed.
+
+    budget: {fill: true, policy_updates: [110, 440, 880]}                    # a ladder (needs fill)
+
+A ladder runs every method at each budget, into its own folder `<label>@<budget>`; the report then holds one export
+per budget (report/budget-<n>/, the anytime curves of methods that spent the same) and the final hypervolume
+against budget per method (report/ladder.*), with where the ranking changes.
 """
 
 from __future__ import annotations
@@ -21,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pareto_align.config import HASH_VERSION, SweepConfig, read_yaml, resolve_paths, validation_messages
 from pareto_align.errors import ConfigError
@@ -55,8 +70,10 @@ class Budget(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    policy_updates: int | None = Field(
-        None, ge=1, description="Optimizer steps per seed, specialists and shared models included."
+    policy_updates: int | list[int] | None = Field(
+        None,
+        description="Optimizer steps per seed, specialists and shared models included. With `fill`, a list of "
+        "increasing budgets is a ladder: every method runs at each.",
     )
     generated_tokens: int | None = Field(
         None,
@@ -64,15 +81,64 @@ class Budget(BaseModel):
         description="Tokens sampled per seed to produce the policies (rollouts, candidates), "
         "and best-of-n / decoding-time candidates at evaluation; only known after the run.",
     )
+    fill: bool = Field(
+        False,
+        description="Scale every method's own length knob so that it plans `policy_updates` per seed (equal "
+        "compute); false: each method spends what its section plans, refused when over the budget.",
+    )
+
+    @field_validator("policy_updates")
+    @classmethod
+    def _positive(cls, value: int | list[int] | None) -> int | list[int] | None:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("Input should be greater than or equal to 1")
+        if isinstance(value, list) and (
+            not value or value[0] < 1 or any(b <= a for a, b in zip(value, value[1:], strict=False))
+        ):
+            raise ValueError(f"a ladder is a list of increasing budgets >= 1, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _fill(self):
+        if self.fill and self.policy_updates is None:
+            raise ValueError("fill: scales every method to budget.policy_updates, which is not set; set it")
+        if isinstance(self.policy_updates, list) and not self.fill:
+            raise ValueError(f"policy_updates: a list {self.policy_updates} is a ladder of budgets, run with "
+                             "budget.fill: true; set it, or give one number")  # fmt: skip
+        return self
+
+    def record(self) -> dict[str, Any]:
+        """The budget as the comparison directory records it (and its hash covers); `fill` only when set, so a
+        comparison made before `fill` existed still resumes."""
+        out = self.model_dump(mode="json")
+        if not self.fill:
+            del out["fill"]
+        return out
+
+    @property
+    def ladder(self) -> bool:
+        return isinstance(self.policy_updates, list)
+
+    def rungs(self) -> list[int | None]:
+        """The policy-update budgets each method runs at: the ladder's, or the one budget (None: no limit)."""
+        return list(self.policy_updates) if isinstance(self.policy_updates, list) else [self.policy_updates]
 
 
 @dataclass(frozen=True)
 class MethodRun:
-    """One method of the comparison: its folder name, its full sweep config, and the updates it plans per seed."""
+    """One method of the comparison (at one budget of a ladder): its folder name, its full sweep config, the updates
+    it plans per seed, the policy updates it may spend, and what `budget.fill` changed to spend them."""
 
-    label: str
+    label: str  # the folder: the method's label, `<label>@<budget>` on a ladder
     config: SweepConfig
     plan: UpdatePlan | None
+    budget: int | None = None  # policy updates per seed (None: no limit)
+    fill: str | None = None  # `scale_to`'s sentence; None without budget.fill
+
+    @property
+    def method_label(self) -> str:
+        """The label the user gave (a ladder's folder without `@<budget>`)."""
+        return self.label.partition("@")[0]
 
     def products_key(self) -> str:
         """Equal for sweeps whose reward model and reward differences are the same (see PRODUCT_FIELDS)."""
@@ -91,15 +157,16 @@ class Comparison:
 
     def comparison_hash(self) -> str:
         """Hash of the budget and each method's label and effective sweep config (order included)."""
-        return _hash({"budget": self.budget.model_dump(mode="json"),
+        return _hash({"budget": self.budget.record(),
                       "methods": [[r.label, r.config.config_hash()] for r in self.runs]})  # fmt: skip
 
     def record(self) -> dict[str, Any]:
         """What `compare.yaml` in the comparison directory holds."""
         return {"comparison_hash": self.comparison_hash(), "hash_version": HASH_VERSION, "source": self.source,
-                "budget": self.budget.model_dump(mode="json"),
+                "budget": self.budget.record(),
                 "methods": [{"label": r.label, "method": r.config.method.name, "config_hash": r.config.config_hash(),
-                             "planned_policy_updates": r.plan.updates if r.plan else None} for r in self.runs],
+                             "planned_policy_updates": r.plan.updates if r.plan else None,
+                             "budget_policy_updates": r.budget, "fill": r.fill} for r in self.runs],
                 "config": self.raw}  # fmt: skip
 
 
@@ -133,9 +200,7 @@ def parse_comparison(data: Any, source: str = "<comparison>", base_dir: Path | N
     else:
         labels: dict[str, int] = {}
         for i, entry in enumerate(entries):
-            run = _method_run(i, entry, shared, budget, labels, shared_lines, errors, source, base_dir)
-            if run is not None:
-                runs.append(run)
+            runs += _method_runs(i, entry, shared, budget, labels, shared_lines, errors, source, base_dir)
     if errors:
         raise ComparisonConfigError([f"{source}: {line}" for line in dict.fromkeys(errors)])
     output_dir = data.get("output_dir")
@@ -164,13 +229,14 @@ def _messages(data: dict) -> list[str]:
     return []
 
 
-def _method_run(i: int, entry: Any, shared: dict, budget: Budget, labels: dict[str, int],
-                shared_lines: list[str], errors: list[str], source: str,
-                base_dir: Path | None) -> MethodRun | None:  # fmt: skip
+def _method_runs(i: int, entry: Any, shared: dict, budget: Budget, labels: dict[str, int],
+                 shared_lines: list[str], errors: list[str], source: str,
+                 base_dir: Path | None) -> list[MethodRun]:  # fmt: skip
+    """The method's run, or with `budget.fill` one run per budget, each scaled to it; [] after a mistake."""
     where = f"methods[{i}]"
     if not isinstance(entry, dict):
         errors.append(f"{where}: expected a method section (a mapping with `name`), got {entry!r}")
-        return None
+        return []
     section = {k: v for k, v in entry.items() if k not in ("label", "weights")}
     label = entry.get("label", section.get("name", "modpo"))
     n_errors = len(errors)
@@ -192,17 +258,40 @@ def _method_run(i: int, entry: Any, shared: dict, budget: Budget, labels: dict[s
         errors += [
             _relocate(m, where, "weights" in entry) for m in validation_messages(err) if m not in shared_lines
         ]
-        return None
+        return []
     if base_dir is not None:
         try:
             resolve_paths(config, source, base_dir)
         except ConfigError as err:
             errors.append(str(err).removeprefix(f"{source}: "))
+    if budget.fill:
+        runs = [_filled(where, config, updates, budget.ladder, errors) for updates in budget.rungs()]  # type: ignore[arg-type]
+        return [r for r in runs if r is not None] if len(errors) == n_errors else []
     plan = config.method.planned_updates(config)
-    if budget.policy_updates is not None and plan is not None and plan.updates > budget.policy_updates:
+    limit = budget.policy_updates
+    assert not isinstance(limit, list)  # a ladder needs fill
+    if limit is not None and plan is not None and plan.updates > limit:
         errors.append(f"{where}: plans {plan.updates} policy updates per seed ({plan.rule}), over the budget of "
-                      f"{budget.policy_updates}")  # fmt: skip
-    return MethodRun(label, config, plan) if len(errors) == n_errors else None
+                      f"{limit}")  # fmt: skip
+    return [MethodRun(label, config, plan, limit)] if len(errors) == n_errors else []
+
+
+def _filled(
+    where: str, config: SweepConfig, updates: int, ladder: bool, errors: list[str]
+) -> MethodRun | None:
+    """The method scaled by its own `scale_to` to plan `updates` policy updates per seed (see the module
+    docstring); on a ladder its folder and run name are `<label>@<updates>`."""
+    try:
+        method, description = config.method.scale_to(config, updates)
+        label = f"{config.name}@{updates}" if ladder else config.name
+        scaled = config.model_copy(update={"name": label, "method": method})
+        method.check(scaled)  # what the sweep config's own validation would run on the new section
+    except (ValueError, ValidationError) as err:
+        lines = validation_messages(err) if isinstance(err, ValidationError) else [str(err)]
+        errors += [f"{where}: budget.fill to {updates} policy updates: {line}" if not line.startswith("budget.fill")
+                   else f"{where}: {line}" for line in lines]  # fmt: skip
+        return None
+    return MethodRun(label, scaled, method.planned_updates(scaled), updates, description)
 
 
 def _relocate(message: str, where: str, own_weights: bool) -> str:

@@ -4,9 +4,13 @@
                            refused; methods may be added, and changed until their sweep starts)
     DIR/.lock              held while the comparison runs
     DIR/shared/<key>/      reward model and reward differences, built once per setting key (see MethodRun)
-    DIR/<label>/           a normal sweep run directory (config.yaml, front.json, ...): explore and export read it
-    DIR/report/            `export_runs` over the method folders
-    DIR/compare_summary.json   per method and seed: hypervolume and compute used against the budget
+    DIR/<label>/           a normal sweep run directory (config.yaml, front.json, ...): explore and export read it;
+                           on a budget ladder one per budget, DIR/<label>@<budget>/
+    DIR/report/            `export_runs` over the method folders; on a ladder one export per budget in
+                           report/budget-<n>/, and report/ladder.{csv,json,md,<image>}: final hypervolume against
+                           budget per method, and where the ranking changes (export/ladder.py)
+    DIR/compare_summary.json   per method and seed: hypervolume and compute used against the budget, and what
+                           budget.fill changed in the method
 
 Methods run one after another, each resumed by its sweep's own resume, so re-running the command skips finished
 methods and points.
@@ -61,17 +65,31 @@ def run_comparison(comparison: Comparison, out_dir: Path, progress: bool = True,
                 if on_method_done is not None:
                     on_method_done(run.label, run_dir)
             uses = [method_use(r, out_dir / r.label, comparison.budget) for r in comparison.runs]
-            summary = {"comparison_hash": comparison.comparison_hash(), "budget": comparison.budget.model_dump(),
+            summary = {"comparison_hash": comparison.comparison_hash(), "budget": comparison.budget.record(),
                        "methods": [dataclasses.asdict(u) for u in uses]}  # fmt: skip
             write_text_atomic(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2))
-            from pareto_align.export import ExportError, export_runs
-
-            try:
-                export_runs([out_dir / r.label for r in comparison.runs], out_dir / REPORT_DIR, formats)
-            except ExportError as err:
-                # the fronts and the summary stand; `pareto-align export` can redo the report
-                log(f"report not written: {err}")
+            _report(comparison, uses, out_dir / REPORT_DIR, formats, log)
     return uses
+
+
+def _report(comparison: Comparison, uses: list[MethodUse], report: Path, formats: Sequence[str] | None,
+            log) -> None:  # fmt: skip
+    """The export of the method folders; on a ladder one per budget, and the ladder's table and figure."""
+    from pareto_align.export import ExportError, export_runs
+    from pareto_align.export.ladder import write_ladder
+
+    budget = comparison.budget
+    try:
+        for rung in budget.rungs():
+            runs = [r for r in comparison.runs if r.budget == rung]
+            to = report / f"budget-{rung}" if budget.ladder else report
+            export_runs([report.parent / r.label for r in runs], to, formats,
+                        policy_budget=rung if budget.fill else None)  # fmt: skip
+        if budget.ladder:
+            write_ladder(uses, report, formats)
+    except ExportError as err:
+        # the fronts and the summary stand; `pareto-align export` can redo the report
+        log(f"report not written: {err}")
 
 
 def _check_directory(comparison: Comparison, out_dir: Path, log) -> None:
@@ -89,7 +107,7 @@ def _check_directory(comparison: Comparison, out_dir: Path, log) -> None:
     if previous.get("hash_version") != HASH_VERSION:
         raise ConfigError(f"{where} was made by an earlier pareto_align (config hash version "
                           f"{previous.get('hash_version')}); choose another --output-dir")  # fmt: skip
-    budget = comparison.budget.model_dump(mode="json")
+    budget = comparison.budget.record()
     if previous.get("budget") != budget:
         raise ConfigError(f"{where}: budget: {budget} is not the budget this comparison ran under "
                           f"({previous.get('budget')}); choose another --output-dir")  # fmt: skip

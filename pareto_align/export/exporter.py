@@ -225,16 +225,18 @@ def _text_outputs(
     return texts
 
 
-def _figures(runs: Sequence[Run], reach: Sequence[ReachCost] = ()) -> dict[str, go.Figure]:
+def _figures(
+    runs: Sequence[Run], reach: Sequence[ReachCost] = (), budget: int | None = None
+) -> dict[str, go.Figure]:
     """File stem -> figure: the fronts, hypervolume against cumulative compute (every method on one plot, with the
     compute-to-reach target when the comparison has a linear-scalarization grid), the
     attainment surfaces per method (K = 2) or the matrix of pairwise projections (K >= 3), and the objective
-    vectors of online points over their training, when the runs logged them."""
+    vectors of online points over their training, when the runs logged them. `budget`: see `hypervolume_figure`."""
     fronts = {r.name: r.front for r in runs}
     k = len(runs[0].front.objectives)
     figures = {
         "front": front_figure(fronts, static=True),
-        "hypervolume": hypervolume_figure(fronts, reach[0] if reach else None),
+        "hypervolume": hypervolume_figure(fronts, reach[0] if reach else None, budget),
     }
     for stem, figure in (
         ("attainment", attainment_figure(fronts) if k == 2 else None),
@@ -252,12 +254,14 @@ def export_runs(
     formats: Sequence[str] | None = None,
     *,
     force: bool = False,
+    policy_budget: int | None = None,
 ) -> list[Path]:
     """Export the fronts of ``run_dirs`` (folders holding ``front.json``, or front files) into ``to``.
 
     ``formats`` among :data:`EXPORT_FORMATS` (None = all). ``force`` allows overwriting files that are not
-    unmodified outputs of an earlier export. Returns the paths written, the manifest last. Raises ExportError
-    (or FrontFileError for an unreadable front file) with one clear message.
+    unmodified outputs of an earlier export. ``policy_budget``: the policy updates per seed every run was given
+    (`pareto-align compare` with `budget.fill`), marked on the anytime figure. Returns the paths written, the
+    manifest last. Raises ExportError (or FrontFileError for an unreadable front file) with one clear message.
     """
     fmts = _check_formats(formats)
     out = Path(to)
@@ -272,7 +276,7 @@ def export_runs(
         warnings.append(f"{k} objectives: attainment surfaces are computed for 2 or 3 objectives only")
     texts = _text_outputs(runs, analysis, fmts, settings, warnings)
     image_formats = [f for f in fmts if f in IMAGE_FORMATS]
-    figures = _figures(runs, analysis.reach) if image_formats else {}
+    figures = _figures(runs, analysis.reach, policy_budget) if image_formats else {}
 
     planned = list(texts) + [f"{stem}.{fmt}" for stem in figures for fmt in image_formats]
     previous = _previous(out, force)

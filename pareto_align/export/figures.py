@@ -338,7 +338,8 @@ def _history_key(run: Run, entry, groups_of_run: Sequence[SeedGroup]) -> tuple[s
     return label, method, seed
 
 
-def hypervolume_figure(fronts: Front | Mapping[str, Front], target: ReachCost | None = None) -> go.Figure:
+def hypervolume_figure(fronts: Front | Mapping[str, Front], target: ReachCost | None = None,
+                       budget: int | None = None) -> go.Figure:  # fmt: skip
     """The anytime comparison: each method's hypervolume against the cumulative compute it spent, every method on
     one plot, one panel per compute measure recorded (policy updates; tokens trained + generated), or against the
     count of points evaluated when no compute was recorded (older files). See :mod:`pareto_align.export.anytime`.
@@ -346,7 +347,8 @@ def hypervolume_figure(fronts: Front | Mapping[str, Front], target: ReachCost | 
     One thin step line per (method, seed); with several seeds a bold line for the mean of their step functions.
     A method whose points come from one model (DPA, RiC, soups after their specialists) pays its cost before its
     first point: its points then stand on one vertical line. `target` (any of `reach_costs`' results): a dashed
-    line at the hypervolume the compute-to-reach table measures against.
+    line at the hypervolume the compute-to-reach table measures against. `budget` (a comparison's policy updates per
+    seed, every method filled to it): a dotted vertical line there on the policy-updates panel, which spans 0 to it.
     """
     from plotly.subplots import make_subplots
 
@@ -381,6 +383,12 @@ def hypervolume_figure(fronts: Front | Mapping[str, Front], target: ReachCost | 
             fig.add_hline(y=target.target, line=dict(color="grey", width=1, dash="dash"), row=1, col=col,
                           annotation_text=f"{target.fraction:.0%} of {reference}", annotation_position="top left",
                           annotation_font_size=11)  # fmt: skip
+        if budget is not None and axis == "policy_updates":
+            right = max(budget, max(float(c.x(axis)[-1]) for c in curves))
+            fig.add_vline(x=budget, line=dict(color="grey", width=1, dash="dot"), row=1, col=col,
+                          annotation_text=f"budget {budget:,}", annotation_position="bottom left",
+                          annotation_font_size=11)  # fmt: skip
+            fig.update_xaxes(range=[0, 1.03 * right], row=1, col=col)
     apply_style(fig, width=FIGURE_WIDTH * len(axes))
     normalized = runs[0].front.normalization is not None
     fig.update_yaxes(title_text="hypervolume" + (" (normalized)" if normalized else ""), row=1, col=1)

@@ -20,7 +20,15 @@ from pydantic import Discriminator, Field, Tag
 from pareto_align.atomic import write_text_atomic
 from pareto_align.front.schema import Compute
 from pareto_align.methods import modpo, morlhf
-from pareto_align.methods.base import Job, JobResult, MethodSection, TrainedPolicy, UpdatePlan, method_name
+from pareto_align.methods.base import (
+    Job,
+    JobResult,
+    MethodSection,
+    TrainedPolicy,
+    UpdatePlan,
+    fitting_steps,
+    method_name,
+)
 from pareto_align.models.policy import is_checkpoint, load_policy
 
 if TYPE_CHECKING:
@@ -54,6 +62,16 @@ class SpecialistsSection(MethodSection):
         """One specialist per objective, each a run of the specialist trainer's `max_steps`; mixing is free."""
         steps, k = self.specialists.max_steps(), len(config.objectives)
         return None if steps is None else UpdatePlan(k * steps, f"{k} specialists x {steps} max_steps")
+
+    def scale_to(self, config: SweepConfig, updates: int) -> tuple[SpecialistsSection, str]:
+        """Each of the K specialists gets `updates // K` steps; mixing them costs no update."""
+        k = len(config.objectives)
+        steps = fitting_steps(updates, k, f"{k} specialists")
+        scaled = self.with_changes(
+            specialists=self.specialists.with_max_steps(steps).model_dump(exclude_unset=True)
+        )
+        changes = "specialists." + self.specialists.max_steps_change(steps)
+        return scaled.described(config, updates, changes, f"the {k} specialists share one max_steps")
 
     def effective(self) -> dict:
         section = self.model_dump(mode="json")

@@ -14,6 +14,11 @@ A method module defines:
 A section also states what its plan will spend, `Config.planned_updates(sweep_config)`: the policy updates (optimizer
 steps) per seed, or None where they are only known after the run (epoch-based fine-tuning, whose step count follows
 the data). `pareto-align compare` refuses a method that plans more than the comparison's budget.
+
+And how to spend a given number, `Config.scale_to(sweep_config, updates) -> (section, description)`: the section
+with its own length knob (a grid's `max_steps`, the specialists' steps, C-MORL's stage lengths, ...) set so that its
+plan makes `updates` policy updates per seed, or the largest number not above it that the knob allows, and one
+sentence saying what changed (`budget.fill` of `pareto-align compare`). A section without a knob raises ValueError.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing_extensions import Self
 
 from pareto_align.front.schema import Compute, Front
 from pareto_align.hf_args import build_dataclass, check_dataclass_kwargs, hardware_defaults, resolved_defaults
@@ -54,6 +60,28 @@ class MethodSection(BaseModel):
     def planned_updates(self, config: SweepConfig) -> UpdatePlan | None:
         """Policy updates this section's plan makes per seed; None when only the run can tell."""
         return None
+
+    def scale_to(self, config: SweepConfig, updates: int) -> tuple[MethodSection, str]:
+        """This section with its length knob set so that its plan makes `updates` policy updates per seed (or the
+        largest number not above it the knob allows), and a sentence saying what changed. ValueError naming
+        `budget.fill` when it cannot."""
+        raise ValueError(f"budget.fill: method {getattr(self, 'name', '?')} has no length to scale")
+
+    def with_changes(self, **changes: Any) -> Self:
+        """A copy with `changes` over the fields the user set, validated again (the user's other fields stay
+        unset, so the config hash and the recorded YAML only differ by the changes)."""
+        return type(self).model_validate({**self.model_dump(exclude_unset=True), **changes})
+
+    def described(self, config: SweepConfig, updates: int, changes: str, why: str) -> tuple[Self, str]:
+        """`self` (already scaled) and the sentence `scale_to` returns: what changed, the plan it makes, and why
+        it falls short of `updates` when it does."""
+        plan = self.planned_updates(config)
+        # every scale_to sets a fixed length, within the budget
+        assert plan is not None and plan.updates <= updates, (plan, updates)
+        text = f"{changes}: {plan.rule} = {plan.updates} policy updates per seed"
+        if plan.updates < updates:
+            text += f", {updates - plan.updates} short of {updates} (the largest the knob allows: {why})"
+        return self, text
 
 
 # TRL builds a vLLM engine inside each trainer it constructs; a sweep constructs one trainer per job in one process
@@ -121,10 +149,24 @@ class TRLSection(MethodSection):
         steps = self.trl_args().get("max_steps", -1)
         return steps if steps > 0 else None
 
+    def with_max_steps(self, steps: int) -> Self:
+        return self.with_changes(trl={**self.trl, "max_steps": steps})
+
+    def max_steps_change(self, steps: int) -> str:
+        """`trl.max_steps <old> -> <new>`, for `scale_to`'s sentence."""
+        return change("trl.max_steps", self.max_steps(), steps)
+
     def planned_updates(self, config: SweepConfig) -> UpdatePlan | None:
         """A grid method: one training run of `max_steps` per weight vector (and seed)."""
         steps, runs = self.max_steps(), len(config.weight_vectors())
         return None if steps is None else UpdatePlan(runs * steps, f"{runs} runs x {steps} max_steps")
+
+    def scale_to(self, config: SweepConfig, updates: int) -> tuple[TRLSection, str]:
+        """A grid method: every run of the grid gets `updates // runs` steps."""
+        runs = len(config.weight_vectors())
+        steps = fitting_steps(updates, runs, f"{runs} runs of the weight grid")
+        why = f"the {runs} runs share one max_steps"
+        return self.with_max_steps(steps).described(config, updates, self.max_steps_change(steps), why)
 
     def check(self, config: SweepConfig) -> None:
         if self.trl.get("use_vllm") not in (None, False):  # GRPOConfig and RLOOConfig have the switch
@@ -153,6 +195,22 @@ def _device_words() -> str:
     if not torch.cuda.is_available():
         return "has no CUDA device"
     return f"has {torch.cuda.get_device_name(0)}"
+
+
+def change(field: str, old: int | None, new: int) -> str:
+    """`field old -> new` for `scale_to`'s sentence (`old` None: the length was left to epochs)."""
+    if old == new:
+        return f"{field} {new} (unchanged)"
+    return f"{field} {old if old is not None else 'unset (epochs)'} -> {new}"
+
+
+def fitting_steps(updates: int, runs: int, what: str) -> int:
+    """The most steps each of `runs` equal runs can make within `updates`; ValueError when not even one."""
+    if updates < runs:
+        raise ValueError(
+            f"budget.fill: {updates} policy updates per seed cannot give each of the {what} a step"
+        )
+    return updates // runs
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,11 @@ class Config(MethodSection):
     def planned_updates(self, config: SweepConfig) -> UpdatePlan:
         return UpdatePlan(0, "no training: its cost is generated tokens, n per response")
 
+    def scale_to(self, config: SweepConfig, updates: int) -> tuple[Config, str]:
+        """Nothing to scale: best-of-n spends generated tokens, not policy updates."""
+        why = f"its cost is generated tokens, n = {self.n} per response"
+        return self, f"left as is: trains nothing (0 policy updates per seed; {why})"
+
 
 def plan(config: SweepConfig, front: Front) -> list[Job]:
     """One job per weight vector. Nothing is trained, so a training seed changes nothing: the first seed only."""

@@ -65,7 +65,15 @@ from pareto_align.cmorl import Archive, ArchiveEntry, barrier_weights, default_n
 from pareto_align.front.schema import Compute, Front
 from pareto_align.methods import morlhf
 from pareto_align.methods._dynamic import DynamicSection
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan, grid_jobs
+from pareto_align.methods.base import (
+    Job,
+    JobResult,
+    TrainedPolicy,
+    UpdatePlan,
+    change,
+    fitting_steps,
+    grid_jobs,
+)
 from pareto_align.methods.dynamic_hv import Bounds, default_bounds, measure
 from pareto_align.models.policy import Policy
 from pareto_align.trainers.dynamic_grpo import DynamicGRPOTrainer
@@ -144,17 +152,55 @@ class Config(DynamicSection):
         k = len(config.objectives)
         n = self.selected_per_round(k)
         per_round = self.jobs_per_round()
+        extensions = self.extensions(k) * self.extension_steps
         if per_round is None:
-            extensions = self.rounds * n * k * self.extension_steps
             rule = f"{stage1.rule} + {self.rounds} rounds x {n} selected x {k} objectives x {self.extension_steps} steps"
         else:
-            extensions = self.rounds * per_round * self.extension_steps
             rule = f"{stage1.rule} + {self.rounds} rounds x {per_round} extensions x {self.extension_steps} steps"
         return UpdatePlan(stage1.updates + extensions, rule)
 
-    def jobs_per_round(self) -> int | None:
+    def jobs_per_round(self, extension_steps: int | None = None) -> int | None:
         """Extensions per round with `refresh_every` (None: every selected entry towards every objective)."""
-        return None if self.refresh_every is None else self.refresh_every // self.extension_steps
+        steps = extension_steps or self.extension_steps
+        return None if self.refresh_every is None else self.refresh_every // steps
+
+    def extensions(self, k: int, extension_steps: int | None = None) -> int:
+        """Stage-2 runs per seed (at most: the archive may hold fewer entries than `n_select`)."""
+        per_round = self.jobs_per_round(extension_steps)
+        return self.rounds * (self.selected_per_round(k) * k if per_round is None else per_round)
+
+    def scale_to(self, config: SweepConfig, updates: int) -> tuple[Config, str]:
+        """Both stages' lengths, `max_steps` of stage 1's runs and `extension_steps`, with the number of rounds
+        (the method's shape) kept: of the pairs whose plan is the largest not above `updates`, the one whose
+        stage-2 share of it is nearest the section's own (then: whose `extension_steps` is nearest its own)."""
+        runs, k = len(config.weight_vectors()), len(config.objectives)
+        why = f"stage 1's {runs} runs share one max_steps"
+        if self.extensions(k) == 0:  # stage 1 only
+            steps = fitting_steps(updates, runs, f"{runs} stage-1 runs")
+            return self.with_max_steps(steps).described(config, updates, self.max_steps_change(steps), why)
+        plan = self.planned_updates(config)
+        share = 0.5 if plan is None else self.extensions(k) * self.extension_steps / plan.updates
+        best: tuple[tuple[int, float, int], int, int] | None = None
+        for ext in range(1, updates + 1):
+            if self.refresh_every is not None and ext > self.refresh_every:
+                break
+            stage2 = self.extensions(k, ext) * ext
+            steps = (updates - stage2) // runs
+            if steps < 1:
+                if self.refresh_every is None:
+                    break  # stage 2 only grows with ext
+                continue
+            total = runs * steps + stage2
+            key = (total, -abs(stage2 / total - share), -abs(ext - self.extension_steps))
+            if best is None or key > best[0]:
+                best = (key, steps, ext)
+        if best is None:
+            raise ValueError(f"budget.fill: {updates} policy updates per seed cannot give each of the {runs} stage-1 "
+                             f"runs and each of the {self.extensions(k, 1)} extensions a step")  # fmt: skip
+        _, steps, ext = best
+        scaled = self.with_changes(trl={**self.trl, "max_steps": steps}, extension_steps=ext)
+        changes = f"{self.max_steps_change(steps)}, {change('extension_steps', self.extension_steps, ext)} ({self.rounds} rounds kept)"
+        return scaled.described(config, updates, changes, f"{why} and the extensions one extension_steps")
 
 
 # ---------------------------------------------------------------------------------------------- plan

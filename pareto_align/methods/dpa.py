@@ -60,7 +60,7 @@ from pareto_align.methods._conditioned import (
     sample,
     spread,
 )
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan
+from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan, fitting_steps
 from pareto_align.methods.morlhf import reward_scorer
 from pareto_align.models.conditioning import format_conditioned_prompt, integer_weights
 
@@ -139,6 +139,13 @@ class Config(ConditionedSection):
             if steps is None
             else UpdatePlan(self.iterations * steps, f"{self.iterations} iterations x {steps} max_steps")
         )
+
+    def scale_to(self, config: SweepConfig, updates: int) -> tuple[Config, str]:
+        """Each iteration's fine-tuning gets `updates // iterations` steps (the number of rounds is the method's
+        shape, kept)."""
+        steps = fitting_steps(updates, self.iterations, f"{self.iterations} iterations")
+        why = f"the {self.iterations} iterations share one max_steps"
+        return self.with_max_steps(steps).described(config, updates, self.max_steps_change(steps), why)
 
 
 def check_direction(v, k: int, space: str, angle_range: tuple[float, float] = (-45.0, 45.0)) -> np.ndarray:

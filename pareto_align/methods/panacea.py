@@ -142,6 +142,10 @@ class Config(morlhf.Config):
         steps = self.max_steps()
         return None if steps is None else UpdatePlan(steps, f"1 run x {steps} max_steps")
 
+    def scale_to(self, config: SweepConfig, updates: int) -> tuple[Config, str]:
+        """The one conditioned run gets every update."""
+        return self.with_max_steps(updates).described(config, updates, self.max_steps_change(updates), "")
+
     def condition(self) -> dict[str, Any]:
         return {"kind": "integer_weights", "scale": self.weight_scale}
 

@@ -47,7 +47,7 @@ from pareto_align.methods._conditioned import (
     sample,
     spread,
 )
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan
+from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan, change
 from pareto_align.methods.morlhf import reward_scorer
 from pareto_align.models.conditioning import desired_scores, format_number, write_values
 
@@ -107,6 +107,36 @@ class Config(ConditionedSection):
         return UpdatePlan(
             updates, f"{offline} offline + {self.online_iterations} online rounds x {online} max_steps"
         )
+
+    def scale_to(self, config: SweepConfig, updates: int) -> tuple[Config, str]:
+        """The offline pass and each online round keep their proportions (their `max_steps` when both are set,
+        else their `num_train_epochs`, the only length the section states); the offline pass takes the rounding
+        remainder, so the plan is exactly `updates`."""
+        n = self.online_iterations
+        if n == 0:
+            return self.with_max_steps(updates).described(config, updates, self.max_steps_change(updates), "")
+        if updates < 1 + n:
+            raise ValueError(f"budget.fill: {updates} policy updates per seed cannot give the offline pass and each "
+                             f"of the {n} online rounds a step")  # fmt: skip
+        online_args = {**self.trl_args(), **self.online_trl}
+        offline_len, online_len = self.max_steps(), online_args.get("max_steps", -1)
+        if offline_len is None or online_len <= 0:  # epoch-based: proportions of the epochs
+            offline_len, online_len = (
+                self.trl_args().get("num_train_epochs", 3),
+                online_args.get("num_train_epochs", 3),
+            )
+            basis = f"epochs {offline_len:g} : {online_len:g}"
+        else:
+            basis = f"max_steps {offline_len} : {online_len}"
+        online = min(max(1, round(updates * online_len / (offline_len + n * online_len))), (updates - 1) // n)
+        offline = updates - n * online
+        old_online = online_args.get("max_steps", -1)
+        scaled = self.with_changes(trl={**self.trl, "max_steps": offline},
+                                   online_trl={**self.online_trl, "max_steps": online})  # fmt: skip
+        changes = (f"{self.max_steps_change(offline)}, "
+                   f"{change('online_trl.max_steps', old_online if old_online > 0 else None, online)} "
+                   f"(offline : online as {basis})")  # fmt: skip
+        return scaled.described(config, updates, changes, "")
 
 
 def sample_goals(rng: np.random.Generator, m: int, low: np.ndarray, high: np.ndarray) -> np.ndarray:
