@@ -64,28 +64,31 @@ def gap_weights(values: np.ndarray, gap: Gap = "crowding") -> np.ndarray:
     proportion to the gap around its point:
 
     - `crowding`: NSGA-II crowding distance (cmorl.crowding_distance); the extremes of an objective, infinite
-      there, count as the largest finite distance (all equal when none is finite), copies of a vector 0 after the
-      first;
+      there, count as the largest finite distance (all equal when none is finite);
     - `hypervolume`: the point's exclusive hypervolume contribution, HV(all) - HV(all but it), against each
       objective's worst value less `HV_MARGIN` of its range (1 where the range is 0); dominated points give 0.
 
-    Uniform when every score is 0 (a model that ignores lambda has one point: no gap to fill)."""
+    Lambdas whose evaluations are one vector split its score evenly. Uniform when every score is 0."""
     F = np.asarray(values, dtype=float)
     if F.ndim != 2 or len(F) == 0:
         raise ValueError(f"gap_weights: values must have shape (m, K) with m >= 1, got {F.shape}")
+    # lambdas that give one vector share its gap: a model that ignores lambda draws them all alike
+    U, inverse, copies = np.unique(F, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
     if gap == "crowding":
-        score = crowding_distance(F)  # (m,)
+        score = crowding_distance(U)  # (u,)
         finite = score[np.isfinite(score)]
         cap = finite.max() if finite.size and finite.max() > 0 else 1.0
         score = np.where(np.isinf(score), cap, score)
     elif gap == "hypervolume":
-        span = F.max(axis=0) - F.min(axis=0)  # (K,)
-        reference = F.min(axis=0) - HV_MARGIN * np.where(span > 0, span, 1.0)  # (K,)
-        total = hypervolume(F, reference)
-        score = np.array([total - hypervolume(np.delete(F, i, axis=0), reference) for i in range(len(F))])
+        span = U.max(axis=0) - U.min(axis=0)  # (K,)
+        reference = U.min(axis=0) - HV_MARGIN * np.where(span > 0, span, 1.0)  # (K,)
+        total = hypervolume(U, reference)
+        score = np.array([total - hypervolume(np.delete(U, i, axis=0), reference) for i in range(len(U))])
         score = np.clip(score, 0.0, None)  # round-off
     else:
         raise ValueError(f"gap_weights: unknown gap {gap!r} (crowding, hypervolume)")
+    score = (score / copies)[inverse]  # (m,)
     if not score.sum() > 0:
         return np.full(len(F), 1.0 / len(F))
     return score / score.sum()  # (m,)

@@ -1,7 +1,7 @@
 """`method: panacea`: one policy pi(y | x, lambda) trained over every preference lambda at once (Zhong et al.,
 2024, "Panacea: Pareto Alignment via Preference Adaptation for LLMs", arXiv 2402.02030); its front is that one
 model evaluated on the sweep's `weights` grid, at no further training cost. The authors released no training code;
-this is the paper's online variant on TRL, every open choice stated here.
+this is the paper's online and offline (DPO) variants on TRL, every open choice stated here.
 
 - Conditioning (`conditioning`): `svd_lora` (the paper's): lambda is the last K singular values of an SVD-LoRA on
   every target linear layer (models/svd_lora.py), per row of the batch; `prompt`: lambda written into the prompt as
@@ -10,17 +10,29 @@ this is the paper's online variant on TRL, every open choice stated here.
 - Training (`loss: rl`) on TRL's GRPOTrainer or RLOOTrainer (trainers/panacea_grpo.py): one lambda per prompt
   group, drawn from Dirichlet(`alpha`) with simplex corners at `vertex_prob` (preference_sampling.py), carried
   with the rollout into the loss, so the update's lambda is the generation's, row by row.
-- Reward: lambda_row-scalarized (`scalarization`: linear, or Tchebycheff with its ideal in these units) per-objective
-  rewards r~_k = (r_k - mean_k) / std_k, calibrated once by the base policy's responses to the training prompts
+- Training (`loss: dpo`) on TRL's DPOTrainer (trainers/panacea_dpo.py): every batch mixes the objectives'
+  preference pairs, each row draws its own lambda, and the loss is Panacea's DPO aggregation sum_k lambda_k DPO_k:
+  each row's DPO loss on its objective's pair, weighted by its lambda_k, at the row's lambda (SVD-LoRA only: a
+  prompt written per row would change the tokens whose reference log-probs are computed once). The pairs are
+  MODPO's, tokenized by its code, their reference log-probs (the base's: the adapter starts at zero) kept in the
+  run dir under MODPO's key, so a comparison computes them once for both.
+- Sampling `adaptive` (beyond the papers; preference_sampling.AdaptivePreferences): every `adaptive.every` steps
+  the model is evaluated on a coarse das-dennis grid of lambdas in training-reward units (loss rl: sampled and
+  scored as the spread below; loss dpo: log sigmoid of the implicit reward margin on a few pairs per objective),
+  and lambda is then drawn more often around the grid lambdas whose points leave the largest gaps in that front
+  (crowding distance, as C-MORL selects, or hypervolume contribution); each update goes into the history.
+- Reward (loss rl): lambda_row-scalarized (`scalarization`: linear, or Tchebycheff with its ideal in these units)
+  per-objective rewards r~_k = (r_k - mean_k) / std_k, calibrated once by the base policy's responses to the training prompts
   (the product PAR also uses, recorded once: `par_reference`), so no objective outweighs the others by its scale;
   with `par`, sigmoid(r~ - r~_ref) (Fu et al., 2025). The KL to the base (TRL's `beta`) stays outside the
   scalarization; its reference is the policy with the adapter off, which is the base. Rewards come from the reward
   model (ensembles aggregated per `aggregation`) or, on the built-in benchmark, the gold functions.
 - While it trains, every `history_every` steps the model is sampled at the K simplex corners on a few training
-  prompts (common random numbers) and scored in training-reward units (r~): front.json's history records each
+  prompts (common random numbers) and scored in training-reward units (r~; loss dpo: the pair measure above, no
+  sampling): front.json's history records each
   objective's spread across the corners, and `preference_ignored` when no objective spreads beyond noise.
-- Cost model: one RL run of `max_steps` per seed (the grid pays one per weight vector), plus the base policy's
-  responses scored once; every point of the front names that run (`compute.shared`), recorded once. Evaluation
+- Cost model: one RL (or DPO) run of `max_steps` per seed (the grid pays one per weight vector), plus (loss rl) the
+  base policy's responses scored once; every point of the front names that run (`compute.shared`), recorded once. Evaluation
   merges the adapter at each point's lambda, so a point samples at the base model's speed.
 - Saved: the adapter (svd_lora.safetensors + svd_lora_config.json, base by reference: its path in the run dir or
   hub name and revision) and tokenizer in points/<job>/svd_lora, renamed into place when complete, then
