@@ -31,7 +31,7 @@ GOLD = {"name": "panacea", "reward_source": "gold", "rank": 2}
 @pytest.mark.parametrize(
     ("method", "extra", "message"),
     [
-        ({"loss": "dpo"}, {}, "method.loss: 'dpo' is not implemented yet"),
+        ({"loss": "dpo"}, {}, "method.reward_source: used by loss 'rl' only"),
         ({"conditioning": "svd_lora", "template": "{prompt} {c[0]} {c[1]}"}, {}, "method.template"),
         ({"conditioning": "prompt", "template": "{prompt} {c[0]}"}, {}, "method.template"),
         ({"alpha": 0}, {}, "alpha"),
@@ -184,6 +184,7 @@ def panacea_run(tmp_path_factory, benchmark_cache):
     from pareto_align.sweep import run_sweep
 
     method = {**GOLD, "history_every": 2, "spread_prompts": 2, "history_samples_per_prompt": 2,
+              "sampling": "adaptive", "adaptive": {"every": 2, "n_partitions": 2, "prompts": 2},
               "trl": {"max_steps": 3, "per_device_train_batch_size": 8, "num_generations": 4,
                       "max_completion_length": 12, "learning_rate": 5e-2, "beta": 0.04, "logging_steps": 1}}  # fmt: skip
     weights = {"kind": "explicit", "weights": [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]}
@@ -210,6 +211,12 @@ def test_one_model_gives_one_conditioned_point_per_weight_vector(panacea_run):
     spread = [h for h in front.history if getattr(h, "kind", None) == "preference_spread"]
     assert [h.step for h in spread] == [2, 3]
     assert all(len(h.spread) == 2 and isinstance(h.preference_ignored, bool) for h in spread)
+    # sampling 'adaptive': the coarse grid evaluated once (step 2 of 3), its probabilities from that front's gaps
+    from pareto_align.preference_sampling import gap_weights
+
+    (sampling,) = [h for h in front.history if getattr(h, "kind", None) == "preference_sampling"]
+    assert sampling.step == 2 and sampling.grid == [[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]]
+    assert sampling.sampling_probs == pytest.approx(gap_weights(np.array(sampling.grid_values)).tolist())
 
 
 @pytest.mark.slow

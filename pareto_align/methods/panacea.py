@@ -1,7 +1,7 @@
 """`method: panacea`: one policy pi(y | x, lambda) trained over every preference lambda at once (Zhong et al.,
 2024, "Panacea: Pareto Alignment via Preference Adaptation for LLMs", arXiv 2402.02030); its front is that one
 model evaluated on the sweep's `weights` grid, at no further training cost. The authors released no training code;
-this is the paper's online variant on TRL, every open choice stated here.
+this is the paper's online and offline (DPO) variants on TRL, every open choice stated here.
 
 - Conditioning (`conditioning`): `svd_lora` (the paper's): lambda is the last K singular values of an SVD-LoRA on
   every target linear layer (models/svd_lora.py), per row of the batch; `prompt`: lambda written into the prompt as
@@ -10,17 +10,29 @@ this is the paper's online variant on TRL, every open choice stated here.
 - Training (`loss: rl`) on TRL's GRPOTrainer or RLOOTrainer (trainers/panacea_grpo.py): one lambda per prompt
   group, drawn from Dirichlet(`alpha`) with simplex corners at `vertex_prob` (preference_sampling.py), carried
   with the rollout into the loss, so the update's lambda is the generation's, row by row.
-- Reward: lambda_row-scalarized (`scalarization`: linear, or Tchebycheff with its ideal in these units) per-objective
-  rewards r~_k = (r_k - mean_k) / std_k, calibrated once by the base policy's responses to the training prompts
+- Training (`loss: dpo`) on TRL's DPOTrainer (trainers/panacea_dpo.py): every batch mixes the objectives'
+  preference pairs, each row draws its own lambda, and the loss is Panacea's DPO aggregation sum_k lambda_k DPO_k:
+  each row's DPO loss on its objective's pair, weighted by its lambda_k, at the row's lambda (SVD-LoRA only: a
+  prompt written per row would change the tokens whose reference log-probs are computed once). The pairs are
+  MODPO's, tokenized by its code, their reference log-probs (the base's: the adapter starts at zero) kept in the
+  run dir under MODPO's key, so a comparison computes them once for both.
+- Sampling `adaptive` (beyond the papers; preference_sampling.AdaptivePreferences): every `adaptive.every` steps
+  the model is evaluated on a coarse das-dennis grid of lambdas in training-reward units (loss rl: sampled and
+  scored as the spread below; loss dpo: log sigmoid of the implicit reward margin on a few pairs per objective),
+  and lambda is then drawn more often around the grid lambdas whose points leave the largest gaps in that front
+  (crowding distance, as C-MORL selects, or hypervolume contribution); each update goes into the history.
+- Reward (loss rl): lambda_row-scalarized (`scalarization`: linear, or Tchebycheff with its ideal in these units)
+  per-objective rewards r~_k = (r_k - mean_k) / std_k, calibrated once by the base policy's responses to the training prompts
   (the product PAR also uses, recorded once: `par_reference`), so no objective outweighs the others by its scale;
   with `par`, sigmoid(r~ - r~_ref) (Fu et al., 2025). The KL to the base (TRL's `beta`) stays outside the
   scalarization; its reference is the policy with the adapter off, which is the base. Rewards come from the reward
   model (ensembles aggregated per `aggregation`) or, on the built-in benchmark, the gold functions.
 - While it trains, every `history_every` steps the model is sampled at the K simplex corners on a few training
-  prompts (common random numbers) and scored in training-reward units (r~): front.json's history records each
+  prompts (common random numbers) and scored in training-reward units (r~; loss dpo: the pair measure above, no
+  sampling): front.json's history records each
   objective's spread across the corners, and `preference_ignored` when no objective spreads beyond noise.
-- Cost model: one RL run of `max_steps` per seed (the grid pays one per weight vector), plus the base policy's
-  responses scored once; every point of the front names that run (`compute.shared`), recorded once. Evaluation
+- Cost model: one RL (or DPO) run of `max_steps` per seed (the grid pays one per weight vector), plus (loss rl) the
+  base policy's responses scored once; every point of the front names that run (`compute.shared`), recorded once. Evaluation
   merges the adapter at each point's lambda, so a point samples at the base model's speed.
 - Saved: the adapter (svd_lora.safetensors + svd_lora_config.json, base by reference: its path in the run dir or
   hub name and revision) and tokenizer in points/<job>/svd_lora, renamed into place when complete, then
@@ -36,20 +48,23 @@ import os
 import shutil
 import time
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import datasets
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from transformers import TrainerCallback
+from trl import DPOConfig
 
 from pareto_align import ranks
 from pareto_align.atomic import write_text_atomic
+from pareto_align.errors import ConfigError
 from pareto_align.front.schema import Compute, Front
+from pareto_align.hf_args import hardware_defaults, resolved_defaults
 from pareto_align.methods import dpa, morlhf
 from pareto_align.methods._conditioned import spread, vocabulary_texts
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan
+from pareto_align.methods.base import Job, JobResult, TrainedPolicy, TRLSection, UpdatePlan
 from pareto_align.models.conditioning import check_template, extend_vocabulary, format_conditioned_prompt
 from pareto_align.models.generation import GenerationSettings, generate, scorable_responses, toolkit_sampling
 from pareto_align.models.svd_lora import (
@@ -60,9 +75,10 @@ from pareto_align.models.svd_lora import (
     save_svd_lora,
     set_preference,
 )
-from pareto_align.objectives import Scalarization, scalarize
-from pareto_align.preference_sampling import group_shared_preferences
+from pareto_align.objectives import Scalarization, scalarize, weight_grid
+from pareto_align.preference_sampling import AdaptivePreferences, group_shared_preferences, sample_preferences
 from pareto_align.rewards import ObjectiveRewards
+from pareto_align.trainers.modpo_config import MODPOConfig
 from pareto_align.trainers.panacea_grpo import TRAINERS
 from pareto_align.trainers.progress import use_step_bar
 
@@ -76,8 +92,61 @@ ADAPTER = "svd_lora"
 UTILITY = "preference_utility"  # the reward function TRL optimizes; the K objectives are logged at weight 0
 
 
+class AdaptiveSampling(BaseModel):
+    """`method.adaptive:` for `sampling: adaptive` (preference_sampling.AdaptivePreferences)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    every: int = Field(20, ge=1, description="Evaluate the model on the coarse grid every this many steps.")
+    n_partitions: int = Field(
+        2, ge=1, description="The coarse grid: pymoo's das-dennis directions with this many partitions."
+    )
+    gap: Literal["crowding", "hypervolume"] = Field(
+        "crowding",
+        description="How a grid lambda's gap is measured on the front its evaluations make: crowding distance "
+        "(C-MORL's selection) or exclusive hypervolume contribution.",
+    )
+    concentration: float = Field(
+        20.0, gt=0, description="A row drawn at grid lambda g is Dirichlet(1 + concentration * g)."
+    )
+    uniform_mix: float = Field(
+        0.3, ge=0, le=1, description="Share of rows still drawn from the base sampler (alpha, vertex_prob)."
+    )
+    prompts: int = Field(
+        8, ge=1, description="loss 'rl': training prompts per grid lambda; loss 'dpo': pairs per objective."
+    )
+    samples_per_prompt: int = Field(2, ge=1, description="loss 'rl': responses per prompt and grid lambda.")
+
+
 class Config(morlhf.Config):
-    """YAML section `method:` for `name: panacea` (rewards, trainer, PAR and `trl:` as morlhf's)."""
+    """YAML section `method:` for `name: panacea` (rewards, trainer, PAR and `trl:` as morlhf's for `loss: rl`;
+    `trl:` as MODPO's DPOConfig for `loss: dpo`)."""
+
+    # loss 'dpo': MODPO's defaults for the benchmark model, with the SVD-LoRA's larger step (its singular values
+    # start at 0 and U, V small) and a small SFT term on the chosen responses, which keeps outputs diverse
+    DPO_TRL: ClassVar[dict[str, Any]] = {
+        "learning_rate": 2e-3,
+        "beta": 0.1,
+        "max_steps": 200,
+        "per_device_train_batch_size": 16,
+        "max_length": 64,
+        "loss_type": ["sigmoid", "sft"],
+        "loss_weights": [1.0, 0.05],
+        "logging_steps": 25,
+        "save_strategy": "no",
+        "report_to": "none",
+        "lr_scheduler_type": "constant_with_warmup",
+        "warmup_steps": 10,
+    }
+    MANAGED: ClassVar[dict[str, str]] = {
+        **morlhf.Config.MANAGED,
+        "weights": "loss 'dpo': each row's own lambda",
+        "trained_objective": "loss 'dpo': each row's own objective",
+        "precompute_ref_log_probs": "loss 'dpo': always on, the base policy's (shared with MODPO)",
+    }
+    # fields of the online loss only: set with loss 'dpo', they would silently do nothing
+    ONLINE_ONLY: ClassVar[tuple[str, ...]] = ("trainer", "reward_source", "aggregation", "uwo_lambda",
+                                              "scalarization", "par", "template")  # fmt: skip
 
     name: Literal["panacea"] = "panacea"  # type: ignore[assignment]
     conditioning: Literal["svd_lora", "prompt", "both"] = Field(
@@ -91,8 +160,19 @@ class Config(morlhf.Config):
         min_length=1,
         description="Linear layers that get an SVD-LoRA (PEFT-style names: a name or its last parts).",
     )
-    loss: Literal["rl", "dpo"] = Field("rl", description="Online RL on the scalarized reward ('dpo': later).")
-    sampling: Literal["dirichlet"] = Field("dirichlet", description="How each group's lambda is drawn.")
+    loss: Literal["rl", "dpo"] = Field(
+        "rl",
+        description="'rl': online RL on the lambda-scalarized reward; 'dpo': each row's DPO loss on its "
+        "objective's pairs weighted by its lambda (Panacea's DPO aggregation).",
+    )
+    sampling: Literal["dirichlet", "adaptive"] = Field(
+        "dirichlet",
+        description="How each row's (rl: each group's) lambda is drawn: Dirichlet(alpha) with corners at "
+        "vertex_prob, or 'adaptive': more often where the current front has its largest gaps (`adaptive:`).",
+    )
+    adaptive: AdaptiveSampling = Field(
+        default_factory=AdaptiveSampling, description="sampling 'adaptive' only: its schedule and grid."
+    )
     alpha: float = Field(1.0, gt=0, description="Dirichlet concentration (1: uniform on the simplex).")
     vertex_prob: float = Field(
         0.0, ge=0, le=1, description="Probability that a group trains at a simplex corner instead."
@@ -106,15 +186,43 @@ class Config(morlhf.Config):
     history_every: int = Field(
         20,
         ge=0,
-        description="Every this many steps (and at the end), sample the model at the K simplex corners into "
+        description="Every this many steps (and at the end), evaluate the model at the K simplex corners into "
         "front.json's history: each objective's spread across lambda (0: off).",
     )
     history_samples_per_prompt: int = Field(
-        4, ge=1, description="Responses per prompt and corner for the spread."
+        4, ge=1, description="loss 'rl': responses per prompt and corner for the spread."
     )
-    spread_prompts: int = Field(8, ge=1, description="Training prompts the spread is measured on.")
+    spread_prompts: int = Field(
+        8, ge=1, description="Training prompts the spread is measured on (loss 'dpo': pairs per objective)."
+    )
+
+    def trl_config_class(self) -> type:
+        # loss 'dpo' builds MODPO's config at weights [1] (plain DPO, reference log-probs precomputed), so the
+        # pairs are tokenized and their reference log-probs computed by MODPO's own code and shared with it
+        return MODPOConfig if self.loss == "dpo" else super().trl_config_class()
+
+    def trl_fields_of(self) -> type:
+        return DPOConfig if self.loss == "dpo" else super().trl_fields_of()
+
+    def trl_args(self) -> dict[str, Any]:
+        if self.loss != "dpo":
+            return super().trl_args()
+        args = {**hardware_defaults(), **self.DPO_TRL, **self.trl}
+        if args.get("use_cpu") and "gradient_checkpointing" not in self.trl:  # as MODPO (methods/modpo.py)
+            args["gradient_checkpointing"] = False
+        return args
+
+    def effective(self) -> dict[str, Any]:
+        if self.loss != "dpo":
+            return super().effective()
+        section = self.model_dump(mode="json")
+        section["trl"] = resolved_defaults(MODPOConfig, {**self.DPO_TRL, **self.trl},
+                                           exclude=self.UNHASHED | set(self.MANAGED))  # fmt: skip
+        return section
 
     def validation_placeholders(self, config: SweepConfig) -> dict[str, Any]:
+        if self.loss == "dpo":
+            return {"weights": [1.0], "trained_objective": 0, "seed": 0}
         return {"reward_weights": [0.0] * len(config.objectives) + [1.0], "seed": 0}
 
     def resolved_template(self, names: list[str]) -> str:
@@ -122,7 +230,9 @@ class Config(morlhf.Config):
 
     def check(self, config: SweepConfig) -> None:
         if self.loss == "dpo":
-            raise ValueError("method.loss: 'dpo' is not implemented yet; use 'rl'")
+            self._check_dpo()
+        if self.sampling != "adaptive" and "adaptive" in self.model_fields_set:
+            raise ValueError("method.adaptive: only used with sampling 'adaptive'")
         if config.policy.lora is not None:
             raise ValueError("policy.lora: panacea trains its own SVD-LoRA adapter (method.rank, "
                              "method.target_modules); leave policy.lora unset")  # fmt: skip
@@ -135,10 +245,37 @@ class Config(morlhf.Config):
                 check_template(self.resolved_template(config.objective_names), len(config.objectives))
             except ValueError as err:
                 raise ValueError(f"method.{err}") from None
-        super().check(config)
+        if self.loss == "dpo":
+            TRLSection.check(self, config)  # builds the DPO config; morlhf's checks are the online loss's
+        else:
+            super().check(config)
+
+    def _check_dpo(self) -> None:
+        if self.conditioning != "svd_lora":
+            raise ValueError("method.conditioning: loss 'dpo' conditions the SVD-LoRA only ('svd_lora'): lambda "
+                             "written into the prompt would change each row's tokens, whose reference log-probs "
+                             "are computed once per pair")  # fmt: skip
+        online = [f for f in self.ONLINE_ONLY if f in self.model_fields_set]
+        if online:
+            raise ValueError(f"method.{online[0]}: used by loss 'rl' only (loss 'dpo' learns from the preference "
+                             "pairs)")  # fmt: skip
+        if "lm_head" in self.target_modules:
+            raise ValueError("method.target_modules: 'lm_head' with loss 'dpo': TRL computes log-probs from "
+                             "lm_head.weight directly, so an adapter there would not act")  # fmt: skip
+        args = self.trl_args()
+        loss_type = args.get("loss_type", ["sigmoid"])
+        loss_types = {loss_type} if isinstance(loss_type, str) else set(loss_type)
+        unsupported = sorted(loss_types - {"sigmoid", "sft"})
+        if unsupported:
+            raise ValueError(f"method.trl.loss_type: loss 'dpo' weights each row's sigmoid (and sft) loss by its "
+                             f"lambda; {unsupported} are not supported")  # fmt: skip
+        neutral_values = {"ld_alpha": None, "use_weighting": False, "f_divergence_type": "reverse_kl"}
+        for key, neutral in neutral_values.items():
+            if args.get(key, neutral) != neutral:
+                raise ValueError(f"method.trl.{key}: not supported with loss 'dpo' (leave it unset)")
 
     def planned_updates(self, config: SweepConfig) -> UpdatePlan | None:
-        """One RL run per seed, whatever the size of the weight grid."""
+        """One RL (or DPO) run per seed, whatever the size of the weight grid."""
         steps = self.max_steps()
         return None if steps is None else UpdatePlan(steps, f"1 run x {steps} max_steps")
 
@@ -212,15 +349,78 @@ def corner_spread(values: np.ndarray, stderr: np.ndarray) -> tuple[np.ndarray, b
     return width, bool(np.all(width <= noise))
 
 
-class SpreadCallback(TrainerCallback):
-    """Every `every` steps and at the end: the model at the K simplex corners, in training-reward units, into
-    front.json's history (module docstring)."""
+class SampledRewards:
+    """The model at given preferences, in loss 'rl''s training-reward units: at each lambda, `samples` responses to
+    each of a few training prompts (common random numbers: one seed), scored by the calibrated scorer; returns the
+    means and standard errors, each (m, K) for m preferences."""
 
-    def __init__(self, ws: Workspace, job: Job, every: int, prompts: list, samples: int, scorer: Scorer,
-                 tokenizer, settings: GenerationSettings, write, adapter: bool, k: int) -> None:  # fmt: skip
-        self.ws, self.job, self.every, self.scorer, self.tokenizer = ws, job, every, scorer, tokenizer
+    def __init__(self, prompts: list, samples: int, scorer: Scorer, tokenizer, settings: GenerationSettings,
+                 write, adapter: bool, seed: int) -> None:  # fmt: skip
         self.prompts = [p for p in prompts for _ in range(samples)]
-        self.settings, self.write, self.adapter, self.k = settings, write, adapter, k
+        self.scorer, self.tokenizer, self.settings = scorer, tokenizer, settings
+        self.write, self.adapter, self.seed = write, adapter, seed
+
+    def __call__(self, model, preferences: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values, stderr = [], []
+        for lam in preferences:
+            texts = [self.write(p, lam) for p in self.prompts] if self.write else self.prompts
+            with preference(model, lam) if self.adapter else nullcontext():
+                out = generate(model, self.tokenizer, texts, self.settings, seed=self.seed)
+            responses = scorable_responses(self.prompts, out.responses)
+            r = self.scorer.score(self.prompts, responses).double().numpy()  # (N, K)
+            values.append(r.mean(axis=0))  # (K,)
+            stderr.append(r.std(axis=0, ddof=1) / math.sqrt(len(r)) if len(r) > 1 else np.zeros(r.shape[1]))
+        return np.array(values), np.array(stderr)  # (m, K) each
+
+
+class PairRewards:
+    """The model at given preferences, in loss 'dpo''s training-reward units: for each objective k, the mean of
+    log sigmoid(beta * implicit reward margin) over a fixed few of k's pairs (minus the DPO loss of k, which the run
+    maximizes with weight lambda_k; 0 is best); returns the means and standard errors, each (m, K)."""
+
+    def __init__(self, trainer, data: datasets.Dataset, pairs: int, k: int) -> None:
+        from trl.trainer.dpo_trainer import DataCollatorForPreference
+
+        from pareto_align.trainers.panacea_dpo import OBJECTIVE
+
+        self.trainer, self.k = trainer, k
+        objectives = np.asarray(data[OBJECTIVE])
+        # TRL's own collation without the trainer's (which would draw lambdas from the training stream)
+        collate = DataCollatorForPreference.torch_call
+        self.batches = []
+        for j in range(k):
+            rows = list(data.select(np.flatnonzero(objectives == j)[:pairs]))
+            batch = collate(trainer.data_collator, rows)
+            self.batches.append({**batch, OBJECTIVE: torch.full((len(rows),), j)})
+
+    def __call__(self, model, preferences: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from pareto_align.trainers.panacea_dpo import OBJECTIVE, PREFERENCE, panacea_dpo_loss
+
+        device = self.trainer.accelerator.device
+        values = np.zeros((len(preferences), self.k))
+        stderr = np.zeros_like(values)
+        with torch.no_grad():
+            for j, batch in enumerate(self.batches):
+                batch = {key: v.to(device) for key, v in batch.items()}
+                n = len(batch["ref_chosen_logps"])
+                for i, lam in enumerate(preferences):
+                    rows = torch.tensor(lam, dtype=torch.float32, device=device).expand(n, self.k)  # (n, K)
+                    chosen, rejected, _ = self.trainer.pair_logps(model, {**batch, PREFERENCE: rows})
+                    losses, _, _ = panacea_dpo_loss(chosen, rejected, batch["ref_chosen_logps"],
+                                                    batch["ref_rejected_logps"], rows, batch[OBJECTIVE],
+                                                    self.trainer.beta)  # fmt: skip
+                    r = -losses.double().cpu().numpy()  # (n,): log sigmoid(beta * margin)
+                    values[i, j] = r.mean()
+                    stderr[i, j] = r.std(ddof=1) / math.sqrt(n) if n > 1 else 0.0
+        return values, stderr
+
+
+class SpreadCallback(TrainerCallback):
+    """Every `every` steps and at the end: the model at the K simplex corners, in training-reward units
+    (`evaluate`: SampledRewards or PairRewards), into front.json's history (module docstring)."""
+
+    def __init__(self, ws: Workspace, job: Job, every: int, evaluate, k: int) -> None:
+        self.ws, self.job, self.every, self.evaluate, self.k = ws, job, every, evaluate, k
         self.entries: list[dict[str, Any]] = []
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
@@ -231,16 +431,7 @@ class SpreadCallback(TrainerCallback):
             self.record(model, step)
 
     def record(self, model, step: int) -> None:
-        values, stderr = [], []
-        for lam in np.eye(self.k):
-            texts = [self.write(p, lam) for p in self.prompts] if self.write else self.prompts
-            with preference(model, lam) if self.adapter else nullcontext():
-                out = generate(model, self.tokenizer, texts, self.settings, seed=self.job.seed)
-            responses = scorable_responses(self.prompts, out.responses)
-            r = self.scorer.score(self.prompts, responses).double().numpy()  # (N, K)
-            values.append(r.mean(axis=0))  # (K,)
-            stderr.append(r.std(axis=0, ddof=1) / math.sqrt(len(r)) if len(r) > 1 else np.zeros(self.k))
-        V, S = np.array(values), np.array(stderr)  # (K corners, K objectives)
+        V, S = self.evaluate(model, np.eye(self.k))  # (K corners, K objectives) each
         width, ignored = corner_spread(V, S)
         entry = {"step": step, "point_id": self.job.id, "hypervolume": None, "training": True,
                  "method": "panacea", "seed": self.job.seed, "kind": "preference_spread",
@@ -250,6 +441,31 @@ class SpreadCallback(TrainerCallback):
         self.ws.tracker.save(self.ws.run_dir)
         if ignored:
             self.ws.log(f"{self.job.id}: step {step}: no objective spreads across lambda beyond noise")
+
+
+class AdaptiveCallback(TrainerCallback):
+    """sampling 'adaptive': every `every` steps before the last, the model on the sampler's coarse grid (in
+    training-reward units, `evaluate`), and the sampler's grid probabilities updated from the gaps of that front
+    (preference_sampling.AdaptivePreferences); each update goes into front.json's history when `log` is given."""
+
+    def __init__(self, sampler, every: int, evaluate, log=None) -> None:
+        self.sampler, self.every, self.evaluate, self.log = sampler, every, evaluate, log
+        self.entries: list[dict[str, Any]] = []
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        step = state.global_step
+        if step % self.every or step >= state.max_steps:
+            return
+        # the main process evaluates; every process then draws from the same probabilities (a group's lambda is
+        # drawn by every process from one stream)
+        values = self.evaluate(model, self.sampler.grid)[0] if ranks.is_main() else None
+        values = ranks.broadcast(values)
+        probs = self.sampler.update(values)
+        entry = {"step": step, "kind": "preference_sampling", "grid": self.sampler.grid.tolist(),
+                 "grid_values": np.asarray(values).tolist(), "sampling_probs": probs.tolist()}  # fmt: skip
+        self.entries.append(entry)
+        if self.log is not None and ranks.is_main():
+            self.log(entry)
 
 
 # ---------------------------------------------------------------------------------------------- training
@@ -297,9 +513,58 @@ def train(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
         if (ws.run_dir / record["path"] / "svd_lora_config.json").is_file():
             for entry in record["history"]:  # the sweep dropped them with the interrupted attempt
                 ws.tracker.log(**entry)
-            calibration = Compute.model_validate(record["calibration_compute"])  # the front may have lost it
-            ws.tracker.add_shared_compute(morlhf.PAR_REFERENCE, calibration)
+            if record.get("calibration_compute") is not None:  # the front may have lost it
+                calibration = Compute.model_validate(record["calibration_compute"])
+                ws.tracker.add_shared_compute(morlhf.PAR_REFERENCE, calibration)
             return record
+    record = (train_dpo if section.loss == "dpo" else train_rl)(ws, section, job)
+    write_text_atomic(folder / STATE, json.dumps(record))
+    return record
+
+
+def preference_sampler(section: Config, k: int) -> AdaptivePreferences | None:
+    """sampling 'adaptive': the sampler on its coarse das-dennis grid; None for plain Dirichlet draws."""
+    if section.sampling != "adaptive":
+        return None
+    a = section.adaptive
+    grid = weight_grid("das-dennis", k, n_partitions=a.n_partitions)  # (m, K)
+    return AdaptivePreferences(grid, section.alpha, section.vertex_prob, a.concentration, a.uniform_mix, a.gap)  # fmt: skip
+
+
+def add_hooks(ws: Workspace, section: Config, job: Job, trainer, spread_evaluate, sampler, sampler_evaluate,
+              k: int) -> list:  # fmt: skip
+    """The spread history and, with sampling 'adaptive', the sampler's hook, on `trainer`; returns them (their
+    `entries` are the record's history)."""
+    hooks: list = [SpreadCallback(ws, job, section.history_every, spread_evaluate, k)]
+    if sampler is not None:
+
+        def log(entry: dict[str, Any]) -> None:
+            entry.update(point_id=job.id, hypervolume=None, training=True, method="panacea", seed=job.seed)
+            ws.tracker.log(**entry)
+            ws.tracker.save(ws.run_dir)
+
+        hooks.append(AdaptiveCallback(sampler, section.adaptive.every, sampler_evaluate, log))
+    for hook in hooks:
+        trainer.add_callback(hook)
+    return hooks
+
+
+def save_adapter(ws: Workspace, job: Job, model, tokenizer, work) -> str:
+    """The adapter and tokenizer renamed into points/<job>/svd_lora once complete; its path in the run dir."""
+    folder = ws.run_dir / "points" / job.id
+    save_svd_lora(model, work / ADAPTER)
+    tokenizer.save_pretrained(work / ADAPTER)
+    shutil.rmtree(folder / ADAPTER, ignore_errors=True)
+    os.replace(work / ADAPTER, folder / ADAPTER)
+    return str((folder / ADAPTER).relative_to(ws.run_dir))
+
+
+def history_of(hooks: list) -> list[dict[str, Any]]:
+    return sorted((e for hook in hooks for e in hook.entries), key=lambda e: e["step"])
+
+
+def train_rl(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
+    """loss 'rl': one GRPO/RLOO run over preferences (module docstring)."""
     names = ws.config.objective_names
     k = len(names)
     scorer = morlhf.reward_scorer(ws, section)
@@ -321,9 +586,12 @@ def train(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
     model, tokenizer = start_model(ws, section, job, template)
     if not adapter:  # the preference slots held at the simplex centre: a plain adapter of rank r + K
         set_preference(model, np.full(k, 1.0 / k))
+    sampler = preference_sampler(section, k)
 
     def draw(t: int, n_prompts: int, groups: int) -> np.ndarray:
         rng = np.random.default_rng([job.seed, t])
+        if sampler is not None:
+            return sampler.sample_groups(rng, n_prompts, groups)
         return group_shared_preferences(rng, n_prompts, groups, k, section.alpha, section.vertex_prob)
 
     with ws.training_dir(job.id) as work:
@@ -335,30 +603,88 @@ def train(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
                                             write_preference=write, condition_adapter=adapter)  # fmt: skip
         use_step_bar(trainer, f"training {job.id}", ws.progress)
         settings = GenerationSettings(max_new_tokens=int(args.max_completion_length))
-        spread_log = SpreadCallback(ws, job, section.history_every, prompts[: section.spread_prompts],
-                                    section.history_samples_per_prompt, calibrated, tokenizer, settings, write,
-                                    adapter, k)  # fmt: skip
-        trainer.add_callback(spread_log)
+
+        def evaluator(n_prompts: int, samples: int) -> SampledRewards:
+            return SampledRewards(prompts[:n_prompts], samples, calibrated, tokenizer, settings, write, adapter, job.seed)  # fmt: skip
+
+        a = section.adaptive
+        hooks = add_hooks(ws, section, job, trainer, evaluator(section.spread_prompts, section.history_samples_per_prompt),
+                          sampler, evaluator(a.prompts, a.samples_per_prompt), k)  # fmt: skip
         with toolkit_sampling(model):
             result = trainer.train()
         seconds = time.perf_counter() - start
-        save_svd_lora(model, work / ADAPTER)
-        tokenizer.save_pretrained(work / ADAPTER)
-        shutil.rmtree(folder / ADAPTER, ignore_errors=True)
-        os.replace(work / ADAPTER, folder / ADAPTER)
+        path = save_adapter(ws, job, model, tokenizer, work)
     compute = Compute(wall_seconds=seconds, policy_updates=int(result.global_step),
                       trained_tokens=int(trainer.state.num_input_tokens_seen) * args.num_iterations,
                       generated_tokens=rewards.objectives.generated_tokens, shared=[morlhf.PAR_REFERENCE])  # fmt: skip
     calibration = ws.tracker.shared_compute[morlhf.PAR_REFERENCE].model_dump(mode="json")
-    record = {"path": str((folder / ADAPTER).relative_to(ws.run_dir)), "compute": compute.model_dump(mode="json"),
-              "calibration_compute": calibration,
-              "template": template, "condition": condition if template else None, "history": spread_log.entries,
-              "metadata": {"trainer": section.trainer, "reward_source": section.reward_source,
-                           "conditioning": section.conditioning, "scalarization": section.scalarization.kind,
-                           "calibration": {"mean": mean.tolist(), "std": std.tolist()},
-                           "reward_scoring_seconds": rewards.objectives.scoring_seconds}}  # fmt: skip
-    write_text_atomic(folder / STATE, json.dumps(record))
-    return record
+    return {"path": path, "compute": compute.model_dump(mode="json"), "calibration_compute": calibration,
+            "template": template, "condition": condition if template else None, "history": history_of(hooks),
+            "metadata": {"loss": "rl", "trainer": section.trainer, "reward_source": section.reward_source,
+                         "conditioning": section.conditioning, "scalarization": section.scalarization.kind,
+                         "sampling": section.sampling, "calibration": {"mean": mean.tolist(), "std": std.tolist()},
+                         "reward_scoring_seconds": rewards.objectives.scoring_seconds}}  # fmt: skip
+
+
+def objective_pairs(ws: Workspace, section: Config, work) -> datasets.Dataset:
+    """Every objective's preference pairs as TRL trains on them, with the base policy's reference log-probs (MODPO's
+    prepared pairs: tokenized once per sweep process, the log-probs kept in the run dir and shared with MODPO when
+    the settings agree) and each pair's `objective` index."""
+    from pareto_align.methods.modpo import _prepared_pairs
+    from pareto_align.trainers.panacea_dpo import OBJECTIVE
+
+    names = ws.config.objective_names
+    pairs = ws.pairs("panacea (loss 'dpo')")
+    objectives = np.asarray(pairs["objective"][:])
+    missing = [name for name in names if not (objectives == name).any()]
+    if missing:
+        raise ConfigError(f"method.loss: 'dpo' learns each objective's trade-off from its preference pairs; the data "
+                          f"has none for {missing} (objectives with pairs: {sorted(set(objectives))})")  # fmt: skip
+    parts = []
+    for k, name in enumerate(names):
+        prepared = _prepared_pairs(ws, section, k, pairs.select(np.flatnonzero(objectives == name)), work)  # type: ignore[arg-type]
+        parts.append(prepared.add_column(OBJECTIVE, [k] * len(prepared)))
+    return datasets.concatenate_datasets(parts)
+
+
+def train_dpo(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
+    """loss 'dpo': one DPO run over preferences, each row its own lambda (trainers/panacea_dpo.py)."""
+    from pareto_align.ranks import rank
+    from pareto_align.trainers.panacea_dpo import OBJECTIVE, PanaceaDPOTrainer
+
+    k = len(ws.config.objective_names)
+    sampler = preference_sampler(section, k)
+    rng = np.random.default_rng([job.seed, rank()])  # each process its own rows
+
+    def draw(n: int) -> np.ndarray:
+        if sampler is not None:
+            return sampler.sample(rng, n)
+        return sample_preferences(rng, n, k, section.alpha, section.vertex_prob)
+
+    with ws.training_dir(job.id) as work:
+        # the run pays for preparing the pairs (shared with MODPO when it comes first)
+        start = time.perf_counter()
+        data = objective_pairs(ws, section, work)
+        counts = np.bincount(np.asarray(data[OBJECTIVE]), minlength=k)  # (K,)
+        # c_k = 1 / (K p_k): each objective counts by lambda alone, however many pairs it has
+        scale = (len(data) / (k * counts)).tolist()
+        model, tokenizer = start_model(ws, section, job, None)
+        args = section.build_trl_config(output_dir=str(work / "trainer"), weights=[1.0], trained_objective=0,
+                                        seed=job.seed, disable_tqdm=not ws.progress, **ws.tracking_args(job.id))  # fmt: skip
+        trainer = PanaceaDPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
+                                    draw_preferences=draw, objective_scale=scale)  # fmt: skip
+        use_step_bar(trainer, f"training {job.id}", ws.progress)
+        hooks = add_hooks(ws, section, job, trainer, PairRewards(trainer, data, section.spread_prompts, k), sampler,
+                          PairRewards(trainer, data, section.adaptive.prompts, k), k)  # fmt: skip
+        result = trainer.train()
+        seconds = time.perf_counter() - start
+        path = save_adapter(ws, job, model, tokenizer, work)
+    compute = Compute(wall_seconds=seconds, policy_updates=int(result.global_step),
+                      trained_tokens=int(trainer._total_train_tokens))  # fmt: skip
+    return {"path": path, "compute": compute.model_dump(mode="json"), "calibration_compute": None,
+            "template": None, "condition": None, "history": history_of(hooks),
+            "metadata": {"loss": "dpo", "conditioning": section.conditioning, "sampling": section.sampling,
+                         "objective_pairs": counts.tolist()}}  # fmt: skip
 
 
 def run(job: Job, ws: Workspace) -> JobResult:
@@ -373,7 +699,9 @@ def run(job: Job, ws: Workspace) -> JobResult:
                   "conditioning": section.conditioning}  # fmt: skip
         if record["template"] is not None:
             handle.update(template=record["template"], condition=record["condition"])
-        shared = Compute(shared=[job.id, morlhf.PAR_REFERENCE])  # the one run and the calibration, paid once
+        # the one run and (loss 'rl') the calibration, each paid once
+        calibration = [morlhf.PAR_REFERENCE] if record.get("calibration_compute") else []
+        shared = Compute(shared=[job.id, *calibration])
         points.append(TrainedPolicy(f"w{i:02d}-s{job.seed}", handle, job.seed, shared, weights=lam, direction=lam,
                                     step=compute.policy_updates, metadata={"grid_index": i, **record["metadata"]}))  # fmt: skip
     return JobResult(points, shared={job.id: compute.model_copy(update={"shared": []})})
