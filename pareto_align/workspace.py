@@ -255,20 +255,8 @@ class Workspace:
     @cached_property
     def reward_model(self) -> MultiHeadRewardModel:
         """Trained once per run directory (reloaded on resume); its metrics go to the front's provenance."""
-        target = self.run_dir / REWARD_MODEL_DIR
-        metrics_path = target / "reward_metrics.json"
-        if not metrics_path.exists():
-            if self.shared_dir is None:
-                self._train_reward_model(target)
-            else:
-                shared = self.shared_dir / REWARD_MODEL_DIR
-                if (shared / "reward_metrics.json").exists():
-                    self.log(f"reward model: reusing {shared}")
-                else:
-                    self._train_reward_model(shared)
-                shutil.rmtree(target, ignore_errors=True)  # an incomplete copy of an earlier attempt
-                link_into_place(shared, target)
-        metrics = json.loads(metrics_path.read_text())
+        source = self._reward_model_dir()
+        metrics = json.loads((source / "reward_metrics.json").read_text())
         self.tracker.provenance["reward_model"] = metrics
         shown = {"accuracy/": "held-out accuracy", "gold_accuracy/": "accuracy against gold labels"}
         for prefix, what in shown.items():
@@ -278,13 +266,42 @@ class Workspace:
             if values:
                 self.log(f"reward model: {what} {values}")
         # trained in float32; scores, frozen, in `policy.dtype`
-        return MultiHeadRewardModel.load(target, dtype=frozen_dtype(self.config.policy.dtype)).to(device())
+        return MultiHeadRewardModel.load(source, dtype=frozen_dtype(self.config.policy.dtype)).to(device())
+
+    def _reward_model_dir(self) -> Path:
+        """The folder this process reads the reward model from, trained first when no run has built it: by every
+        process together under a launcher (its Trainer's collectives need them all; the main process decides and
+        writes), then read by the others from the main process's run directory."""
+        target = self.run_dir / REWARD_MODEL_DIR
+        built = target if self.shared_dir is None else self.shared_dir / REWARD_MODEL_DIR
+        missing = (
+            not (target / "reward_metrics.json").exists() and not (built / "reward_metrics.json").exists()
+        )
+        if self.collective:
+            missing = ranks.broadcast(missing)
+        if missing:
+            self._train_reward_model(built)
+        elif built != target and not (target / "reward_metrics.json").exists():
+            self.log(f"reward model: reusing {built}")
+        if ranks.is_main() and built != target and not (target / "reward_metrics.json").exists():
+            shutil.rmtree(target, ignore_errors=True)  # an incomplete copy of an earlier attempt
+            link_into_place(built, target)
+        if not self.collective:
+            return target
+        ranks.barrier()  # the main process's copy is complete
+        return target if ranks.is_main() else self.shared_root / REWARD_MODEL_DIR
 
     def _train_reward_model(self, target: Path) -> None:
+        """Train into `target` (the main process writes; under a launcher every process trains, see above)."""
         setting, config = self.setting, self.config
+        writes = ranks.is_main() or not self.collective
         base, tokenizer = self.load_base(trainable=True)  # the reward model is always fine-tuned in full
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".reward_model-", dir=target.parent))
+        tmp = None
+        if writes:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".reward_model-", dir=target.parent))
+        if self.collective:
+            tmp = ranks.broadcast(tmp)  # one output folder: the Trainer saves on the main process only
         try:
             pairs = (
                 setting.pairs.select_columns(["prompt", "chosen", "rejected", "objective"])
@@ -300,11 +317,32 @@ class Workspace:
                 held_out = setting.benchmark.gold_test_pairs(setting.gold, n_pairs=500)
                 for name, acc in pairwise_accuracy(model, held_out, config.objective_names).items():
                     metrics[f"gold_accuracy/{name}"] = acc
-                (tmp / "reward_metrics.json").write_text(json.dumps(metrics, indent=2))
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(tmp, target)
+                if writes:
+                    (tmp / "reward_metrics.json").write_text(json.dumps(metrics, indent=2))
+            if writes:
+                shutil.rmtree(target, ignore_errors=True)
+                os.replace(tmp, target)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            if writes:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def reward_diffs(self, source: str) -> np.ndarray:
+        """r(x, y_w) - r(x, y_l) for every preference pair, (N, K), from `source`; computed once per run dir (under
+        a launcher, each process scores its share of the pairs)."""
+        name = f"reward_diffs_{source}"
+        diffs = self.load_array(name)
+        if diffs is None:
+            scorer, pairs = self.scorer(source), self.pairs("reward differences")
+            p, c, r = (list(pairs[column]) for column in ("prompt", "chosen", "rejected"))
+            part = ranks.shard(len(p)) if self.collective else slice(None)
+            local = (
+                (scorer.score(p[part], c[part]) - scorer.score(p[part], r[part])).double().numpy()
+            )  # (n, K)
+            diffs = ranks.gather(local) if self.collective else local  # (N, K)
+            if ranks.is_main() or not self.collective:
+                self.save_array(name, diffs)
+            self._arrays[name] = diffs
+        return diffs
 
     def scorer(self, source: str) -> Scorer:
         """`gold` (the benchmark's functions) or `reward_model`: (prompts, responses) -> (N, K)."""
@@ -313,17 +351,6 @@ class Workspace:
                 raise ConfigError("'gold' scores are only available on the built-in benchmark")
             return self.setting.gold
         return self.reward_model
-
-    def reward_diffs(self, source: str) -> np.ndarray:
-        """r(x, y_w) - r(x, y_l) for every preference pair, (N, K), from `source`; computed once per run dir."""
-        name = f"reward_diffs_{source}"
-        diffs = self.load_array(name)
-        if diffs is None:
-            scorer, pairs = self.scorer(source), self.pairs("reward differences")
-            p, c, r = pairs["prompt"], pairs["chosen"], pairs["rejected"]
-            diffs = (scorer.score(p, c) - scorer.score(p, r)).double().numpy()  # (N, K)
-            self.save_array(name, diffs)
-        return diffs
 
     # ------------------------------------------------------------------ arrays the jobs share
     def load_array(self, name: str) -> np.ndarray | None:

@@ -102,3 +102,55 @@ def test_two_gloo_processes_write_one_front(tmp_path, benchmark_cache):
         trainer = EventAccumulator(str(run / "tensorboard" / name))
         trainer.Reload()
         assert "train/train_loss" in trainer.Tags()["scalars"]
+
+
+DPA_TINY = {"name": "dpa", "iterations": 1, "directions_per_prompt": 1, "n": 2, "max_new_tokens": 4, "front_angles": 2,
+            "trl": {"max_steps": 2, "per_device_train_batch_size": 4, "logging_steps": 1}}  # fmt: skip
+
+
+def _torchrun(config: Path, run: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "pareto_align.cli", "sweep", str(config), "--output-dir", str(run), "--no-progress"]  # fmt: skip
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_on_file_data_train_the_reward_model_together_and_share_dpa_sampling(
+    tmp_path, benchmark_cache, pku_files
+):
+    """PKU-SafeRLHF-shaped files, the quickstart's tiny base model, the reward model as the evaluation scorer (it
+    trains before the baseline's evaluation: once a hang, the main process training alone while the other waited),
+    DPA: the run finishes with one front, each process sampled half of DPA's candidates, the front has the
+    one-process front's shape, and the points and the reward model reload."""
+    from conftest import TINY_SYNTHETIC, standin_sweep_dict
+
+    from pareto_align import cli
+    from pareto_align.data.synthetic import SyntheticConfig, load_synthetic_benchmark
+    from pareto_align.front import read_front
+    from pareto_align.models.policy import load_policy
+    from pareto_align.models.reward_model import MultiHeadRewardModel
+
+    bench = load_synthetic_benchmark(SyntheticConfig(**TINY_SYNTHETIC), cache_dir=benchmark_cache, progress=False)
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump(standin_sweep_dict(str(bench.base_path), pku_files, tmp_path, DPA_TINY)))
+    done = _torchrun(config, tmp_path / "run2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("Pareto front:") == 1
+
+    assert cli.main(["sweep", str(config), "--output-dir", str(tmp_path / "run1"), "--no-progress"]) == 0
+    two, one = read_front(tmp_path / "run2"), read_front(tmp_path / "run1")
+    assert two.provenance["processes"] == 2 and "accuracy/helpful" in two.provenance["reward_model"]
+    assert [p.id for p in two.points] == [p.id for p in one.points] == ["v00-s0", "v01-s0"]
+    assert [b.id for b in two.baselines] == ["base"]
+    assert [len(p.values) for p in two.points] == [len(p.values) for p in one.points]
+    assert [p.n_samples for p in two.points] == [p.n_samples for p in one.points]
+    (alone,) = one.points[0].metadata["rounds"][0]["candidates_per_process"]
+    shares = two.points[0].metadata["rounds"][0]["candidates_per_process"]
+    assert len(shares) == 2 and sum(shares) == alone and abs(shares[0] - shares[1]) <= 1
+    assert not (tmp_path / "run2" / ".ranks").exists()
+    for p in two.points:
+        policy = load_policy(p.policy.model_dump(exclude_none=True), tmp_path / "run2")
+        assert len(policy.generate(["Explain the weather?"], seed=0).responses) == 1
+    reward_model = MultiHeadRewardModel.load(tmp_path / "run2" / "reward_model")
+    assert reward_model.score(["Explain the weather?"], ["It rains."]).shape == (1, 2)
