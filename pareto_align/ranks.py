@@ -124,6 +124,17 @@ def total(value: float) -> float:
     return sum(gather([value]))
 
 
+def sharded_weights() -> str | None:
+    """The accelerate launcher config that shards a model's parameters over the processes, as accelerate launch
+    announces it to them ('FSDP', 'DeepSpeed ZeRO-3'), or None (one process, DDP, ZeRO-1/2)."""
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+        return "FSDP"
+    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+    if deepspeed and os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3":
+        return "DeepSpeed ZeRO-3"
+    return None
+
+
 def main_first(work: Callable[[], T]) -> T | None:
     """Run `work` on the main process while the others wait; an exception it raises is raised on every process,
     so none is left waiting for a peer that gave up. Returns `work()`'s value on the main process, None elsewhere."""

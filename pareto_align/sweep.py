@@ -257,6 +257,7 @@ def _run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None, pro
     if ranks.world_size() > 1 and config.launcher.kind != "local":
         raise ConfigError(f"{config_path or 'config'}: launcher.kind: under several processes (torchrun, accelerate "
                           "launch) every process trains each job together; use the local launcher")  # fmt: skip
+    check_sharded_weights(config, config_path)
     launcher = make_launcher(config, log)  # a missing Ray or an unreachable cluster fails before any work
     try:
         with contextlib.ExitStack() as lock:
@@ -288,6 +289,33 @@ def _run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None, pro
             return ws.tracker
     finally:
         launcher.close()
+
+
+# Under FSDP a policy's weights are sharded while it trains: methods that sample from it outside the trainer (DPA/RiC
+# rounds, C-MORL and dynamic_hv measurements, Panacea's and morlhf's history) would each need the whole weights on
+# every process; these keep every generation inside the trainer or on saved checkpoints.
+FSDP_METHODS = ("modpo", "morlhf", "bon", "soups", "mod")
+
+
+def check_sharded_weights(config: SweepConfig, config_path: Path | None) -> None:
+    """Refuse, in one line, what a launcher that shards parameters (FSDP, ZeRO-3) cannot run correctly here."""
+    sharding = ranks.sharded_weights()
+    if sharding is None:
+        return
+    where = f"{config_path or 'config'}: accelerate launcher config ({sharding})"
+    if sharding == "DeepSpeed ZeRO-3":  # from_pretrained under ZeRO-3 is a collective (zero.Init)
+        raise ConfigError(f"{where}: ZeRO-3 turns every model load into a collective, and the main process loads each "
+                          "policy alone to evaluate it; use experiments/accelerate/deepspeed_zero2.yaml, fsdp.yaml "
+                          "or ddp.yaml")  # fmt: skip
+    method = config.method
+    sections = [method, getattr(method, "specialists", None)]
+    names = [s.name for s in sections if s is not None]
+    history = any(getattr(s, "history_every", 0) for s in sections if s is not None)
+    if method.name not in FSDP_METHODS or not set(names) <= set(FSDP_METHODS) or history:
+        what = "history_every > 0" if history and method.name in FSDP_METHODS else f"method {method.name}"
+        raise ConfigError(f"{where}: {what} samples from the policy outside the trainer while its weights are "
+                          f"sharded; under FSDP use {', '.join(FSDP_METHODS)} without history, or "
+                          "experiments/accelerate/ddp.yaml")  # fmt: skip
 
 
 def _build_shared_products(ws: Workspace) -> None:

@@ -491,23 +491,36 @@ class Workspace:
         trainer inside `training_dir(run)` so that tensorboard writes under RUN_DIR/tensorboard/<run>."""
         return trainer_args(self.config.tracking, self.config.name, run)
 
-    def save_policy(self, point_id: str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-                    work: Path) -> dict[str, str]:  # fmt: skip
+    def save_policy(self, point_id: str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, work: Path,
+                    trainer: Any = None) -> dict[str, str]:  # fmt: skip
         """Save full weights or a LoRA adapter as points/<id>/policy (renamed into place when complete); returns
-        its checkpoint handle."""
+        its checkpoint handle. Given the `trainer` that trained it, through `trainer.save_model` (every process
+        calls it: it gathers FSDP/ZeRO-3 shards into whole tensors); else `model` is whole here (one process, or
+        DDP). The main process alone writes; under a launcher the others then link its files into their mirror."""
         staged = work / "policy"
-        if hasattr(
-            model, "peft_config"
-        ):  # the trained LoRA adapter alone (not a frozen "ref" copy TRL may add)
+        writes = ranks.is_main() or not self.collective
+        if trainer is not None:
+            trainer.save_model(str(staged))
+            if writes:
+                _keep_trained_adapter(staged)
+        elif writes and hasattr(model, "peft_config"):
+            # the trained LoRA adapter alone (not a frozen "ref" copy TRL may add)
             model.save_pretrained(staged, selected_adapters=["default"])
-        else:
+        elif writes:
             model.save_pretrained(staged)  # full weights
-        tokenizer.save_pretrained(staged)
-        if (staged / "adapter_config.json").exists():
-            self.relocatable_adapter(staged)
         final = self.run_dir / "points" / point_id / "policy"
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(staged, final)
+        if writes:
+            tokenizer.save_pretrained(staged)
+            if (staged / "adapter_config.json").exists():
+                self.relocatable_adapter(staged)
+            shutil.rmtree(final, ignore_errors=True)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, final)
+        if self.collective:
+            ranks.barrier()  # the main process's copy is complete
+            if not ranks.is_main():  # hard links: the same bytes, no second copy on disk
+                shutil.rmtree(final, ignore_errors=True)
+                link_into_place(self.shared_root / "points" / point_id / "policy", final)
         return {"kind": "checkpoint", "path": str(final.relative_to(self.run_dir))}
 
     def relocatable_adapter(self, adapter_dir: Path) -> None:
@@ -524,3 +537,13 @@ class Workspace:
         else:
             return
         write_text_atomic(path, json.dumps(adapter, indent=2))
+
+
+def _keep_trained_adapter(folder: Path) -> None:
+    """A checkpoint the Trainer saved, as a policy folder: without its pickled training arguments, and with the
+    trained LoRA adapter alone (PEFT writes every adapter, TRL's frozen "ref" copy in a subfolder)."""
+    (folder / "training_args.bin").unlink(missing_ok=True)
+    if (folder / "adapter_config.json").exists():
+        for sub in folder.iterdir():
+            if sub.is_dir() and (sub / "adapter_config.json").exists():
+                shutil.rmtree(sub)

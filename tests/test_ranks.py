@@ -131,7 +131,9 @@ def test_two_gloo_processes_on_file_data_train_the_reward_model_together_and_sha
     from pareto_align.models.policy import load_policy
     from pareto_align.models.reward_model import MultiHeadRewardModel
 
-    bench = load_synthetic_benchmark(SyntheticConfig(**TINY_SYNTHETIC), cache_dir=benchmark_cache, progress=False)
+    bench = load_synthetic_benchmark(
+        SyntheticConfig(**TINY_SYNTHETIC), cache_dir=benchmark_cache, progress=False
+    )
     config = tmp_path / "sweep.yaml"
     config.write_text(yaml.safe_dump(standin_sweep_dict(str(bench.base_path), pku_files, tmp_path, DPA_TINY)))
     done = _torchrun(config, tmp_path / "run2")
@@ -154,3 +156,116 @@ def test_two_gloo_processes_on_file_data_train_the_reward_model_together_and_sha
         assert len(policy.generate(["Explain the weather?"], seed=0).responses) == 1
     reward_model = MultiHeadRewardModel.load(tmp_path / "run2" / "reward_model")
     assert reward_model.score(["Explain the weather?"], ["It rains."]).shape == (1, 2)
+
+
+@pytest.mark.slow
+def test_helpers_long_waits_and_trainer_saves_under_two_gloo_processes(tmp_path):
+    """One launch (tests/ranks_worker.py): sharded work comes back whole and in order; a main-process phase longer
+    than the training group's timeout (3 s there) does not end the run; a reward model trained data-parallel and
+    saved through its Trainer reloads to the in-memory weights."""
+    out = tmp_path / "seen.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(ROOT / "tests" / "ranks_worker.py"), str(out)]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(out.read_text())
+    assert seen["sharding"] == {"mine": [0, 1], "list": [0, 10, 20, 30, 40], "tensor": [0.0, 2.0, 4.0, 6.0, 8.0],
+                                "array": [5, 2], "map": [1, 2, 3, 4, 5], "total": 3}  # fmt: skip
+    assert seen["waited"] >= 5.0
+    assert seen["reward_model_max_diff"] == 0.0
+
+
+def test_alone_shard_is_everything_and_gather_returns_its_part():
+    assert ranks.shard(7) == slice(0, 7)
+    assert ranks.map_shards(lambda xs: [2 * x for x in xs], [1, 2, 3]) == [2, 4, 6]
+    assert ranks.total(4) == 4
+
+
+def test_shards_cover_the_items_once_in_order(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    blocks = []
+    for r in range(3):
+        monkeypatch.setenv("RANK", str(r))
+        blocks.append(list(range(10))[ranks.shard(10)])
+    assert blocks == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]]
+
+
+def test_reward_model_save_writes_the_state_dict_the_trainer_passes(tmp_path):
+    """Under FSDP/ZeRO-3 the Trainer hands `_save` the gathered weights; the module's own are a shard."""
+    from transformers import TrainingArguments
+
+    from pareto_align.models.reward_model import MultiHeadRewardModel
+    from pareto_align.models.tiny import build_tiny_causal_lm, train_word_tokenizer
+    from pareto_align.trainers.reward_model_trainer import MultiHeadRewardTrainer, RewardRows
+
+    tokenizer = train_word_tokenizer(["a b c d"])
+    backbone = build_tiny_causal_lm(tokenizer, hidden_size=16, num_layers=1, num_heads=2, seed=0)
+    model = MultiHeadRewardModel.from_backbone(backbone, tokenizer, ["x", "y"], seed=0)
+    args = TrainingArguments(output_dir=str(tmp_path / "t"), use_cpu=True, report_to="none")
+    trainer = MultiHeadRewardTrainer(model, args, RewardRows([]))
+    gathered = {k: torch_full_like(v, 0.5) for k, v in model.state_dict().items()}
+    trainer._save(str(tmp_path / "rm"), state_dict=gathered)
+    saved = MultiHeadRewardModel.load(tmp_path / "rm").state_dict()
+    assert saved.keys() == model.state_dict().keys()
+    assert all(bool((v == 0.5).all()) for v in saved.values())
+
+
+def torch_full_like(tensor, value: float):
+    import torch
+
+    return torch.full_like(tensor, value)
+
+
+def test_save_policy_through_the_trainer_reloads_the_trained_weights(tmp_path, tiny_policy_dir):
+    """A point saved through its trainer (`save_model`: what gathers FSDP/ZeRO-3 shards) is the in-memory model,
+    with no pickled training arguments beside it."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+
+    from pareto_align.config import parse_config
+    from pareto_align.sweep import _new_tracker
+    from pareto_align.workspace import Workspace
+
+    config = parse_config(tiny_sweep_dict(tmp_path))
+    ws = Workspace(config, tmp_path / "run", _new_tracker(config, None), progress=False)
+    model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)  # "trained": not the weights on disk
+    tokenizer = AutoTokenizer.from_pretrained(tiny_policy_dir)
+    trainer = Trainer(model=model, args=TrainingArguments(output_dir=str(tmp_path / "t"), use_cpu=True,
+                                                          report_to="none"))  # fmt: skip
+    (tmp_path / "work").mkdir()
+    handle = ws.save_policy("p", model, tokenizer, tmp_path / "work", trainer=trainer)
+    folder = tmp_path / "run" / handle["path"]
+    assert not (folder / "training_args.bin").exists()
+    reloaded = AutoModelForCausalLM.from_pretrained(folder).state_dict()
+    assert all(torch.equal(reloaded[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize(
+    "env, method, message",
+    [
+        ({"ACCELERATE_USE_FSDP": "true"}, {"name": "dpa"}, "accelerate launcher config (FSDP): method dpa samples from the policy outside the trainer"),
+        ({"ACCELERATE_USE_FSDP": "true"}, {"name": "morlhf"}, "accelerate launcher config (FSDP): history_every > 0 samples"),
+        ({"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}, {"name": "modpo"},
+         "accelerate launcher config (DeepSpeed ZeRO-3): ZeRO-3 turns every model load into a collective"),
+        ({"ACCELERATE_USE_FSDP": "true"}, {"name": "modpo"}, None),
+        ({"ACCELERATE_USE_FSDP": "true"}, {"name": "morlhf", "history_every": 0}, None),
+        ({"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "2"}, {"name": "dpa"}, None),
+    ],
+)  # fmt: skip
+def test_sharded_weight_launchers_are_refused_in_one_line_where_unsupported(tmp_path, monkeypatch, env, method,
+                                                                            message):  # fmt: skip
+    from pareto_align.config import parse_config
+    from pareto_align.sweep import check_sharded_weights
+
+    config = parse_config(tiny_sweep_dict(tmp_path, method=method))
+    for name, value in env.items():  # as `accelerate launch` announces its config to the processes
+        monkeypatch.setenv(name, value)
+    if message is None:
+        check_sharded_weights(config, Path("c.yaml"))
+        return
+    with pytest.raises(ConfigError) as err:
+        check_sharded_weights(config, Path("c.yaml"))
+    assert str(err.value).startswith(f"c.yaml: {message}") and "\n" not in str(err.value)

@@ -352,7 +352,7 @@ def train(ws: Workspace, section: Config, point_id: str, weights: list[float], s
         with toolkit_sampling(model):
             result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         seconds = earlier_seconds + time.perf_counter() - start
-        handle = ws.save_policy(point_id, trainer.model, tokenizer, work)
+        handle = ws.save_policy(point_id, trainer.model, tokenizer, work, trainer=trainer)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the point is saved: its mid-run checkpoints are spent
     compute = Compute(wall_seconds=seconds, policy_updates=int(result.global_step),
                       trained_tokens=int(trainer.state.num_input_tokens_seen) * args.num_iterations,
