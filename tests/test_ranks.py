@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from conftest import tiny_sweep_dict
@@ -269,3 +270,42 @@ def test_sharded_weight_launchers_are_refused_in_one_line_where_unsupported(tmp_
     with pytest.raises(ConfigError) as err:
         check_sharded_weights(config, Path("c.yaml"))
     assert str(err.value).startswith(f"c.yaml: {message}") and "\n" not in str(err.value)
+
+
+def test_par_reference_is_shared_out_over_processes(tmp_path, benchmark_cache, monkeypatch):
+    """Under two processes each answers half of the training prompts (what rank 1 sees is simulated here: the
+    gather that a launch would do hands back rank 0's rows beside its own); the main process alone writes."""
+    from pareto_align.config import parse_config
+    from pareto_align.front.schema import Compute
+    from pareto_align.methods import morlhf
+    from pareto_align.models.policy import Policy
+    from pareto_align.sweep import _new_tracker
+    from pareto_align.workspace import Workspace
+
+    config = parse_config(
+        tiny_sweep_dict(benchmark_cache, method={"name": "morlhf", "par": True, "reward_source": "gold"})
+    )
+    prompts = [f"tell me about topic {i}" for i in range(6)]
+    asked: list[int] = []
+    generate = Policy.generate
+    monkeypatch.setattr(
+        Policy, "generate", lambda self, p, *a, **k: asked.append(len(p)) or generate(self, p, *a, **k)
+    )
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setattr(ranks, "broadcast", lambda value: False)  # the main process has not built it either
+    monkeypatch.setattr(ranks, "barrier", lambda: None)
+    monkeypatch.setattr(ranks, "gather", lambda part: np.concatenate([np.zeros_like(part), part])
+                        if isinstance(part, np.ndarray) else [0, *part])  # fmt: skip
+    main_dir = tmp_path / "main"
+    ws = Workspace(config, tmp_path / "mirror", _new_tracker(config, None), progress=False, collective=True)
+    ws.shared_root = main_dir
+    main_dir.mkdir()
+    (tmp_path / "mirror").mkdir()
+    written = np.full((6, 2), 7.0)  # what the main process wrote, from both halves
+    np.save(main_dir / "par_reference_gold.npy", written)
+    (main_dir / "par_reference_gold.json").write_text(Compute(generated_tokens=5).model_dump_json())
+    reference = morlhf.reference_rewards(ws, config.method, prompts, ws.scorer("gold"))
+    assert np.array_equal(reference, written)  # read from the main process's run directory
+    assert asked == [3]  # its half of the 6 prompts
+    assert not list((tmp_path / "mirror").glob("par_reference*"))
