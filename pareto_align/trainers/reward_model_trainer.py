@@ -281,7 +281,8 @@ def pairwise_accuracy(
 ) -> dict[str, float]:
     """Per objective name, the fraction of its pairs whose head ranks chosen above rejected (ties count half).
 
-    `pairs` has prompt, chosen, rejected, objective (a name); objectives without pairs are left out.
+    `pairs` has prompt, chosen, rejected, objective (a name); objectives without pairs are left out. Under a
+    launcher every process calls this together: each scores its share of the pairs (`ranks.shard`).
     """
     objectives = list(objectives or model.objective_names)
     if isinstance(pairs, Sequence):
@@ -347,7 +348,9 @@ def train_reward_model(
     `extra_args`: TrainingArguments fields the toolkit adds (tracking: report_to, run_name, project).
     Metrics: `accuracy/<objective>` (held-out pairwise accuracy per head), `mse/<objective>` (held-out score
     error, when there are scores), `n_train_pairs`, `n_test_pairs`, `n_train_scores`, `n_test_scores`,
-    `train_loss`, `wall_seconds`; also written to `output_dir/reward_metrics.json`.
+    `train_loss`, `wall_seconds`; also written to `output_dir/reward_metrics.json`. Under a launcher every process
+    calls this with the same `output_dir`: they train together, the main process writes, and each then reads the
+    saved model back (the trained module may hold a shard only) and scores its share of the held-out rows.
     """
     start = time.perf_counter()
     seed = config.seed if seed is None else seed
