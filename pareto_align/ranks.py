@@ -3,12 +3,14 @@
 Under N processes the whole sweep runs in each of them, in the same order, so that every Trainer they build
 meets its peers (DDP, FSDP or DeepSpeed through accelerate, which reads the launcher's environment). Files stay
 consistent this way:
-- the main process (rank 0) alone holds the run directory's lock, records the config, builds the shared products
-  that come before any training (benchmark cache, base policy copy, baseline) and writes the run directory;
+- the main process (rank 0) alone holds the run directory's lock, records the config, reads the data (benchmark
+  cache, base policy copy) and writes the run directory; nothing it does alone trains, since a Trainer's
+  collectives would wait for processes that wait for it (the reward model, which the baseline's evaluation may
+  need, is trained by every process together, after);
 - every other process then works in a private mirror of it, `run_dir/.ranks/rank-<r>/` (weights hard-linked,
-  everything else copied), where its own copies of what the processes compute together (reward model, policies:
-  identical, since DDP keeps parameters in sync) land without touching the main process's files; the mirror is
-  removed when the sweep ends;
+  everything else copied); what the processes train together (reward model, policies) is saved through the
+  trainer by the main process alone, and the others read it from the main process's run directory (`shared_root`)
+  or link its files into their mirror; the mirror is removed when the sweep ends;
 - evaluations run on the main process and reach the others by broadcast (`broadcast`), so every process plans
   its next jobs from the same front; only the main process logs to a tracker;
 - work that splits over prompts (candidate sampling, reward differences, PAR references, held-out accuracy) is
