@@ -194,6 +194,7 @@ def test_shards_cover_the_items_once_in_order(monkeypatch):
 
 def test_reward_model_save_writes_the_state_dict_the_trainer_passes(tmp_path):
     """Under FSDP/ZeRO-3 the Trainer hands `_save` the gathered weights; the module's own are a shard."""
+    import torch
     from transformers import TrainingArguments
 
     from pareto_align.models.reward_model import MultiHeadRewardModel
@@ -205,17 +206,11 @@ def test_reward_model_save_writes_the_state_dict_the_trainer_passes(tmp_path):
     model = MultiHeadRewardModel.from_backbone(backbone, tokenizer, ["x", "y"], seed=0)
     args = TrainingArguments(output_dir=str(tmp_path / "t"), use_cpu=True, report_to="none")
     trainer = MultiHeadRewardTrainer(model, args, RewardRows([]))
-    gathered = {k: torch_full_like(v, 0.5) for k, v in model.state_dict().items()}
+    gathered = {k: torch.full_like(v, 0.5) for k, v in model.state_dict().items()}
     trainer._save(str(tmp_path / "rm"), state_dict=gathered)
     saved = MultiHeadRewardModel.load(tmp_path / "rm").state_dict()
     assert saved.keys() == model.state_dict().keys()
     assert all(bool((v == 0.5).all()) for v in saved.values())
-
-
-def torch_full_like(tensor, value: float):
-    import torch
-
-    return torch.full_like(tensor, value)
 
 
 def test_save_policy_through_the_trainer_reloads_the_trained_weights(tmp_path, tiny_policy_dir):
