@@ -3,27 +3,41 @@
 Under N processes the whole sweep runs in each of them, in the same order, so that every Trainer they build
 meets its peers (DDP, FSDP or DeepSpeed through accelerate, which reads the launcher's environment). Files stay
 consistent this way:
-- the main process (rank 0) alone holds the run directory's lock, records the config, builds the shared products
-  that come before any training (benchmark cache, base policy copy, baseline) and writes the run directory;
+- the main process (rank 0) alone holds the run directory's lock, records the config, reads the data (benchmark
+  cache, base policy copy) and writes the run directory; nothing it does alone trains, since a Trainer's
+  collectives would wait for processes that wait for it (the reward model, which the baseline's evaluation may
+  need, is trained by every process together, after);
 - every other process then works in a private mirror of it, `run_dir/.ranks/rank-<r>/` (weights hard-linked,
-  everything else copied), where its own copies of what the processes compute together (reward model, policies:
-  identical, since DDP keeps parameters in sync) land without touching the main process's files; the mirror is
-  removed when the sweep ends;
+  everything else copied); what the processes train together (reward model, policies) is saved through the
+  trainer by the main process alone, and the others read it from the main process's run directory (`shared_root`)
+  or link its files into their mirror; the mirror is removed when the sweep ends;
 - evaluations run on the main process and reach the others by broadcast (`broadcast`), so every process plans
-  its next jobs from the same front; only the main process logs to a tracker.
+  its next jobs from the same front; only the main process logs to a tracker;
+- work that splits over prompts (candidate sampling, reward differences, PAR references, held-out accuracy) is
+  shared out (`shard`: a contiguous block of the items per process) and put back together in order (`gather`,
+  `map_shards`), so that it gets faster with more processes.
 A user error on the main process (a locked run directory, a different config) is raised on every process.
+
+Waiting. While the main process works alone (evaluation, writing files), the others wait in `broadcast` or
+`barrier`. Those go through a gloo group of their own whose timeout is `PARETO_ALIGN_WAIT_TIMEOUT` seconds (a
+day by default), not the training group's (NCCL's `ddp_timeout`, 30 minutes), so that a long main-process phase
+does not end the run.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 MIRRORS = ".ranks"  # inside the run directory: one private mirror per non-main process
+# seconds a process may wait for the main one (see the docstring)
+WAIT_TIMEOUT_ENV = "PARETO_ALIGN_WAIT_TIMEOUT"
+_waiting: list[Any] = []  # the gloo group the waits go through, once `init` has made it
 
 
 def world_size() -> int:
@@ -41,20 +55,29 @@ def is_main() -> bool:
 
 
 def init() -> None:
-    """Join the launcher's process group (accelerate's shared state: gloo on CPU, NCCL on GPUs); no-op alone.
-    The Trainers built later find the same state."""
+    """Join the launcher's process group (accelerate's shared state: gloo on CPU, NCCL on GPUs) and make the group
+    the waits go through (see the module docstring); no-op alone. The Trainers built later find the same state."""
     if world_size() > 1:
         import torch
+        import torch.distributed as dist
         from accelerate import PartialState
 
         PartialState(cpu=not torch.cuda.is_available())
+        if not _waiting:  # every process calls this once, in the same order: new_group is collective
+            seconds = float(os.environ.get(WAIT_TIMEOUT_ENV, 24 * 3600))
+            _waiting.append(dist.new_group(backend="gloo", timeout=timedelta(seconds=seconds)))
+
+
+def _group() -> Any:
+    """The waiting group (after `init`), else the default one."""
+    return _waiting[0] if _waiting else None
 
 
 def barrier() -> None:
     if world_size() > 1:
         import torch.distributed as dist
 
-        dist.barrier()
+        dist.barrier(group=_group())
 
 
 def broadcast(value: T) -> T:
@@ -64,8 +87,54 @@ def broadcast(value: T) -> T:
     import torch.distributed as dist
 
     box = [value if is_main() else None]
-    dist.broadcast_object_list(box, src=0)
+    dist.broadcast_object_list(box, src=0, group=_group())
     return box[0]
+
+
+def shard(n: int) -> slice:
+    """This process's part of `n` items: a contiguous block, rank r of W getting [r n / W, (r + 1) n / W)."""
+    w, r = world_size(), rank()
+    return slice(r * n // w, (r + 1) * n // w)
+
+
+def gather(part: Any) -> Any:
+    """Every process's `part` (a list, a CPU tensor or a numpy array, along its first axis) joined in rank
+    order, on every process: what `shard` split, whole again. Alone, `part` itself."""
+    if world_size() == 1:
+        return part
+    import numpy as np
+    import torch
+    import torch.distributed as dist
+
+    parts: list[Any] = [None] * world_size()
+    dist.all_gather_object(parts, part, group=_group())
+    if isinstance(part, torch.Tensor):
+        return torch.cat(parts)
+    if isinstance(part, np.ndarray):
+        return np.concatenate(parts)
+    return [item for p in parts for item in p]
+
+
+def map_shards(work: Callable[[Sequence], Any], items: Sequence) -> Any:
+    """`work(items)`, computed by every process on its `shard` of `items` and `gather`ed: `work` maps a sequence
+    to one result per item (a list, or a tensor/array with one row per item)."""
+    return gather(work(items[shard(len(items))]))
+
+
+def total(value: float) -> float:
+    """The sum of `value` over the processes (a count of the tokens each generated, say)."""
+    return sum(gather([value]))
+
+
+def sharded_weights() -> str | None:
+    """The accelerate launcher config that shards a model's parameters over the processes, as accelerate launch
+    announces it to them ('FSDP', 'DeepSpeed ZeRO-3'), or None (one process, DDP, ZeRO-1/2)."""
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+        return "FSDP"
+    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+    if deepspeed and os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3":
+        return "DeepSpeed ZeRO-3"
+    return None
 
 
 def main_first(work: Callable[[], T]) -> T | None:

@@ -137,10 +137,20 @@ def _new_tracker(config: SweepConfig, config_path: Path | None) -> FrontTracker:
 
 
 def _add_baseline(ws: Workspace) -> None:
-    model, tokenizer = ws.load_base(device())
-    # the user's model by hub name (or a path outside the run) is pinned to the commit it was loaded at
-    handle = {"kind": "checkpoint", **ws.base_reference(), "prompt_format": ws.setting.prompt_format}
-    ev = ws.evaluate(Policy(model, tokenizer, handle))
+    """The base policy's point, unless the front has it (resume). Every process calls this together (the main
+    process decides): a reward-model scorer may need training first, which they do together; the main process
+    then evaluates (see `Workspace.evaluate`)."""
+    if not ranks.broadcast("base" not in {b.id for b in ws.tracker.baselines} if ranks.is_main() else None):
+        return
+    ws.scorer(ws.config.evaluation.scorer)  # built before any process waits for the main one's evaluation
+    policy, handle = None, None
+    if ranks.is_main():
+        model, tokenizer = ws.load_base(device())
+        # the user's model by hub name (or a path outside the run) is pinned to the commit it was loaded at
+        handle = {"kind": "checkpoint", **ws.base_reference(), "prompt_format": ws.setting.prompt_format}
+        policy = Policy(model, tokenizer, handle)
+    handle = ranks.broadcast(handle)
+    ev = ws.evaluate(policy)
     ws.tracker.add_baseline(Point(id="base", method="base", values=ev.values, stderr=ev.stderr,
                                   n_samples=ev.n_samples, samples=ev.samples, policy=handle))  # fmt: skip
     ws.tracker.save(ws.run_dir)
@@ -203,7 +213,8 @@ def run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None = Non
 
 def _prepare(config: SweepConfig, run_dir: Path, config_path: Path | None, progress: bool, log,
              lock: contextlib.ExitStack, shared_dir: Path | None) -> Workspace:  # fmt: skip
-    """The main process's part before any job: lock, config record, front, shared data and the baseline."""
+    """The main process's part before any job: lock, config record, front, shared data and the checks before
+    training. Nothing here trains: a Trainer's collectives would wait for processes that wait for this one."""
     lock.enter_context(run_lock(run_dir, config_path))
     _write_config(config, run_dir, config_path)
     ws = Workspace(
@@ -216,8 +227,6 @@ def _prepare(config: SweepConfig, run_dir: Path, config_path: Path | None, progr
         collective=False,
     )
     check_before_training(ws)
-    if "base" not in {b.id for b in ws.tracker.baselines}:
-        _add_baseline(ws)
     return ws
 
 
@@ -248,6 +257,7 @@ def _run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None, pro
     if ranks.world_size() > 1 and config.launcher.kind != "local":
         raise ConfigError(f"{config_path or 'config'}: launcher.kind: under several processes (torchrun, accelerate "
                           "launch) every process trains each job together; use the local launcher")  # fmt: skip
+    check_sharded_weights(config, config_path)
     launcher = make_launcher(config, log)  # a missing Ray or an unreachable cluster fails before any work
     try:
         with contextlib.ExitStack() as lock:
@@ -263,6 +273,7 @@ def _run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None, pro
                 ws.shared_root = run_dir
             ranks.barrier()  # every mirror is complete before the main process writes again
             try:
+                _add_baseline(ws)
                 if not isinstance(launcher, LocalLauncher):
                     _build_shared_products(ws)
                 failures = _run_rounds(ws, launcher)
@@ -278,6 +289,33 @@ def _run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None, pro
             return ws.tracker
     finally:
         launcher.close()
+
+
+# Under FSDP a policy's weights are sharded while it trains: methods that sample from it outside the trainer (DPA/RiC
+# rounds, C-MORL and dynamic_hv measurements, Panacea's and morlhf's history) would each need the whole weights on
+# every process; these keep every generation inside the trainer or on saved checkpoints.
+FSDP_METHODS = ("modpo", "morlhf", "bon", "soups", "mod")
+
+
+def check_sharded_weights(config: SweepConfig, config_path: Path | None) -> None:
+    """Refuse, in one line, what a launcher that shards parameters (FSDP, ZeRO-3) cannot run correctly here."""
+    sharding = ranks.sharded_weights()
+    if sharding is None:
+        return
+    where = f"{config_path or 'config'}: accelerate launcher config ({sharding})"
+    if sharding == "DeepSpeed ZeRO-3":  # from_pretrained under ZeRO-3 is a collective (zero.Init)
+        raise ConfigError(f"{where}: ZeRO-3 turns every model load into a collective, and the main process loads each "
+                          "policy alone to evaluate it; use experiments/accelerate/deepspeed_zero2.yaml, fsdp.yaml "
+                          "or ddp.yaml")  # fmt: skip
+    method = config.method
+    sections = [method, getattr(method, "specialists", None)]
+    names = [s.name for s in sections if s is not None]
+    history = any(getattr(s, "history_every", 0) for s in sections if s is not None)
+    if method.name not in FSDP_METHODS or not set(names) <= set(FSDP_METHODS) or history:
+        what = "history_every > 0" if history and method.name in FSDP_METHODS else f"method {method.name}"
+        raise ConfigError(f"{where}: {what} samples from the policy outside the trainer while its weights are "
+                          f"sharded; under FSDP use {', '.join(FSDP_METHODS)} without history, or "
+                          "experiments/accelerate/ddp.yaml")  # fmt: skip
 
 
 def _build_shared_products(ws: Workspace) -> None:

@@ -255,20 +255,8 @@ class Workspace:
     @cached_property
     def reward_model(self) -> MultiHeadRewardModel:
         """Trained once per run directory (reloaded on resume); its metrics go to the front's provenance."""
-        target = self.run_dir / REWARD_MODEL_DIR
-        metrics_path = target / "reward_metrics.json"
-        if not metrics_path.exists():
-            if self.shared_dir is None:
-                self._train_reward_model(target)
-            else:
-                shared = self.shared_dir / REWARD_MODEL_DIR
-                if (shared / "reward_metrics.json").exists():
-                    self.log(f"reward model: reusing {shared}")
-                else:
-                    self._train_reward_model(shared)
-                shutil.rmtree(target, ignore_errors=True)  # an incomplete copy of an earlier attempt
-                link_into_place(shared, target)
-        metrics = json.loads(metrics_path.read_text())
+        source = self._reward_model_dir()
+        metrics = json.loads((source / "reward_metrics.json").read_text())
         self.tracker.provenance["reward_model"] = metrics
         shown = {"accuracy/": "held-out accuracy", "gold_accuracy/": "accuracy against gold labels"}
         for prefix, what in shown.items():
@@ -278,13 +266,42 @@ class Workspace:
             if values:
                 self.log(f"reward model: {what} {values}")
         # trained in float32; scores, frozen, in `policy.dtype`
-        return MultiHeadRewardModel.load(target, dtype=frozen_dtype(self.config.policy.dtype)).to(device())
+        return MultiHeadRewardModel.load(source, dtype=frozen_dtype(self.config.policy.dtype)).to(device())
+
+    def _reward_model_dir(self) -> Path:
+        """The folder this process reads the reward model from, trained first when no run has built it: by every
+        process together under a launcher (its Trainer's collectives need them all; the main process decides and
+        writes), then read by the others from the main process's run directory."""
+        target = self.run_dir / REWARD_MODEL_DIR
+        built = target if self.shared_dir is None else self.shared_dir / REWARD_MODEL_DIR
+        missing = (
+            not (target / "reward_metrics.json").exists() and not (built / "reward_metrics.json").exists()
+        )
+        if self.collective:
+            missing = ranks.broadcast(missing)
+        if missing:
+            self._train_reward_model(built)
+        elif built != target and not (target / "reward_metrics.json").exists():
+            self.log(f"reward model: reusing {built}")
+        if ranks.is_main() and built != target and not (target / "reward_metrics.json").exists():
+            shutil.rmtree(target, ignore_errors=True)  # an incomplete copy of an earlier attempt
+            link_into_place(built, target)
+        if not self.collective:
+            return target
+        ranks.barrier()  # the main process's copy is complete
+        return target if ranks.is_main() else self.shared_root / REWARD_MODEL_DIR
 
     def _train_reward_model(self, target: Path) -> None:
+        """Train into `target` (the main process writes; under a launcher every process trains, see above)."""
         setting, config = self.setting, self.config
+        writes = ranks.is_main() or not self.collective
         base, tokenizer = self.load_base(trainable=True)  # the reward model is always fine-tuned in full
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".reward_model-", dir=target.parent))
+        tmp = None
+        if writes:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".reward_model-", dir=target.parent))
+        if self.collective:
+            tmp = ranks.broadcast(tmp)  # one output folder: the Trainer saves on the main process only
         try:
             pairs = (
                 setting.pairs.select_columns(["prompt", "chosen", "rejected", "objective"])
@@ -300,11 +317,32 @@ class Workspace:
                 held_out = setting.benchmark.gold_test_pairs(setting.gold, n_pairs=500)
                 for name, acc in pairwise_accuracy(model, held_out, config.objective_names).items():
                     metrics[f"gold_accuracy/{name}"] = acc
-                (tmp / "reward_metrics.json").write_text(json.dumps(metrics, indent=2))
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(tmp, target)
+                if writes:
+                    (tmp / "reward_metrics.json").write_text(json.dumps(metrics, indent=2))
+            if writes:
+                shutil.rmtree(target, ignore_errors=True)
+                os.replace(tmp, target)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            if writes:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def reward_diffs(self, source: str) -> np.ndarray:
+        """r(x, y_w) - r(x, y_l) for every preference pair, (N, K), from `source`; computed once per run dir (under
+        a launcher, each process scores its share of the pairs)."""
+        name = f"reward_diffs_{source}"
+        diffs = self.load_array(name)
+        if diffs is None:
+            scorer, pairs = self.scorer(source), self.pairs("reward differences")
+            p, c, r = (list(pairs[column]) for column in ("prompt", "chosen", "rejected"))
+            part = ranks.shard(len(p)) if self.collective else slice(None)
+            local = (
+                (scorer.score(p[part], c[part]) - scorer.score(p[part], r[part])).double().numpy()
+            )  # (n, K)
+            diffs = ranks.gather(local) if self.collective else local  # (N, K)
+            if ranks.is_main() or not self.collective:
+                self.save_array(name, diffs)
+            self._arrays[name] = diffs
+        return diffs
 
     def scorer(self, source: str) -> Scorer:
         """`gold` (the benchmark's functions) or `reward_model`: (prompts, responses) -> (N, K)."""
@@ -313,17 +351,6 @@ class Workspace:
                 raise ConfigError("'gold' scores are only available on the built-in benchmark")
             return self.setting.gold
         return self.reward_model
-
-    def reward_diffs(self, source: str) -> np.ndarray:
-        """r(x, y_w) - r(x, y_l) for every preference pair, (N, K), from `source`; computed once per run dir."""
-        name = f"reward_diffs_{source}"
-        diffs = self.load_array(name)
-        if diffs is None:
-            scorer, pairs = self.scorer(source), self.pairs("reward differences")
-            p, c, r = pairs["prompt"], pairs["chosen"], pairs["rejected"]
-            diffs = (scorer.score(p, c) - scorer.score(p, r)).double().numpy()  # (N, K)
-            self.save_array(name, diffs)
-        return diffs
 
     # ------------------------------------------------------------------ arrays the jobs share
     def load_array(self, name: str) -> np.ndarray | None:
@@ -464,23 +491,36 @@ class Workspace:
         trainer inside `training_dir(run)` so that tensorboard writes under RUN_DIR/tensorboard/<run>."""
         return trainer_args(self.config.tracking, self.config.name, run)
 
-    def save_policy(self, point_id: str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-                    work: Path) -> dict[str, str]:  # fmt: skip
+    def save_policy(self, point_id: str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, work: Path,
+                    trainer: Any = None) -> dict[str, str]:  # fmt: skip
         """Save full weights or a LoRA adapter as points/<id>/policy (renamed into place when complete); returns
-        its checkpoint handle."""
+        its checkpoint handle. Given the `trainer` that trained it, through `trainer.save_model` (every process
+        calls it: it gathers FSDP/ZeRO-3 shards into whole tensors); else `model` is whole here (one process, or
+        DDP). The main process alone writes; under a launcher the others then link its files into their mirror."""
         staged = work / "policy"
-        if hasattr(
-            model, "peft_config"
-        ):  # the trained LoRA adapter alone (not a frozen "ref" copy TRL may add)
+        writes = ranks.is_main() or not self.collective
+        if trainer is not None:
+            trainer.save_model(str(staged))
+            if writes:
+                _keep_trained_adapter(staged)
+        elif writes and hasattr(model, "peft_config"):
+            # the trained LoRA adapter alone (not a frozen "ref" copy TRL may add)
             model.save_pretrained(staged, selected_adapters=["default"])
-        else:
+        elif writes:
             model.save_pretrained(staged)  # full weights
-        tokenizer.save_pretrained(staged)
-        if (staged / "adapter_config.json").exists():
-            self.relocatable_adapter(staged)
         final = self.run_dir / "points" / point_id / "policy"
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(staged, final)
+        if writes:
+            tokenizer.save_pretrained(staged)
+            if (staged / "adapter_config.json").exists():
+                self.relocatable_adapter(staged)
+            shutil.rmtree(final, ignore_errors=True)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, final)
+        if self.collective:
+            ranks.barrier()  # the main process's copy is complete
+            if not ranks.is_main():  # hard links: the same bytes, no second copy on disk
+                shutil.rmtree(final, ignore_errors=True)
+                link_into_place(self.shared_root / "points" / point_id / "policy", final)
         return {"kind": "checkpoint", "path": str(final.relative_to(self.run_dir))}
 
     def relocatable_adapter(self, adapter_dir: Path) -> None:
@@ -497,3 +537,13 @@ class Workspace:
         else:
             return
         write_text_atomic(path, json.dumps(adapter, indent=2))
+
+
+def _keep_trained_adapter(folder: Path) -> None:
+    """A checkpoint the Trainer saved, as a policy folder: without its pickled training arguments, and with the
+    trained LoRA adapter alone (PEFT writes every adapter, TRL's frozen "ref" copy in a subfolder)."""
+    (folder / "training_args.bin").unlink(missing_ok=True)
+    if (folder / "adapter_config.json").exists():
+        for sub in folder.iterdir():
+            if sub.is_dir() and (sub / "adapter_config.json").exists():
+                shutil.rmtree(sub)

@@ -221,6 +221,35 @@ def sample(model, tokenizer, prompts: list, settings: GenerationSettings, seed: 
     return scorable_responses(prompts, out.responses), out.n_tokens
 
 
+@dataclass
+class Candidates:
+    """Sampled responses (one per conditioned prompt), their rewards (N, K) and the tokens generated; under a
+    launcher, `per_process` says how many each process sampled."""
+
+    responses: list[str]
+    rewards: np.ndarray  # (N, K)
+    n_tokens: int
+    per_process: list[int]
+
+
+def sample_and_score(ws: Workspace, model, tokenizer, conditioned: list, plain: list, scorer,
+                     settings: GenerationSettings, seed: int) -> Candidates:  # fmt: skip
+    """One response per conditioned prompt, scored against its `plain` prompt (N, K). Under a launcher every
+    process samples and scores its share of the prompts (its own seed) and the results are joined in order, so
+    the phase gets faster with more processes; the policy must then be whole on each (DDP, not FSDP/ZeRO-3)."""
+    from pareto_align import ranks
+
+    part = ranks.shard(len(conditioned)) if ws.collective else slice(None)
+    responses, n_tokens = sample(
+        model, tokenizer, conditioned[part], settings, seed=seed + 7919 * ranks.rank()
+    )
+    rewards = scorer.score(plain[part], responses).double().numpy()  # (n, K)
+    if not ws.collective:
+        return Candidates(responses, rewards, n_tokens, [len(responses)])
+    return Candidates(ranks.gather(responses), ranks.gather(rewards), int(ranks.total(n_tokens)),
+                      ranks.gather([len(responses)]))  # fmt: skip
+
+
 def completion_for(prompt: Any, response: Any) -> Any:
     """A response as SFT's completion of `prompt`: after a conversational prompt, assistant turns (a generated
     text becomes one; the data's own turns are kept); after a plain prompt, the text with a leading space (TRL

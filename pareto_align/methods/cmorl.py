@@ -60,7 +60,8 @@ import numpy as np
 from pydantic import Field
 from transformers import TrainerCallback
 
-from pareto_align.atomic import write_text_atomic
+from pareto_align import ranks
+from pareto_align.atomic import link_into_place, write_text_atomic
 from pareto_align.cmorl import Archive, ArchiveEntry, barrier_weights, default_n_select, normalize, select
 from pareto_align.front.schema import Compute, Front
 from pareto_align.methods import morlhf
@@ -332,21 +333,31 @@ class Barrier:
         self.last_weights = state["last_weights"]
 
 
-def _save_snapshot(ws: Workspace, model, tokenizer, target: Path) -> None:
-    """Save a policy (full weights, or its LoRA adapter alone) into `target`, renamed into place when complete."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=target.parent))
-    try:
-        if hasattr(model, "peft_config"):  # the trained adapter, not TRL's frozen "ref" copy
-            model.save_pretrained(tmp / "policy", selected_adapters=["default"])
-            ws.relocatable_adapter(tmp / "policy")
-        else:
-            model.save_pretrained(tmp / "policy")
-        tokenizer.save_pretrained(tmp / "policy")
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp / "policy", target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+def _save_snapshot(ws: Workspace, accelerator, model, tokenizer, target: Path) -> None:
+    """Save a policy (full weights, or its LoRA adapter alone) into `target`, renamed into place when complete.
+    Every process calls this: the trainer's `accelerator` gathers sharded weights (FSDP, ZeRO-3) into one state
+    dict; the main process writes it, and under a launcher the others link its files into their mirror."""
+    state_dict = accelerator.get_state_dict(model)
+    model = accelerator.unwrap_model(model)
+    if ranks.is_main() or not ws.collective:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=target.parent))
+        try:
+            if hasattr(model, "peft_config"):  # the trained adapter, not TRL's frozen "ref" copy
+                model.save_pretrained(tmp / "policy", state_dict=state_dict, selected_adapters=["default"])
+                ws.relocatable_adapter(tmp / "policy")
+            else:
+                model.save_pretrained(tmp / "policy", state_dict=state_dict)
+            tokenizer.save_pretrained(tmp / "policy")
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(tmp / "policy", target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if ws.collective:
+        ranks.barrier()  # the main process's snapshot is complete
+        if not ranks.is_main():
+            shutil.rmtree(target, ignore_errors=True)
+            link_into_place(ws.shared_root / target.relative_to(ws.run_dir), target)
 
 
 class Snapshots(morlhf.OnlineExtension, TrainerCallback):
@@ -362,12 +373,12 @@ class Snapshots(morlhf.OnlineExtension, TrainerCallback):
         self.checkpoint_every = method.checkpoint_every
         self.entries: list[dict[str, Any]] = []
         self.meta_tokens = 0
-        self.tokenizer = None
+        self.tokenizer, self.accelerator = None, None
         self.final_values: list[float] | None = None
 
     # ------------------------------------------------------------------ OnlineExtension
     def attach(self, trainer, rewards, tokenizer) -> None:
-        self.tokenizer = tokenizer
+        self.tokenizer, self.accelerator = tokenizer, trainer.accelerator
         trainer.add_callback(self)
         if self.barrier is not None:
             trainer.batch_weights = self.barrier.weights
@@ -409,7 +420,7 @@ class Snapshots(morlhf.OnlineExtension, TrainerCallback):
         own, shown = measure(ws, model, self.tokenizer, self.scorer, self.method.samples_per_prompt)
         self.meta_tokens += own.n_tokens
         rel = Path("points") / self.point_id / "snapshots" / f"step-{step}"
-        _save_snapshot(ws, model, self.tokenizer, ws.run_dir / rel)
+        _save_snapshot(ws, self.accelerator, model, self.tokenizer, ws.run_dir / rel)
         self._entry(step, own.values, str(rel))
         ws.record_history(self.point_id, step, shown, weights=self.weights, method=self.method.name, seed=self.seed,
                           training=True, reward_values=own.values, stage=self.lineage["stage"])  # fmt: skip

@@ -57,7 +57,7 @@ from pareto_align.methods._conditioned import (
     Rounds,
     fine_tune,
     front_compute,
-    sample,
+    sample_and_score,
     spread,
 )
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan, fitting_steps
@@ -250,10 +250,11 @@ def train(ws: Workspace, section: Config, job: Job, template: str, condition: di
         conditioned = [
             format_conditioned_prompt(p, v, template, condition) for p, v in zip(groups, V, strict=True)
         ]
-        candidates, n_tokens = sample(model, tokenizer, [c for c in conditioned for _ in range(n)],
-                                      section.generation(), seed=1000 * job.seed + t)  # fmt: skip
-        plain = [p for p in groups for _ in range(n)]
-        R = scorer.score(plain, candidates).double().numpy().reshape(len(groups), n, k)  # (G, n, K)
+        drawn = sample_and_score(ws, model, tokenizer, [c for c in conditioned for _ in range(n)],
+                                 [p for p in groups for _ in range(n)], scorer, section.generation(),
+                                 seed=1000 * job.seed + t)  # fmt: skip
+        candidates, n_tokens = drawn.responses, drawn.n_tokens
+        R = drawn.rewards.reshape(len(groups), n, k)  # (G, n, K)
         state = dict(rounds.state)
         if "mean" not in state:  # the base policy's candidates fix the scale of every objective
             flat = R.reshape(-1, k)
@@ -265,7 +266,8 @@ def train(ws: Workspace, section: Config, job: Job, template: str, condition: di
         kept = [candidates[g * n + j] for g, j in enumerate(best)]
         utility = np.einsum("gnk,gk->gn", (R - mean) / std, V)  # (G, n)
         state.setdefault("rounds", []).append({"round": t, "mean_utility": float(utility.mean()),
-                                               "kept_utility": float(utility.max(axis=1).mean())})  # fmt: skip
+                                               "kept_utility": float(utility.max(axis=1).mean()),
+                                               "candidates_per_process": drawn.per_process})  # fmt: skip
         model, sft = fine_tune(ws, section, model, tokenizer, conditioned, kept, job.id,
                                f"{job.id} round {t}/{section.iterations}", job.seed)  # fmt: skip
         compute = sft.model_copy(

@@ -196,7 +196,7 @@ def train(
         use_step_bar(trainer, f"training {point_id}", ws.progress)
         result = trainer.train()
         seconds = time.perf_counter() - start
-        handle = ws.save_policy(point_id, trainer.model, tokenizer, work)
+        handle = ws.save_policy(point_id, trainer.model, tokenizer, work, trainer=trainer)
     compute = Compute(wall_seconds=seconds, policy_updates=int(result.global_step),
                       trained_tokens=int(getattr(trainer, "_total_train_tokens", 0)))  # fmt: skip
     return handle, compute

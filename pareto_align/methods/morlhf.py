@@ -28,6 +28,7 @@ from pydantic import Field
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
+from pareto_align import ranks
 from pareto_align.atomic import write_bytes_atomic, write_text_atomic
 from pareto_align.front.schema import Compute, Front
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy, TRLSection, check_ideal, grid_jobs
@@ -150,18 +151,30 @@ def reference_rewards(ws: Workspace, method: Config, prompts: list, scorer: Scor
 
     path = ws.run_dir / f"{PAR_REFERENCE}_{method.reward_source}.npy"
     cost_path = path.with_suffix(".json")
-    if not path.exists():
+    built = path.exists()
+    if ws.collective:  # the main process decides; each process then answers its share of the prompts
+        built = ranks.broadcast(built)
+    if not built:
         start = time.perf_counter()
+        mine = prompts[ranks.shard(len(prompts))] if ws.collective else prompts
         model, tokenizer = ws.load_base(device())
         settings = GenerationSettings(max_new_tokens=int(method.trl_args()["max_completion_length"]))
-        out = Policy(model, tokenizer, {}).generate(prompts, settings, seed=ws.config.evaluation.seed)
-        responses = scorable_responses(prompts, out.responses)
-        ref = scorer.score(prompts, responses).double().numpy()  # (P, K)
-        cost = Compute(wall_seconds=time.perf_counter() - start, generated_tokens=out.n_tokens)
-        write_text_atomic(cost_path, cost.model_dump_json())
-        buffer = io.BytesIO()
-        np.save(buffer, ref, allow_pickle=False)
-        write_bytes_atomic(path, buffer.getvalue())
+        seed = ws.config.evaluation.seed + 7919 * ranks.rank()
+        out = Policy(model, tokenizer, {}).generate(mine, settings, seed=seed)
+        ref = scorer.score(mine, scorable_responses(mine, out.responses)).double().numpy()  # (p, K)
+        n_tokens = out.n_tokens
+        if ws.collective:
+            ref, n_tokens = ranks.gather(ref), int(ranks.total(n_tokens))  # (P, K)
+        cost = Compute(wall_seconds=time.perf_counter() - start, generated_tokens=n_tokens)
+        if ranks.is_main() or not ws.collective:
+            write_text_atomic(cost_path, cost.model_dump_json())
+            buffer = io.BytesIO()
+            np.save(buffer, ref, allow_pickle=False)
+            write_bytes_atomic(path, buffer.getvalue())
+        if ws.collective:
+            ranks.barrier()
+    if ws.collective and not ranks.is_main():  # written by the main process, in its run directory
+        path, cost_path = ws.shared_root / path.name, ws.shared_root / cost_path.name
     ws.tracker.add_shared_compute(PAR_REFERENCE, Compute.model_validate_json(cost_path.read_text()))
     return np.load(path, allow_pickle=False)
 
@@ -339,7 +352,7 @@ def train(ws: Workspace, section: Config, point_id: str, weights: list[float], s
         with toolkit_sampling(model):
             result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         seconds = earlier_seconds + time.perf_counter() - start
-        handle = ws.save_policy(point_id, trainer.model, tokenizer, work)
+        handle = ws.save_policy(point_id, trainer.model, tokenizer, work, trainer=trainer)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the point is saved: its mid-run checkpoints are spent
     compute = Compute(wall_seconds=seconds, policy_updates=int(result.global_step),
                       trained_tokens=int(trainer.state.num_input_tokens_seen) * args.num_iterations,

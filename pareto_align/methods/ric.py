@@ -37,6 +37,7 @@ import numpy as np
 from pydantic import Field
 from trl import SFTConfig
 
+from pareto_align import ranks
 from pareto_align.front.schema import Front
 from pareto_align.hf_args import check_dataclass_kwargs
 from pareto_align.methods._conditioned import (
@@ -44,7 +45,7 @@ from pareto_align.methods._conditioned import (
     Rounds,
     fine_tune,
     front_compute,
-    sample,
+    sample_and_score,
     spread,
 )
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan, change
@@ -170,7 +171,10 @@ def offline_data(ws: Workspace, scorer) -> tuple[list, list[str], np.ndarray]:
             seen.setdefault(json.dumps([p, response]), (p, response))
     prompts = [p for p, _ in seen.values()]
     responses = [r for _, r in seen.values()]
-    R = scorer.score(prompts, responses).double().numpy()  # (N, K)
+    scored = lambda rows: scorer.score([p for p, _ in rows], [r for _, r in rows]).double().numpy()  # noqa: E731
+    # under a launcher each process scores its share of the responses
+    R = ranks.map_shards(scored, list(zip(prompts, responses, strict=True))) if ws.collective else \
+        scored(list(zip(prompts, responses, strict=True)))  # (N, K)  # fmt: skip
     return prompts, responses, R
 
 
@@ -218,12 +222,10 @@ def train(ws: Workspace, section: Config, job: Job, template: str) -> Rounds:
             conditioned = [
                 write_values(p, template, score_text(g)) for p, g in zip(asked, goals, strict=True)
             ]
-            generated, n_tokens = sample(
-                model, tokenizer, conditioned, section.generation(), seed=1000 * job.seed + t
-            )
-            z_new = (
-                scorer.score(asked, generated).double().numpy() - mean
-            ) / std  # (M, K), what they obtained
+            drawn = sample_and_score(ws, model, tokenizer, conditioned, asked, scorer, section.generation(),
+                                     seed=1000 * job.seed + t)  # fmt: skip
+            generated, n_tokens = drawn.responses, drawn.n_tokens
+            z_new = (drawn.rewards - mean) / std  # (M, K), what they obtained
             keep = np.flatnonzero(quantile_filter(z_new, section.quantile_threshold))
             state["online"] = state["online"] + [[asked[i], generated[i], z_new[i].tolist()] for i in keep]
             origin = np.flatnonzero(quantile_filter(Z, section.quantile_threshold))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model, save_file, save_model
 from torch import nn
 from tqdm.auto import tqdm
 from transformers import (
@@ -309,13 +309,17 @@ class MultiHeadRewardModel(nn.Module):
             member.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs)
 
     # ---------------------------------------------------------------- persistence
-    def save(self, directory: str | Path) -> Path:
-        """Write model.safetensors, reward_config.json and the tokenizer to `directory`; nothing pickled."""
+    def save(self, directory: str | Path, state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+        """Write model.safetensors, reward_config.json and the tokenizer to `directory`; nothing pickled.
+        `state_dict`: the weights to write instead of the module's own (a Trainer's, gathered from shards)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         tmp = temp_path_for(directory / WEIGHTS_NAME)
-        # save_model drops the duplicates of tied tensors, which save_file refuses.
-        save_model(self, str(tmp), metadata={"format": "pt"})
+        if state_dict is None:
+            # save_model drops the duplicates of tied tensors, which save_file refuses.
+            save_model(self, str(tmp), metadata={"format": "pt"})
+        else:
+            save_file(self._untied(state_dict), str(tmp), metadata={"format": "pt"})
         commit(tmp, directory / WEIGHTS_NAME)
         config = {
             "format": FORMAT,
@@ -331,6 +335,19 @@ class MultiHeadRewardModel(nn.Module):
         write_text_atomic(directory / REWARD_CONFIG_NAME, json.dumps(config, indent=2, default=str))
         self.tokenizer.save_pretrained(directory)
         return directory
+
+    def _untied(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """`state_dict` without the second names of tied parameters (as `save_model` writes them; `load` expects
+        that), contiguous and on the CPU."""
+
+        def names(remove_duplicate: bool) -> set[str]:  # as in a state dict: without FSDP's wrapper prefix
+            pairs = self.named_parameters(remove_duplicate=remove_duplicate)
+            return {name.replace("_fsdp_wrapped_module.", "") for name, _ in pairs}
+
+        every, kept = names(False), names(True)
+        return {
+            k: v.detach().contiguous().cpu() for k, v in state_dict.items() if k in kept or k not in every
+        }
 
     @classmethod
     def load(

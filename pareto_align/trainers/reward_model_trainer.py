@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset as TorchDataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
 
+from pareto_align import ranks
 from pareto_align.atomic import write_text_atomic
 from pareto_align.models.reward_model import MultiHeadRewardModel
 from pareto_align.trainers.progress import use_step_bar
@@ -186,7 +187,11 @@ class MultiHeadRewardTrainer(Trainer):
         return loss.detach(), None, None
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        self.accelerator.unwrap_model(self.model).save(output_dir or self.args.output_dir)
+        """Write the reward model's own format, on the main process. `state_dict` is the one the Trainer gathered
+        (FSDP, DeepSpeed): under sharding the module's own tensors are only this process's shard."""
+        if self.args.should_save:
+            model = self.accelerator.unwrap_model(self.model)
+            model.save(output_dir or self.args.output_dir, state_dict=state_dict)
 
 
 # ---------------------------------------------------------------- data checks and split
@@ -276,7 +281,8 @@ def pairwise_accuracy(
 ) -> dict[str, float]:
     """Per objective name, the fraction of its pairs whose head ranks chosen above rejected (ties count half).
 
-    `pairs` has prompt, chosen, rejected, objective (a name); objectives without pairs are left out.
+    `pairs` has prompt, chosen, rejected, objective (a name); objectives without pairs are left out. Under a
+    launcher every process calls this together: each scores its share of the pairs (`ranks.shard`).
     """
     objectives = list(objectives or model.objective_names)
     if isinstance(pairs, Sequence):
@@ -287,14 +293,16 @@ def pairwise_accuracy(
         names = [r["objective"] for r in rows]
     else:
         _check_columns(pairs, PAIR_COLUMNS, "pairs")
-        prompts, chosen, rejected, names = (pairs[c] for c in PAIR_COLUMNS)
+        prompts, chosen, rejected, names = (list(pairs[c]) for c in PAIR_COLUMNS)
     unknown = sorted({n for n in names if n not in objectives})
     if unknown:
         raise ValueError(f"pairs: objective(s) {unknown} not among {objectives}")
     heads = torch.tensor([model.objective_names.index(n) for n in names], dtype=torch.long)  # (P,)
-    r_chosen = model.score(prompts, chosen, batch_size, aggregation)  # (P, K)
-    r_rejected = model.score(prompts, rejected, batch_size, aggregation)  # (P, K)
-    margin = (r_chosen - r_rejected).gather(1, heads.view(-1, 1)).squeeze(1)  # (P,)
+    part = ranks.shard(len(heads))  # under a launcher each process scores its share of the pairs
+    r_chosen = model.score(prompts[part], chosen[part], batch_size, aggregation)  # (p, K)
+    r_rejected = model.score(prompts[part], rejected[part], batch_size, aggregation)  # (p, K)
+    margin = (r_chosen - r_rejected).gather(1, heads[part].view(-1, 1)).squeeze(1)  # (p,)
+    margin = ranks.gather(margin.float().cpu())  # (P,)
     correct = (margin > 0).float() + 0.5 * (margin == 0).float()  # (P,)
     accuracy = {}
     for name in objectives:
@@ -308,7 +316,9 @@ def _score_mse(model: MultiHeadRewardModel, rows: list[dict[str, Any]], batch_si
     """Per objective, the mean squared error of the (aggregated) reward against present held-out scores."""
     if not rows:
         return {}
-    predicted = model.score([r["prompt"] for r in rows], [r["response"] for r in rows], batch_size)  # (S, K)
+    mine = rows[ranks.shard(len(rows))]  # under a launcher each process scores its share
+    predicted = model.score([r["prompt"] for r in mine], [r["response"] for r in mine], batch_size)  # (s, K)
+    predicted = ranks.gather(predicted.float().cpu())  # (S, K)
     targets = torch.tensor([r["scores"] for r in rows], dtype=torch.float32)  # (S, K)
     present = ~torch.isnan(targets)
     mse = {}
@@ -338,7 +348,9 @@ def train_reward_model(
     `extra_args`: TrainingArguments fields the toolkit adds (tracking: report_to, run_name, project).
     Metrics: `accuracy/<objective>` (held-out pairwise accuracy per head), `mse/<objective>` (held-out score
     error, when there are scores), `n_train_pairs`, `n_test_pairs`, `n_train_scores`, `n_test_scores`,
-    `train_loss`, `wall_seconds`; also written to `output_dir/reward_metrics.json`.
+    `train_loss`, `wall_seconds`; also written to `output_dir/reward_metrics.json`. Under a launcher every process
+    calls this with the same `output_dir`: they train together, the main process writes, and each then reads the
+    saved model back (the trained module may hold a shard only) and scores its share of the held-out rows.
     """
     start = time.perf_counter()
     seed = config.seed if seed is None else seed
@@ -383,7 +395,13 @@ def train_reward_model(
     )
     use_step_bar(trainer, "training reward model", progress)
     result = trainer.train()
-    model.save(output_dir)
+    # through the Trainer: it gathers sharded weights (FSDP, ZeRO-3) and writes on the main process only
+    trainer.save_model(str(output_dir))
+    if ranks.world_size() > 1:  # the module may hold a shard only: every process reads the saved whole
+        ranks.barrier()
+        device = trainer.accelerator.device
+        del trainer
+        model = MultiHeadRewardModel.load(output_dir, trust_remote_code=config.trust_remote_code).to(device)
 
     test_pairs = [r for r in test_rows if r["kind"] == "pair"]
     test_scores = [r for r in test_rows if r["kind"] == "score"]
@@ -402,5 +420,6 @@ def train_reward_model(
     metrics["n_test_scores"] = len(test_scores)
     metrics["train_loss"] = float(result.training_loss)
     metrics["wall_seconds"] = time.perf_counter() - start
-    write_text_atomic(output_dir / METRICS_NAME, json.dumps(metrics, indent=2))
+    if ranks.is_main():
+        write_text_atomic(output_dir / METRICS_NAME, json.dumps(metrics, indent=2))
     return model, metrics
