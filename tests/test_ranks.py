@@ -63,48 +63,6 @@ def test_accelerate_config_files_parse(name, kind):
         assert config.fsdp_config["fsdp_cpu_ram_efficient_loading"] is False
 
 
-@pytest.mark.slow
-def test_two_gloo_processes_write_one_front(tmp_path, benchmark_cache):
-    """`torchrun --nproc_per_node 2 -m pareto_align.cli sweep`: both processes train each MODPO point together
-    (DDP), the main one alone writes the run directory and logs to tensorboard."""
-    pytest.importorskip("tensorboard")
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    config = tmp_path / "sweep.yaml"
-    config.write_text(
-        yaml.safe_dump(tiny_sweep_dict(benchmark_cache, tracking={"report_to": ["tensorboard"]}))
-    )
-    run = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "pareto_align.cli", "sweep", str(config), "--output-dir", str(run), "--no-progress"]  # fmt: skip
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("Pareto front:") == 1  # one process reports
-
-    front = json.loads((run / "front.json").read_text())
-    assert front["provenance"]["processes"] == 2
-    assert [p["id"] for p in front["points"]] == ["w00-s0", "w01-s0"]
-    assert all(p["compute"]["policy_updates"] == 4 for p in front["points"])
-    assert not (run / ".ranks").exists()  # the other process's mirror and the shared datasets are gone
-    for p in front["points"]:
-        assert (run / p["policy"]["path"] / "model.safetensors").exists()
-
-    # one tensorboard writer for the sweep (the main process's), its hypervolume that of front.json
-    sweep_events = list((run / "tensorboard" / "sweep").iterdir())
-    assert len(sweep_events) == 1
-    events = EventAccumulator(str(run / "tensorboard" / "sweep"))
-    events.Reload()
-    hv = [(e.step, e.value) for e in events.Scalars("front/hypervolume")]
-    assert hv[-1] == (2, pytest.approx(front["metrics"]["hypervolume"]))
-    # and every trainer reported there too, once: the reward model and each point (its final training loss)
-    for name in ("reward_model", "w00-s0", "w01-s0"):
-        assert len(list((run / "tensorboard" / name).iterdir())) == 1
-        trainer = EventAccumulator(str(run / "tensorboard" / name))
-        trainer.Reload()
-        assert "train/train_loss" in trainer.Tags()["scalars"]
-
-
 DPA_TINY = {"name": "dpa", "iterations": 1, "directions_per_prompt": 1, "n": 2, "max_new_tokens": 4, "front_angles": 2,
             "trl": {"max_steps": 2, "per_device_train_batch_size": 4, "logging_steps": 1}}  # fmt: skip
 
@@ -132,11 +90,15 @@ def test_two_gloo_processes_on_file_data_train_the_reward_model_together_and_sha
     from pareto_align.models.policy import load_policy
     from pareto_align.models.reward_model import MultiHeadRewardModel
 
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     bench = load_synthetic_benchmark(
         SyntheticConfig(**TINY_SYNTHETIC), cache_dir=benchmark_cache, progress=False
     )
     config = tmp_path / "sweep.yaml"
-    config.write_text(yaml.safe_dump(standin_sweep_dict(str(bench.base_path), pku_files, tmp_path, DPA_TINY)))
+    sweep = standin_sweep_dict(str(bench.base_path), pku_files, tmp_path, DPA_TINY)
+    config.write_text(yaml.safe_dump({**sweep, "tracking": {"report_to": ["tensorboard"]}}))
     done = _torchrun(config, tmp_path / "run2")
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("Pareto front:") == 1
@@ -157,6 +119,23 @@ def test_two_gloo_processes_on_file_data_train_the_reward_model_together_and_sha
         assert len(policy.generate(["Explain the weather?"], seed=0).responses) == 1
     reward_model = MultiHeadRewardModel.load(tmp_path / "run2" / "reward_model")
     assert reward_model.score(["Explain the weather?"], ["It rains."]).shape == (1, 2)
+
+    # one tensorboard writer for the sweep (the main process's), its hypervolume that of front.json; every
+    # trainer reported there too, once
+    events = EventAccumulator(str(tmp_path / "run2" / "tensorboard" / "sweep"))
+    events.Reload()
+    assert len(list((tmp_path / "run2" / "tensorboard" / "sweep").iterdir())) == 1
+    assert events.Scalars("front/hypervolume")[-1].value == pytest.approx(two.metrics.hypervolume)
+    assert sorted(p.name for p in (tmp_path / "run2" / "tensorboard").iterdir()) == [
+        "dpa-s0",
+        "reward_model",
+        "sweep",
+    ]
+    for name in ("reward_model", "dpa-s0"):  # DPA trains one model for every direction
+        assert len(list((tmp_path / "run2" / "tensorboard" / name).iterdir())) == 1
+        trainer = EventAccumulator(str(tmp_path / "run2" / "tensorboard" / name))
+        trainer.Reload()
+        assert "train/train_loss" in trainer.Tags()["scalars"]
 
 
 @pytest.mark.slow
