@@ -146,6 +146,29 @@ def test_rejection_sampling_keeps_the_argmax_of_calibrated_v_dot_r():
     assert dpa.rejection_sample(R2, np.array([[1.0, 0.0]]), np.zeros(2), np.ones(2)).tolist() == [0]
 
 
+def test_par_selection_against_hand_values():
+    # one group, two candidates: A beats the reference by 3 on the first objective only, B by 1 on both
+    R = np.array([[[3.0, 0.0], [1.0, 1.0]]])  # (G=1, n=2, K=2)
+    V, ref = np.array([[0.6, 0.8]]), np.array([[0.0, 0.0]])
+    mean, std = np.zeros(2), np.ones(2)
+    linear = dpa.selection_utility(R, V, mean, std)
+    assert linear == pytest.approx(np.array([[1.8, 1.4]]))  # the paper's v . r keeps A
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    par = dpa.selection_utility(R, V, mean, std, ref)
+    assert par == pytest.approx(np.array([[0.6 * sig(3) + 0.8 * 0.5, 1.4 * sig(1)]]))  # 0.9716, 1.0235: B
+    assert dpa.rejection_sample(R, V, mean, std).tolist() == [0]
+    assert dpa.rejection_sample(R, V, mean, std, ref).tolist() == [1]
+    # centred on the group's reference and in units of the calibration's std; the mean plays no part
+    par = dpa.selection_utility(R + 5.0, V, np.array([9.0, -9.0]), np.array([2.0, 1.0]), ref + 5.0)
+    assert par == pytest.approx(np.array([[0.6 * sig(1.5) + 0.8 * 0.5, 0.6 * sig(0.5) + 0.8 * sig(1)]]))
+
+
+def test_par_is_the_default_selection_and_linear_stays_selectable(tmp_path):
+    assert dpa.Config().selection == "par"
+    config = parse_config(tiny_sweep_dict(tmp_path, method={"name": "dpa", "selection": "linear"}))
+    assert config.method.selection == "linear"
+
+
 # ----------------------------------------------------------------------------------------------- vocabulary
 def test_template_pieces_added_to_a_word_level_tokenizer(tiny_policy_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -180,6 +203,7 @@ def test_template_pieces_added_to_a_word_level_tokenizer(tiny_policy_dir):
         ({"name": "dpa", "template": "rate {c[0]} : {prompt}"}, "method.template: needs each of {c[0]}..{c[1]} exactly once"),
         ({"name": "dpa", "template": "{c[0]} {c[1]} {x}"}, "method.template field {x}: expected {prompt} or {c[k]}"),
         ({"name": "dpa", "iterations": 0}, "method.iterations: Input should be greater than or equal to 1"),
+        ({"name": "dpa", "selection": "kl"}, "method.selection: Input should be 'par' or 'linear'"),
         ({"name": "ric", "online_trl": {"learnin_rate": 1e-4}}, "method.online_trl.learnin_rate: unknown SFTConfig field"),
         ({"name": "ric", "mapping": "l3"}, "method.mapping: Input should be 'linf', 'l2' or 'linear'"),
         ({"name": "ric", "trl": {"max_lenght": 3}}, "method.trl.max_lenght: unknown SFTConfig field"),

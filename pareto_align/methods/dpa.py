@@ -9,8 +9,8 @@ paper; every choice it leaves open is stated here.
 The loop (the paper's Algorithm 1), for t = 1..`iterations`:
 1. for every training prompt x, draw `directions_per_prompt` directions v (below);
 2. sample `n` responses per (x, v) from the current policy, with v written into the prompt;
-3. score each response per objective, r(x, y) in R^K, and keep the one with the largest v . r~ (r~ calibrated,
-   below): rejection sampling;
+3. score each response per objective, r(x, y) in R^K, and keep the one with the largest utility u_v(r) (below:
+   the paper's v . r~, or its reference-centred, bounded form): rejection sampling;
 4. fine-tune the current policy on the kept (prompt with v, response) pairs with TRL's SFTTrainer (loss on the
    response only), and continue from it in round t + 1.
 
@@ -34,6 +34,21 @@ Choices:
   responses: r~_k = (r_k - mean_k) / std_k, fixed for the remaining rounds (`calibration: none` keeps raw scores).
   Rewards come from the multi-head reward model (ensemble aggregated per `aggregation`) or, on the built-in
   benchmark, the gold functions (`reward_source`).
+- The selection (`selection`). The paper keeps argmax_y v . r~(x, y) (`selection: linear`). With a learned reward
+  model that pick has no anchor: nothing ties it to the base policy (rejection sampling has no KL term), and an
+  unbounded v . r~ lets one head's extreme score decide. On the built-in benchmark it reward-hacks: round 1 keeps
+  responses full of flagged words (the helpful head, trained on noisy labels, reads them as topic words), later
+  rounds drift to near-empty responses (every "shorter" objective keeps paying), and the front ends below the base
+  policy's (experiments/RESULTS.md). The default, `selection: par`, keeps
+  argmax_y v . sigmoid((r(x, y) - r(x, y_ref)) / std), PAR's shaping (Fu et al., 2025, as morlhf's `par`) inside
+  the pick: y_ref is the base policy's response to the same prompt (generated and scored once per run directory,
+  morlhf's `par_reference`), std the calibration's scale (1 with `calibration: none`: then exactly morlhf's PAR).
+  Why PAR rather than a KL-aware pick (v . r~ - beta log pi/pi_ref): it needs no log-probabilities and no new
+  coefficient, the reference is fixed across rounds (the target does not drift with the policy), and the
+  sigmoid bounds what one objective can add: once a candidate beats the reference on an objective by a few
+  spreads, more of it (more words removed, more topic-like words) buys almost nothing, so the pick prefers
+  candidates that beat the reference on every objective the direction asks for over one that maxes a single
+  head. Under a Bradley-Terry head sigmoid(r - r_ref) is the probability that y is preferred to y_ref.
 - Each round fine-tunes the previous round's policy (not the base) on that round's selections only, with a fresh
   optimizer (`trl:` sets the SFT hyper-parameters of every round).
 - The front: `front_directions` if given, else `front_angles` angles evenly spaced over `angle_range` (two
@@ -61,8 +76,9 @@ from pareto_align.methods._conditioned import (
     spread,
 )
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan
-from pareto_align.methods.morlhf import reward_scorer
+from pareto_align.methods.morlhf import PAR_REFERENCE, reference_rewards, reward_scorer
 from pareto_align.models.conditioning import format_conditioned_prompt, integer_weights
+from pareto_align.rewards import par_shaping
 
 if TYPE_CHECKING:
     from pareto_align.config import SweepConfig
@@ -95,6 +111,12 @@ class Config(ConditionedSection):
     directions_per_prompt: int = Field(8, ge=1, description="Directions drawn per training prompt and round.")
     n: int = Field(
         8, ge=1, description="Responses sampled per prompt and direction; the best by v . r is kept."
+    )
+    selection: Literal["par", "linear"] = Field(
+        "par",
+        description="How rejection sampling picks among the n candidates: 'par' (argmax v . sigmoid((r - r_ref) / "
+        "std), y_ref the base policy's response to the prompt; bounded and reference-centred, robust to reward "
+        "hacking) or 'linear' (the paper's argmax v . (r - mean) / std).",
     )
     calibration: Literal["standardize", "none"] = Field(
         "standardize",
@@ -202,17 +224,25 @@ def direction_grid(section: Config, config: SweepConfig) -> np.ndarray:
     return w / np.linalg.norm(w, axis=1, keepdims=True) if section.space == "sphere" else w
 
 
-def rejection_sample(
-    rewards: np.ndarray, directions: np.ndarray, mean: np.ndarray, std: np.ndarray
-) -> np.ndarray:
-    """Index of the kept response per group: argmax_j v_g . (r_gj - mean) / std.
+def selection_utility(rewards: np.ndarray, directions: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                      reference: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """Utility of every candidate, shape (G, n): v_g . (r_gj - mean) / std (the paper's), or with `reference`
+    (G, K), each group's reference rewards, PAR's v_g . sigmoid((r_gj - r_ref_g) / std).
 
-    rewards (G, n, K): n candidates per (prompt, direction) group; directions (G, K); mean, std (K,). Returns (G,).
-    Ties go to the first candidate.
+    rewards (G, n, K): n candidates per (prompt, direction) group; directions (G, K); mean, std (K,).
     """
-    calibrated = (rewards - mean) / std  # (G, n, K)
-    utility = np.einsum("gnk,gk->gn", calibrated, directions)  # (G, n)
-    return utility.argmax(axis=1)
+    if reference is None:
+        calibrated = (rewards - mean) / std  # (G, n, K)
+    else:
+        calibrated = par_shaping(rewards / std, (reference / std)[:, None, :])  # (G, n, K), in (0, 1)
+    return np.einsum("gnk,gk->gn", calibrated, directions)  # (G, n)
+
+
+def rejection_sample(rewards: np.ndarray, directions: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                     reference: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """Index of the kept response per group, shape (G,): the argmax of `selection_utility` (same arguments).
+    Ties go to the first candidate."""
+    return selection_utility(rewards, directions, mean, std, reference).argmax(axis=1)
 
 
 def plan(config: SweepConfig, front: Front) -> list[Job]:
@@ -234,6 +264,11 @@ def train(ws: Workspace, section: Config, job: Job, template: str, condition: di
     model.to(device())
     prompts = ws.setting.train_prompts()
     d, n = section.directions_per_prompt, section.n
+    reference = None
+    if section.selection == "par":  # (P, K) -> (G, K): each group's prompt's reference rewards
+        reference = np.repeat(
+            reference_rewards(ws, section, prompts, scorer, section.max_new_tokens), d, axis=0
+        )
     while rounds.done < section.iterations:
         t = rounds.done + 1
         start = time.perf_counter()
@@ -254,9 +289,9 @@ def train(ws: Workspace, section: Config, job: Job, template: str, condition: di
             state["mean"] = flat.mean(axis=0).tolist() if calibrate else [0.0] * k
             state["std"] = spread(flat).tolist() if calibrate else [1.0] * k
         mean, std = np.asarray(state["mean"]), np.asarray(state["std"])
-        best = rejection_sample(R, V, mean, std)  # (G,)
+        utility = selection_utility(R, V, mean, std, reference)  # (G, n)
+        best = utility.argmax(axis=1)  # (G,), rejection sampling
         kept = [candidates[g * n + j] for g, j in enumerate(best)]
-        utility = np.einsum("gnk,gk->gn", (R - mean) / std, V)  # (G, n)
         state.setdefault("rounds", []).append({"round": t, "mean_utility": float(utility.mean()),
                                                "kept_utility": float(utility.max(axis=1).mean())})  # fmt: skip
         model, sft = fine_tune(ws, section, model, tokenizer, conditioned, kept, job.id,
@@ -266,7 +301,7 @@ def train(ws: Workspace, section: Config, job: Job, template: str, condition: di
         )
         rounds.save(model, tokenizer, compute, state)
         ws.log(
-            f"{job.id}: round {t}: mean v.r {utility.mean():+.3f} over candidates, {utility.max(axis=1).mean():+.3f} kept"
+            f"{job.id}: round {t}: mean utility {utility.mean():+.3f} over candidates, {utility.max(axis=1).mean():+.3f} kept"
         )
     return rounds
 
@@ -290,6 +325,9 @@ def run(job: Job, ws: Workspace) -> JobResult:
                     "rounds": rounds.state.get("rounds", [])}  # fmt: skip
         if section.space == "angle":
             metadata["angle"] = math.degrees(math.atan2(v[1], v[0]))
-        points.append(TrainedPolicy(f"v{i:02d}-s{job.seed}", handle, job.seed, front_compute(job.id), weights=weights,
+        compute = front_compute(job.id)
+        if section.selection == "par":  # the base policy's scored reference responses, shared by the run
+            compute.shared.append(PAR_REFERENCE)
+        points.append(TrainedPolicy(f"v{i:02d}-s{job.seed}", handle, job.seed, compute, weights=weights,
                                     direction=v.tolist(), step=rounds.compute.policy_updates, metadata=metadata))  # fmt: skip
     return JobResult(points, shared={job.id: rounds.compute})

@@ -143,9 +143,11 @@ def reward_scorer(ws: Workspace, method: Config) -> Scorer:
     return AggregatedRewardModel(ws.reward_model, method.aggregation, method.uwo_lambda)
 
 
-def reference_rewards(ws: Workspace, method: Config, prompts: list, scorer: Scorer) -> np.ndarray:
+def reference_rewards(ws: Workspace, method: Config, prompts: list, scorer: Scorer,
+                      max_new_tokens: int | None = None) -> np.ndarray:  # fmt: skip
     """PAR's reference: the base policy's response to each training prompt, scored per objective (P, K). Computed
-    once per run directory, a shared product whose cost is recorded once (`par_reference` in the run's compute)."""
+    once per run directory, a shared product whose cost is recorded once (`par_reference` in the run's compute).
+    Responses are as long as the method's completions (`max_new_tokens`; default `trl.max_completion_length`)."""
     from pareto_align.workspace import device
 
     path = ws.run_dir / f"{PAR_REFERENCE}_{method.reward_source}.npy"
@@ -153,7 +155,8 @@ def reference_rewards(ws: Workspace, method: Config, prompts: list, scorer: Scor
     if not path.exists():
         start = time.perf_counter()
         model, tokenizer = ws.load_base(device())
-        settings = GenerationSettings(max_new_tokens=int(method.trl_args()["max_completion_length"]))
+        length = max_new_tokens or int(method.trl_args()["max_completion_length"])
+        settings = GenerationSettings(max_new_tokens=length)
         out = Policy(model, tokenizer, {}).generate(prompts, settings, seed=ws.config.evaluation.seed)
         responses = scorable_responses(prompts, out.responses)
         ref = scorer.score(prompts, responses).double().numpy()  # (P, K)
