@@ -34,21 +34,24 @@ Choices:
   responses: r~_k = (r_k - mean_k) / std_k, fixed for the remaining rounds (`calibration: none` keeps raw scores).
   Rewards come from the multi-head reward model (ensemble aggregated per `aggregation`) or, on the built-in
   benchmark, the gold functions (`reward_source`).
-- The selection (`selection`). The paper keeps argmax_y v . r~(x, y) (`selection: linear`). With a learned reward
-  model that pick has no anchor: nothing ties it to the base policy (rejection sampling has no KL term), and an
-  unbounded v . r~ lets one head's extreme score decide. On the built-in benchmark it reward-hacks: round 1 keeps
-  responses full of flagged words (the helpful head, trained on noisy labels, reads them as topic words), later
-  rounds drift to near-empty responses (every "shorter" objective keeps paying), and the front ends below the base
-  policy's (experiments/RESULTS.md). The default, `selection: par`, keeps
-  argmax_y v . sigmoid((r(x, y) - r(x, y_ref)) / std), PAR's shaping (Fu et al., 2025, as morlhf's `par`) inside
-  the pick: y_ref is the base policy's response to the same prompt (generated and scored once per run directory,
-  morlhf's `par_reference`), std the calibration's scale (1 with `calibration: none`: then exactly morlhf's PAR).
-  Why PAR rather than a KL-aware pick (v . r~ - beta log pi/pi_ref): it needs no log-probabilities and no new
-  coefficient, the reference is fixed across rounds (the target does not drift with the policy), and the
-  sigmoid bounds what one objective can add: once a candidate beats the reference on an objective by a few
-  spreads, more of it (more words removed, more topic-like words) buys almost nothing, so the pick prefers
-  candidates that beat the reference on every objective the direction asks for over one that maxes a single
-  head. Under a Bradley-Terry head sigmoid(r - r_ref) is the probability that y is preferred to y_ref.
+- The selection. The paper keeps argmax_y v . r~(x, y) (`selection: linear`, `pick_beta: 0`). With a learned
+  reward model that pick has no anchor: rejection sampling has no KL term, and three rounds of argmax over a proxy
+  compound. On the built-in benchmark it reward-hacks: round 1 keeps responses full of flagged words (the helpful
+  head reads them as topic words), later rounds drift to near-empty responses, and the front ends below the base
+  policy's (experiments/RESULTS.md). Two robust picks are offered:
+  - `pick_beta` > 0, the KL-aware pick (the default, beta = 1 in calibrated units): the kept candidate is drawn
+    with probability softmax(u / beta) over the n candidates. They are samples of the current policy pi, so this
+    resamples toward pi*(y) ∝ pi(y) exp(u(y) / beta), the maximizer of E[u] - beta KL(. || pi), the objective
+    RLHF regularizes with a KL term; each round is a bounded step (the KL of the kept responses to pi is at most
+    log n, and small when the utilities differ by less than beta), so a noisy proxy is followed where it is clear
+    and not chased into its extremes. It costs nothing beyond the argmax (no log-probabilities: the
+    candidates' own sampling supplies pi) and beta = 0 is the paper's argmax.
+  - `selection: par`: argmax_y v . sigmoid((r(x, y) - r(x, y_ref)) / std), PAR's reference-centred, bounded
+    shaping (Fu et al., 2025, as morlhf's `par`) inside the pick; y_ref the base policy's response to the same
+    prompt (generated and scored once per run directory, morlhf's `par_reference`), std the calibration's scale
+    (1 with `calibration: none`: then exactly morlhf's PAR). Measured on the benchmark it did not help (seed 0:
+    hypervolume 776 against the paper's pick's 842 and the base's 851): bounding each objective's gain does not
+    stop the drift to short responses that every "shorter" objective pays for.
 - Each round fine-tunes the previous round's policy (not the base) on that round's selections only, with a fresh
   optimizer (`trl:` sets the SFT hyper-parameters of every round).
 - The front: `front_directions` if given, else `front_angles` angles evenly spaced over `angle_range` (two
@@ -112,11 +115,17 @@ class Config(ConditionedSection):
     n: int = Field(
         8, ge=1, description="Responses sampled per prompt and direction; the best by v . r is kept."
     )
-    selection: Literal["par", "linear"] = Field(
-        "par",
-        description="How rejection sampling picks among the n candidates: 'par' (argmax v . sigmoid((r - r_ref) / "
-        "std), y_ref the base policy's response to the prompt; bounded and reference-centred, robust to reward "
-        "hacking) or 'linear' (the paper's argmax v . (r - mean) / std).",
+    selection: Literal["linear", "par"] = Field(
+        "linear",
+        description="The utility rejection sampling ranks candidates by: 'linear' (the paper's v . (r - mean) / "
+        "std) or 'par' (v . sigmoid((r - r_ref) / std), y_ref the base policy's response to the prompt: bounded "
+        "and reference-centred).",
+    )
+    pick_beta: float = Field(
+        1.0,
+        ge=0,
+        description="KL-aware pick: the kept candidate is drawn with probability softmax(utility / beta), a "
+        "resampling toward the maximizer of E[utility] - beta KL(. || policy); 0: the paper's argmax.",
     )
     calibration: Literal["standardize", "none"] = Field(
         "standardize",
@@ -245,6 +254,19 @@ def rejection_sample(rewards: np.ndarray, directions: np.ndarray, mean: np.ndarr
     return selection_utility(rewards, directions, mean, std, reference).argmax(axis=1)
 
 
+def kl_regularized_pick(utility: np.ndarray, beta: float, rng: np.random.Generator) -> np.ndarray:
+    """Index of the kept candidate per group, shape (G,), from utilities (G, n): the argmax when `beta` is 0, else
+    drawn with probability softmax(u / beta). The candidates are samples of the policy pi, so resampling them by
+    exp(u / beta) draws (self-normalized importance resampling) from pi*(y) ∝ pi(y) exp(u(y) / beta), the maximizer
+    of E[u] - beta KL(. || pi): each round moves the policy by a bounded step instead of toward the proxy's argmax."""
+    if beta == 0:
+        return utility.argmax(axis=1)
+    z = utility / beta - (utility / beta).max(axis=1, keepdims=True)  # (G, n)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)  # (G, n)
+    u = rng.random((len(p), 1))  # (G, 1)
+    return np.minimum((p.cumsum(axis=1) < u).sum(axis=1), p.shape[1] - 1)
+
+
 def plan(config: SweepConfig, front: Front) -> list[Job]:
     """One conditioned model per seed; its front is its direction grid."""
     return [Job(f"dpa-s{seed}", seed) for seed in config.seeds]
@@ -290,7 +312,7 @@ def train(ws: Workspace, section: Config, job: Job, template: str, condition: di
             state["std"] = spread(flat).tolist() if calibrate else [1.0] * k
         mean, std = np.asarray(state["mean"]), np.asarray(state["std"])
         utility = selection_utility(R, V, mean, std, reference)  # (G, n)
-        best = utility.argmax(axis=1)  # (G,), rejection sampling
+        best = kl_regularized_pick(utility, section.pick_beta, rng)  # (G,), rejection sampling
         kept = [candidates[g * n + j] for g, j in enumerate(best)]
         state.setdefault("rounds", []).append({"round": t, "mean_utility": float(utility.mean()),
                                                "kept_utility": float(utility.max(axis=1).mean())})  # fmt: skip
