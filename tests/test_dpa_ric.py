@@ -177,8 +177,9 @@ class _Uniforms:
 def test_kl_regularized_pick_draws_by_softmax_of_utility_over_beta():
     U = np.array([[0.0, math.log(3.0)], [0.0, math.log(3.0)], [5.0, 0.0]])  # (G=3, n=2)
     assert dpa.kl_regularized_pick(U, 0.0, _Uniforms([0.0, 0.0, 0.0])).tolist() == [1, 1, 0]  # the argmax
-    # beta 1: probabilities (1/4, 3/4) in groups 0 and 1; a uniform of 0.2 falls on the first, 0.3 on the second
-    assert dpa.kl_regularized_pick(U, 1.0, _Uniforms([0.2, 0.3, 0.999])).tolist() == [0, 1, 0]
+    # beta 1: probabilities (1/4, 3/4) in groups 0 and 1, a uniform of 0.2 falls on the first, 0.3 on the second;
+    # group 2: e^5 / (1 + e^5) = 0.9933 on the first
+    assert dpa.kl_regularized_pick(U, 1.0, _Uniforms([0.2, 0.3, 0.99])).tolist() == [0, 1, 0]
     # beta 2: (1, sqrt 3) / (1 + sqrt 3) = (0.366, 0.634) in groups 0 and 1; group 2: e^2.5 / (1 + e^2.5) = 0.924
     assert dpa.kl_regularized_pick(U, 2.0, _Uniforms([0.36, 0.37, 0.93])).tolist() == [0, 1, 1]
 
