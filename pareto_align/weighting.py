@@ -10,7 +10,8 @@ and both are reported.
 Gradient-based: with per-objective policy gradients g_1..g_K (rows of G), the influence of objective i is
 I_i = sum_j <g_i, g_j> (how much a step along g_i helps every objective, itself included), and the weights move by
 mirror descent on the simplex, w <- softmax(log w + eta * I / lambda), then clipped to optional per-weight bounds
-while staying on the simplex.
+while staying on the simplex. A trust region around the starting weights w0 (`trust_region_bounds`) is such a box:
+w0 / f <= w <= f * w0, a box in the log-weights, the coordinates in which the mirror step is taken.
 """
 
 from __future__ import annotations
@@ -73,37 +74,50 @@ def influence(grads: torch.Tensor) -> torch.Tensor:
     return (g @ g.T).sum(dim=1)
 
 
-def project_to_bounds(w: np.ndarray, floor: float = 0.0, ceiling: float = 1.0) -> np.ndarray:
+def trust_region_bounds(start: Sequence[float], factor: float, floor: float = 0.0,
+                        ceiling: float = 1.0) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Per-weight bounds (lower (K,), upper (K,)) of the trust region around the starting weights w0: w0 / factor
+    <= w <= factor * w0, within [floor, ceiling] (a zero starting weight that the floor lifts is held at it)."""
+    w0 = np.asarray(start, dtype=float)
+    lower = np.maximum(floor, w0 / factor)
+    return lower, np.maximum(lower, np.minimum(ceiling, w0 * factor))
+
+
+def project_to_bounds(w: np.ndarray, floor: float | np.ndarray = 0.0,
+                      ceiling: float | np.ndarray = 1.0) -> np.ndarray:  # fmt: skip
     """The weights as clip(c * w, floor, ceiling) with the scale c > 0 that makes them sum to 1: the order of the
     weights is kept and a bound that binds takes its mass from (or gives it to) the others in proportion. Zero
-    weights that the floor does not lift stay zero unless the others cannot reach 1 on their own."""
+    weights that the floor does not lift stay zero unless the others cannot reach 1 on their own. `floor` and
+    `ceiling` are one bound for every weight or one per weight (K,)."""
     w = np.asarray(w, dtype=float)
     k = len(w)
-    if floor * k > 1 + 1e-12 or ceiling * k < 1 - 1e-12:
+    lo, hi = np.broadcast_to(floor, w.shape), np.broadcast_to(ceiling, w.shape)  # (K,), (K,)
+    if lo.sum() > 1 + 1e-12 or hi.sum() < 1 - 1e-12 or np.any(lo > hi):
         raise ValueError(f"no weight vector of {k} entries sums to 1 within [{floor}, {ceiling}]")
 
     def total(c: float) -> float:
-        return float(np.clip(c * w, floor, ceiling).sum())
+        return float(np.clip(c * w, lo, hi).sum())
 
     positive = w > 0
     if total(np.inf if positive.all() else 1e300) < 1:  # the positive weights at the ceiling are not enough
-        out = np.where(positive, ceiling, 0.0)
+        out = np.where(positive, hi, 0.0)
         out[~positive] = (1 - out.sum()) / (~positive).sum()
         return out
-    lo, hi = 0.0, 1.0 / max(w.max(), 1e-300)
-    while total(hi) < 1:
-        hi *= 2
+    c_lo, c_hi = 0.0, 1.0 / max(w.max(), 1e-300)
+    while total(c_hi) < 1:
+        c_hi *= 2
     for _ in range(200):  # bisection on the monotone total(c)
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if total(mid) < 1 else (lo, mid)
-    out = np.clip(hi * w, floor, ceiling)
+        mid = (c_lo + c_hi) / 2
+        c_lo, c_hi = (mid, c_hi) if total(mid) < 1 else (c_lo, mid)
+    out = np.clip(c_hi * w, lo, hi)
     return out / out.sum() if abs(out.sum() - 1) < 1e-9 else out
 
 
 def mirror_update(weights: Sequence[float], influences: Sequence[float], eta: float, lam: float,
-                  floor: float = 0.0, ceiling: float = 1.0) -> np.ndarray:  # fmt: skip
-    """w <- softmax(log w + eta * I / lambda), then within [floor, ceiling] on the simplex. A zero weight stays
-    zero (the update is multiplicative) unless the floor lifts it."""
+                  floor: float | np.ndarray = 0.0, ceiling: float | np.ndarray = 1.0) -> np.ndarray:  # fmt: skip
+    """w <- softmax(log w + eta * I / lambda), then within [floor, ceiling] on the simplex (one bound for all
+    weights, or per weight: a trust region's). A zero weight stays zero (the update is multiplicative) unless the
+    floor lifts it."""
     w = np.asarray(weights, dtype=float)
     with np.errstate(divide="ignore"):
         logits = np.log(w) + eta * np.asarray(influences, dtype=float) / lam

@@ -146,6 +146,51 @@ def test_rejection_sampling_keeps_the_argmax_of_calibrated_v_dot_r():
     assert dpa.rejection_sample(R2, np.array([[1.0, 0.0]]), np.zeros(2), np.ones(2)).tolist() == [0]
 
 
+def test_par_selection_against_hand_values():
+    # one group, two candidates: A beats the reference by 3 on the first objective only, B by 1 on both
+    R = np.array([[[3.0, 0.0], [1.0, 1.0]]])  # (G=1, n=2, K=2)
+    V, ref = np.array([[0.6, 0.8]]), np.array([[0.0, 0.0]])
+    mean, std = np.zeros(2), np.ones(2)
+    linear = dpa.selection_utility(R, V, mean, std)
+    assert linear == pytest.approx(np.array([[1.8, 1.4]]))  # the paper's v . r keeps A
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    par = dpa.selection_utility(R, V, mean, std, ref)
+    assert par == pytest.approx(np.array([[0.6 * sig(3) + 0.8 * 0.5, 1.4 * sig(1)]]))  # 0.9716, 1.0235: B
+    assert dpa.rejection_sample(R, V, mean, std).tolist() == [0]
+    assert dpa.rejection_sample(R, V, mean, std, ref).tolist() == [1]
+    # centred on the group's reference and in units of the calibration's std; the mean plays no part
+    par = dpa.selection_utility(R + 5.0, V, np.array([9.0, -9.0]), np.array([2.0, 1.0]), ref + 5.0)
+    assert par == pytest.approx(np.array([[0.6 * sig(1.5) + 0.8 * 0.5, 0.6 * sig(0.5) + 0.8 * sig(1)]]))
+
+
+class _Uniforms:
+    """A stand-in generator whose `random` returns given values (G, 1)."""
+
+    def __init__(self, values):
+        self.values = np.asarray(values, dtype=float)[:, None]
+
+    def random(self, shape):
+        assert shape == self.values.shape
+        return self.values
+
+
+def test_kl_regularized_pick_draws_by_softmax_of_utility_over_beta():
+    U = np.array([[0.0, math.log(3.0)], [0.0, math.log(3.0)], [5.0, 0.0]])  # (G=3, n=2)
+    assert dpa.kl_regularized_pick(U, 0.0, _Uniforms([0.0, 0.0, 0.0])).tolist() == [1, 1, 0]  # the argmax
+    # beta 1: probabilities (1/4, 3/4) in groups 0 and 1, a uniform of 0.2 falls on the first, 0.3 on the second;
+    # group 2: e^5 / (1 + e^5) = 0.9933 on the first
+    assert dpa.kl_regularized_pick(U, 1.0, _Uniforms([0.2, 0.3, 0.99])).tolist() == [0, 1, 0]
+    # beta 2: (1, sqrt 3) / (1 + sqrt 3) = (0.366, 0.634) in groups 0 and 1; group 2: e^2.5 / (1 + e^2.5) = 0.924
+    assert dpa.kl_regularized_pick(U, 2.0, _Uniforms([0.36, 0.37, 0.93])).tolist() == [0, 1, 1]
+
+
+def test_the_kl_aware_pick_is_the_default_and_the_papers_argmax_stays_selectable(tmp_path):
+    assert (dpa.Config().selection, dpa.Config().pick_beta) == ("linear", 1.0)
+    method = {"name": "dpa", "selection": "linear", "pick_beta": 0}
+    config = parse_config(tiny_sweep_dict(tmp_path, method=method))
+    assert (config.method.selection, config.method.pick_beta) == ("linear", 0.0)
+
+
 # ----------------------------------------------------------------------------------------------- vocabulary
 def test_template_pieces_added_to_a_word_level_tokenizer(tiny_policy_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -180,6 +225,8 @@ def test_template_pieces_added_to_a_word_level_tokenizer(tiny_policy_dir):
         ({"name": "dpa", "template": "rate {c[0]} : {prompt}"}, "method.template: needs each of {c[0]}..{c[1]} exactly once"),
         ({"name": "dpa", "template": "{c[0]} {c[1]} {x}"}, "method.template field {x}: expected {prompt} or {c[k]}"),
         ({"name": "dpa", "iterations": 0}, "method.iterations: Input should be greater than or equal to 1"),
+        ({"name": "dpa", "selection": "kl"}, "method.selection: Input should be 'linear' or 'par'"),
+        ({"name": "dpa", "pick_beta": -1}, "method.pick_beta: Input should be greater than or equal to 0"),
         ({"name": "ric", "online_trl": {"learnin_rate": 1e-4}}, "method.online_trl.learnin_rate: unknown SFTConfig field"),
         ({"name": "ric", "mapping": "l3"}, "method.mapping: Input should be 'linf', 'l2' or 'linear'"),
         ({"name": "ric", "trl": {"max_lenght": 3}}, "method.trl.max_lenght: unknown SFTConfig field"),
@@ -222,7 +269,8 @@ def test_bad_conditioned_handles_refused(handle, message):
 # ----------------------------------------------------------------------------------------------- end to end
 EVALUATION = {"samples_per_prompt": 8, "max_prompts": 12, "generation": {"max_new_tokens": 12}}
 SFT = {"learning_rate": 3e-3, "num_train_epochs": 3, "per_device_train_batch_size": 16, "logging_steps": 50}
-DPA_GOLD = {"name": "dpa", "reward_source": "gold", "angle_range": [0, 90], "front_angles": 2, "iterations": 2,
+# gold rewards cannot be hacked: the paper's argmax pick (pick_beta 0) moves the policy furthest in two rounds
+DPA_GOLD = {"name": "dpa", "reward_source": "gold", "pick_beta": 0, "angle_range": [0, 90], "front_angles": 2, "iterations": 2,
             "directions_per_prompt": 32, "n": 4, "max_new_tokens": 12, "template": "{prompt} verbose*{c[0]} length*{c[1]}",
             "trl": {**SFT, "learning_rate": 1e-3, "num_train_epochs": 2}}  # fmt: skip
 RIC_GOLD = {"name": "ric", "reward_source": "gold", "online_iterations": 1, "online_samples": 200,

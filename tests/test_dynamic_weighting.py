@@ -30,6 +30,7 @@ from pareto_align.weighting import (
     meta_multiplier,
     mirror_update,
     project_to_bounds,
+    trust_region_bounds,
 )
 
 EVALUATION = {"samples_per_prompt": 4, "max_prompts": 8, "generation": {"max_new_tokens": 12}}
@@ -97,6 +98,34 @@ def test_weights_stay_on_the_simplex_within_their_bounds():
         project_to_bounds(np.array([0.5, 0.5]), 0.6, 1.0)
 
 
+def test_trust_region_by_hand():
+    w0 = [0.5, 0.3, 0.2]
+    lower, upper = trust_region_bounds(w0, 1.25)
+    assert lower == pytest.approx([0.4, 0.24, 0.16]) and upper == pytest.approx([0.625, 0.375, 0.25])
+    # a large influence on the last objective: the paper's step gives it almost everything ...
+    assert mirror_update(w0, [0.0, 0.0, 10.0], eta=1.0, lam=1.0)[2] > 0.999
+    # ... the trust region holds it at 0.25 and the others share the rest in proportion (5:3): x + 0.6 x = 0.75
+    new = mirror_update(w0, [0.0, 0.0, 10.0], eta=1.0, lam=1.0, floor=lower, ceiling=upper)
+    assert new == pytest.approx([0.46875, 0.28125, 0.25])
+    # inside the region the step is the paper's: w ∝ (0.5, 0.3, 0.2 e^0.1)
+    small = np.array([0.5, 0.3, 0.2 * math.exp(0.1)])
+    assert mirror_update(w0, [0.0, 0.0, 0.1], eta=1.0, lam=1.0, floor=lower, ceiling=upper) == pytest.approx(
+        small / small.sum()
+    )
+    # the floor wins over the region; a zero start lifted by the floor is held at it
+    assert trust_region_bounds([1.0, 0.0], 2.0, floor=0.1)[0].tolist() == [0.5, 0.1]
+    assert trust_region_bounds([1.0, 0.0], 2.0, floor=0.1)[1].tolist() == [1.0, 0.1]
+
+
+def test_trust_region_is_the_default_and_the_papers_update_stays_selectable(tmp_path):
+    assert dynamic_grad.Config().trust_region == 1.1
+    lower, upper = dynamic_grad.Config().weight_bounds([0.5, 0.5])
+    assert lower == pytest.approx([0.5 / 1.1] * 2) and upper == pytest.approx([0.55, 0.55])
+    paper = load_config(_write(tmp_path, tmp_path / "cache", {"name": "dynamic_grad", "trust_region": None,
+                                                              "floor": 0.1}))  # fmt: skip
+    assert paper.method.trust_region is None and paper.method.weight_bounds([0.5, 0.5]) == (0.1, 1.0)
+
+
 def test_objective_advantages_by_hand():
     rewards = torch.tensor([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0], [0.0, 4.0]])  # two groups of 2
     raw = objective_advantages(rewards, 2, "none")
@@ -132,10 +161,15 @@ def _write(tmp_path, cache, method: dict, weights=((0.5, 0.5),), **overrides):
         ({"name": "dynamic_grad", "floor": 0.6}, "method.floor/ceiling"),
         ({"name": "dynamic_grad", "layer_band": [0.8, 0.2]}, "method.layer_band"),
         ({"name": "dynamic_grad", "parameters": "("}, "method.parameters: not a regular expression"),
+        ({"name": "dynamic_grad", "trust_region": 0.5}, "method.trust_region: Input should be greater than or equal to 1"),
+        ({"name": "dynamic_grad", "floor": 0.45, "weights": ((0.9, 0.1),)},
+         r"method.trust_region: weights \[0.9, 0.1\] within a factor 1.1 and \[0.45, 1.0\] cannot sum to 1"),
     ],
-)
+)  # fmt: skip
 def test_config_mistakes_name_the_field(tmp_path, method, message):
-    path = _write(tmp_path, tmp_path / "cache", method)
+    method = dict(method)
+    weights = method.pop("weights", ((0.5, 0.5),))
+    path = _write(tmp_path, tmp_path / "cache", method, weights=weights)
     with pytest.raises(ConfigError, match=message):
         load_config(path)
 
@@ -219,8 +253,11 @@ def test_dynamic_grad_logs_the_weights_of_every_update(grad_run):
         ]
         assert [h.step for h in updates] == list(range(0, 7))  # the start, then one per optimizer step
         assert updates[0].weights == point.weights and all(h.hypervolume is None for h in updates)
+        lower, upper = trust_region_bounds(point.weights, 1.1, floor=0.1)  # the default trust region
         for h in updates:
             assert sum(h.weights) == pytest.approx(1.0) and min(h.weights) >= 0.1 - 1e-6
+            w = np.asarray(h.weights)
+            assert np.all(w >= lower - 1e-6) and np.all(w <= upper + 1e-6)
         assert len({tuple(h.weights) for h in updates}) > 1  # they moved
         # the evaluations every 3 steps carry the weights in use then
         evals = {

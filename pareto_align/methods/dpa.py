@@ -9,8 +9,8 @@ paper; every choice it leaves open is stated here.
 The loop (the paper's Algorithm 1), for t = 1..`iterations`:
 1. for every training prompt x, draw `directions_per_prompt` directions v (below);
 2. sample `n` responses per (x, v) from the current policy, with v written into the prompt;
-3. score each response per objective, r(x, y) in R^K, and keep the one with the largest v . r~ (r~ calibrated,
-   below): rejection sampling;
+3. score each response per objective, r(x, y) in R^K, and keep the one with the largest utility u_v(r) (below:
+   the paper's v . r~, or its reference-centred, bounded form): rejection sampling;
 4. fine-tune the current policy on the kept (prompt with v, response) pairs with TRL's SFTTrainer (loss on the
    response only), and continue from it in round t + 1.
 
@@ -34,6 +34,24 @@ Choices:
   responses: r~_k = (r_k - mean_k) / std_k, fixed for the remaining rounds (`calibration: none` keeps raw scores).
   Rewards come from the multi-head reward model (ensemble aggregated per `aggregation`) or, on the built-in
   benchmark, the gold functions (`reward_source`).
+- The selection. The paper keeps argmax_y v . r~(x, y) (`selection: linear`, `pick_beta: 0`). With a learned
+  reward model that pick has no anchor: rejection sampling has no KL term, and three rounds of argmax over a proxy
+  compound. On the built-in benchmark it reward-hacks: round 1 keeps responses full of flagged words (the helpful
+  head reads them as topic words), later rounds drift to near-empty responses, and the front ends below the base
+  policy's (experiments/RESULTS.md). Two robust picks are offered:
+  - `pick_beta` > 0, the KL-aware pick (the default, beta = 1 in calibrated units): the kept candidate is drawn
+    with probability softmax(u / beta) over the n candidates. They are samples of the current policy pi, so this
+    resamples toward pi*(y) ∝ pi(y) exp(u(y) / beta), the maximizer of E[u] - beta KL(. || pi), the objective
+    RLHF regularizes with a KL term; each round is a bounded step (the KL of the kept responses to pi is at most
+    log n, and small when the utilities differ by less than beta), so a noisy proxy is followed where it is clear
+    and not chased into its extremes. It costs nothing beyond the argmax (no log-probabilities: the
+    candidates' own sampling supplies pi) and beta = 0 is the paper's argmax.
+  - `selection: par`: argmax_y v . sigmoid((r(x, y) - r(x, y_ref)) / std), PAR's reference-centred, bounded
+    shaping (Fu et al., 2025, as morlhf's `par`) inside the pick; y_ref the base policy's response to the same
+    prompt (generated and scored once per run directory, morlhf's `par_reference`), std the calibration's scale
+    (1 with `calibration: none`: then exactly morlhf's PAR). Measured on the benchmark it did not help (seed 0:
+    hypervolume 776 against the paper's pick's 842 and the base's 851): bounding each objective's gain does not
+    stop the drift to short responses that every "shorter" objective pays for.
 - Each round fine-tunes the previous round's policy (not the base) on that round's selections only, with a fresh
   optimizer (`trl:` sets the SFT hyper-parameters of every round).
 - The front: `front_directions` if given, else `front_angles` angles evenly spaced over `angle_range` (two
@@ -61,8 +79,9 @@ from pareto_align.methods._conditioned import (
     spread,
 )
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan, fitting_steps
-from pareto_align.methods.morlhf import reward_scorer
+from pareto_align.methods.morlhf import PAR_REFERENCE, reference_rewards, reward_scorer
 from pareto_align.models.conditioning import format_conditioned_prompt, integer_weights
+from pareto_align.rewards import par_shaping
 
 if TYPE_CHECKING:
     from pareto_align.config import SweepConfig
@@ -95,6 +114,18 @@ class Config(ConditionedSection):
     directions_per_prompt: int = Field(8, ge=1, description="Directions drawn per training prompt and round.")
     n: int = Field(
         8, ge=1, description="Responses sampled per prompt and direction; the best by v . r is kept."
+    )
+    selection: Literal["linear", "par"] = Field(
+        "linear",
+        description="The utility rejection sampling ranks candidates by: 'linear' (the paper's v . (r - mean) / "
+        "std) or 'par' (v . sigmoid((r - r_ref) / std), y_ref the base policy's response to the prompt: bounded "
+        "and reference-centred).",
+    )
+    pick_beta: float = Field(
+        1.0,
+        ge=0,
+        description="KL-aware pick: the kept candidate is drawn with probability softmax(utility / beta), a "
+        "resampling toward the maximizer of E[utility] - beta KL(. || policy); 0: the paper's argmax.",
     )
     calibration: Literal["standardize", "none"] = Field(
         "standardize",
@@ -209,17 +240,38 @@ def direction_grid(section: Config, config: SweepConfig) -> np.ndarray:
     return w / np.linalg.norm(w, axis=1, keepdims=True) if section.space == "sphere" else w
 
 
-def rejection_sample(
-    rewards: np.ndarray, directions: np.ndarray, mean: np.ndarray, std: np.ndarray
-) -> np.ndarray:
-    """Index of the kept response per group: argmax_j v_g . (r_gj - mean) / std.
+def selection_utility(rewards: np.ndarray, directions: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                      reference: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """Utility of every candidate, shape (G, n): v_g . (r_gj - mean) / std (the paper's), or with `reference`
+    (G, K), each group's reference rewards, PAR's v_g . sigmoid((r_gj - r_ref_g) / std).
 
-    rewards (G, n, K): n candidates per (prompt, direction) group; directions (G, K); mean, std (K,). Returns (G,).
-    Ties go to the first candidate.
+    rewards (G, n, K): n candidates per (prompt, direction) group; directions (G, K); mean, std (K,).
     """
-    calibrated = (rewards - mean) / std  # (G, n, K)
-    utility = np.einsum("gnk,gk->gn", calibrated, directions)  # (G, n)
-    return utility.argmax(axis=1)
+    if reference is None:
+        calibrated = (rewards - mean) / std  # (G, n, K)
+    else:
+        calibrated = par_shaping(rewards / std, (reference / std)[:, None, :])  # (G, n, K), in (0, 1)
+    return np.einsum("gnk,gk->gn", calibrated, directions)  # (G, n)
+
+
+def rejection_sample(rewards: np.ndarray, directions: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                     reference: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """Index of the kept response per group, shape (G,): the argmax of `selection_utility` (same arguments).
+    Ties go to the first candidate."""
+    return selection_utility(rewards, directions, mean, std, reference).argmax(axis=1)
+
+
+def kl_regularized_pick(utility: np.ndarray, beta: float, rng: np.random.Generator) -> np.ndarray:
+    """Index of the kept candidate per group, shape (G,), from utilities (G, n): the argmax when `beta` is 0, else
+    drawn with probability softmax(u / beta). The candidates are samples of the policy pi, so resampling them by
+    exp(u / beta) draws (self-normalized importance resampling) from pi*(y) ∝ pi(y) exp(u(y) / beta), the maximizer
+    of E[u] - beta KL(. || pi): each round moves the policy by a bounded step instead of toward the proxy's argmax."""
+    if beta == 0:
+        return utility.argmax(axis=1)
+    z = utility / beta - (utility / beta).max(axis=1, keepdims=True)  # (G, n)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)  # (G, n)
+    u = rng.random((len(p), 1))  # (G, 1)
+    return np.minimum((p.cumsum(axis=1) < u).sum(axis=1), p.shape[1] - 1)
 
 
 def plan(config: SweepConfig, front: Front) -> list[Job]:
@@ -241,6 +293,11 @@ def train(ws: Workspace, section: Config, job: Job, template: str, condition: di
     model.to(device())
     prompts = ws.setting.train_prompts()
     d, n = section.directions_per_prompt, section.n
+    reference = None
+    if section.selection == "par":  # (P, K) -> (G, K): each group's prompt's reference rewards
+        reference = np.repeat(
+            reference_rewards(ws, section, prompts, scorer, section.max_new_tokens), d, axis=0
+        )
     while rounds.done < section.iterations:
         t = rounds.done + 1
         start = time.perf_counter()
@@ -262,9 +319,9 @@ def train(ws: Workspace, section: Config, job: Job, template: str, condition: di
             state["mean"] = flat.mean(axis=0).tolist() if calibrate else [0.0] * k
             state["std"] = spread(flat).tolist() if calibrate else [1.0] * k
         mean, std = np.asarray(state["mean"]), np.asarray(state["std"])
-        best = rejection_sample(R, V, mean, std)  # (G,)
+        utility = selection_utility(R, V, mean, std, reference)  # (G, n)
+        best = kl_regularized_pick(utility, section.pick_beta, rng)  # (G,), rejection sampling
         kept = [candidates[g * n + j] for g, j in enumerate(best)]
-        utility = np.einsum("gnk,gk->gn", (R - mean) / std, V)  # (G, n)
         state.setdefault("rounds", []).append({"round": t, "mean_utility": float(utility.mean()),
                                                "kept_utility": float(utility.max(axis=1).mean()),
                                                "candidates_per_process": drawn.per_process})  # fmt: skip
@@ -275,7 +332,7 @@ def train(ws: Workspace, section: Config, job: Job, template: str, condition: di
         )
         rounds.save(model, tokenizer, compute, state)
         ws.log(
-            f"{job.id}: round {t}: mean v.r {utility.mean():+.3f} over candidates, {utility.max(axis=1).mean():+.3f} kept"
+            f"{job.id}: round {t}: mean utility {utility.mean():+.3f} over candidates, {utility.max(axis=1).mean():+.3f} kept"
         )
     return rounds
 
@@ -299,6 +356,9 @@ def run(job: Job, ws: Workspace) -> JobResult:
                     "rounds": rounds.state.get("rounds", [])}  # fmt: skip
         if section.space == "angle":
             metadata["angle"] = math.degrees(math.atan2(v[1], v[0]))
-        points.append(TrainedPolicy(f"v{i:02d}-s{job.seed}", handle, job.seed, front_compute(job.id), weights=weights,
+        compute = front_compute(job.id)
+        if section.selection == "par":  # the base policy's scored reference responses, shared by the run
+            compute.shared.append(PAR_REFERENCE)
+        points.append(TrainedPolicy(f"v{i:02d}-s{job.seed}", handle, job.seed, compute, weights=weights,
                                     direction=v.tolist(), step=rounds.compute.policy_updates, metadata=metadata))  # fmt: skip
     return JobResult(points, shared={job.id: rounds.compute})

@@ -144,9 +144,11 @@ def reward_scorer(ws: Workspace, method: Config) -> Scorer:
     return AggregatedRewardModel(ws.reward_model, method.aggregation, method.uwo_lambda)
 
 
-def reference_rewards(ws: Workspace, method: Config, prompts: list, scorer: Scorer) -> np.ndarray:
+def reference_rewards(ws: Workspace, method: Config, prompts: list, scorer: Scorer,
+                      max_new_tokens: int | None = None) -> np.ndarray:  # fmt: skip
     """PAR's reference: the base policy's response to each training prompt, scored per objective (P, K). Computed
-    once per run directory, a shared product whose cost is recorded once (`par_reference` in the run's compute)."""
+    once per run directory, a shared product whose cost is recorded once (`par_reference` in the run's compute).
+    Responses are as long as the method's completions (`max_new_tokens`; default `trl.max_completion_length`)."""
     from pareto_align.workspace import device
 
     path = ws.run_dir / f"{PAR_REFERENCE}_{method.reward_source}.npy"
@@ -158,7 +160,8 @@ def reference_rewards(ws: Workspace, method: Config, prompts: list, scorer: Scor
         start = time.perf_counter()
         mine = prompts[ranks.shard(len(prompts))] if ws.collective else prompts
         model, tokenizer = ws.load_base(device())
-        settings = GenerationSettings(max_new_tokens=int(method.trl_args()["max_completion_length"]))
+        length = max_new_tokens or int(method.trl_args()["max_completion_length"])
+        settings = GenerationSettings(max_new_tokens=length)
         seed = ws.config.evaluation.seed + 7919 * ranks.rank()
         out = Policy(model, tokenizer, {}).generate(mine, settings, seed=seed)
         ref = scorer.score(mine, scorable_responses(mine, out.responses)).double().numpy()  # (p, K)
