@@ -184,11 +184,11 @@ def test_kl_regularized_pick_draws_by_softmax_of_utility_over_beta():
     assert dpa.kl_regularized_pick(U, 2.0, _Uniforms([0.36, 0.37, 0.93])).tolist() == [0, 1, 1]
 
 
-def test_the_kl_aware_pick_is_the_default_and_the_papers_argmax_stays_selectable(tmp_path):
-    assert (dpa.Config().selection, dpa.Config().pick_beta) == ("linear", 1.0)
-    method = {"name": "dpa", "selection": "linear", "pick_beta": 0}
+def test_the_papers_argmax_is_the_default_and_the_kl_aware_pick_is_selectable(tmp_path):
+    assert (dpa.Config().selection, dpa.Config().pick_beta) == ("linear", 0.0)
+    method = {"name": "dpa", "selection": "par", "pick_beta": 1}
     config = parse_config(tiny_sweep_dict(tmp_path, method=method))
-    assert (config.method.selection, config.method.pick_beta) == ("linear", 0.0)
+    assert (config.method.selection, config.method.pick_beta) == ("par", 1.0)
 
 
 # ----------------------------------------------------------------------------------------------- vocabulary

@@ -38,14 +38,18 @@ Choices:
   reward model that pick has no anchor: rejection sampling has no KL term, and three rounds of argmax over a proxy
   compound. On the built-in benchmark it reward-hacks: round 1 keeps responses full of flagged words (the helpful
   head reads them as topic words), later rounds drift to near-empty responses, and the front ends below the base
-  policy's (experiments/RESULTS.md). Two robust picks are offered:
-  - `pick_beta` > 0, the KL-aware pick (the default, beta = 1 in calibrated units): the kept candidate is drawn
+  policy's (experiments/RESULTS.md). Two alternatives are offered; neither helped on the benchmark, so the paper's
+  argmax stays the default:
+  - `pick_beta` > 0, the KL-aware pick (beta in calibrated units): the kept candidate is drawn
     with probability softmax(u / beta) over the n candidates. They are samples of the current policy pi, so this
     resamples toward pi*(y) ∝ pi(y) exp(u(y) / beta), the maximizer of E[u] - beta KL(. || pi), the objective
     RLHF regularizes with a KL term; each round is a bounded step (the KL of the kept responses to pi is at most
     log n, and small when the utilities differ by less than beta), so a noisy proxy is followed where it is clear
     and not chased into its extremes. It costs nothing beyond the argmax (no log-probabilities: the
-    candidates' own sampling supplies pi) and beta = 0 is the paper's argmax.
+    candidates' own sampling supplies pi) and beta = 0 is the paper's argmax. Measured with beta = 1 on
+    experiments/dpa.yaml (3 seeds): hypervolume 366, 420, 337 against the argmax's 842, 692, 864: a softer pick
+    keeps more of the flagged-word responses the reward model favours (about 5 flagged words per response, the
+    base has 1.3), so the bounded step does not remove the proxy's bias, it only slows the escape from it.
   - `selection: par`: argmax_y v . sigmoid((r(x, y) - r(x, y_ref)) / std), PAR's reference-centred, bounded
     shaping (Fu et al., 2025, as morlhf's `par`) inside the pick; y_ref the base policy's response to the same
     prompt (generated and scored once per run directory, morlhf's `par_reference`), std the calibration's scale
@@ -122,7 +126,7 @@ class Config(ConditionedSection):
         "and reference-centred).",
     )
     pick_beta: float = Field(
-        1.0,
+        0.0,
         ge=0,
         description="KL-aware pick: the kept candidate is drawn with probability softmax(utility / beta), a "
         "resampling toward the maximizer of E[utility] - beta KL(. || policy); 0: the paper's argmax.",
