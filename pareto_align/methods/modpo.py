@@ -100,14 +100,7 @@ class Config(TRLSection):
         return MODPOConfig
 
     def trl_args(self) -> dict[str, Any]:
-        args = super().trl_args()
-        # TRL turns gradient checkpointing on: each layer's activations are recomputed in the backward pass to save
-        # accelerator memory. A CPU run has the memory but not the time (the recomputation is ~20% of a quickstart
-        # step), and the gradients are the same bit for bit (tests/test_modpo.py). Like the device fields of
-        # hf_args.hardware_defaults, this follows the machine, so it stays out of the config hash.
-        if args.get("use_cpu") and "gradient_checkpointing" not in self.trl:
-            args["gradient_checkpointing"] = False
-        return args
+        return without_cpu_checkpointing(super().trl_args(), self.trl)
 
     def trl_fields_of(self) -> type:
         return DPOConfig
@@ -188,7 +181,7 @@ def train(
                                         seed=seed, disable_tqdm=not ws.progress,
                                         **ws.tracking_args(point_id))  # fmt: skip
         start = time.perf_counter()  # the first point on k also pays for preparing k's pairs
-        prepared = _prepared_pairs(ws, section, k, pairs.select(np.flatnonzero(on_k)), work)
+        prepared = prepared_pairs(ws, section, k, pairs.select(np.flatnonzero(on_k)), work)
         data = prepared.add_column("margin", margins[prepared[PAIR_INDEX][:]].tolist())
         model, tokenizer = ws.load_base_to_train()
         trainer = MODPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
@@ -202,6 +195,17 @@ def train(
     return handle, compute
 
 
+def without_cpu_checkpointing(args: dict[str, Any], user_trl: dict[str, Any]) -> dict[str, Any]:
+    """`args` (a DPOConfig's keyword arguments) with gradient checkpointing off on CPU unless the user's `trl:` sets
+    it. TRL turns it on: each layer's activations are recomputed in the backward pass to save accelerator memory. A
+    CPU run has the memory but not the time (the recomputation is ~20% of a quickstart step), and the gradients are
+    the same bit for bit (tests/test_modpo.py). Like the device fields of hf_args.hardware_defaults, this follows
+    the machine, so it stays out of the config hash."""
+    if args.get("use_cpu") and "gradient_checkpointing" not in user_trl:
+        args["gradient_checkpointing"] = False
+    return args
+
+
 # TRL fields read only by the optimization, after the reference pass: sweeps that differ in nothing else (a
 # comparison's MODPO and its soups' specialists) share the reference log-probs.
 OPTIMIZATION_ONLY = frozenset({
@@ -212,7 +216,7 @@ OPTIMIZATION_ONLY = frozenset({
     "report_to", "disable_tqdm",
 })  # fmt: skip
 
-# Objective k's pairs as MODPO trains on them, per workspace (so per sweep process): see `_prepared_pairs`
+# Objective k's pairs as MODPO trains on them, per workspace (so per sweep process): see `prepared_pairs`
 _PREPARED: weakref.WeakKeyDictionary[Workspace, dict[str, datasets.Dataset]] = weakref.WeakKeyDictionary()
 
 
@@ -226,7 +230,7 @@ def reference_key(section: Config) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def _prepared_pairs(
+def prepared_pairs(
     ws: Workspace, section: Config, k: int, pairs: datasets.Dataset, work: Path
 ) -> datasets.Dataset:
     """Objective k's pairs, tokenized by TRL and with the reference policy's log-probs, as every point trained on k

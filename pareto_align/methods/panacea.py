@@ -62,7 +62,7 @@ from pareto_align.atomic import write_text_atomic
 from pareto_align.errors import ConfigError
 from pareto_align.front.schema import Compute, Front
 from pareto_align.hf_args import hardware_defaults, resolved_defaults
-from pareto_align.methods import dpa, morlhf
+from pareto_align.methods import dpa, modpo, morlhf
 from pareto_align.methods._conditioned import spread, vocabulary_texts
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy, TRLSection, UpdatePlan
 from pareto_align.models.conditioning import check_template, extend_vocabulary, format_conditioned_prompt
@@ -125,18 +125,10 @@ class Config(morlhf.Config):
     # loss 'dpo': MODPO's defaults for the benchmark model, with the SVD-LoRA's larger step (its singular values
     # start at 0 and U, V small) and a small SFT term on the chosen responses, which keeps outputs diverse
     DPO_TRL: ClassVar[dict[str, Any]] = {
+        **modpo.Config.DEFAULT_TRL,
         "learning_rate": 2e-3,
-        "beta": 0.1,
-        "max_steps": 200,
-        "per_device_train_batch_size": 16,
-        "max_length": 64,
         "loss_type": ["sigmoid", "sft"],
         "loss_weights": [1.0, 0.05],
-        "logging_steps": 25,
-        "save_strategy": "no",
-        "report_to": "none",
-        "lr_scheduler_type": "constant_with_warmup",
-        "warmup_steps": 10,
     }
     MANAGED: ClassVar[dict[str, str]] = {
         **morlhf.Config.MANAGED,
@@ -207,10 +199,7 @@ class Config(morlhf.Config):
     def trl_args(self) -> dict[str, Any]:
         if self.loss != "dpo":
             return super().trl_args()
-        args = {**hardware_defaults(), **self.DPO_TRL, **self.trl}
-        if args.get("use_cpu") and "gradient_checkpointing" not in self.trl:  # as MODPO (methods/modpo.py)
-            args["gradient_checkpointing"] = False
-        return args
+        return modpo.without_cpu_checkpointing({**hardware_defaults(), **self.DPO_TRL, **self.trl}, self.trl)
 
     def effective(self) -> dict[str, Any]:
         if self.loss != "dpo":
@@ -630,7 +619,6 @@ def objective_pairs(ws: Workspace, section: Config, work) -> datasets.Dataset:
     """Every objective's preference pairs as TRL trains on them, with the base policy's reference log-probs (MODPO's
     prepared pairs: tokenized once per sweep process, the log-probs kept in the run dir and shared with MODPO when
     the settings agree) and each pair's `objective` index."""
-    from pareto_align.methods.modpo import _prepared_pairs
     from pareto_align.trainers.panacea_dpo import OBJECTIVE
 
     names = ws.config.objective_names
@@ -642,7 +630,8 @@ def objective_pairs(ws: Workspace, section: Config, work) -> datasets.Dataset:
                           f"has none for {missing} (objectives with pairs: {sorted(set(objectives))})")  # fmt: skip
     parts = []
     for k, name in enumerate(names):
-        prepared = _prepared_pairs(ws, section, k, pairs.select(np.flatnonzero(objectives == name)), work)  # type: ignore[arg-type]
+        on_k = pairs.select(np.flatnonzero(objectives == name))
+        prepared = modpo.prepared_pairs(ws, section, k, on_k, work)  # type: ignore[arg-type]
         parts.append(prepared.add_column(OBJECTIVE, [k] * len(prepared)))
     return datasets.concatenate_datasets(parts)
 

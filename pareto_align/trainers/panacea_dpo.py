@@ -116,7 +116,7 @@ class PanaceaDPOTrainer(DPOTrainer):
             self._signature_columns = [*self._signature_columns, OBJECTIVE]
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
-        # tokenized with the same settings (methods/modpo._prepared_pairs)
+        # tokenized with the same settings (methods/modpo.prepared_pairs)
         if _has_columns(dataset, TOKENIZED):
             return dataset
         return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
