@@ -86,13 +86,8 @@ class MODPOTrainer(DPOTrainer):
             raise TypeError(f"MODPOTrainer needs args=MODPOConfig(...), got {type(args).__name__}")
         config = args
         if kwargs.get("data_collator") is None:
-            processing_class = kwargs.get("processing_class")
-            tokenizer = getattr(processing_class, "tokenizer", processing_class)
-            kwargs["data_collator"] = DataCollatorWithMargin(
-                pad_token_id=tokenizer.pad_token_id,
-                max_length=config.max_length,
-                truncation_mode=config.truncation_mode,
-                pad_to_multiple_of=config.pad_to_multiple_of,
+            kwargs["data_collator"] = preference_collator(
+                DataCollatorWithMargin, args, kwargs.get("processing_class")
             )
         super().__init__(model, args=args, **kwargs)
         self.w_k = config.weights[config.trained_objective]
@@ -105,12 +100,12 @@ class MODPOTrainer(DPOTrainer):
             self._signature_columns = [*self._signature_columns, "margin"]
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
-        if _has_columns(dataset, TOKENIZED):  # tokenized by `prepare_pairs` with the same settings
+        if has_columns(dataset, TOKENIZED):  # tokenized by `prepare_pairs` with the same settings
             return dataset
         return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
 
     def _precompute_ref_logps(self, dataset, name, batch_size):
-        if _has_columns(dataset, REFERENCE):  # given with the data (see `prepare_pairs`)
+        if has_columns(dataset, REFERENCE):  # given with the data (see `prepare_pairs`)
             return dataset
         return super()._precompute_ref_logps(dataset, name, batch_size)
 
@@ -130,7 +125,17 @@ class MODPOTrainer(DPOTrainer):
         )
 
 
-def _has_columns(dataset, names: tuple[str, ...]) -> bool:
+def preference_collator(collator_class: type, args: Any, processing_class: Any, **fields: Any) -> Any:
+    """TRL's preference collator (or a subclass of it, with its own `fields`) with the trainer's padding and
+    truncation settings, as DPOTrainer builds its own."""
+    tokenizer = getattr(processing_class, "tokenizer", processing_class)
+    return collator_class(pad_token_id=tokenizer.pad_token_id, max_length=args.max_length,
+                          truncation_mode=args.truncation_mode, pad_to_multiple_of=args.pad_to_multiple_of,
+                          **fields)  # fmt: skip
+
+
+def has_columns(dataset, names: tuple[str, ...]) -> bool:
+    """Whether `dataset` is an in-memory Dataset with every column of `names` (data prepared by `prepare_pairs`)."""
     return isinstance(dataset, datasets.Dataset) and set(names) <= set(dataset.column_names)
 
 

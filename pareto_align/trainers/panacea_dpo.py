@@ -41,7 +41,7 @@ from trl import DPOTrainer
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
 from pareto_align.models.svd_lora import set_preference
-from pareto_align.trainers.modpo_trainer import REFERENCE, TOKENIZED, _has_columns
+from pareto_align.trainers.modpo_trainer import REFERENCE, TOKENIZED, has_columns, preference_collator
 
 OBJECTIVE = "objective"  # the dataset column: each pair's objective index k in config order
 PREFERENCE = "preference"  # the batch key: each row's lambda (B, K)
@@ -98,15 +98,8 @@ class PanaceaDPOTrainer(DPOTrainer):
         if unsupported or other or not args.precompute_ref_log_probs:
             raise ValueError("Panacea DPO supports loss_type 'sigmoid' (+ optional 'sft'), without ld_alpha, "
                              "use_weighting or an f-divergence, with precomputed reference log-probs")  # fmt: skip
-        processing_class = kwargs.get("processing_class")
-        tokenizer = getattr(processing_class, "tokenizer", processing_class)
-        kwargs["data_collator"] = PreferenceCollator(
-            pad_token_id=tokenizer.pad_token_id,
-            max_length=args.max_length,
-            truncation_mode=args.truncation_mode,
-            pad_to_multiple_of=args.pad_to_multiple_of,
-            draw=draw_preferences,
-        )
+        kwargs["data_collator"] = preference_collator(PreferenceCollator, args, kwargs.get("processing_class"),
+                                                      draw=draw_preferences)  # fmt: skip
         super().__init__(model, args=args, **kwargs)
         self.objective_scale = None if objective_scale is None else torch.tensor(objective_scale)
 
@@ -117,12 +110,12 @@ class PanaceaDPOTrainer(DPOTrainer):
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
         # tokenized with the same settings (methods/modpo.prepared_pairs)
-        if _has_columns(dataset, TOKENIZED):
+        if has_columns(dataset, TOKENIZED):
             return dataset
         return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
 
     def _precompute_ref_logps(self, dataset, name, batch_size):
-        if not _has_columns(dataset, REFERENCE):
+        if not has_columns(dataset, REFERENCE):
             raise ValueError("Panacea DPO takes the base policy's reference log-probs with the data "
                              "(ref_chosen_logps, ref_rejected_logps)")  # fmt: skip
         return dataset
