@@ -258,16 +258,9 @@ def selection_utility(rewards: np.ndarray, directions: np.ndarray, mean: np.ndar
     return np.einsum("gnk,gk->gn", calibrated, directions)  # (G, n)
 
 
-def rejection_sample(rewards: np.ndarray, directions: np.ndarray, mean: np.ndarray, std: np.ndarray,
-                     reference: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
-    """Index of the kept response per group, shape (G,): the argmax of `selection_utility` (same arguments).
-    Ties go to the first candidate."""
-    return selection_utility(rewards, directions, mean, std, reference).argmax(axis=1)
-
-
 def kl_regularized_pick(utility: np.ndarray, beta: float, rng: np.random.Generator) -> np.ndarray:
-    """Index of the kept candidate per group, shape (G,), from utilities (G, n): the argmax when `beta` is 0, else
-    drawn with probability softmax(u / beta). The candidates are samples of the policy pi, so resampling them by
+    """Index of the kept candidate per group, shape (G,), from utilities (G, n): the argmax when `beta` is 0 (ties go
+    to the first candidate), else drawn with probability softmax(u / beta). The candidates are samples of the policy pi, so resampling them by
     exp(u / beta) draws (self-normalized importance resampling) from pi*(y) ∝ pi(y) exp(u(y) / beta), the maximizer
     of E[u] - beta KL(. || pi): each round moves the policy by a bounded step instead of toward the proxy's argmax."""
     if beta == 0:
