@@ -260,9 +260,10 @@ def selection_utility(rewards: np.ndarray, directions: np.ndarray, mean: np.ndar
 
 def kl_regularized_pick(utility: np.ndarray, beta: float, rng: np.random.Generator) -> np.ndarray:
     """Index of the kept candidate per group, shape (G,), from utilities (G, n): the argmax when `beta` is 0 (ties go
-    to the first candidate), else drawn with probability softmax(u / beta). The candidates are samples of the policy pi, so resampling them by
-    exp(u / beta) draws (self-normalized importance resampling) from pi*(y) ∝ pi(y) exp(u(y) / beta), the maximizer
-    of E[u] - beta KL(. || pi): each round moves the policy by a bounded step instead of toward the proxy's argmax."""
+    to the first candidate), else drawn with probability softmax(u / beta). The candidates are samples of the policy
+    pi, so resampling them by exp(u / beta) draws (self-normalized importance resampling) from pi*(y) ∝ pi(y)
+    exp(u(y) / beta), the maximizer of E[u] - beta KL(. || pi): each round moves the policy by a bounded step instead
+    of toward the proxy's argmax."""
     if beta == 0:
         return utility.argmax(axis=1)
     z = utility / beta - (utility / beta).max(axis=1, keepdims=True)  # (G, n)
