@@ -21,20 +21,25 @@ from pareto_align.soups import interpolate_state_dicts
 KEY = "model.layers.0.self_attn.q_proj.weight"
 
 
-@pytest.fixture(scope="module")
-def two_models(tiny_policy_dir, tmp_path_factory):
-    """The tiny policy and a perturbed copy, saved in one run directory."""
-    root = tmp_path_factory.mktemp("soup-run")
-    tok = AutoTokenizer.from_pretrained(tiny_policy_dir)
-    for i in range(2):
-        model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
-        torch.manual_seed(i)
+def save_perturbed_copies(policy_dir, root, seeds, **save_kwargs):
+    """Copies of the policy at `policy_dir`, each weight moved by 0.5 N(0, 1) noise from its seed, saved (with the
+    tokenizer) as root/m0, root/m1, ...; `save_kwargs` go to `save_pretrained`."""
+    tok = AutoTokenizer.from_pretrained(policy_dir)
+    for i, seed in enumerate(seeds):
+        model = AutoModelForCausalLM.from_pretrained(policy_dir)
+        torch.manual_seed(seed)
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(0.5 * torch.randn_like(p))
-        model.save_pretrained(root / f"m{i}")
+        model.save_pretrained(root / f"m{i}", **save_kwargs)
         tok.save_pretrained(root / f"m{i}")
     return root
+
+
+@pytest.fixture(scope="module")
+def two_models(tiny_policy_dir, tmp_path_factory):
+    """Two perturbed copies of the tiny policy, saved in one run directory."""
+    return save_perturbed_copies(tiny_policy_dir, tmp_path_factory.mktemp("soup-run"), seeds=[0, 1])
 
 
 def test_interpolation_exact_at_vertices_and_linear(two_models):
@@ -148,16 +153,8 @@ def test_mod_with_one_hot_weights_samples_as_that_specialist(two_models):
 @pytest.fixture(scope="module")
 def three_models(tiny_policy_dir, tmp_path_factory):
     """Three perturbed copies of the tiny policy, saved in shards (tied embeddings: no lm_head in the files)."""
-    root = tmp_path_factory.mktemp("soup3-run")
-    tok = AutoTokenizer.from_pretrained(tiny_policy_dir)
-    for i in range(3):
-        model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
-        torch.manual_seed(20 + i)
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(0.5 * torch.randn_like(p))
-        model.save_pretrained(root / f"m{i}", max_shard_size="8KB")
-        tok.save_pretrained(root / f"m{i}")
+    root = save_perturbed_copies(tiny_policy_dir, tmp_path_factory.mktemp("soup3-run"), seeds=[20, 21, 22],
+                                 max_shard_size="8KB")  # fmt: skip
     assert (root / "m0" / "model.safetensors.index.json").is_file()
     return root
 
