@@ -167,7 +167,6 @@ class Workspace:
         self.tracker = tracker
         self.progress = progress
         self.log = log
-        self._diffs: dict[str, np.ndarray] = {}
         self._base_commit: str | None = None  # the hub commit the base policy was last loaded at
         self._arrays: dict[str, np.ndarray] = {}  # arrays read or built by this workspace, by name
 
@@ -413,9 +412,10 @@ class Workspace:
         `section` is the MODPO method section: its TRL settings (max_length, truncation, batch size) tokenize the
         pairs exactly as training does.
         """
-        if "implicit_reward" in self._diffs:
-            return self._diffs["implicit_reward"]
-        path = self.run_dir / "reward_diffs_implicit_reward.npy"
+        name = "reward_diffs_implicit_reward"  # not through shared_dir: the margin policies are the run's own
+        if name in self._arrays:
+            return self._arrays[name]
+        path = self.run_dir / f"{name}.npy"
         if path.exists():
             diffs = np.load(path, allow_pickle=False)
         else:
@@ -440,7 +440,7 @@ class Workspace:
             buffer = io.BytesIO()
             np.save(buffer, diffs, allow_pickle=False)
             write_bytes_atomic(path, buffer.getvalue())
-        self._diffs["implicit_reward"] = diffs
+        self._arrays[name] = diffs
         return diffs
 
     # ------------------------------------------------------------------ evaluation and history
