@@ -171,10 +171,13 @@ def offline_data(ws: Workspace, scorer) -> tuple[list, list[str], np.ndarray]:
             seen.setdefault(json.dumps([p, response]), (p, response))
     prompts = [p for p, _ in seen.values()]
     responses = [r for _, r in seen.values()]
-    scored = lambda rows: scorer.score([p for p, _ in rows], [r for _, r in rows]).double().numpy()  # noqa: E731
+
+    def scored(rows: list) -> np.ndarray:
+        return scorer.score([p for p, _ in rows], [r for _, r in rows]).double().numpy()  # (n, K)
+
+    rows = list(seen.values())  # (prompt, response)
     # under a launcher each process scores its share of the responses
-    R = ranks.map_shards(scored, list(zip(prompts, responses, strict=True))) if ws.collective else \
-        scored(list(zip(prompts, responses, strict=True)))  # (N, K)  # fmt: skip
+    R = ranks.map_shards(scored, rows) if ws.collective else scored(rows)  # (N, K)
     return prompts, responses, R
 
 
