@@ -183,7 +183,7 @@ def test_the_update_sees_the_generations_lambda_row_by_row(tiny_policy_dir, tmp_
 def panacea_run(tmp_path_factory, benchmark_cache):
     from pareto_align.sweep import run_sweep
 
-    method = {**GOLD, "history_every": 2, "spread_prompts": 2, "history_samples_per_prompt": 2,
+    method = {**GOLD, "history_every": 2, "spread_prompts": 2, "history_samples_per_prompt": 2, "front_every": 2,
               "sampling": "adaptive", "adaptive": {"every": 2, "n_partitions": 2, "prompts": 2},
               "trl": {"max_steps": 3, "per_device_train_batch_size": 8, "num_generations": 4,
                       "max_completion_length": 12, "learning_rate": 5e-2, "beta": 0.04, "logging_steps": 1}}  # fmt: skip
@@ -217,6 +217,34 @@ def test_one_model_gives_one_conditioned_point_per_weight_vector(panacea_run):
     (sampling,) = [h for h in front.history if getattr(h, "kind", None) == "preference_sampling"]
     assert sampling.step == 2 and sampling.grid == [[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]]
     assert sampling.sampling_probs == pytest.approx(gap_weights(np.array(sampling.grid_values)).tolist())
+
+
+@pytest.mark.slow
+def test_the_front_evaluated_while_training_starts_the_anytime_curve(panacea_run):
+    from pareto_align.export.anytime import anytime_curve
+    from pareto_align.export.runs import load_runs, seed_groups
+    from pareto_align.front.indicators import hypervolume
+
+    _, run_dir = panacea_run
+    front = read_front(run_dir)
+    (snapshot,) = [h for h in front.history if getattr(h, "kind", None) == "front"]  # step 2 of 3: the last is the front
+    assert snapshot.step == 2 and snapshot.seed == 0 and snapshot.samples_per_prompt == 4
+    assert snapshot.front_weights == [p.weights for p in front.points] and len(snapshot.front_values) == 3
+    assert snapshot.hypervolume == pytest.approx(
+        hypervolume(np.array(snapshot.front_values), front.reference_point, front.normalization)
+    )
+    assert snapshot.compute["policy_updates"] == 2 and snapshot.compute["shared"] == ["par_reference"]
+    assert 0 < snapshot.compute["generated_tokens"] < front.compute.shared["panacea-s0"].generated_tokens
+    # its evaluations are measurement: the run's wall time leaves them out
+    assert snapshot.seconds > 0 and front.compute.shared["panacea-s0"].wall_seconds > 0
+    (run,) = load_runs([run_dir])
+    (group,) = seed_groups([run])
+    curve = anytime_curve(group, run)
+    calibration = front.compute.shared["par_reference"]
+    assert curve.policy_updates[0] == 2 + calibration.policy_updates and curve.policy_updates[-1] == 3
+    assert curve.total_tokens[0] == (snapshot.compute["trained_tokens"] + snapshot.compute["generated_tokens"]
+                                     + calibration.trained_tokens + calibration.generated_tokens)  # fmt: skip
+    assert curve.hypervolume[0] == snapshot.hypervolume and len(curve.hypervolume) == 1 + len(front.points)
 
 
 @pytest.mark.slow
@@ -305,7 +333,7 @@ def test_both_conditionings_and_a_trained_job_is_not_trained_again(tmp_path, ben
 
     from pareto_align.sweep import run_sweep
 
-    method = {**GOLD, "conditioning": "both", "history_every": 0,
+    method = {**GOLD, "conditioning": "both", "history_every": 0, "front_every": 1, "front_samples_per_prompt": 1,
               "trl": {"max_steps": 2, "per_device_train_batch_size": 8, "num_generations": 4,
                       "max_completion_length": 8}}  # fmt: skip
     config = parse_config(tiny_sweep_dict(benchmark_cache, method=method))
@@ -324,4 +352,8 @@ def test_both_conditionings_and_a_trained_job_is_not_trained_again(tmp_path, ben
     (run_dir / "front.json").unlink()  # killed after training, before its points were recorded
     monkeypatch.setattr(panacea, "TRAINERS", {})  # training again would fail here
     run_sweep(config, run_dir, progress=False, log=lambda *a: None)
-    assert [p.values for p in read_front(run_dir).points] == [p.values for p in front.points]
+    again = read_front(run_dir)
+    assert [p.values for p in again.points] == [p.values for p in front.points]
+    # the front evaluated at step 1 (lambda in the prompt and the adapter) came back with the trained record
+    (snapshot,) = [h for h in again.history if getattr(h, "kind", None) == "front"]
+    assert snapshot.step == 1 and len(snapshot.front_values) == len(front.points)

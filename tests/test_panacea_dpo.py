@@ -210,7 +210,7 @@ def test_a_few_steps_of_dpo_give_one_conditioned_point_per_weight_vector(tmp_pat
     from pareto_align.models.policy import load_policy
     from pareto_align.sweep import run_sweep
 
-    method = {**DPO, "history_every": 2, "spread_prompts": 4, "sampling": "adaptive",
+    method = {**DPO, "history_every": 2, "spread_prompts": 4, "sampling": "adaptive", "front_every": 2,
               "adaptive": {"every": 2, "prompts": 4},
               "trl": {"max_steps": 3, "per_device_train_batch_size": 8, "learning_rate": 2e-2}}  # fmt: skip
     weights = {"kind": "explicit", "weights": [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]}
@@ -225,7 +225,9 @@ def test_a_few_steps_of_dpo_give_one_conditioned_point_per_weight_vector(tmp_pat
         assert p.policy.kind == "conditioned" and p.policy.path == "points/panacea-s0/svd_lora"
         assert p.compute.shared == ["panacea-s0"] and p.metadata["loss"] == "dpo"
     kinds = [(h.step, getattr(h, "kind", None)) for h in front.history if h.training]
-    assert kinds == [(2, "preference_spread"), (2, "preference_sampling"), (3, "preference_spread")]
+    assert kinds == [(2, "preference_spread"), (2, "front"), (2, "preference_sampling"), (3, "preference_spread")]
+    snapshot = next(h for h in front.history if getattr(h, "kind", None) == "front")
+    assert len(snapshot.front_values) == 3 and snapshot.compute["policy_updates"] == 2 and snapshot.compute["shared"] == []
     sampling = next(h for h in front.history if getattr(h, "kind", None) == "preference_sampling")
     assert len(sampling.grid) == 3 and sum(sampling.sampling_probs) == pytest.approx(1.0)
     saved = load_file(run_dir / "points/panacea-s0/svd_lora/svd_lora.safetensors")

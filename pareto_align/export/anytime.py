@@ -5,6 +5,10 @@ seed pooled) and its ``step`` counts finished points, whereas the comparison nee
 each at its own cumulative cost. A run's points are stored in the order they finished, so the first i points of a
 seed are its front after i points. Cost after i points: their own ``compute`` plus each piece of shared work
 (specialists, a conditioned model) the first time one of them uses it. Works for older ``front.json`` files too.
+
+A conditioned model's points all come when its one run ends; a run that also evaluated its whole front while it
+trained (Panacea's ``front_every``: history entries of kind ``front``, each with the run's ``compute`` so far) starts
+its curve with those fronts, at that compute plus the shared work they name.
 """
 
 from __future__ import annotations
@@ -50,8 +54,14 @@ def anytime_curve(group: SeedGroup, run: Run) -> AnytimeCurve:
     normalization."""
     front = run.front
     shared = front.compute.shared if front.compute is not None else {}
-    total, seen = Compute(), set()
     updates, tokens, hv = [], [], []
+    for entry in training_fronts(run, group.seed):
+        spent = Compute.model_validate(entry.model_extra["compute"])
+        total = sum((shared[w] for w in spent.shared if w in shared), spent.model_copy(update={"shared": []}))
+        updates.append(total.policy_updates)
+        tokens.append(total.trained_tokens + total.generated_tokens)
+        hv.append(entry.hypervolume)
+    total, seen = Compute(), set()
     for i, p in enumerate(group.points):
         total = total + p.compute
         for work in p.compute.shared:
@@ -63,6 +73,13 @@ def anytime_curve(group: SeedGroup, run: Run) -> AnytimeCurve:
         hv.append(hypervolume(group.F[: i + 1], front.reference_point, front.normalization))
     return AnytimeCurve(group.label, group.method, group.seed, group.run, np.array(updates), np.array(tokens),
                         np.array(hv))  # fmt: skip
+
+
+def training_fronts(run: Run, seed: int) -> list:
+    """The history's whole-front evaluations of ``seed`` made while its run trained (kind ``front``), by step."""
+    entries = [e for e in run.front.history
+               if (e.model_extra or {}).get("kind") == "front" and (e.model_extra or {}).get("seed") == seed]  # fmt: skip
+    return sorted(entries, key=lambda e: e.step)
 
 
 def anytime_curves(runs: Sequence[Run], groups: Sequence[SeedGroup]) -> list[AnytimeCurve]:

@@ -28,9 +28,11 @@ this is the paper's online and offline (DPO) variants on TRL, every open choice 
   scalarization; its reference is the policy with the adapter off, which is the base. Rewards come from the reward
   model (ensembles aggregated per `aggregation`) or, on the built-in benchmark, the gold functions.
 - While it trains, every `history_every` steps the model is sampled at the K simplex corners on a few training
-  prompts (common random numbers) and scored in training-reward units (r~; loss dpo: the pair measure above, no
-  sampling): front.json's history records each
-  objective's spread across the corners, and `preference_ignored` when no objective spreads beyond noise.
+  prompts (common random numbers) and scored in training-reward units (r~; loss dpo, which has no reward: by
+  `evaluation.scorer`, as the front is): front.json's history records each objective's spread across the corners,
+  and `preference_ignored` when no objective spreads beyond noise. With `front_every`, the whole front (the
+  sweep's weight grid on the held-out prompts, as its points are evaluated, fewer responses each) also goes into
+  the history with the run's compute so far: the run's anytime curve (export/anytime.py).
 - Cost model: one RL (or DPO) run of `max_steps` per seed (the grid pays one per weight vector), plus (loss rl) the
   base policy's responses scored once; every point of the front names that run (`compute.shared`), recorded once. Evaluation
   merges the adapter at each point's lambda, so a point samples at the base model's speed.
@@ -67,6 +69,7 @@ from pareto_align.methods._conditioned import spread, vocabulary_texts
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy, TRLSection, UpdatePlan
 from pareto_align.models.conditioning import check_template, extend_vocabulary, format_conditioned_prompt
 from pareto_align.models.generation import GenerationSettings, generate, scorable_responses, toolkit_sampling
+from pareto_align.models.policy import Policy
 from pareto_align.models.svd_lora import (
     DEFAULT_TARGET_MODULES,
     SVDLoRAConfig,
@@ -182,10 +185,19 @@ class Config(morlhf.Config):
         "front.json's history: each objective's spread across lambda (0: off).",
     )
     history_samples_per_prompt: int = Field(
-        4, ge=1, description="loss 'rl': responses per prompt and corner for the spread."
+        4, ge=1, description="Responses per prompt and corner for the spread."
     )
     spread_prompts: int = Field(
-        8, ge=1, description="Training prompts the spread is measured on (loss 'dpo': pairs per objective)."
+        8, ge=1, description="Training prompts the spread is measured on."
+    )
+    front_every: int = Field(
+        0,
+        ge=0,
+        description="Every this many steps before the last, evaluate the model at every weight vector of the "
+        "grid, as the front's points are, into front.json's history: the run's anytime curve (0: off).",
+    )
+    front_samples_per_prompt: int = Field(
+        4, ge=1, description="Responses per held-out prompt and weight vector for those evaluations."
     )
 
     def trl_config_class(self) -> type:
@@ -339,9 +351,9 @@ def corner_spread(values: np.ndarray, stderr: np.ndarray) -> tuple[np.ndarray, b
 
 
 class SampledRewards:
-    """The model at given preferences, in loss 'rl''s training-reward units: at each lambda, `samples` responses to
-    each of a few training prompts (common random numbers: one seed), scored by the calibrated scorer; returns the
-    means and standard errors, each (m, K) for m preferences."""
+    """The model at given preferences: at each lambda, `samples` responses to each of a few training prompts (common
+    random numbers: one seed), scored by `scorer` (loss 'rl': the calibrated training rewards; loss 'dpo': the
+    evaluation's scorer); returns the means and standard errors, each (m, K) for m preferences."""
 
     def __init__(self, prompts: list, samples: int, scorer: Scorer, tokenizer, settings: GenerationSettings,
                  write, adapter: bool, seed: int) -> None:  # fmt: skip
@@ -430,6 +442,47 @@ class SpreadCallback(TrainerCallback):
         self.ws.tracker.save(self.ws.run_dir)
         if ignored:
             self.ws.log(f"{self.job.id}: step {step}: no objective spreads across lambda beyond noise")
+
+
+class FrontCallback(TrainerCallback):
+    """Every `every` steps before the last: the model at every weight vector of the sweep's grid, evaluated as the
+    front's points are (`evaluation.scorer` on the held-out prompts, `samples` responses per prompt), into
+    front.json's history with that front's hypervolume and the run's compute so far (`spent()`, without the shared
+    calibration it names), so a run whose points all come at its end still has an anytime curve
+    (export/anytime.py)."""
+
+    def __init__(self, ws: Workspace, job: Job, every: int, samples: int, policy_at, spent) -> None:
+        self.ws, self.job, self.every, self.samples = ws, job, every, samples
+        self.policy_at, self.spent = policy_at, spent  # lambda -> (Policy, context manager); () -> Compute
+        self.entries: list[dict[str, Any]] = []
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        step = state.global_step
+        if self.every and step % self.every == 0 and step < state.max_steps and ranks.is_main():
+            self.record(step)
+
+    def record(self, step: int) -> None:
+        from pareto_align.front.indicators import hypervolume
+
+        start = time.perf_counter()
+        weights = self.ws.config.weight_vectors()
+        values, stderr = [], []
+        for lam in weights:
+            policy, context = self.policy_at(np.asarray(lam, dtype=float))
+            with context:
+                ev = self.ws.evaluate(policy, self.samples)
+            values.append(ev.values)
+            stderr.append(ev.stderr)
+        tracker = self.ws.tracker
+        hv = hypervolume(np.asarray(values), tracker.reference_point, tracker.normalization)
+        spent = self.spent()
+        entry = {"step": step, "point_id": self.job.id, "hypervolume": hv, "training": True, "method": "panacea",
+                 "seed": self.job.seed, "kind": "front", "front_weights": [list(map(float, w)) for w in weights],
+                 "front_values": values, "front_stderr": stderr, "samples_per_prompt": self.samples,
+                 "compute": spent.model_dump(mode="json"), "seconds": time.perf_counter() - start}  # fmt: skip
+        self.entries.append(entry)
+        tracker.log(**entry)
+        tracker.save(self.ws.run_dir)
 
 
 class AdaptiveCallback(TrainerCallback):
@@ -521,10 +574,11 @@ def preference_sampler(section: Config, k: int) -> AdaptivePreferences | None:
 
 
 def add_hooks(ws: Workspace, section: Config, job: Job, trainer, spread_evaluate, sampler, sampler_evaluate,
-              k: int) -> list:  # fmt: skip
-    """The spread history and, with sampling 'adaptive', the sampler's hook, on `trainer`; returns them (their
-    `entries` are the record's history)."""
-    hooks: list = [SpreadCallback(ws, job, section.history_every, spread_evaluate, k)]
+              k: int, policy_at, spent) -> list:  # fmt: skip
+    """The spread history, the front's (`front_every`; `policy_at`, `spent`: FrontCallback's) and, with sampling
+    'adaptive', the sampler's hook, on `trainer`; returns them (their `entries` are the record's history)."""
+    hooks: list = [SpreadCallback(ws, job, section.history_every, spread_evaluate, k),
+                   FrontCallback(ws, job, section.front_every, section.front_samples_per_prompt, policy_at, spent)]  # fmt: skip
     if sampler is not None:
 
         def log(entry: dict[str, Any]) -> None:
@@ -546,6 +600,11 @@ def save_adapter(ws: Workspace, job: Job, model, tokenizer, work) -> str:
     shutil.rmtree(folder / ADAPTER, ignore_errors=True)
     os.replace(work / ADAPTER, folder / ADAPTER)
     return str((folder / ADAPTER).relative_to(ws.run_dir))
+
+
+def evaluation_seconds(hooks: list) -> float:
+    """Seconds the front's evaluations took while training (measurement, not the run's cost)."""
+    return sum(e["seconds"] for hook in hooks if isinstance(hook, FrontCallback) for e in hook.entries)
 
 
 def history_of(hooks: list) -> list[dict[str, Any]]:
@@ -596,12 +655,22 @@ def train_rl(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
         def evaluator(n_prompts: int, samples: int) -> SampledRewards:
             return SampledRewards(prompts[:n_prompts], samples, calibrated, tokenizer, settings, write, adapter, job.seed)  # fmt: skip
 
+        def policy_at(lam: np.ndarray):
+            policy = Policy(model, tokenizer, {}, direction=lam.tolist() if template else None, template=template,
+                            condition=condition if template else None)  # fmt: skip
+            return policy, preference(model, lam) if adapter else nullcontext()
+
+        def spent() -> Compute:
+            return Compute(policy_updates=trainer.state.global_step,
+                           trained_tokens=int(trainer.state.num_input_tokens_seen) * args.num_iterations,
+                           generated_tokens=rewards.objectives.generated_tokens, shared=[morlhf.PAR_REFERENCE])  # fmt: skip
+
         a = section.adaptive
         hooks = add_hooks(ws, section, job, trainer, evaluator(section.spread_prompts, section.history_samples_per_prompt),
-                          sampler, evaluator(a.prompts, a.samples_per_prompt), k)  # fmt: skip
+                          sampler, evaluator(a.prompts, a.samples_per_prompt), k, policy_at, spent)  # fmt: skip
         with toolkit_sampling(model):
             result = trainer.train()
-        seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - start - evaluation_seconds(hooks)
         path = save_adapter(ws, job, model, tokenizer, work)
     compute = Compute(wall_seconds=seconds, policy_updates=int(result.global_step),
                       trained_tokens=int(trainer.state.num_input_tokens_seen) * args.num_iterations,
@@ -663,10 +732,23 @@ def train_dpo(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
         trainer = PanaceaDPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
                                     draw_preferences=draw, objective_scale=scale)  # fmt: skip
         use_step_bar(trainer, f"training {job.id}", ws.progress)
-        hooks = add_hooks(ws, section, job, trainer, PairRewards(trainer, data, section.spread_prompts, k), sampler,
-                          PairRewards(trainer, data, section.adaptive.prompts, k), k)  # fmt: skip
-        result = trainer.train()
-        seconds = time.perf_counter() - start
+        def policy_at(lam: np.ndarray):
+            return Policy(model, tokenizer, {}), preference(model, lam)
+
+        def spent() -> Compute:
+            return Compute(policy_updates=trainer.state.global_step, trained_tokens=int(trainer._total_train_tokens))
+
+        # the spread: responses sampled at the corners, scored as the front is (the pair measure, a few pairs'
+        # log sigmoid margins, moves less than its noise across corners even when the responses follow lambda)
+        ev = ws.config.evaluation
+        spread_evaluate = SampledRewards(ws.setting.train_prompts()[: section.spread_prompts],
+                                         section.history_samples_per_prompt, ws.scorer(ev.scorer), tokenizer,
+                                         ev.generation, None, True, job.seed)  # fmt: skip
+        hooks = add_hooks(ws, section, job, trainer, spread_evaluate, sampler,
+                          PairRewards(trainer, data, section.adaptive.prompts, k), k, policy_at, spent)  # fmt: skip
+        with toolkit_sampling(model):  # the callbacks sample as the front's evaluation does
+            result = trainer.train()
+        seconds = time.perf_counter() - start - evaluation_seconds(hooks)
         path = save_adapter(ws, job, model, tokenizer, work)
     compute = Compute(wall_seconds=seconds, policy_updates=int(result.global_step),
                       trained_tokens=int(trainer._total_train_tokens))  # fmt: skip
