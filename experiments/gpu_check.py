@@ -62,7 +62,7 @@ from pareto_align.models.generation import GenerationSettings  # noqa: E402
 from pareto_align.models.policy import load_policy  # noqa: E402
 from pareto_align.models.standin import save_standin  # noqa: E402
 
-METHODS = ["modpo", "morlhf", "dynamic_hv", "dynamic_grad", "bon", "soups", "mod", "dpa", "ric", "cmorl"]
+METHODS = ["modpo", "morlhf", "dynamic_hv", "dynamic_grad", "bon", "soups", "mod", "dpa", "ric", "cmorl", "panacea"]
 OBJECTIVES = ["helpful", "harmless"]
 # two points, both weights non-zero: MODPO's margins and the mixtures' interpolation are exercised
 WEIGHTS = [[0.7, 0.3], [0.3, 0.7]]
@@ -139,13 +139,16 @@ def method_section(name: str, setting: Setting) -> dict[str, Any]:
                 "online_trl": _trl(setting, learning_rate=1e-4, max_length=96)},
         "cmorl": {**rl, "snapshot_every": setting.steps, "samples_per_prompt": 1, "n_select": 1, "rounds": 1,
                   "extension_steps": 1, "checkpoint_every": 0},
+        # its own SVD-LoRA (rank + K singular values) on the attention projections, lambda per prompt group
+        "panacea": {**rl, "rank": 4, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]},
     }  # fmt: skip
     return {"name": name, **sections[name]}
 
 
 def sweep_dict(name: str, setting: Setting) -> dict[str, Any]:
     """The whole sweep config of one method's few-step run."""
-    policy: dict[str, Any] = {"model": setting.model, "lora": setting.lora}
+    # panacea trains its own adapter (an SVD-LoRA) and refuses policy.lora
+    policy: dict[str, Any] = {"model": setting.model, **({"lora": setting.lora} if name != "panacea" else {})}
     if setting.dtype is not None and "dtype" in PolicyConfig.model_fields:  # the option of the dtype policy
         policy["dtype"] = setting.dtype
     training = {"num_train_epochs": 1, "per_device_train_batch_size": 8, "logging_steps": 1}
@@ -289,6 +292,9 @@ def _checkpoints(handle) -> list[str]:
     return [handle.path] if handle.path else list(handle.checkpoints or [])
 
 
+ADAPTER_CONFIGS = ("adapter_config.json", "svd_lora_config.json")  # PEFT's LoRA, Panacea's SVD-LoRA
+
+
 def reload_and_generate(run_dir: Path, setting: Setting, probe: Probe) -> dict[str, Any]:
     """Every point of the front rebuilt through `load_policy` on the device, and sampled from: tokens per second."""
     front = read_front(run_dir)
@@ -313,7 +319,7 @@ def reload_and_generate(run_dir: Path, setting: Setting, probe: Probe) -> dict[s
         del policy
     trained = [run_dir / path for p in front.points for path in _checkpoints(p.policy)]
     return {"points": [p.id for p in front.points], "handles": sorted({p.policy.kind for p in front.points}),
-            "adapters": sum((path / "adapter_config.json").is_file() for path in trained),
+            "adapters": sum(any((path / f).is_file() for f in ADAPTER_CONFIGS) for path in trained),
             "checkpoints": len(trained), "generated_tokens": tokens, "generate_seconds": seconds,
             "tokens_per_second": tokens / seconds if seconds else None, "responses": responses}  # fmt: skip
 

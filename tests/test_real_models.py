@@ -6,7 +6,7 @@ the baseline rebuilt through `load_policy` and sampled from. Two halves, so that
 are exercised:
 
 - conversational: the Qwen2 stand-in on UltraFeedback-binarized-shaped files (pairwise, one file per objective).
-  This half *is* `experiments/gpu_check.py --dry` (all ten methods, one step each): the GPU check's code path is
+  This half *is* `experiments/gpu_check.py --dry` (all eleven methods, one step each): the GPU check's code path is
   held here on CPU, and it costs the tier nothing extra;
 - string prompts: the Llama-3 stand-in on a PKU-SafeRLHF-shaped file (per-objective labels).
 
@@ -42,7 +42,7 @@ METHODS = gpu_check.METHODS
 # What a point of each method is rebuilt from (contract: policy handles).
 HANDLES = {"modpo": "checkpoint", "morlhf": "checkpoint", "dynamic_hv": "checkpoint", "dynamic_grad": "checkpoint",
            "bon": "best_of_n", "soups": "soup", "mod": "mixture", "dpa": "conditioned", "ric": "conditioned",
-           "cmorl": "checkpoint"}  # fmt: skip
+           "cmorl": "checkpoint", "panacea": "conditioned"}  # fmt: skip
 
 
 def assert_case(method: str, record: dict) -> None:
@@ -52,7 +52,7 @@ def assert_case(method: str, record: dict) -> None:
     assert len(record["points"]) >= 2 and record["handles"] == [HANDLES[method]]
     if method != "bon":  # best-of-n trains nothing: its cost is generation
         assert record["steps"] > 0 and all(math.isfinite(x) for x in record["losses"])
-        # LoRA through policy.lora: every trained checkpoint an adapter
+        # LoRA through policy.lora (panacea: its own SVD-LoRA): every trained checkpoint an adapter
         assert record["checkpoints"] > 0 and record["adapters"] == record["checkpoints"]
     assert record["generated_tokens"] > 0 and all(isinstance(r, str) for r in record["responses"].values())
 
@@ -113,6 +113,7 @@ def test_the_gpu_runs_configs_validate_for_every_method(tmp_path):
                                 prompts=prompts, shared_dir=tmp_path / "shared")  # fmt: skip
     for method in METHODS:
         config = gpu_check.sweep_config(method, setting)
-        assert config.method.name == method and config.policy.lora == gpu_check.GPU_LORA
+        assert config.method.name == method
+        assert config.policy.lora == (None if method == "panacea" else gpu_check.GPU_LORA)
         if method not in ("bon", "soups", "mod"):
             assert config.method.max_steps() == 3
