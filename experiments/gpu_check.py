@@ -62,7 +62,8 @@ from pareto_align.models.generation import GenerationSettings  # noqa: E402
 from pareto_align.models.policy import load_policy  # noqa: E402
 from pareto_align.models.standin import save_standin  # noqa: E402
 
-METHODS = ["modpo", "morlhf", "dynamic_hv", "dynamic_grad", "bon", "soups", "mod", "dpa", "ric", "cmorl", "panacea"]
+METHODS = ["modpo", "morlhf", "dynamic_hv", "dynamic_grad", "bon", "soups", "mod", "dpa", "ric", "cmorl",
+           "panacea"]  # fmt: skip
 OBJECTIVES = ["helpful", "harmless"]
 # two points, both weights non-zero: MODPO's margins and the mixtures' interpolation are exercised
 WEIGHTS = [[0.7, 0.3], [0.3, 0.7]]

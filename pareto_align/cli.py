@@ -145,10 +145,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from pareto_align.comparison import load_comparison, run_comparison
     from pareto_align.sweep import JobsFailed
 
-    comparison = load_comparison(args.config)
+    comparison = load_comparison(args.config, fill=args.fill)
     for run in comparison.runs:
         _apply_launcher_options(run.config, args)
-    out_dir = Path(args.output_dir or comparison.output_dir or Path("runs") / comparison.name)
+    # at another budget, a folder of its own by default (the config's would refuse another budget)
+    default = (
+        comparison.name if args.fill is None else f"{comparison.name}-fill{'-'.join(map(str, args.fill))}"
+    )
+    out_dir = Path(
+        args.output_dir or (comparison.output_dir if args.fill is None else None) or Path("runs") / default
+    )
     formats = args.formats.split(",") if args.formats else None
     start = time.perf_counter()
     try:
@@ -220,6 +226,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _budgets(text: str) -> list[int]:
+    """--fill's value: '880' or an increasing ladder '110,440,880'."""
+    try:
+        values = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of policy updates (e.g. 880 or 110,440,880)"
+        ) from None
+    if values[0] < 1 or any(b <= a for a, b in zip(values, values[1:], strict=False)):
+        raise argparse.ArgumentTypeError(f"{text!r}: budgets are >= 1 and increasing (e.g. 110,440,880)")
+    return values
+
+
 def _launcher_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--launcher", choices=["local", "ray"],
                    help="where jobs run (default: the config's launcher.kind, else local)")  # fmt: skip
@@ -251,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--formats", help="report formats: comma-separated subset of csv,json,tex,md,bib,pdf,svg,png"
     )
+    p.add_argument("--fill", type=_budgets, metavar="N[,N...]",
+                   help="equal compute: scale every method to N policy updates per seed (budget.fill; several, "
+                        "increasing: a ladder), in place of the config's budget.policy_updates; default folder "
+                        "runs/<name>-fill<N>")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _launcher_arguments(p)
     p.set_defaults(func=cmd_compare)

@@ -142,6 +142,29 @@ def test_fill_and_ladder_mistakes_are_named_by_field(tmp_path):
     ]
 
 
+def test_fill_on_the_command_line_runs_a_config_at_equal_compute(flagship, capsys, monkeypatch):
+    import pareto_align.comparison as comparison_pkg
+    from pareto_align import cli
+
+    filled = load_comparison(EXPERIMENTS / "compare.yaml", fill=[880])
+    assert filled.budget.fill and filled.budget.policy_updates == 880
+    assert filled.budget.generated_tokens == flagship["budget"]["generated_tokens"]  # its token limit kept
+    assert {r.label: r.plan.updates for r in filled.runs} == FILLED[880]
+    ladder = load_comparison(EXPERIMENTS / "compare.yaml", fill=[110, 880])
+    assert {r.label for r in ladder.runs} >= {"morlhf@110", "morlhf@880"}
+    # its own folder by default: the config's (its own budget) would refuse another one
+    folders = []
+    monkeypatch.setattr(
+        comparison_pkg, "run_comparison", lambda comparison, out_dir, **_: folders.append(out_dir) or []
+    )
+    assert cli.main(["compare", str(EXPERIMENTS / "compare.yaml"), "--fill", "110,880"]) == 0
+    assert folders == [Path("runs/compare-fill110-880")]
+    for bad in ["0", "880,440", "many"]:
+        with pytest.raises(SystemExit) as err:
+            cli.main(["compare", str(EXPERIMENTS / "compare.yaml"), "--fill", bad])
+        assert err.value.code == 2 and "argument --fill" in capsys.readouterr().err
+
+
 def test_a_ladder_runs_each_method_at_each_budget_in_its_own_folder(tmp_path):
     soups = {"name": "soups", "specialists": {"name": "modpo", "trl": {"max_steps": 3}}}
     data = comparison_dict(tmp_path, [MODPO, soups, BON], budget={"fill": True, "policy_updates": [4, 9]})

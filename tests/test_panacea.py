@@ -227,7 +227,9 @@ def test_the_front_evaluated_while_training_starts_the_anytime_curve(panacea_run
 
     _, run_dir = panacea_run
     front = read_front(run_dir)
-    (snapshot,) = [h for h in front.history if getattr(h, "kind", None) == "front"]  # step 2 of 3: the last is the front
+    (snapshot,) = [
+        h for h in front.history if getattr(h, "kind", None) == "front"
+    ]  # step 2 of 3: the last is the front
     assert snapshot.step == 2 and snapshot.seed == 0 and snapshot.samples_per_prompt == 4
     assert snapshot.front_weights == [p.weights for p in front.points] and len(snapshot.front_values) == 3
     assert snapshot.hypervolume == pytest.approx(

@@ -174,10 +174,19 @@ def _hash(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def load_comparison(path: str | Path) -> Comparison:
-    """Read and validate a comparison YAML (`yaml.safe_load` only)."""
+def load_comparison(path: str | Path, fill: list[int] | None = None) -> Comparison:
+    """Read and validate a comparison YAML (`yaml.safe_load` only). `fill` (the CLI's --fill): run it at equal
+    compute instead of its own budget: `budget.fill: true` with these policy updates (several: a ladder), its
+    generated-token limit kept."""
     path = Path(path)
-    return parse_comparison(read_yaml(path), source=str(path), base_dir=path.parent)
+    data = read_yaml(path)
+    if fill is not None and isinstance(data, dict):
+        budget = data.get("budget") if isinstance(data.get("budget"), dict) else {}
+        data = {
+            **data,
+            "budget": {**budget, "fill": True, "policy_updates": fill[0] if len(fill) == 1 else fill},
+        }
+    return parse_comparison(data, source=str(path), base_dir=path.parent)
 
 
 def parse_comparison(data: Any, source: str = "<comparison>", base_dir: Path | None = None) -> Comparison:

@@ -187,9 +187,7 @@ class Config(morlhf.Config):
     history_samples_per_prompt: int = Field(
         4, ge=1, description="Responses per prompt and corner for the spread."
     )
-    spread_prompts: int = Field(
-        8, ge=1, description="Training prompts the spread is measured on."
-    )
+    spread_prompts: int = Field(8, ge=1, description="Training prompts the spread is measured on.")
     front_every: int = Field(
         0,
         ge=0,
@@ -732,11 +730,14 @@ def train_dpo(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
         trainer = PanaceaDPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
                                     draw_preferences=draw, objective_scale=scale)  # fmt: skip
         use_step_bar(trainer, f"training {job.id}", ws.progress)
+
         def policy_at(lam: np.ndarray):
             return Policy(model, tokenizer, {}), preference(model, lam)
 
         def spent() -> Compute:
-            return Compute(policy_updates=trainer.state.global_step, trained_tokens=int(trainer._total_train_tokens))
+            return Compute(
+                policy_updates=trainer.state.global_step, trained_tokens=int(trainer._total_train_tokens)
+            )
 
         # the spread: responses sampled at the corners, scored as the front is (the pair measure, a few pairs'
         # log sigmoid margins, moves less than its noise across corners even when the responses follow lambda)
