@@ -165,6 +165,14 @@ def test_fill_on_the_command_line_runs_a_config_at_equal_compute(flagship, capsy
         assert err.value.code == 2 and "argument --fill" in capsys.readouterr().err
 
 
+def test_the_recorded_ladder_config_plans_each_budget():
+    ladder = load_comparison(EXPERIMENTS / "ladder.yaml")
+    plans = {r.label: r.plan.updates for r in ladder.runs}
+    for label in ("grid", "panacea", "panacea-beta0.2"):
+        assert [plans[f"{label}@{b}"] for b in (110, 440, 880)] == [110, 440, 880]
+    assert [plans[f"soups@{b}"] for b in (110, 440, 880)] == [108, 438, 879]  # 3 specialists share max_steps
+
+
 def test_a_ladder_runs_each_method_at_each_budget_in_its_own_folder(tmp_path):
     soups = {"name": "soups", "specialists": {"name": "modpo", "trl": {"max_steps": 3}}}
     data = comparison_dict(tmp_path, [MODPO, soups, BON], budget={"fill": True, "policy_updates": [4, 9]})
