@@ -47,10 +47,10 @@ def flagship() -> dict:
 # runs do not divide gets the largest multiple below it (6 grid points: 6 x 146 = 876 of 880)
 FILLED = {
     880: {"modpo": 876, "morlhf": 880, "bon": 0, "dynamic_hv": 879, "dynamic_grad": 879, "soups": 879, "mod": 879,
-          "dpa": 879, "ric": 880, "cmorl": 876, "panacea": 880,
+          "dpa": 880, "ric": 880, "cmorl": 876, "panacea": 880,
           "panacea-prompt": 880, "panacea-dpo": 880},
     110: {"modpo": 108, "morlhf": 110, "bon": 0, "dynamic_hv": 108, "dynamic_grad": 108, "soups": 108, "mod": 108,
-          "dpa": 108, "ric": 110, "cmorl": 108, "panacea": 110,
+          "dpa": 110, "ric": 110, "cmorl": 108, "panacea": 110,
           "panacea-prompt": 110, "panacea-dpo": 110},
 }  # fmt: skip
 
