@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pareto_align.data.formats import DataFileConfig
 from pareto_align.data.gold import GOLD_FUNCTIONS
+from pareto_align.data.scored_pairs import PromptPairsConfig
 from pareto_align.data.synthetic import SyntheticConfig
 from pareto_align.errors import ConfigError
 from pareto_align.front.schema import Normalization
@@ -24,6 +25,7 @@ from pareto_align.hf_args import check_dataclass_kwargs
 from pareto_align.methods import METHODS, MethodConfig
 from pareto_align.models.generation import GenerationSettings
 from pareto_align.objectives import weight_grid
+from pareto_align.scorers.specs import SCORER_TAGS, FunctionSpec, RewardSource, ScorerSpec, describe
 from pareto_align.tracking import TrackingConfig
 from pareto_align.trainers.reward_model_config import RewardModelConfig
 
@@ -32,7 +34,8 @@ __all__ = ["ConfigError", "SweepConfig", "load_config", "parse_config"]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 # Version of `config_hash`: 1 hashed the YAML without defaults; 2 hashes the effective config (defaults resolved,
 # trainer defaults included), so a default changed in code or in TRL is a different config.
-HASH_VERSION = 2
+# 3 adds what scores each objective (a function's source hash included), so an edited reward function is a new config.
+HASH_VERSION = 3
 
 
 class _Strict(BaseModel):
@@ -48,6 +51,14 @@ class ObjectiveConfig(_Strict):
     gold: str | None = Field(
         None, description=f"Built-in benchmark gold function: one of {sorted(GOLD_FUNCTIONS)}."
     )
+    scorer: ScorerSpec | None = Field(
+        None,
+        description="What scores this objective for training (the methods' `reward_source: objectives`, their "
+        "default) and evaluation (`evaluation.scorer: objectives`): omitted or 'reward_model', its head of the "
+        "toolkit's multi-head reward model; 'gold', its gold function (built-in benchmark); {model: ...} a "
+        "sequence classifier; {url: ...} a reward server; {function: ...} a reward function "
+        "(see pareto_align/scorers/specs.py).",
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -55,6 +66,8 @@ class ObjectiveConfig(_Strict):
             raise ValueError(f"objective name {self.name!r} must be an identifier (letters, digits, _ or -)")
         if self.gold is not None and self.gold not in GOLD_FUNCTIONS:
             raise ValueError(f"unknown gold function {self.gold!r}; available: {sorted(GOLD_FUNCTIONS)}")
+        if self.scorer == "gold" and self.gold is None:
+            raise ValueError("scorer: 'gold' needs the objective's `gold` function")
         return self
 
 
@@ -98,16 +111,23 @@ class PolicyConfig(_Strict):
 
 
 class DataConfig(_Strict):
-    source: Literal["synthetic", "files"] = Field(
-        "synthetic", description="Built-in benchmark, or preference data files (local or on the hub)."
+    source: Literal["synthetic", "files", "prompts"] = Field(
+        "synthetic",
+        description="Built-in benchmark; preference data files (local or on the hub); or prompts alone, whose "
+        "preference pairs the toolkit makes by sampling the base policy and scoring with the objectives' "
+        "scorers (`data.prompts`).",
     )
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
     files: list[DataFileConfig] = Field(
         default_factory=list, description="Preference data files (source: files)."
     )
+    prompts: PromptPairsConfig | None = Field(
+        None, description="Training prompts and how their preference pairs are made (source: prompts)."
+    )
     eval_prompts: Path | None = Field(
         None,
-        description="Held-out prompts for evaluation (source: files): a .txt (one per line) or .jsonl (prompt).",
+        description="Held-out prompts for evaluation (source: files or prompts): a .txt (one per line) or .jsonl "
+        "(prompt).",
     )
     prompt_format: Literal["auto", "chat", "plain"] = Field(
         "auto",
@@ -120,6 +140,12 @@ class DataConfig(_Strict):
     def _check(self):
         if self.source == "files" and not self.files:
             raise ValueError("source 'files' needs at least one entry in data.files")
+        if self.source == "prompts" and self.prompts is None:
+            raise ValueError("source 'prompts' needs data.prompts (the training prompts' file)")
+        if self.source == "prompts" and self.eval_prompts is None:
+            raise ValueError("source 'prompts' needs data.eval_prompts (held-out prompts for the front)")
+        if self.source != "prompts" and self.prompts is not None:
+            raise ValueError("prompts: only used with source 'prompts'")
         if self.source == "synthetic" and self.prompt_format == "chat":
             raise ValueError(
                 "data.prompt_format: 'chat' needs a chat template, and the built-in benchmark's tokenizer has none"
@@ -145,9 +171,16 @@ class WeightGridConfig(_Strict):
 
 
 class EvaluationConfig(_Strict):
-    scorer: Literal["gold", "reward_model"] = Field(
-        "gold",
-        description="Score responses with the gold functions (built-in benchmark) or the reward model.",
+    scorer: RewardSource | None = Field(
+        None,
+        description="What scores the front: 'gold' (the built-in benchmark's gold functions), 'objectives' (each "
+        "objective's own `scorer`), 'reward_model' (the reward model's heads). Default: gold on the built-in "
+        "benchmark, objectives otherwise.",
+    )
+    judges: dict[str, ScorerSpec] = Field(
+        default_factory=dict,
+        description="Held-out judges, objective name -> scorer: the front's responses are scored a second time "
+        "by them (objectives without a judge keep their evaluation score), and front.json records both.",
     )
     samples_per_prompt: int = Field(32, ge=1, description="Responses sampled per held-out prompt.")
     max_prompts: int | None = Field(None, ge=1, description="Use at most this many held-out prompts.")
@@ -249,10 +282,23 @@ class SweepConfig(_Strict):
         else:
             if self.evaluation.scorer == "gold":
                 raise ValueError("evaluation.scorer: 'gold' is only available on the built-in benchmark")
+            for where, spec in self.scorer_fields():
+                if spec == "gold":
+                    raise ValueError(f"{where}: 'gold' is only available on the built-in benchmark")
             for i, f in enumerate(self.data.files):
                 unknown = [n for n in f.objective_names if n not in names]
                 if unknown:
                     raise ValueError(f"data.files[{i}]: unknown objective(s) {unknown}; configured: {names}")
+        if self.evaluation.scorer is None:
+            self.evaluation.scorer = "gold" if self.data.source == "synthetic" else "objectives"
+        unknown = [n for n in self.evaluation.judges if n not in names]
+        if unknown:
+            raise ValueError(f"evaluation.judges: unknown objective(s) {unknown}; configured: {names}")
+        if self.data.source == "prompts":
+            for i, o in enumerate(self.objectives):
+                if o.scorer is None or isinstance(o.scorer, str):
+                    raise ValueError(f"objectives[{i}].scorer: data.source 'prompts' labels its pairs with the "
+                                     f"objectives' scorers: give '{o.name}' a model, url or function scorer")  # fmt: skip
         if self.normalization is not None and len(self.normalization.lower) != k:
             raise ValueError(f"normalization: expected {k} bounds, got {len(self.normalization.lower)}")
         if self.tracking.report_to:  # one place says where runs are logged
@@ -269,6 +315,20 @@ class SweepConfig(_Strict):
     def objective_names(self) -> list[str]:
         return [o.name for o in self.objectives]
 
+    def scorer_fields(self) -> list[tuple[str, Any]]:
+        """Every scorer the config names, with its field: the objectives' and the judges'."""
+        fields = [(f"objectives[{i}].scorer", o.scorer) for i, o in enumerate(self.objectives) if o.scorer]
+        return fields + [(f"evaluation.judges.{n}", spec) for n, spec in self.evaluation.judges.items()]
+
+    def scorers(self) -> dict[str, Any]:
+        """What scores each objective, for front.json's provenance and the config hash (`scorers.specs.describe`):
+        its own scorer, and its judge when it has one."""
+        golds = {o.name: o.gold for o in self.objectives}
+        out: dict[str, Any] = {"objectives": {o.name: describe(o.scorer, o.gold) for o in self.objectives}}
+        if self.evaluation.judges:
+            out["judges"] = {n: describe(s, golds[n]) for n, s in self.evaluation.judges.items()}
+        return out
+
     def weight_vectors(self) -> np.ndarray:
         """The weight grid, (m, K)."""
         g = self.weights
@@ -281,6 +341,7 @@ class SweepConfig(_Strict):
         # adding a tracker to a config keeps its runs resumable
         payload = self.model_dump(mode="json", exclude={"output_dir", "cache_dir", "launcher", "tracking"})
         payload["method"] = self.method.effective()
+        payload["scorers"] = self.scorers()
         return json.loads(json.dumps(payload, default=str))
 
     def config_hash(self) -> str:
@@ -310,6 +371,9 @@ def _format_error(e) -> str:
         p
         for i, p in enumerate(e["loc"])
         if not (i and e["loc"][i - 1] in ("method", "specialists") and p in METHODS)
+        and not (
+            i and p in SCORER_TAGS and (e["loc"][i - 1] == "scorer" or e["loc"][i - 2 : i - 1] == ("judges",))
+        )
     ]
     loc = _loc(tuple(p for p in parts if not (isinstance(p, str) and p.startswith(("function-", "tagged-")))))
     msg = e["msg"].removeprefix("Value error, ")
@@ -359,6 +423,17 @@ def resolve_paths(config: SweepConfig, source: str, base_dir: Path) -> None:
             config.data.eval_prompts = base_dir / config.data.eval_prompts
         if not config.data.eval_prompts.exists():
             raise ConfigError(f"{source}: data.eval_prompts: {config.data.eval_prompts} does not exist")
+    if config.data.prompts is not None:
+        if not config.data.prompts.path.is_absolute():
+            config.data.prompts.path = base_dir / config.data.prompts.path
+        if not config.data.prompts.path.exists():
+            raise ConfigError(f"{source}: data.prompts.path: {config.data.prompts.path} does not exist")
+    for where, spec in config.scorer_fields():
+        if isinstance(spec, FunctionSpec):
+            try:
+                spec.resolve(base_dir)
+            except ValueError as err:
+                raise ConfigError(f"{source}: {where}.function: {err}") from None
 
 
 def read_yaml(path: str | Path) -> Any:

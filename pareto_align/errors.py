@@ -3,3 +3,8 @@
 
 class ConfigError(ValueError):
     """A user mistake in a config file: one line naming the file and the field."""
+
+
+class ScorerError(ConfigError):
+    """An objective's scorer that cannot be loaded or that answers wrongly: one line naming the objective's field
+    (`objectives[i].scorer...`, `evaluation.judges.<name>...`)."""

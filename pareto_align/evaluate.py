@@ -32,6 +32,13 @@ class Evaluation:
     samples: list[dict] = field(default_factory=list)  # a few {prompt, response, values} for the explorer
     seconds: float = 0.0
     n_tokens: int = 0
+    judged: tuple[list[float], list[float]] | None = (
+        None  # the held-out judges' (values, stderr), when judged
+    )
+
+    def judged_point(self) -> dict | None:
+        """`Point.judged` of this evaluation (None without judges)."""
+        return None if self.judged is None else {"values": self.judged[0], "stderr": self.judged[1]}
 
 
 def _prompt_text(prompt) -> str:
@@ -49,12 +56,14 @@ def evaluate_policy(
     samples_per_prompt: int,
     seed: int,
     n_examples: int = 6,
+    judge: tuple[Sequence[int], Scorer] | None = None,
 ) -> Evaluation:
     """Sample `samples_per_prompt` responses per prompt from `policy` and score them.
 
     Every policy is sampled with the same seed, so that differences between points come from the policies. The
     policy formats its own prompts (a conditioned policy writes its direction into them; best-of-n samples and
-    ranks several candidates), while the scorer sees the user's prompt.
+    ranks several candidates), while the scorer sees the user's prompt. `judge` (objective indices, scorer): the
+    same responses are scored a second time, those objectives' columns by the judge (`evaluation.judges`).
     """
     start = time.perf_counter()
     # in the run's prompt format (a no-op on the sweep's held-out prompts, which are read in it): the scorer
@@ -64,17 +73,29 @@ def evaluate_policy(
     out = policy.generate(repeated, settings, seed=seed)
     responses = scorable_responses(repeated, out.responses)
     scores = scorer.score(repeated, responses).double().numpy()  # (N, K)
+    judged = None
+    if judge is not None:
+        indices, judge_scorer = judge
+        judged = scores.copy()  # (N, K): objectives without a judge keep their evaluation score
+        judged[:, list(indices)] = judge_scorer.score(repeated, responses).double().numpy()
     n = scores.shape[0]
-    stderr = scores.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(scores.shape[1])
     examples = [
-        {"prompt": _prompt_text(repeated[i]), "response": responses[i].strip(), "values": scores[i].tolist()}
+        {"prompt": _prompt_text(repeated[i]), "response": responses[i].strip(), "values": scores[i].tolist(),
+         **({"judged": judged[i].tolist()} if judged is not None else {})}
         for i in range(0, n, samples_per_prompt)[:n_examples]
-    ]
+    ]  # fmt: skip
     return Evaluation(
         values=scores.mean(axis=0).tolist(),
-        stderr=stderr.tolist(),
+        stderr=_stderr(scores).tolist(),
         n_samples=n,
         samples=examples,
         seconds=time.perf_counter() - start,
         n_tokens=out.n_tokens,
+        judged=None if judged is None else (judged.mean(axis=0).tolist(), _stderr(judged).tolist()),
     )
+
+
+def _stderr(scores: np.ndarray) -> np.ndarray:
+    """Standard error of the mean of each column of (N, K) scores, (K,)."""
+    n = scores.shape[0]
+    return scores.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(scores.shape[1])

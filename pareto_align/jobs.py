@@ -86,7 +86,7 @@ def _run_and_evaluate(job: Job, ws: Workspace) -> JobOutcome:
             )
         points.append(Point(id=trained.id, method=name, weights=trained.weights, direction=trained.direction,
                             seed=trained.seed, values=ev.values, stderr=ev.stderr, n_samples=ev.n_samples,
-                            samples=ev.samples, policy=trained.policy, compute=compute,
+                            samples=ev.samples, judged=ev.judged_point(), policy=trained.policy, compute=compute,
                             step=trained.step, metadata=metadata))  # fmt: skip
     return JobOutcome(job.id, points, dict(result.shared), seconds=time.perf_counter() - start)
 

@@ -152,7 +152,8 @@ def _add_baseline(ws: Workspace) -> None:
     handle = ranks.broadcast(handle)
     ev = ws.evaluate(policy)
     ws.tracker.add_baseline(Point(id="base", method="base", values=ev.values, stderr=ev.stderr,
-                                  n_samples=ev.n_samples, samples=ev.samples, policy=handle))  # fmt: skip
+                                  n_samples=ev.n_samples, samples=ev.samples, judged=ev.judged_point(),
+                                  policy=handle))  # fmt: skip
     ws.tracker.save(ws.run_dir)
 
 
@@ -238,8 +239,22 @@ def check_before_training(ws: Workspace) -> None:
     tokenizer that cannot write the template)."""
     setting = ws.setting
     ws.tracker.provenance["prompt_format"] = setting.prompt_format
+    ws.tracker.provenance["scorers"] = scorer_provenance(ws.config)
+    if setting.prompts is None:  # data.source 'prompts' checked its scorers before sampling the base policy
+        ws.check_scorers()
     if setting.tokenizer is not None:
         ws.config.method.check_tokenizer(ws.config, setting.tokenizer)
+
+
+def scorer_provenance(config: SweepConfig) -> dict:
+    """What scored each objective, for training and for evaluation (front.json's `provenance.scorers`)."""
+    method = config.method
+    training = {
+        field: getattr(method, field)
+        for field in ("reward_source", "margin_source")
+        if hasattr(method, field)
+    }
+    return {**config.scorers(), "evaluation": config.evaluation.scorer, "training": training}
 
 
 def _load_tracker(config: SweepConfig, run_dir: Path, config_path: Path | None) -> FrontTracker:

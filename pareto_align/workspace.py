@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -33,23 +34,40 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from pareto_align import ranks
 from pareto_align.atomic import link_into_place, write_bytes_atomic, write_text_atomic
 from pareto_align.config import SweepConfig
+from pareto_align.data.scored_pairs import label_pairs, read_prompt_file
 from pareto_align.data.synthetic import SyntheticBenchmark, load_synthetic_benchmark
-from pareto_align.errors import ConfigError
+from pareto_align.errors import ConfigError, ScorerError
 from pareto_align.evaluate import Evaluation, Scorer, evaluate_policy
 from pareto_align.front import FrontTracker
-from pareto_align.models.chat import PromptFormat, as_chat_prompt, is_conversational, resolve_prompt_format
+from pareto_align.front.schema import Compute
+from pareto_align.models.chat import (
+    PromptFormat,
+    as_chat_completion,
+    as_chat_prompt,
+    is_conversational,
+    resolve_prompt_format,
+)
+from pareto_align.models.generation import GenerationSettings, scorable_responses
 from pareto_align.models.loading import frozen_dtype, load_causal_lm, load_model, load_tokenizer
 from pareto_align.models.policy import Policy
 from pareto_align.models.reward_model import MultiHeadRewardModel
+from pareto_align.scorers.specs import spec_kind
 from pareto_align.tracking import trainer_args, trainer_logging
 from pareto_align.trainers.reward_model_trainer import pairwise_accuracy, train_reward_model
 
 REWARD_MODEL_DIR = "reward_model"
+PAIRS_FILE = (
+    "preference_pairs.jsonl"  # data.source 'prompts': the pairs made from the base policy and the scorers
+)
+RESPONSES_DIR = "base_responses"  # ... and the base policy's responses they are made of
+BASE_RESPONSES = "base_responses"  # their cost, in the front's shared compute
+RESPONSE_CHUNK = 32  # prompts per chunk of base responses: what an interrupted run loses at most
 
 
 @dataclass
@@ -68,6 +86,8 @@ class Setting:
     prompt_format: PromptFormat = "plain"
     # the base policy's tokenizer as loaded, for the checks before training
     tokenizer: PreTrainedTokenizerBase | None = None
+    # data.source 'prompts': the training prompts, in the run's format, whose pairs the toolkit makes
+    prompts: list | None = None
 
     def train_prompts(self) -> list:
         """Distinct prompts of the training data (preference pairs and scored responses), in first-seen order."""
@@ -105,22 +125,6 @@ def _formatted_eval_prompts(prompts: list, prompt_format: PromptFormat, path: Pa
     return prompts
 
 
-def _load_eval_prompts(path: Path) -> list[str]:
-    if path.suffix == ".jsonl":
-        prompts = []
-        for i, line in enumerate(path.read_text().splitlines(), start=1):
-            if line.strip():
-                row = json.loads(line)
-                if not isinstance(row, dict) or "prompt" not in row:
-                    raise ConfigError(f"{path}: line {i}: expected a JSON object with a 'prompt' field")
-                prompts.append(row["prompt"])
-    else:
-        prompts = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    if not prompts:
-        raise ConfigError(f"{path}: no evaluation prompts")
-    return prompts
-
-
 def prepare_setting(config: SweepConfig, progress: bool, log=print) -> Setting:
     """Base policy, preference pairs and held-out prompts in the run's prompt format (resolved against the base
     policy's tokenizer, loaded alone); the gold scorer on the built-in benchmark."""
@@ -136,13 +140,22 @@ def prepare_setting(config: SweepConfig, progress: bool, log=print) -> Setting:
     from pareto_align.data.loading import load_preference_files
 
     if config.policy.model is None:
-        raise ConfigError("policy.model: set the base policy (name or path) when data.source is 'files'")
+        raise ConfigError(
+            f"policy.model: set the base policy (name or path) when data.source is '{config.data.source}'"
+        )
     tokenizer = _load_tokenizer(config, config.policy.model, config.policy.revision)
     prompt_format = resolve_prompt_format(config.data.prompt_format, tokenizer, config.policy.model)
+    if config.data.source == "prompts":  # pairs made later, from the base policy's responses and the scorers
+        path = config.data.prompts.path
+        train = _formatted_eval_prompts(read_prompt_file(path), prompt_format, path)
+        held_out = _formatted_eval_prompts(read_prompt_file(config.data.eval_prompts), prompt_format,
+                                           config.data.eval_prompts)  # fmt: skip
+        return Setting(config.policy.model, None, held_out, None, prompt_format=prompt_format, tokenizer=tokenizer,
+                       prompts=train)  # fmt: skip
     data = load_preference_files(config.data.files, config.objectives, prompt_format=prompt_format,
                                  log=log)  # fmt: skip
     if config.data.eval_prompts is not None:
-        prompts = _load_eval_prompts(config.data.eval_prompts)
+        prompts = read_prompt_file(config.data.eval_prompts)
         prompts = _formatted_eval_prompts(prompts, prompt_format, config.data.eval_prompts)
     else:  # hold out prompts for evaluation: neither the reward model nor the policies train on them
         data, test = data.split(0.1, seed=0)
@@ -169,6 +182,7 @@ class Workspace:
         self.log = log
         self._base_commit: str | None = None  # the hub commit the base policy was last loaded at
         self._arrays: dict[str, np.ndarray] = {}  # arrays read or built by this workspace, by name
+        self._scorers: dict[Any, Any] = {}  # scorers built by this workspace, by source
 
     # ------------------------------------------------------------------ data and base policy
     @cached_property
@@ -185,9 +199,73 @@ class Workspace:
                 os.replace(tmp / "policy", local_base)
                 shutil.rmtree(tmp, ignore_errors=True)
             setting.base_path = str(local_base)
+        if setting.prompts is not None:  # data.source 'prompts': pairs from the base policy and the scorers
+            self.check_scorers(setting)
+            setting.pairs = self._scored_pairs(setting)
         n_pairs = len(setting.pairs) if setting.pairs is not None else 0
         self.log(f"data: {n_pairs} preference pairs, {len(setting.eval_prompts)} held-out prompts")
         return setting
+
+    def _scored_pairs(self, setting: Setting) -> datasets.Dataset:
+        """`data.source: prompts`: the base policy's responses to the training prompts (sampled once, in chunks that
+        a resumed run keeps, under `shared_dir` when there is one; their cost recorded once as `base_responses`),
+        labelled into one pair per prompt and objective by the objectives' scorers (data/scored_pairs.py), written
+        as a TRL preference dataset, run_dir/preference_pairs.jsonl."""
+        cfg, names = self.config.data.prompts, self.config.objective_names
+        built = self.shared_dir or self.run_dir
+        pairs_path = self.run_dir / PAIRS_FILE
+        if not pairs_path.exists() and (built / PAIRS_FILE).exists():
+            link_into_place(built / PAIRS_FILE, pairs_path)
+        responses, compute = self._base_responses(setting, built / RESPONSES_DIR)
+        self.tracker.add_shared_compute(BASE_RESPONSES, compute)
+        if pairs_path.exists():
+            return datasets.Dataset.from_list(
+                [json.loads(line) for line in pairs_path.read_text().splitlines()]
+            )
+        prompts, r = setting.prompts, cfg.responses_per_prompt
+        flat_prompts = [p for p in prompts for _ in range(r)]
+        self.log(f"data: labelling {len(prompts)} prompts x {r} responses with the objectives' scorers")
+        scores = (
+            self.scorer("objectives")
+            .score(flat_prompts, [x for row in responses for x in row])
+            .double()
+            .numpy()
+        )
+        chat = setting.prompt_format == "chat"
+        texts = [[as_chat_completion(x) if chat else x for x in row] for row in responses]
+        pairs = label_pairs(prompts, texts, scores.reshape(len(prompts), r, len(names)), names, cfg)
+        lines = "".join(json.dumps(row) + "\n" for row in pairs.to_list())
+        write_text_atomic(built / PAIRS_FILE, lines)
+        if built != self.run_dir:
+            link_into_place(built / PAIRS_FILE, pairs_path)
+        return pairs
+
+    def _base_responses(self, setting: Setting, folder: Path) -> tuple[list[list[str]], Compute]:
+        """`responses_per_prompt` responses of the base policy to each training prompt, (P, R), and their cost;
+        chunks of RESPONSE_CHUNK prompts, each seeded by its index and written atomically when done."""
+        cfg, prompts = self.config.data.prompts, setting.prompts
+        folder.mkdir(parents=True, exist_ok=True)
+        chunks = range(0, len(prompts), RESPONSE_CHUNK)
+        missing = [c for c in chunks if not (folder / f"chunk-{c:06d}.json").exists()]
+        if missing:
+            model, tokenizer = self.load_base(device())
+            policy = Policy(model, tokenizer, {})
+            settings = GenerationSettings(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature)
+            for c in tqdm(missing, desc="base responses", disable=not self.progress or len(missing) < 2):
+                start = time.perf_counter()
+                part = [p for p in prompts[c : c + RESPONSE_CHUNK] for _ in range(cfg.responses_per_prompt)]
+                out = policy.generate(part, settings, seed=cfg.seed + c)
+                cost = Compute(wall_seconds=time.perf_counter() - start, generated_tokens=out.n_tokens)
+                record = {"responses": scorable_responses(part, out.responses), "compute": cost.model_dump()}
+                write_text_atomic(folder / f"chunk-{c:06d}.json", json.dumps(record))
+            del model, policy
+        flat, compute = [], Compute()
+        for c in chunks:
+            record = json.loads((folder / f"chunk-{c:06d}.json").read_text())
+            flat += record["responses"]
+            compute = compute + Compute.model_validate(record["compute"])
+        r = cfg.responses_per_prompt
+        return [flat[i * r : (i + 1) * r] for i in range(len(prompts))], compute
 
     def pairs(self, method: str) -> datasets.Dataset:
         """The preference pairs; a clear error for a method that needs them when the data has none."""
@@ -343,13 +421,97 @@ class Workspace:
             self._arrays[name] = diffs
         return diffs
 
-    def scorer(self, source: str) -> Scorer:
-        """`gold` (the benchmark's functions) or `reward_model`: (prompts, responses) -> (N, K)."""
-        if source == "gold":
-            if self.setting.gold is None:
-                raise ConfigError("'gold' scores are only available on the built-in benchmark")
-            return self.setting.gold
-        return self.reward_model
+    def scorer(self, source: str, aggregation: str | None = None, uwo_lambda: float | None = None) -> Scorer:
+        """(prompts, responses) -> (N, K) from `source` (see `scorers.specs.RewardSource`): `objectives` (each
+        objective's own scorer; its head of the reward model where it names none), `reward_model` (the heads, an
+        ensemble aggregated as `aggregation`), or `gold` (the benchmark's functions). Built once per process; the
+        reward model is trained only when a head is used."""
+        key = (source, aggregation, uwo_lambda)
+        if key not in self._scorers:
+            if source == "gold":
+                if self.setting.gold is None:
+                    raise ConfigError("'gold' scores are only available on the built-in benchmark")
+                self._scorers[key] = self.setting.gold
+            elif source == "reward_model":
+                self._scorers[key] = self._heads(aggregation, uwo_lambda)
+            else:
+                objectives = self.config.objectives
+                self._scorers[key] = self._build_scorer(
+                    [o.scorer for o in objectives],
+                    range(len(objectives)),
+                    "objectives[{k}].scorer",
+                    lambda: self._heads(aggregation, uwo_lambda),
+                    full=True,
+                )
+        return self._scorers[key]
+
+    def uses_heads(self, source: str | None) -> bool:
+        """Whether scoring from `source` (a `RewardSource`) reads the multi-head reward model."""
+        if source == "reward_model":
+            return True
+        return source == "objectives" and any(
+            spec_kind(o.scorer) == "reward_model" for o in self.config.objectives
+        )
+
+    def _heads(self, aggregation: str | None, uwo_lambda: float | None) -> Scorer:
+        if aggregation is None and uwo_lambda is None:
+            return self.reward_model
+        from pareto_align.rewards import AggregatedRewardModel
+
+        return AggregatedRewardModel(self.reward_model, aggregation, uwo_lambda)
+
+    def _build_scorer(self, specs: list, indices, where: str, heads, full: bool = False) -> Scorer:
+        """The scorer of the objectives at `indices` (config order; `full`: all of them), one spec each; `where`
+        names each one's field in errors (`{k}` its index, `{name}` its name)."""
+        from pareto_align.scorers.composite import build_scorer
+
+        objectives = [self.config.objectives[k] for k in indices]
+        return build_scorer(specs, [o.name for o in objectives], [o.direction for o in objectives],
+                            [where.format(k=k, name=o.name) for k, o in zip(indices, objectives, strict=True)],
+                            heads=heads, gold=self.setting.gold, device=device(), dtype=self.config.policy.dtype,
+                            indices=None if full else list(indices))  # fmt: skip
+
+    def judge(self) -> tuple[list[int], Scorer] | None:
+        """`evaluation.judges`: the judged objectives' indices (config order) and the scorer of their columns."""
+        judges = self.config.evaluation.judges
+        if not judges:
+            return None
+        if "judge" not in self._scorers:
+            indices = [k for k, name in enumerate(self.config.objective_names) if name in judges]
+            names = [self.config.objective_names[k] for k in indices]
+            self._scorers["judge"] = (indices, self._build_scorer([judges[n] for n in names], indices,
+                                                                  "evaluation.judges.{name}", lambda: self.reward_model))  # fmt: skip
+        return self._scorers["judge"]
+
+    def check_scorers(self, setting: Setting | None = None) -> None:
+        """Load every scorer the user brings (objectives' and judges') and call it once on two responses sampled
+        from the base policy, before anything trains: a missing module, a model that is no sequence classifier,
+        an `output` it lacks, a server that does not answer, a function that raises or returns the wrong number
+        of values, None, NaN or inf, each reported in one line naming the objective's field."""
+        from pareto_align.scorers.specs import is_user_scorer
+
+        setting = setting or self.setting
+        config = self.config
+        checks = [(k, o.scorer, "objectives[{k}].scorer") for k, o in enumerate(config.objectives)
+                  if is_user_scorer(o.scorer)]  # fmt: skip
+        checks += [(config.objective_names.index(n), spec, "evaluation.judges.{name}")
+                   for n, spec in config.evaluation.judges.items() if is_user_scorer(spec)]  # fmt: skip
+        if not checks:
+            return
+        prompts = (setting.prompts or setting.eval_prompts)[:2]
+        model, tokenizer = load_causal_lm(setting.base_path, config.policy.trust_remote_code, device(),
+                                          config.policy.revision if setting.benchmark is None else None,
+                                          dtype=config.policy.dtype)  # fmt: skip
+        out = Policy(model, tokenizer, {}).generate(prompts, GenerationSettings(max_new_tokens=16), seed=0)
+        del model
+        responses = scorable_responses(prompts, out.responses)
+        where = self.tracker.provenance.get("config_path") or "config"
+        try:
+            for k, spec, field in checks:
+                scorer = self._build_scorer([spec], [k], field, lambda: self.reward_model)
+                scorer.score(prompts, responses)
+        except ConfigError as err:
+            raise ScorerError(f"{where}: {err}") from None
 
     # ------------------------------------------------------------------ arrays the jobs share
     def load_array(self, name: str) -> np.ndarray | None:
@@ -398,7 +560,9 @@ class Workspace:
         margins_count = margin is not None and (
             fixed_k or any(int((w > 0).sum()) > 1 for w in config.weight_vectors())
         )
-        if "reward_model" in sources or (margins_count and margin == "reward_model"):
+        judges = config.evaluation.judges.values()
+        if (any(self.uses_heads(s) for s in sources) or (margins_count and self.uses_heads(margin))
+                or any(spec_kind(j) == "reward_model" for j in judges)):  # fmt: skip
             self.reward_model  # noqa: B018 -- trained (or loaded) here, once
         if margins_count and setting.pairs is not None and margin == "implicit_reward":
             self.implicit_reward_diffs(method.margin_policies, method.margin_beta, method)
@@ -455,8 +619,8 @@ class Workspace:
         ev = self.config.evaluation
         prompts = self.setting.eval_prompts[: ev.max_prompts] if ev.max_prompts else self.setting.eval_prompts
         result = evaluate_policy(policy, prompts, scorer or self.scorer(ev.scorer), ev.generation,
-                                 samples_per_prompt or ev.samples_per_prompt, ev.seed,
-                                 n_examples=ev.n_examples)  # fmt: skip
+                                 samples_per_prompt or ev.samples_per_prompt, ev.seed, n_examples=ev.n_examples,
+                                 judge=None if scorer is not None else self.judge())  # fmt: skip
         return ranks.broadcast(result) if self.collective else result
 
     def record_history(self, point_id: str, step: int, evaluation: Evaluation, **fields: Any) -> None:

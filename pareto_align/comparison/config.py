@@ -54,7 +54,7 @@ __all__ = [
 RESERVED_LABELS = ("shared", "report")  # folders of the comparison directory itself
 _LABEL_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 # what the shared reward model and reward differences are made of: sweeps equal here can share them
-PRODUCT_FIELDS = ("objectives", "data", "policy", "reward_model")
+PRODUCT_FIELDS = ("objectives", "scorers", "data", "policy", "reward_model")
 
 
 class ComparisonConfigError(ConfigError):

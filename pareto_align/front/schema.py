@@ -1,4 +1,8 @@
-"""The front file contract: ``run_dir/front.json``, schema ``pareto_align.front/v2`` (v1 files are read too).
+"""The front file contract: ``run_dir/front.json``, schema ``pareto_align.front/v3`` (v1 and v2 files are read too).
+
+v3 added, over v2: the scores of held-out judges (``evaluation.judges``), beside the evaluation scorer's: a point's
+``judged`` values and errors, a sample's ``judged`` values, and the front's ``judged_metrics``; ``Front.scored_by``
+gives the front as the judges score it. A v2 file reads unchanged.
 
 v2 added, over v1: compute split into trained and generated tokens (v1's ``tokens_seen`` reads as
 ``trained_tokens``), work shared by several points recorded once (``Point.compute.shared`` names it, ``Front.compute``
@@ -35,9 +39,13 @@ from pydantic_core import PydanticSerializationError
 
 from pareto_align.atomic import write_text_atomic
 
-SCHEMA = "pareto_align.front/v2"
+SCHEMA = "pareto_align.front/v3"
 SCHEMA_NAME = "pareto_align.front"
-SUPPORTED_SCHEMAS: tuple[str, ...] = (SCHEMA, "pareto_align.front/v1")
+SUPPORTED_SCHEMAS: tuple[str, ...] = (SCHEMA, "pareto_align.front/v2", "pareto_align.front/v1")
+SCORINGS = (
+    "evaluation",
+    "judges",
+)  # what scored a front's values: the evaluation scorer, or the held-out judges
 FRONT_FILENAME = "front.json"
 
 # Tolerance for "weights sum to 1" and "soup coefficients sum to 1".
@@ -125,8 +133,10 @@ class PolicyHandle(BaseModel):
       is set as its preference; nothing is written into the prompt), ``both`` (set and written), or ``prompt``
       (written only; an SVD-LoRA at ``path`` is then held at the simplex centre); absent: ``prompt``.
     - ``best_of_n``: ``path`` (the sampling policy), ``n`` candidates per response, the ``reward_model`` (a saved
-      multi-head reward model, relative to the run dir) that ranks them, and the ``weights`` (and ``scalarization``)
-      of the scalarized score by which the best is kept; with ``hub: true`` (and optional ``revision``) the
+      multi-head reward model, relative to the run dir) that ranks them, or the objectives' ``scorers`` (one entry
+      per objective: ``name``, ``direction`` and its ``scorer`` as configured, a head of ``reward_model`` where it
+      is 'reward_model'), and the ``weights`` (and ``scalarization``) of the scalarized score by which the best is
+      kept; with ``hub: true`` (and optional ``revision``) the
       sampling policy is a model outside the run, as for ``checkpoint``.
 
     Every kind may carry ``prompt_format`` (``chat`` or ``plain``): how the run turned prompts into model input
@@ -145,6 +155,7 @@ class PolicyHandle(BaseModel):
     direction: list[float] | None = None
     n: int | None = Field(None, ge=1)
     reward_model: str | None = None
+    scorers: list[dict[str, Any]] | None = None
     weights: list[float] | None = None
     scalarization: dict[str, Any] | None = None
     lora_interpolation: Literal["product", "ab"] | None = None
@@ -167,9 +178,12 @@ class PolicyHandle(BaseModel):
             "soup": ({"checkpoints", "coefficients"}, {"lora_interpolation"}),
             "mixture": ({"checkpoints", "weights"}, set()),
             "conditioned": ({"path", "direction"}, {"template", "condition", "conditioning"}),
-            "best_of_n": ({"path", "n", "reward_model", "weights"}, {"scalarization", "hub", "revision"}),
+            "best_of_n": (
+                {"path", "n", "weights"},
+                {"reward_model", "scorers", "scalarization", "hub", "revision"},
+            ),
         }[self.kind]
-        for name in ("path", "checkpoints", "coefficients", "direction", "n", "reward_model", "weights",
+        for name in ("path", "checkpoints", "coefficients", "direction", "n", "reward_model", "scorers", "weights",
                      "scalarization", "lora_interpolation", "template", "condition", "conditioning", "hub",
                      "revision"):  # fmt: skip
             value = getattr(self, name)
@@ -188,6 +202,8 @@ class PolicyHandle(BaseModel):
                     f"soup has {len(self.checkpoints)} checkpoints but {len(self.coefficients)} coefficients"
                 )
             _check_simplex(self.coefficients, "coefficients", None)
+        if self.kind == "best_of_n" and self.reward_model is None and self.scorers is None:
+            raise ValueError("policy of kind 'best_of_n' needs 'reward_model' or 'scorers'")
         if self.kind in ("best_of_n", "mixture"):
             assert self.weights is not None
             _check_simplex(self.weights, "weights", None)
@@ -266,11 +282,27 @@ class Sample(BaseModel):
     prompt: str
     response: str
     values: list[float]
+    judged: list[float] | None = None  # the held-out judges' scores (objectives without a judge: `values`)
 
-    @field_validator("values")
+    @field_validator("values", "judged")
     @classmethod
-    def _finite(cls, v: list[float]) -> list[float]:
-        return _finite_list(v, "values", None)  # type: ignore[return-value]
+    def _finite(cls, v: list[float] | None, info: Any) -> list[float] | None:
+        return _finite_list(v, info.field_name, None)
+
+
+class Judged(BaseModel):
+    """A point's values as the held-out judges score the same responses (``evaluation.judges``; an objective
+    without a judge keeps its evaluation score)."""
+
+    model_config = _STRICT
+
+    values: list[float]
+    stderr: list[float]
+
+    @field_validator("values", "stderr")
+    @classmethod
+    def _finite(cls, v: list[float], info: Any) -> list[float]:
+        return _finite_list(v, f"judged.{info.field_name}", None)  # type: ignore[return-value]
 
 
 class Point(BaseModel):
@@ -295,6 +327,7 @@ class Point(BaseModel):
     step: int = 0
     metadata: dict[str, Any] = Field(default_factory=dict)
     samples: list[Sample] = Field(default_factory=list)
+    judged: Judged | None = None
 
     @field_validator("values", "stderr", "weights", "direction")
     @classmethod
@@ -387,6 +420,8 @@ def point_dimension_errors(point: Point, k: int, where: str) -> list[str]:
     if point.policy is not None:
         lists.append(("policy.direction", point.policy.direction))
         lists.append(("policy.weights", point.policy.weights))
+    if point.judged is not None:
+        lists += [("judged.values", point.judged.values), ("judged.stderr", point.judged.stderr)]
     for field, seq in lists:
         if seq is not None and len(seq) != k:
             errors.append(_length_error(f"{where} (id {point.id!r})", field, len(seq), k))
@@ -394,6 +429,10 @@ def point_dimension_errors(point: Point, k: int, where: str) -> list[str]:
         if len(sample.values) != k:
             errors.append(
                 _length_error(f"{where} (id {point.id!r})", f"samples[{j}].values", len(sample.values), k)
+            )
+        if sample.judged is not None and len(sample.judged) != k:
+            errors.append(
+                _length_error(f"{where} (id {point.id!r})", f"samples[{j}].judged", len(sample.judged), k)
             )
     return errors
 
@@ -411,6 +450,7 @@ class Front(BaseModel):
     baselines: list[Point] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
     metrics: Metrics | None = None
+    judged_metrics: Metrics | None = None  # the same indicators over the judges' values (evaluation.judges)
     compute: RunCompute | None = None
     provenance: dict[str, Any] = Field(default_factory=dict)
 
@@ -463,6 +503,31 @@ class Front(BaseModel):
     def objective_names(self) -> list[str]:
         """Objective names in config order."""
         return [o.name for o in self.objectives]
+
+    @property
+    def judged(self) -> bool:
+        """Whether held-out judges scored this front (every point and baseline carries their values)."""
+        return bool(self.points) and all(p.judged is not None for p in [*self.points, *self.baselines])
+
+    def scored_by(self, scoring: str) -> Front:
+        """This front as `scoring` scores it: ``evaluation`` (itself) or ``judges`` (every point's and baseline's
+        values, errors and sample values replaced by the judges', the metrics by ``judged_metrics``)."""
+        if scoring not in SCORINGS:
+            raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
+        if scoring == "evaluation":
+            return self
+        if not self.judged:
+            raise ValueError("this front was not scored by held-out judges (evaluation.judges)")
+
+        def rescored(p: Point) -> Point:
+            samples = [s.model_copy(update={"values": s.judged}) if s.judged else s for s in p.samples]
+            return p.model_copy(
+                update={"values": p.judged.values, "stderr": p.judged.stderr, "samples": samples}
+            )
+
+        return self.model_copy(update={"points": [rescored(p) for p in self.points],
+                                       "baselines": [rescored(p) for p in self.baselines],
+                                       "metrics": self.judged_metrics})  # fmt: skip
 
     def F(self, which: Literal["points", "baselines"] = "points") -> np.ndarray:
         """Objective values of ``points`` or ``baselines`` as an array of shape (n, K), maximize convention."""

@@ -188,6 +188,8 @@ class FrontTracker:
         )
         if front.points:
             front.metrics = compute_metrics(front)
+        if front.judged:
+            front.judged_metrics = compute_metrics(front.scored_by("judges"))
         return front
 
     def save(self, path: str | os.PathLike[str]) -> Path:

@@ -43,6 +43,7 @@ from pareto_align.methods.base import TRLSection
 from pareto_align.models.chat import as_chat_completion, is_conversational
 from pareto_align.models.conditioning import check_template, extend_vocabulary, missing_pieces, render
 from pareto_align.models.generation import GenerationSettings, generate, scorable_responses
+from pareto_align.scorers.specs import REWARD_SOURCE_HELP, RewardSource
 from pareto_align.trainers.progress import use_step_bar
 
 if TYPE_CHECKING:
@@ -72,11 +73,7 @@ class ConditionedSection(TRLSection):
         "seed": "the sweep's seeds",
     }
 
-    reward_source: Literal["reward_model", "gold"] = Field(
-        "reward_model",
-        description="Per-objective rewards: the multi-head reward model's heads (ensemble aggregated as "
-        "`aggregation`), or, on the built-in benchmark only, the gold functions (an oracle reward).",
-    )
+    reward_source: RewardSource = Field("objectives", description=REWARD_SOURCE_HELP)
     aggregation: Literal["mean", "wco", "uwo"] | None = Field(
         None,
         description="Ensemble aggregation per objective (Coste et al., 2023); default: the reward model's.",

@@ -10,7 +10,7 @@ of Language Model Alignment") show that best-of-n matches KL-constrained RL asym
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -25,6 +25,7 @@ from pareto_align.methods.base import (
     grid_jobs,  # fmt: skip
 )
 from pareto_align.objectives import Scalarization
+from pareto_align.scorers.specs import is_user_scorer, scorer_record
 
 if TYPE_CHECKING:
     from pareto_align.config import SweepConfig
@@ -45,11 +46,20 @@ class Config(MethodSection):
     )
     scalarization: Scalarization = Field(
         default_factory=Scalarization,
-        description="How the reward model's K scores rank candidates: linear (w . r) or tchebycheff (with ideal).",
+        description="How the K scores rank candidates: linear (w . r) or tchebycheff (with ideal).",
+    )
+    reward_source: Literal["objectives", "reward_model"] = Field(
+        "objectives",
+        description="What ranks candidates: each objective's own `scorer` (its reward-model head where it names "
+        "none), or the multi-head reward model's heads for every objective.",
     )
 
     def check(self, config: SweepConfig) -> None:
         check_ideal(self.scalarization, len(config.objectives))
+        gold = [i for i, o in enumerate(config.objectives) if o.scorer == "gold"]
+        if self.reward_source == "objectives" and gold:
+            raise ValueError(f"method.reward_source: objectives[{gold[0]}].scorer 'gold' cannot rank a best-of-n "
+                             "policy that the explorer rebuilds; use reward_source 'reward_model'")  # fmt: skip
 
     def planned_updates(self, config: SweepConfig) -> UpdatePlan:
         return UpdatePlan(0, "no training: its cost is generated tokens, n per response")
@@ -67,19 +77,32 @@ def plan(config: SweepConfig, front: Front) -> list[Job]:
 
 
 def prepare(ws: Workspace) -> None:
-    """Shared products built before distributed jobs start: every selection ranks by the reward model."""
-    ws.reward_model  # noqa: B018
+    """Shared products built before distributed jobs start: the reward model, when a selection ranks by it."""
+    if ws.uses_heads(ws.config.method.reward_source):
+        ws.reward_model  # noqa: B018
+
+
+def ranking(ws: Workspace, method: Config) -> dict[str, Any]:
+    """What ranks the candidates, as the handle names it: the reward model (relative to the run dir), and the
+    objectives' scorers when any is not a head of it (`load_policy` rebuilds them)."""
+    out: dict[str, Any] = {}
+    if ws.uses_heads(method.reward_source):
+        ws.reward_model  # noqa: B018 -- trained (once per run dir) before the handle names it
+        out["reward_model"] = "reward_model"
+    if method.reward_source == "objectives" and any(is_user_scorer(o.scorer) for o in ws.config.objectives):
+        out["scorers"] = [{"name": o.name, "direction": o.direction, "scorer": scorer_record(o.scorer)}
+                          for o in ws.config.objectives]  # fmt: skip
+    return out
 
 
 def run(job: Job, ws: Workspace) -> JobResult:
-    """The selection policy's handle: base checkpoint, n, the reward model, the weights (no training)."""
+    """The selection policy's handle: base checkpoint, n, what ranks, the weights (no training)."""
     method: Config = ws.config.method  # type: ignore[assignment]
-    ws.reward_model  # noqa: B018 -- trained (once per run dir) before the handle names it
     handle = {
         "kind": "best_of_n",
         **ws.base_reference(),  # the run's copy, or the user's model by hub name at its revision
         "n": method.n,
-        "reward_model": "reward_model",
+        **ranking(ws, method),
         "weights": job.weights,
     }
     if method.scalarization.kind != "linear":

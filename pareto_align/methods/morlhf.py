@@ -35,7 +35,8 @@ from pareto_align.methods.base import Job, JobResult, TrainedPolicy, TRLSection,
 from pareto_align.models.generation import GenerationSettings, scorable_responses, toolkit_sampling
 from pareto_align.models.policy import Policy
 from pareto_align.objectives import Scalarization
-from pareto_align.rewards import AggregatedRewardModel, ObjectiveRewards
+from pareto_align.rewards import ObjectiveRewards
+from pareto_align.scorers.specs import REWARD_SOURCE_HELP, RewardSource
 from pareto_align.trainers.progress import use_step_bar
 
 if TYPE_CHECKING:
@@ -78,11 +79,7 @@ class Config(TRLSection):
 
     name: Literal["morlhf"] = "morlhf"
     trainer: Literal["grpo", "rloo"] = Field("grpo", description="TRL's GRPOTrainer or RLOOTrainer.")
-    reward_source: Literal["reward_model", "gold"] = Field(
-        "reward_model",
-        description="Per-objective rewards: the multi-head reward model's heads (ensemble aggregated as "
-        "`aggregation`), or, on the built-in benchmark only, the gold functions (an oracle reward).",
-    )
+    reward_source: RewardSource = Field("objectives", description=REWARD_SOURCE_HELP)
     aggregation: Literal["mean", "wco", "uwo"] | None = Field(
         None,
         description="Ensemble aggregation per objective (Coste et al., 2023); default: reward_model.aggregation.",
@@ -138,10 +135,9 @@ def plan(config: SweepConfig, front: Front) -> list[Job]:
 
 def reward_scorer(ws: Workspace, method: Config) -> Scorer:
     """The per-objective reward of a section with `reward_source`, `aggregation` and `uwo_lambda` (morlhf and the
-    methods built on it, DPA, RiC): gold functions, or the reward model aggregated per objective."""
-    if method.reward_source == "gold":
-        return ws.scorer("gold")
-    return AggregatedRewardModel(ws.reward_model, method.aggregation, method.uwo_lambda)
+    methods built on it, DPA, RiC): the objectives' scorers, gold functions, or the reward model's heads (an
+    ensemble aggregated per objective)."""
+    return ws.scorer(method.reward_source, method.aggregation, method.uwo_lambda)
 
 
 def reference_rewards(ws: Workspace, method: Config, prompts: list, scorer: Scorer,

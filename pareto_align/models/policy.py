@@ -119,6 +119,23 @@ class BestOfNPolicy(Policy):
         return Generated(list(prompts), chosen, out.n_tokens)
 
 
+def _ranking_scorer(records: list[dict[str, Any]], heads, device, dtype: str | None):
+    """A best-of-n handle's `scorers` (one record per objective) as one scorer (contract: reward scoring)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from pareto_align.errors import ConfigError
+    from pareto_align.scorers.composite import build_scorer
+    from pareto_align.scorers.specs import ScorerSpec
+
+    try:
+        specs = [TypeAdapter(ScorerSpec).validate_python(r["scorer"]) for r in records]
+        where = [f"policy.scorers[{k}].scorer" for k in range(len(records))]
+        return build_scorer(specs, [r["name"] for r in records], [r["direction"] for r in records], where,
+                            heads=heads, gold=None, device=str(device), dtype=dtype)  # fmt: skip
+    except (ValidationError, KeyError, ConfigError) as err:
+        raise PolicyLoadError(f"best-of-n scorers cannot be rebuilt: {str(err).splitlines()[0]}") from None
+
+
 def _resolve(run_dir: Path, rel: str) -> Path:
     path = (run_dir / rel).resolve()
     if not path.is_relative_to(run_dir.resolve()):
@@ -370,12 +387,20 @@ def load_policy(
             model, tok = _load_hub(handle["path"], handle.get("revision"), device, dtype)
         else:
             model, tok = _load_checkpoint(_resolve(run_dir, handle["path"]), run_dir, device, dtype)
-        rm_path = (run_dir / handle["reward_model"]).resolve()
-        if not rm_path.is_relative_to(run_dir.resolve()) or not rm_path.is_dir():
-            raise PolicyLoadError(
-                f"{run_dir}: reward model '{handle['reward_model']}' is missing or outside the run"
-            )
-        reward_model = MultiHeadRewardModel.load(rm_path, dtype=frozen_dtype(dtype)).to(model.device)
+
+        def heads():
+            rm_path = (run_dir / (handle.get("reward_model") or "reward_model")).resolve()
+            if not rm_path.is_relative_to(run_dir.resolve()) or not rm_path.is_dir():
+                raise PolicyLoadError(
+                    f"{run_dir}: reward model '{handle.get('reward_model')}' is missing or outside the run"
+                )
+            return MultiHeadRewardModel.load(rm_path, dtype=frozen_dtype(dtype)).to(model.device)
+
+        reward_model = (
+            _ranking_scorer(handle["scorers"], heads, model.device, dtype)
+            if handle.get("scorers")
+            else heads()
+        )
         scalarization = Scalarization(**handle["scalarization"]) if handle.get("scalarization") else None
         return BestOfNPolicy(model, tok, handle, reward_model=reward_model, n=int(handle["n"]),
                              weights=list(handle["weights"]), scalarization=scalarization)  # fmt: skip

@@ -264,3 +264,28 @@ def save_standin(family: Family, path: str | Path, size: str = "tiny", dtype: to
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def save_standin_classifier(path: str | Path, labels: list[str] | None = None, family: Family = "qwen2",
+                            chat_template: bool = True, size: str = "tiny", seed: int = 0) -> Path:  # fmt: skip
+    """A reward model the user would bring, built locally: the family's `*ForSequenceClassification` (random init,
+    one output per label; None: one output, as Skywork-Reward and OpenAssistant's are), with or without its chat
+    template, saved in float32 as a folder `from_pretrained` reads like a hub snapshot."""
+    from transformers import AutoModelForSequenceClassification
+
+    path = Path(path)
+    tokenizer = build_standin_tokenizer(family)
+    if not chat_template:
+        tokenizer.chat_template = None
+    causal = build_standin_model(family, tokenizer, size, seed)
+    config = causal.config
+    config.num_labels = len(labels) if labels else 1
+    config.id2label = dict(enumerate(labels)) if labels else {0: "LABEL_0"}
+    config.label2id = {v: k for k, v in config.id2label.items()}
+    config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else config.eos_token_id
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = AutoModelForSequenceClassification.from_config(config)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
