@@ -92,9 +92,10 @@ def check_resumable(config: SweepConfig, run_dir: Path, config_path: Path | None
     previous = yaml.safe_load(target.read_text()) or {}
     where = f"{config_path or 'config'}: {run_dir}"
     if previous.get("hash_version") != HASH_VERSION:
-        raise ConfigError(f"{where} was made by an earlier pareto_align whose config hash ignored defaults, so "
-                          "resuming it could mix hyper-parameters; its front stays readable by explore and export; "
-                          "run the sweep into another --output-dir")  # fmt: skip
+        raise ConfigError(f"{where} was made by an earlier pareto_align whose config hash covered less (hash "
+                          f"version {previous.get('hash_version', 1)}, now {HASH_VERSION}), so resuming it could mix "
+                          "hyper-parameters or scorers; its front stays readable by explore and export; run the "
+                          "sweep into another --output-dir")  # fmt: skip
     if previous.get("config_hash") != config.config_hash():
         raise ConfigError(f"{where} holds a sweep of a different config (hash {previous.get('config_hash')} != "
                           f"{config.config_hash()}); choose another --output-dir")  # fmt: skip

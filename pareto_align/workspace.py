@@ -200,7 +200,10 @@ class Workspace:
                 shutil.rmtree(tmp, ignore_errors=True)
             setting.base_path = str(local_base)
         if setting.prompts is not None:  # data.source 'prompts': pairs from the base policy and the scorers
-            self.check_scorers(setting)
+            self.__dict__["setting"] = (
+                setting  # what makes them reads the setting (its base policy, its gold)
+            )
+            self.check_scorers()
             setting.pairs = self._scored_pairs(setting)
         n_pairs = len(setting.pairs) if setting.pairs is not None else 0
         self.log(f"data: {n_pairs} preference pairs, {len(setting.eval_prompts)} held-out prompts")
@@ -225,12 +228,12 @@ class Workspace:
         prompts, r = setting.prompts, cfg.responses_per_prompt
         flat_prompts = [p for p in prompts for _ in range(r)]
         self.log(f"data: labelling {len(prompts)} prompts x {r} responses with the objectives' scorers")
+        objectives = self.config.objectives  # each with a scorer of its own (SweepConfig's check)
+        scorer = self._build_scorer([o.scorer for o in objectives], range(len(objectives)), "objectives[{k}].scorer",
+                                    lambda: self.reward_model, full=True)  # fmt: skip
         scores = (
-            self.scorer("objectives")
-            .score(flat_prompts, [x for row in responses for x in row])
-            .double()
-            .numpy()
-        )
+            scorer.score(flat_prompts, [x for row in responses for x in row]).double().numpy()
+        )  # (P * R, K)
         chat = setting.prompt_format == "chat"
         texts = [[as_chat_completion(x) if chat else x for x in row] for row in responses]
         pairs = label_pairs(prompts, texts, scores.reshape(len(prompts), r, len(names)), names, cfg)
@@ -483,15 +486,14 @@ class Workspace:
                                                                   "evaluation.judges.{name}", lambda: self.reward_model))  # fmt: skip
         return self._scorers["judge"]
 
-    def check_scorers(self, setting: Setting | None = None) -> None:
+    def check_scorers(self) -> None:
         """Load every scorer the user brings (objectives' and judges') and call it once on two responses sampled
         from the base policy, before anything trains: a missing module, a model that is no sequence classifier,
         an `output` it lacks, a server that does not answer, a function that raises or returns the wrong number
         of values, None, NaN or inf, each reported in one line naming the objective's field."""
         from pareto_align.scorers.specs import is_user_scorer
 
-        setting = setting or self.setting
-        config = self.config
+        setting, config = self.setting, self.config
         checks = [(k, o.scorer, "objectives[{k}].scorer") for k, o in enumerate(config.objectives)
                   if is_user_scorer(o.scorer)]  # fmt: skip
         checks += [(config.objective_names.index(n), spec, "evaluation.judges.{name}")
@@ -499,9 +501,7 @@ class Workspace:
         if not checks:
             return
         prompts = (setting.prompts or setting.eval_prompts)[:2]
-        model, tokenizer = load_causal_lm(setting.base_path, config.policy.trust_remote_code, device(),
-                                          config.policy.revision if setting.benchmark is None else None,
-                                          dtype=config.policy.dtype)  # fmt: skip
+        model, tokenizer = self.load_base(device())
         out = Policy(model, tokenizer, {}).generate(prompts, GenerationSettings(max_new_tokens=16), seed=0)
         del model
         responses = scorable_responses(prompts, out.responses)

@@ -264,11 +264,11 @@ def test_unknown_version(rich_front: Front, tmp_path: Path) -> None:
     data = front_dict(rich_front)
     data["schema"] = "pareto_align.front/v9"
     msg = read_error(write_json(tmp_path / "f.json", data))
-    assert "version 'v9'" in msg and "reads: pareto_align.front/v2, pareto_align.front/v1" in msg
+    assert "version 'v9'" in msg and "reads: pareto_align.front/v3, pareto_align.front/v2, pareto_align.front/v1" in msg
 
 
-def test_v1_file_reads_as_v2(rich_front: Front, tmp_path: Path) -> None:
-    """A v1 file (tokens_seen, no run compute) reads unchanged and is written back as v2."""
+def test_v1_file_reads_as_v3(rich_front: Front, tmp_path: Path) -> None:
+    """A v1 file (tokens_seen, no run compute) reads unchanged and is written back as the current version."""
     data = front_dict(rich_front)
     data["schema"] = "pareto_align.front/v1"
     data.pop("compute", None)
@@ -279,7 +279,7 @@ def test_v1_file_reads_as_v2(rich_front: Front, tmp_path: Path) -> None:
     front = read_front(write_json(tmp_path / "v1.json", data))
     assert front.schema_ == SCHEMA and front.points[0].compute.trained_tokens == 51200
     write_front(front, tmp_path / "v2.json")
-    assert json.loads((tmp_path / "v2.json").read_text())["schema"] == "pareto_align.front/v2"
+    assert json.loads((tmp_path / "v2.json").read_text())["schema"] == "pareto_align.front/v3"
 
 
 def test_shared_compute_must_be_recorded(rich_front: Front, tmp_path: Path) -> None:

@@ -200,13 +200,15 @@ def test_run_dir_files_are_private(bon_run):
 def test_config_records_the_effective_config(bon_run):
     path, run_dir = bon_run
     record = yaml.safe_load((run_dir / "config.yaml").read_text())
-    assert record["hash_version"] == 2
+    assert record["hash_version"] == 3
     assert record["effective"]["method"] == {
         "name": "bon",
         "n": 8,
         "scalarization": {"kind": "linear", "ideal": None},
+        "reward_source": "objectives",
     }
-    assert json.loads((run_dir / "front.json").read_text())["schema"] == "pareto_align.front/v2"
+    assert record["effective"]["scorers"]["objectives"]["helpful"] == {"kind": "reward_model"}
+    assert json.loads((run_dir / "front.json").read_text())["schema"] == "pareto_align.front/v3"
 
 
 @pytest.mark.slow

@@ -270,5 +270,7 @@ def test_run_dir_of_an_older_hash_is_refused_and_stays_readable(finished_run, tm
     del record["hash_version"]  # as written before hash version 2
     (old / "config.yaml").write_text(yaml.safe_dump(record))
     assert cli.main(["sweep", str(config), "--output-dir", str(old), "--no-progress"]) == 2
-    assert "made by an earlier pareto_align whose config hash ignored defaults" in capsys.readouterr().err
+    assert "made by an earlier pareto_align whose config hash covered less (hash version 1, now 3)" in (
+        capsys.readouterr().err
+    )
     assert [p.id for p in read_front(old).points] == ["w00-s0", "w01-s0"]

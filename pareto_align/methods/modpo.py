@@ -74,9 +74,10 @@ class Config(TRLSection):
         description="Objective whose preference data each grid point trains on: 'largest_weight' (ties: first in "
         "config order) or an objective name (grid points where its weight is 0 fall back to the largest weight).",
     )
-    margin_source: Literal["reward_model", "gold", "implicit_reward"] = Field(
-        "reward_model",
-        description="Margin rewards r_j: heads of the multi-head reward model (trained on the same noisy data, so on "
+    margin_source: Literal["objectives", "reward_model", "gold", "implicit_reward"] = Field(
+        "objectives",
+        description="Margin rewards r_j: each objective's own `scorer` ('objectives'; its reward-model head where "
+        "it names none, as 'reward_model'), heads of the multi-head reward model (trained on the same noisy data, so on "
         "a comparable scale), the implicit rewards of `margin_policies`, or, on the built-in benchmark only, the "
         "gold functions (needs margin_scale calibration).",
     )

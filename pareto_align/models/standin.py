@@ -282,7 +282,9 @@ def save_standin_classifier(path: str | Path, labels: list[str] | None = None, f
     config.num_labels = len(labels) if labels else 1
     config.id2label = dict(enumerate(labels)) if labels else {0: "LABEL_0"}
     config.label2id = {v: k for k, v in config.id2label.items()}
-    config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else config.eos_token_id
+    config.pad_token_id = (
+        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else config.eos_token_id
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = AutoModelForSequenceClassification.from_config(config)

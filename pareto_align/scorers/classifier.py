@@ -74,11 +74,13 @@ class SequenceClassifierScorer:
                 f"{where}.model: {name} is not a loadable sequence classifier: {_first_line(err)}"
             ) from None
         self.model.to(device).eval().requires_grad_(False)
-        if (
-            self.tokenizer.pad_token is None
-        ):  # decoder reward models (Llama, Qwen) read the last non-pad token
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        if self.model.config.pad_token_id is None:
+        # decoder reward models (Llama, Qwen) read the reward at the last token that is not the config's pad id:
+        # the tokenizer must pad with that id
+        if self.model.config.pad_token_id is not None:
+            self.tokenizer.pad_token_id = self.model.config.pad_token_id
+        else:
+            if self.tokenizer.pad_token is None:
+                self.tokenizer.pad_token = self.tokenizer.eos_token
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
         self.tokenizer.truncation_side = "left"  # keep the response
         self.tokenizer.padding_side = "right"
