@@ -220,7 +220,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from pareto_align.export import export_runs
 
     formats = args.formats.split(",") if args.formats else None
-    written = export_runs(args.run_dirs, args.to, formats, force=args.force)
+    written = export_runs(args.run_dirs, args.to, formats, force=args.force, scoring=args.scoring)
     for path in written:
         console.print(str(path))
     return 0
@@ -292,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true", help="overwrite files that are not this exporter's own outputs"
     )
+    p.add_argument("--scoring", choices=("evaluation", "judges"), default="evaluation",
+                   help="the fronts as their evaluation scorer scored them, or as the held-out judges did")  # fmt: skip
     p.set_defaults(func=cmd_export)
     return parser
 

@@ -57,9 +57,9 @@ def _functions(prompt: str, response: str) -> list[float]:
 @pytest.mark.slow
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_every_method_trains_and_is_evaluated_on_function_scorers(tmp_path, benchmark_cache, method):
+    from pareto_align.config import parse_config
     from pareto_align.data.gold import topic_coverage
     from pareto_align.data.synthetic import load_synthetic_benchmark
-    from pareto_align.config import parse_config
 
     config = tiny_sweep_dict(benchmark_cache, objectives=SCORED, evaluation=EVALUATION,
                              method={"name": method, **METHODS[method]},
@@ -138,3 +138,55 @@ def test_pairs_from_prompts_and_scorers_train_modpo_and_reproduce(tmp_path, tiny
     assert (_run(tmp_path / "c", other) / "preference_pairs.jsonl").read_text() != (
         run_dir / "preference_pairs.jsonl"
     ).read_text()
+
+
+@pytest.mark.slow
+def test_comparison_with_judges_reports_the_ranking_under_both_and_exports_either(tmp_path, benchmark_cache,
+                                                                                   capsys):  # fmt: skip
+    from pareto_align.export.judged import rank_changes
+
+    shared = tiny_sweep_dict(benchmark_cache, objectives=SCORED, evaluation=EVALUATION,
+                             weights={"kind": "explicit", "weights": [[0.5, 0.5], [1.0, 0.0]]})  # fmt: skip
+    del shared["method"]
+    methods = [{"name": "bon", "n": 4}, {"name": "modpo", "trl": OFFLINE}]
+    path = tmp_path / "compare.yaml"
+    path.write_text(yaml.safe_dump({**shared, "name": "judged", "methods": methods}))
+    out = tmp_path / "out"
+    assert cli.main(["compare", str(path), "--output-dir", str(out), "--no-progress"]) == 0
+    fronts = {label: read_front(out / label) for label in ("bon", "modpo")}
+    changes = rank_changes(fronts)
+    table = (out / "report" / "judges" / "ranking.md").read_text()
+    for c in changes:
+        assert (
+            f"| {c.label} | {c.evaluation_hv:.4g} | {c.evaluation_rank} | {c.judged_hv:.4g} | {c.judged_rank} |"
+            in table
+        )
+    assert "helpful: gold" in table
+    assert (out / "report" / "judges" / "summary.md").exists()
+    # the exporter shows either scoring; judged values differ from the evaluation's on helpful (gold vs function)
+    assert (
+        cli.main(
+            [
+                "export",
+                str(out / "bon"),
+                "--to",
+                str(tmp_path / "j"),
+                "--scoring",
+                "judges",
+                "--formats",
+                "csv",
+            ]
+        )
+        == 0
+    )
+    assert fronts["bon"].points[0].judged.values[0] != fronts["bon"].points[0].values[0]
+
+
+def test_rank_changes_by_hand():
+    from pareto_align.export.judged import RankChange, _ranks, rank_change_markdown
+
+    assert _ranks([3.0, 5.0, 1.0]) == [2, 1, 3]
+    text = rank_change_markdown([RankChange("a", 3.0, 1.0, 1, 2), RankChange("b", 2.0, 4.0, 2, 1)],
+                                {"helpful": {"kind": "model"}})  # fmt: skip
+    assert "| a | 3 | 1 | 1 | 2 | down 1 |" in text and "| b | 2 | 2 | 4 | 1 | up 1 |" in text
+    assert text.rstrip().endswith("The ranking changes: a from 1 to 2; b from 2 to 1.")

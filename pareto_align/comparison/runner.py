@@ -87,9 +87,25 @@ def _report(comparison: Comparison, uses: list[MethodUse], report: Path, formats
                         policy_budget=rung if budget.fill else None)  # fmt: skip
         if budget.ladder:
             write_ladder(uses, report, formats)
+        _judged_report(comparison, report, formats)
     except ExportError as err:
         # the fronts and the summary stand; `pareto-align export` can redo the report
         log(f"report not written: {err}")
+
+
+def _judged_report(comparison: Comparison, report: Path, formats: Sequence[str] | None) -> None:
+    """With held-out judges: the report again as they score the fronts (report/judges/), and how the methods'
+    ranking changes between the evaluation scorer and the judges (report/judges/ranking.md)."""
+    from pareto_align.export import export_runs
+    from pareto_align.export.judged import rank_change_markdown, rank_changes
+    from pareto_align.front.schema import read_front
+
+    fronts = {r.label: read_front(report.parent / r.label) for r in comparison.runs}
+    if not all(front.judged for front in fronts.values()):
+        return
+    export_runs([report.parent / label for label in fronts], report / "judges", formats, scoring="judges")
+    judges = next(iter(fronts.values())).provenance.get("scorers", {}).get("judges", {})
+    write_text_atomic(report / "judges" / "ranking.md", rank_change_markdown(rank_changes(fronts), judges))
 
 
 def _check_directory(comparison: Comparison, out_dir: Path, log) -> None:

@@ -46,7 +46,14 @@ from pareto_align.explorer.live import (
     missing_checkpoints,
     policy_cache_key,
 )
-from pareto_align.explorer.runs import LoadedRun, compatible_runs, load_runs, objective_groups
+from pareto_align.explorer.runs import (
+    LoadedRun,
+    any_judged,
+    compatible_runs,
+    load_runs,
+    objective_groups,
+    scored_by,
+)
 from pareto_align.explorer.selection import UTILITIES, Choice, best_point
 from pareto_align.explorer.simplex import (
     angle_from_weights,
@@ -56,6 +63,7 @@ from pareto_align.explorer.simplex import (
     weights_from_angle,
 )
 from pareto_align.explorer.view import FrontView, build_view, linear_connectivity, restrict
+from pareto_align.front.schema import SCORINGS
 
 HIGHLIGHT_KEY = "explorer.highlighted"
 ALL_SERIES = "all shown"
@@ -413,6 +421,11 @@ def main(run_dirs: Sequence[Path] | None = None) -> None:
         return
     runs = load_runs(run_dirs)
     show_run_messages(runs)
+    if any_judged(runs):  # the front as its evaluation scorer scores it, or as the held-out judges do
+        scoring = st.sidebar.radio("Scored by", SCORINGS, horizontal=True, key="runs.scoring",
+                                   help="evaluation.judges: the same responses scored by other scorers than the "
+                                   "front trained on; runs without judges are hidden under 'judges'.")  # fmt: skip
+        runs = scored_by(runs, scoring)
     groups = objective_groups(runs)
     if not groups:
         st.info("Nothing to show yet: none of the given runs has an evaluated point.")

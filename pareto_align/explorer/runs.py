@@ -8,7 +8,7 @@ that run and keep showing the others. Only ``run_dir/front.json`` is read here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pareto_align.export.style import run_labels
@@ -84,3 +84,20 @@ def objective_groups(runs: Sequence[LoadedRun]) -> dict[tuple[str, ...], list[st
         if r.ok:
             groups.setdefault(r.objective_names, []).append(r.label)
     return groups
+
+
+def scored_by(runs: Sequence[LoadedRun], scoring: str) -> list[LoadedRun]:
+    """The runs with their fronts as `scoring` scores them (`Front.scored_by`: the evaluation scorer, or the
+    held-out judges); a run without judges' scores is left out of a `judges` view, with a notice."""
+    if scoring == "evaluation":
+        return list(runs)
+    out = []
+    for run in runs:
+        if run.front is not None and run.front.judged:
+            out.append(replace(run, front=run.front.scored_by(scoring)))
+    return out
+
+
+def any_judged(runs: Sequence[LoadedRun]) -> bool:
+    """Whether some run's front was also scored by held-out judges (`evaluation.judges`)."""
+    return any(r.front is not None and r.front.judged for r in runs)

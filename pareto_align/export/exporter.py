@@ -255,19 +255,21 @@ def export_runs(
     *,
     force: bool = False,
     policy_budget: int | None = None,
+    scoring: str = "evaluation",
 ) -> list[Path]:
     """Export the fronts of ``run_dirs`` (folders holding ``front.json``, or front files) into ``to``.
 
     ``formats`` among :data:`EXPORT_FORMATS` (None = all). ``force`` allows overwriting files that are not
     unmodified outputs of an earlier export. ``policy_budget``: the policy updates per seed every run was given
-    (`pareto-align compare` with `budget.fill`), marked on the anytime figure. Returns the paths written, the
+    (`pareto-align compare` with `budget.fill`), marked on the anytime figure. ``scoring``: ``judges`` exports
+    the fronts as the held-out judges scored them (``evaluation.judges``). Returns the paths written, the
     manifest last. Raises ExportError (or FrontFileError for an unreadable front file) with one clear message.
     """
     fmts = _check_formats(formats)
     out = Path(to)
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out}: exists and is not a directory")
-    runs = load_runs(run_dirs)
+    runs = load_runs(run_dirs, scoring)
     analysis = analyse(runs)
     settings = _settings(runs[0].front, analysis, fmts)
     warnings = [f"{s.label}: one seed, no confidence interval" for s in analysis.summaries if s.n_seeds == 1]

@@ -102,9 +102,10 @@ def _compared_labels(folder: Path) -> list[str] | None:
         return None
 
 
-def load_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> list[Run]:
+def load_runs(run_dirs: Sequence[str | os.PathLike[str]], scoring: str = "evaluation") -> list[Run]:
     """Read each run dir's ``front.json`` (or a front file given directly; a comparison folder stands for its
-    run subfolders, see :func:`expand_run_dirs`) and check compatibility."""
+    run subfolders, see :func:`expand_run_dirs`) and check compatibility. ``scoring``: the fronts as their
+    evaluation scorer scores them, or as the held-out ``judges`` do (``Front.scored_by``)."""
     if not run_dirs:
         raise ExportError("no run directories given")
     files = [d / FRONT_FILENAME if d.is_dir() else d for d in expand_run_dirs(run_dirs)]
@@ -115,6 +116,12 @@ def load_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> list[Run]:
             raise ExportError(f"{f}: given twice (arguments {seen[key] + 1} and {i + 1})")
         seen[key] = i
     fronts = [read_front(f) for f in files]
+    if scoring != "evaluation":
+        unjudged = [str(f) for f, front in zip(files, fronts, strict=True) if not front.judged]
+        if unjudged:
+            raise ExportError(f"{unjudged[0]}: not scored by held-out judges (evaluation.judges); export it with "
+                              "--scoring evaluation")  # fmt: skip
+        fronts = [front.scored_by(scoring) for front in fronts]
     runs = [
         Run(name, front, f)
         for name, front, f in zip(run_labels([f.parent for f in files]), fronts, files, strict=True)
