@@ -77,6 +77,22 @@ class RayLauncher:
         self.task = self.ray.remote(run_job_in_worker)
         self.timings: list[dict[str, Any]] = []  # per job: submitted, received, worker seconds (benchmarks)
 
+    def check_scorers(self, config: SweepConfig) -> None:
+        """Every reward function the config names must import in a Ray worker as it does here: ConfigError naming
+        the objective's field for one that does not (a module on the driver's path alone, a file the workers'
+        machine lacks), before any job starts."""
+        from pareto_align.scorers.specs import FunctionSpec
+
+        functions = [(where, spec) for where, spec in config.scorer_fields() if isinstance(spec, FunctionSpec)]
+        if not functions:
+            return
+        check = self.ray.remote(num_cpus=0)(function_importable)
+        answers = self.ray.get([check.remote(spec.target, str(spec.source_file()) if spec.is_file else None)
+                                for _, spec in functions])  # fmt: skip
+        for (where, spec), error in zip(functions, answers, strict=True):
+            if error is not None:
+                raise ConfigError(f"{where}.function: the Ray workers cannot import {spec.target}: {error}")
+
     def _options(self) -> dict[str, Any]:
         r = self.launcher.resources
         options: dict[str, Any] = {"num_cpus": r.num_cpus, "num_gpus": r.num_gpus,
@@ -164,6 +180,24 @@ class RayLauncher:
     def close(self) -> None:
         if self.started_ray:
             self.ray.shutdown()
+
+
+def function_importable(module: str, file: str | None) -> str | None:
+    """In a worker: None when a reward function's module (or file) imports, else the error in one line."""
+    import importlib
+    import importlib.util
+
+    try:
+        if file is not None:
+            spec = importlib.util.spec_from_file_location("pareto_align_reward_fn_check", file)
+            if spec is None or spec.loader is None:
+                return f"cannot load {file}"
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        else:
+            importlib.import_module(module)
+    except Exception as err:  # noqa: BLE001 -- reported to the driver as one line
+        return f"{type(err).__name__}: {err}"
+    return None
 
 
 def describe_failure(err: BaseException) -> str:

@@ -181,7 +181,9 @@ class LocalLauncher:
 def make_launcher(config: SweepConfig, log=print) -> LocalLauncher | RayLauncher:
     """The launcher of `config.launcher.kind`."""
     if config.launcher.kind == "ray":
-        return RayLauncher(config.launcher, log)  # imports Ray only here
+        launcher = RayLauncher(config.launcher, log)  # imports Ray only here
+        launcher.check_scorers(config)
+        return launcher
     return LocalLauncher()
 
 

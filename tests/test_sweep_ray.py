@@ -145,3 +145,24 @@ def test_ray_launcher_without_ray_is_a_one_line_error(tmp_path, capsys, monkeypa
     assert cli.main(["sweep", str(path), "--output-dir", str(tmp_path / "run"), "--launcher", "ray"]) == 2
     assert "launcher.kind: 'ray' needs Ray: pip install 'pareto-align[ray]'" in capsys.readouterr().err
     assert not (tmp_path / "run" / "front.json").exists()  # nothing was run
+
+
+@pytest.mark.slow
+def test_a_reward_function_the_workers_cannot_import_is_refused_before_any_job(ray_cluster, tmp_path,
+                                                                                benchmark_cache, capsys):  # fmt: skip
+    """`reward_fns` imports here (pytest puts tests/ on the driver's path) and not in a Ray worker."""
+    config = tiny_sweep_dict(benchmark_cache, launcher={"kind": "ray"})
+    config["objectives"][1]["scorer"] = {"function": "reward_fns:n_words"}
+    code, run_dir = _sweep(tmp_path, "unimportable", config)
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: objectives[1].scorer.function: the Ray workers cannot import reward_fns: "
+                          "ModuleNotFoundError: No module named 'reward_fns'"), err  # fmt: skip
+    assert not (run_dir / "points").exists()
+    # the same function given as a file imports in the workers
+    config["objectives"][1]["scorer"] = {
+        "function": str(Path(__file__).parent / "reward_fns.py") + ":n_words"
+    }
+    from pareto_align.distributed import RayLauncher
+
+    RayLauncher(parse_config(config).launcher).check_scorers(parse_config(config))
