@@ -135,6 +135,13 @@ SIZES: dict[str, dict[str, int]] = {
         "num_attention_heads": 4,
         "num_key_value_heads": 2,
     },  # fmt: skip
+    "small": {  # a few million parameters: benchmarks where the forward pass, not the overhead, should dominate
+        "hidden_size": 256,
+        "intermediate_size": 768,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 2,
+    },  # fmt: skip
     "0.5b": {
         "hidden_size": 896,
         "intermediate_size": 4864,
@@ -144,7 +151,7 @@ SIZES: dict[str, dict[str, int]] = {
     },  # fmt: skip
 }
 # Rows of the embedding matrix: Qwen pads past its tokenizer (151,665 -> 151,936), Llama 3 matches it (128,256).
-VOCAB_SIZE = {"tiny": 1024, "0.5b": 151_936}
+VOCAB_SIZE = {"tiny": 1024, "small": 1024, "0.5b": 151_936}
 TOKENIZER_SIZE = {"qwen2": 960, "llama3": 2048}
 
 # Words for the tokenizer's training corpus and the stand-in data sets (see `example_texts`).

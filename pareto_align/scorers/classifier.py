@@ -106,10 +106,13 @@ class SequenceClassifierScorer:
     def score(self, prompts: Sequence, responses: Sequence) -> torch.Tensor:
         texts, special = self.texts(prompts, responses)
         size, device = self.spec.batch_size, self.model.device
+        # batches of similar lengths pad less; the rows are put back in their order at the end
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         chunks = []
         with torch.inference_mode():
             for start in range(0, len(texts), size):
-                batch = self.tokenizer(texts[start : start + size], add_special_tokens=special, padding=True,
+                rows = [texts[i] for i in order[start : start + size]]
+                batch = self.tokenizer(rows, add_special_tokens=special, padding=True,
                                        truncation=True, max_length=self.spec.max_length, return_tensors="pt")  # fmt: skip
                 out = self.model(**batch.to(device))
                 rewards = getattr(out, self.spec.output_field, None)
@@ -120,7 +123,8 @@ class SequenceClassifierScorer:
                 chunks.append(rewards.float().reshape(rewards.shape[0], -1))  # (b, M), left on the device
         if not chunks:
             return torch.zeros((0, self.n_outputs or 1))
-        scores = torch.cat(chunks).cpu()  # (N, M): one copy to the host
+        scores = torch.empty((len(texts), chunks[0].shape[1]))  # (N, M)
+        scores[torch.tensor(order)] = torch.cat(chunks).cpu()  # one copy to the host, rows in their order
         self.n_outputs = scores.shape[1]
         return scores
 
