@@ -62,10 +62,9 @@ from pareto_align.tracking import trainer_args, trainer_logging
 from pareto_align.trainers.reward_model_trainer import pairwise_accuracy, train_reward_model
 
 REWARD_MODEL_DIR = "reward_model"
-PAIRS_FILE = (
-    "preference_pairs.jsonl"  # data.source 'prompts': the pairs made from the base policy and the scorers
-)
-RESPONSES_DIR = "base_responses"  # ... and the base policy's responses they are made of
+# data.source 'prompts': the pairs made from the base policy and the scorers, and the responses they are made of
+PAIRS_FILE = "preference_pairs.jsonl"
+RESPONSES_DIR = "base_responses"
 BASE_RESPONSES = "base_responses"  # their cost, in the front's shared compute
 RESPONSE_CHUNK = 32  # prompts per chunk of base responses: what an interrupted run loses at most
 
@@ -200,9 +199,8 @@ class Workspace:
                 shutil.rmtree(tmp, ignore_errors=True)
             setting.base_path = str(local_base)
         if setting.prompts is not None:  # data.source 'prompts': pairs from the base policy and the scorers
-            self.__dict__["setting"] = (
-                setting  # what makes them reads the setting (its base policy, its gold)
-            )
+            # what makes the pairs reads this setting (its base policy, its gold): cached before they exist
+            self.__dict__["setting"] = setting
             self.check_scorers()
             setting.pairs = self._scored_pairs(setting)
         n_pairs = len(setting.pairs) if setting.pairs is not None else 0
@@ -409,7 +407,7 @@ class Workspace:
     def reward_diffs(self, source: str) -> np.ndarray:
         """r(x, y_w) - r(x, y_l) for every preference pair, (N, K), from `source`; computed once per run dir (under
         a launcher, each process scores its share of the pairs)."""
-        name = f"reward_diffs_{source}"
+        name = f"reward_diffs_{self.source_name(source)}"
         diffs = self.load_array(name)
         if diffs is None:
             scorer, pairs = self.scorer(source), self.pairs("reward differences")
@@ -447,6 +445,13 @@ class Workspace:
                     full=True,
                 )
         return self._scorers[key]
+
+    def source_name(self, source: str) -> str:
+        """`source` as the files built from its scores name it: 'objectives' whose objectives all use their
+        reward-model heads is 'reward_model' (the same scores, so the same arrays, as before scorers existed)."""
+        if source == "objectives" and all(spec_kind(o.scorer) == "reward_model" for o in self.config.objectives):
+            return "reward_model"
+        return source
 
     def uses_heads(self, source: str | None) -> bool:
         """Whether scoring from `source` (a `RewardSource`) reads the multi-head reward model."""

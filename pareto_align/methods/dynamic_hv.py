@@ -140,7 +140,7 @@ def default_bounds(ws: Workspace, method: Config, scorer: Scorer) -> tuple[list[
         return method.bounds.lower, method.bounds.upper
     if method.reward_source == "gold":
         return list(ws.config.reference_point), ws.setting.gold.best().tolist()  # type: ignore[union-attr]
-    path = ws.run_dir / f"reward_bounds_{method.reward_source}.json"
+    path = ws.run_dir / f"reward_bounds_{ws.source_name(method.reward_source)}.json"
     if not path.exists():
         pairs = ws.pairs("dynamic_hv bounds")
         scores = torch.cat([scorer.score(pairs["prompt"], pairs[side]) for side in ("chosen", "rejected")])
@@ -155,7 +155,7 @@ def base_vector(ws: Workspace, method: Config, scorer: Scorer) -> list[float]:
     every run's buffer; shared work, recorded once per run directory."""
     from pareto_align.workspace import device
 
-    path = ws.run_dir / f"{HV_SEED}_{method.reward_source}_n{method.samples_per_prompt}.json"
+    path = ws.run_dir / f"{HV_SEED}_{ws.source_name(method.reward_source)}_n{method.samples_per_prompt}.json"
     if not path.exists():
         model, tokenizer = ws.load_base(device())
         ev = ws.evaluate(Policy(model, tokenizer, {}), method.samples_per_prompt, scorer=scorer)

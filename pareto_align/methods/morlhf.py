@@ -147,7 +147,7 @@ def reference_rewards(ws: Workspace, method: Config, prompts: list, scorer: Scor
     Responses are as long as the method's completions (`max_new_tokens`; default `trl.max_completion_length`)."""
     from pareto_align.workspace import device
 
-    path = ws.run_dir / f"{PAR_REFERENCE}_{method.reward_source}.npy"
+    path = ws.run_dir / f"{PAR_REFERENCE}_{ws.source_name(method.reward_source)}.npy"
     cost_path = path.with_suffix(".json")
     built = path.exists()
     if ws.collective:  # the main process decides; each process then answers its share of the prompts
