@@ -14,8 +14,11 @@ import yaml
 from conftest import tiny_sweep_dict
 
 from pareto_align import cli
+from pareto_align.comparison import load_comparison, run_comparison
+from pareto_align.config import load_config
 from pareto_align.front import read_front
 from pareto_align.models.policy import load_policy
+from pareto_align.sweep import run_sweep
 
 TRL = {"max_steps": 2, "max_completion_length": 8, "per_device_train_batch_size": 8, "num_generations": 4,
        "logging_steps": 1}  # fmt: skip
@@ -41,12 +44,13 @@ EVALUATION = {"scorer": "objectives", "samples_per_prompt": 1, "max_prompts": 4,
               "generation": {"max_new_tokens": 8}, "judges": {"helpful": "gold"}}  # fmt: skip
 
 
-def _run(tmp_path, config: dict, code: int = 0):
+def _run(tmp_path, config: dict):
+    """The sweep through the library (the CLI's figures are not what these tests are about)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     run_dir = tmp_path / "run"
-    assert cli.main(["sweep", str(path), "--output-dir", str(run_dir), "--no-progress"]) == code
+    run_sweep(load_config(path), run_dir, config_path=path, progress=False, log=lambda *_: None)
     return run_dir
 
 
@@ -152,7 +156,7 @@ def test_comparison_with_judges_reports_the_ranking_under_both_and_exports_eithe
     path = tmp_path / "compare.yaml"
     path.write_text(yaml.safe_dump({**shared, "name": "judged", "methods": methods}))
     out = tmp_path / "out"
-    assert cli.main(["compare", str(path), "--output-dir", str(out), "--no-progress"]) == 0
+    run_comparison(load_comparison(path), out, progress=False, log=lambda *_: None, formats=["md", "csv"])
     fronts = {label: read_front(out / label) for label in ("bon", "modpo")}
     changes = rank_changes(fronts)
     table = (out / "report" / "judges" / "ranking.md").read_text()
