@@ -43,6 +43,7 @@ from pareto_align.errors import ConfigError
 from pareto_align.evaluate import Evaluation, Scorer, evaluate_policy
 from pareto_align.front import FrontTracker
 from pareto_align.models.chat import PromptFormat, as_chat_prompt, is_conversational, resolve_prompt_format
+from pareto_align.models.gguf import resolve_base_model
 from pareto_align.models.loading import frozen_dtype, load_causal_lm, load_model, load_tokenizer
 from pareto_align.models.policy import Policy
 from pareto_align.models.reward_model import MultiHeadRewardModel
@@ -137,7 +138,9 @@ def prepare_setting(config: SweepConfig, progress: bool, log=print) -> Setting:
 
     if config.policy.model is None:
         raise ConfigError("policy.model: set the base policy (name or path) when data.source is 'files'")
-    tokenizer = _load_tokenizer(config, config.policy.model, config.policy.revision)
+    # a GGUF file (or a packaged one's short name) becomes its converted folder in the cache (models/gguf.py)
+    base = resolve_base_model(config.policy.model, config.cache_dir, config.policy.revision, log=log)
+    tokenizer = _load_tokenizer(config, base, config.policy.revision)
     prompt_format = resolve_prompt_format(config.data.prompt_format, tokenizer, config.policy.model)
     data = load_preference_files(config.data.files, config.objectives, prompt_format=prompt_format,
                                  log=log)  # fmt: skip
@@ -147,7 +150,7 @@ def prepare_setting(config: SweepConfig, progress: bool, log=print) -> Setting:
     else:  # hold out prompts for evaluation: neither the reward model nor the policies train on them
         data, test = data.split(0.1, seed=0)
         prompts = distinct_prompts(test.pairs, test.scores)
-    return Setting(config.policy.model, data.pairs, prompts, None, data.scores, prompt_format=prompt_format,
+    return Setting(base, data.pairs, prompts, None, data.scores, prompt_format=prompt_format,
                    tokenizer=tokenizer)  # fmt: skip
 
 
