@@ -14,7 +14,7 @@ other columns, the objective's name). Models and analysers load once per process
 | function | what it measures | range | library |
 |---|---|---|---|
 | `sentiment` | VADER's compound polarity (Hutto and Gilbert, ICWSM 2014), lexicon and rules | [-1, 1] | vaderSentiment |
-| `readability` | Flesch reading ease, 206.835 - 1.015 words/sentence - 84.6 syllables/word | unbounded, 0 for no text; plain English 60-70, a single short word ~121 | textstat (syllables from the CMU dictionary, pyphen otherwise) |
+| `readability` | Flesch reading ease, 206.835 - 1.015 words/sentence - 84.6 syllables/word, clipped to the scale's [0, 100] | [0, 100], 0 for no text; plain English 60-70 | textstat (syllables from the CMU dictionary, pyphen otherwise) |
 | `offensive` | probability of offensive language: a linear SVM on bag-of-words, calibrated, trained on 200k human-labelled texts | [0, 1] | alt-profanity-check |
 | `length` | words (whitespace-separated) | >= 0 | none |
 | `prompt_overlap` | share of the prompt's content words (lower-cased, without stop words) that the response uses: does it stay on the request | [0, 1] | none |
@@ -107,9 +107,15 @@ def sentiment(prompts: list, completions: list, **kwargs) -> list[float]:
 
 
 def readability(prompts: list, completions: list, **kwargs) -> list[float]:
-    """Flesch reading ease of each completion (higher reads more easily; 0 for no text)."""
+    """Flesch reading ease of each completion, clipped to [0, 100] (higher reads more easily; 0 for no text).
+
+    The formula is unbounded: a URL or a run of letters without spaces scores below -600, one short word above
+    120. On SmolLM2-135M's sampled responses 1% fell below -18 (experiments/RESULTS.md); unclipped, those few
+    would set the reward's scale."""
     textstat = _textstat()
-    return [float(textstat.flesch_reading_ease(completion_text(c))) for c in completions]
+    return [
+        min(max(float(textstat.flesch_reading_ease(completion_text(c))), 0.0), 100.0) for c in completions
+    ]
 
 
 def offensive(prompts: list, completions: list, **kwargs) -> list[float]:

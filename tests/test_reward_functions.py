@@ -23,16 +23,20 @@ def test_sentiment_is_vaders_normalized_valence():
 
 
 @needs_real
-def test_readability_is_flesch_reading_ease():
-    # 9 words, 2 sentences, 10 syllables (hap-py): 206.835 - 1.015 * 9/2 - 84.6 * 10/9
-    text = "The cat sat on the mat. It was happy."
-    values = rf.readability(["", ""], [text, ""])
-    assert values == pytest.approx([206.835 - 1.015 * 4.5 - 84.6 * 10 / 9, 0.0])
-    # longer words in one long sentence read worse
+def test_readability_is_flesch_reading_ease_clipped_to_its_scale():
+    # 9 words, 1 sentence, 11 syllables: 206.835 - 1.015 * 9/1 - 84.6 * 11/9
+    fox = "The quick brown fox jumps over the lazy dog."
+    # 11 words, 2 sentences, 19 syllables: ev-er-y 3, mor-ning 2, she 1, wa-ters 2, the 1, gar-den 2; the 1,
+    # flow-ers 2, look 1, pret-ty 2, to-day 2
+    garden = "Every morning she waters the garden. The flowers look pretty today."
+    # unclipped: 9 words, 2 sentences, 10 syllables give 108.27; long words in one sentence give below 0
+    easy = "The cat sat on the mat. It was happy."
     hard = (
         "Institutional considerations necessitate comprehensive organizational reconfiguration immediately."
     )
-    assert rf.readability([""], [hard])[0] < 0 < values[0]
+    values = rf.readability([""] * 5, [fox, garden, easy, hard, ""])
+    expected = [206.835 - 1.015 * 9 - 84.6 * 11 / 9, 206.835 - 1.015 * 5.5 - 84.6 * 19 / 11, 100.0, 0.0, 0.0]
+    assert values == pytest.approx(expected)
 
 
 @needs_real
