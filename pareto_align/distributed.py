@@ -83,7 +83,9 @@ class RayLauncher:
         machine lacks), before any job starts."""
         from pareto_align.scorers.specs import FunctionSpec
 
-        functions = [(where, spec) for where, spec in config.scorer_fields() if isinstance(spec, FunctionSpec)]
+        functions = [
+            (where, spec) for where, spec in config.scorer_fields() if isinstance(spec, FunctionSpec)
+        ]
         if not functions:
             return
         check = self.ray.remote(num_cpus=0)(function_importable)

@@ -452,7 +452,9 @@ class Workspace:
     def source_name(self, source: str) -> str:
         """`source` as the files built from its scores name it: 'objectives' whose objectives all use their
         reward-model heads is 'reward_model' (the same scores, so the same arrays, as before scorers existed)."""
-        if source == "objectives" and all(spec_kind(o.scorer) == "reward_model" for o in self.config.objectives):
+        if source == "objectives" and all(
+            spec_kind(o.scorer) == "reward_model" for o in self.config.objectives
+        ):
             return "reward_model"
         return source
 
