@@ -32,7 +32,6 @@ from typing import Any
 
 import datasets
 import numpy as np
-import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from pareto_align import ranks
@@ -43,7 +42,7 @@ from pareto_align.errors import ConfigError
 from pareto_align.evaluate import Evaluation, Scorer, evaluate_policy
 from pareto_align.front import FrontTracker
 from pareto_align.models.chat import PromptFormat, as_chat_prompt, is_conversational, resolve_prompt_format
-from pareto_align.models.loading import frozen_dtype, load_causal_lm, load_model, load_tokenizer
+from pareto_align.models.loading import device, frozen_dtype, load_causal_lm, load_model, load_tokenizer
 from pareto_align.models.policy import Policy
 from pareto_align.models.reward_model import MultiHeadRewardModel
 from pareto_align.tracking import trainer_args, trainer_logging
@@ -78,10 +77,6 @@ def distinct_prompts(*tables: datasets.Dataset | None) -> list:
     """The distinct `prompt` values of the tables (strings or message lists), in first-seen order."""
     rows = [p for table in tables if table is not None for p in table["prompt"]]
     return list({json.dumps(p, sort_keys=True): p for p in rows}.values())
-
-
-def device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _load_tokenizer(config: SweepConfig, path: str, revision: str | None) -> PreTrainedTokenizerBase:

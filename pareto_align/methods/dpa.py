@@ -85,6 +85,7 @@ from pareto_align.methods._conditioned import (
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan, fitting_steps
 from pareto_align.methods.morlhf import PAR_REFERENCE, reference_rewards, reward_scorer
 from pareto_align.models.conditioning import format_conditioned_prompt, integer_weights
+from pareto_align.models.loading import device
 from pareto_align.rewards import par_shaping
 
 if TYPE_CHECKING:
@@ -279,8 +280,6 @@ def plan(config: SweepConfig, front: Front) -> list[Job]:
 
 def train(ws: Workspace, section: Config, job: Job, template: str, condition: dict) -> Rounds:
     """The rounds of rejection-sampling fine-tuning still to do (a resumed job starts after its last round)."""
-    from pareto_align.workspace import device
-
     rounds = Rounds.load(ws, job.id)
     if rounds.done >= section.iterations:
         return rounds

@@ -39,6 +39,7 @@ from pareto_align.front.schema import Compute
 from pareto_align.methods import morlhf
 from pareto_align.methods._dynamic import DynamicSection, plan
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy
+from pareto_align.models.loading import device
 from pareto_align.models.policy import Policy
 from pareto_align.trainers.dynamic_grpo import DynamicGRPOTrainer
 from pareto_align.weighting import HypervolumeBuffer, meta_multiplier
@@ -153,8 +154,6 @@ def default_bounds(ws: Workspace, method: Config, scorer: Scorer) -> tuple[list[
 def base_vector(ws: Workspace, method: Config, scorer: Scorer) -> list[float]:
     """The base policy's objective vector in the training reward's units, on the held-out prompts: the seed of
     every run's buffer; shared work, recorded once per run directory."""
-    from pareto_align.workspace import device
-
     path = ws.run_dir / f"{HV_SEED}_{method.reward_source}_n{method.samples_per_prompt}.json"
     if not path.exists():
         model, tokenizer = ws.load_base(device())

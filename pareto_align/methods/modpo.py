@@ -26,6 +26,7 @@ from pareto_align import ranks
 from pareto_align.errors import ConfigError
 from pareto_align.front.schema import Compute, Front
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy, TRLSection, grid_jobs
+from pareto_align.models.loading import device
 from pareto_align.trainers.modpo_config import MODPOConfig
 from pareto_align.trainers.modpo_trainer import (
     PAIR_INDEX,
@@ -223,8 +224,6 @@ _PREPARED: weakref.WeakKeyDictionary[Workspace, dict[str, datasets.Dataset]] = w
 def reference_key(section: Config) -> str:
     """Hash of what the reference log-probs of a pair depend on besides the data and the policy: the TRL settings
     of tokenization and of the reference pass (batches are padded together), and the device."""
-    from pareto_align.workspace import device
-
     trl = {key: value for key, value in section.effective()["trl"].items() if key not in OPTIMIZATION_ONLY}
     payload = json.dumps({"trl": trl, "device": device()}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]

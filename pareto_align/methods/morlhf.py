@@ -33,6 +33,7 @@ from pareto_align.atomic import write_bytes_atomic, write_text_atomic
 from pareto_align.front.schema import Compute, Front
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy, TRLSection, check_ideal, grid_jobs
 from pareto_align.models.generation import GenerationSettings, scorable_responses, toolkit_sampling
+from pareto_align.models.loading import device, load_causal_lm
 from pareto_align.models.policy import Policy
 from pareto_align.objectives import Scalarization
 from pareto_align.rewards import AggregatedRewardModel, ObjectiveRewards
@@ -149,8 +150,6 @@ def reference_rewards(ws: Workspace, method: Config, prompts: list, scorer: Scor
     """PAR's reference: the base policy's response to each training prompt, scored per objective (P, K). Computed
     once per run directory, a shared product whose cost is recorded once (`par_reference` in the run's compute).
     Responses are as long as the method's completions (`max_new_tokens`; default `trl.max_completion_length`)."""
-    from pareto_align.workspace import device
-
     path = ws.run_dir / f"{PAR_REFERENCE}_{method.reward_source}.npy"
     cost_path = path.with_suffix(".json")
     built = path.exists()
@@ -274,8 +273,6 @@ def start_policy(ws: Workspace, start: str | None) -> tuple[Any, Any, Any]:
 
         base, tokenizer = ws.load_base()
         return PeftModel.from_pretrained(base, str(path), is_trainable=True), tokenizer, None
-    from pareto_align.workspace import load_causal_lm
-
     model, tokenizer = load_causal_lm(str(path), ws.config.policy.trust_remote_code, trainable=True)
     return model, tokenizer, None
 

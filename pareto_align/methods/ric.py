@@ -51,6 +51,7 @@ from pareto_align.methods._conditioned import (
 from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan, change
 from pareto_align.methods.morlhf import reward_scorer
 from pareto_align.models.conditioning import desired_scores, format_number, write_values
+from pareto_align.models.loading import device
 
 if TYPE_CHECKING:
     from pareto_align.config import SweepConfig
@@ -188,8 +189,6 @@ def plan(config: SweepConfig, front: Front) -> list[Job]:
 
 def train(ws: Workspace, section: Config, job: Job, template: str) -> Rounds:
     """The offline round, then the online rounds still to do (a resumed job starts after its last round)."""
-    from pareto_align.workspace import device
-
     total = 1 + section.online_iterations
     rounds = Rounds.load(ws, job.id)
     if rounds.done >= total:

@@ -28,6 +28,11 @@ DtypeSetting = Literal["auto", "float32", "bfloat16"]
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
+def device() -> str:
+    """The device every model of a job sits on: the GPU when one is visible, else the CPU."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def frozen_dtype(setting: str | None) -> torch.dtype | str:
     """`policy.dtype` as `from_pretrained`'s `dtype`: "auto" (the checkpoint's own) or a torch dtype."""
     if setting is None or setting == "auto":
