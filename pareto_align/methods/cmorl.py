@@ -69,6 +69,7 @@ from pareto_align.methods._dynamic import DynamicSection
 from pareto_align.methods.base import (
     Job,
     JobResult,
+    MethodInfo,
     TrainedPolicy,
     UpdatePlan,
     change,
@@ -521,3 +522,16 @@ def run(job: Job, ws: Workspace) -> JobResult:
                               "objective_gain": float(G[obj] - reference[obj])})  # fmt: skip
     point = TrainedPolicy(job.id, handle, job.seed, compute, step=compute.policy_updates, metadata=metadata)
     return JobResult([point])
+
+
+BIBTEX = """@inproceedings{liu2025cmorl,
+  title     = {Efficient Discovery of {Pareto} Front for Multi-Objective Reinforcement Learning},
+  author    = {Liu, Ruohong and Pan, Yuxin and Xu, Linjie and Song, Lei and You, Pengcheng and Chen, Yize and Bian, Jiang},
+  booktitle = {International Conference on Learning Representations},
+  year      = {2025},
+  eprint    = {2410.02236},
+  archivePrefix = {arXiv}
+}"""
+INFO = MethodInfo(
+    name="cmorl", display_name="C-MORL", color="#E69F00", bibtex=BIBTEX, after_job=after_job
+)  # colour: Okabe-Ito orange

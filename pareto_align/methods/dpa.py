@@ -82,7 +82,7 @@ from pareto_align.methods._conditioned import (
     sample_and_score,
     spread,
 )
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan, fitting_steps
+from pareto_align.methods.base import Job, JobResult, MethodInfo, TrainedPolicy, UpdatePlan, fitting_steps
 from pareto_align.methods.morlhf import PAR_REFERENCE, reference_rewards, reward_scorer
 from pareto_align.models.conditioning import format_conditioned_prompt, integer_weights
 from pareto_align.models.loading import device
@@ -359,3 +359,16 @@ def run(job: Job, ws: Workspace) -> JobResult:
         points.append(TrainedPolicy(f"v{i:02d}-s{job.seed}", handle, job.seed, compute, weights=weights,
                                     direction=v.tolist(), step=rounds.compute.policy_updates, metadata=metadata))  # fmt: skip
     return JobResult(points, shared={job.id: rounds.compute})
+
+
+BIBTEX = """@inproceedings{wang2024dpa,
+  title     = {Arithmetic Control of {LLMs} for Diverse User Preferences: Directional Preference Alignment with Multi-Objective Rewards},
+  author    = {Wang, Haoxiang and Lin, Yong and Xiong, Wei and Yang, Rui and Diao, Shizhe and Qiu, Shuang and Zhao, Han and Zhang, Tong},
+  booktitle = {Proceedings of the 62nd Annual Meeting of the Association for Computational Linguistics (Volume 1: Long Papers)},
+  year      = {2024},
+  eprint    = {2402.18571},
+  archivePrefix = {arXiv}
+}"""
+INFO = MethodInfo(
+    name="dpa", display_name="DPA", color="#D55E00", bibtex=BIBTEX
+)  # colour: Okabe-Ito vermillion

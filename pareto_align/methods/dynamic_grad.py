@@ -44,8 +44,8 @@ import torch
 from pydantic import Field
 
 from pareto_align.methods import morlhf
-from pareto_align.methods._dynamic import DynamicSection, plan
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy
+from pareto_align.methods._dynamic import DYNAMIC_WEIGHTING_BIBTEX, DynamicSection, plan
+from pareto_align.methods.base import Job, JobResult, MethodInfo, TrainedPolicy
 from pareto_align.trainers.dynamic_grpo import DynamicGRPOTrainer
 from pareto_align.weighting import influence, mirror_update, project_to_bounds, trust_region_bounds
 
@@ -224,3 +224,11 @@ def run(job: Job, ws: Workspace) -> JobResult:
     point = TrainedPolicy(job.id, handle, job.seed, compute, weights=job.weights, step=compute.policy_updates,
                           metadata={"grid_index": job.metadata["grid_index"], **metadata})  # fmt: skip
     return JobResult([point])
+
+
+INFO = MethodInfo(
+    name="dynamic_grad",
+    display_name="Dynamic weighting (gradient)",
+    color="#882255",
+    bibtex=DYNAMIC_WEIGHTING_BIBTEX,
+)  # colour: Tol muted wine

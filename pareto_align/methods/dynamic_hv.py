@@ -37,8 +37,8 @@ from pareto_align.atomic import write_text_atomic
 from pareto_align.evaluate import Evaluation
 from pareto_align.front.schema import Compute
 from pareto_align.methods import morlhf
-from pareto_align.methods._dynamic import DynamicSection, plan
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy
+from pareto_align.methods._dynamic import DYNAMIC_WEIGHTING_BIBTEX, DynamicSection, plan
+from pareto_align.methods.base import Job, JobResult, MethodInfo, TrainedPolicy
 from pareto_align.models.loading import device
 from pareto_align.models.policy import Policy
 from pareto_align.trainers.dynamic_grpo import DynamicGRPOTrainer
@@ -253,3 +253,8 @@ def run(job: Job, ws: Workspace) -> JobResult:
     point = TrainedPolicy(job.id, handle, job.seed, compute, weights=job.weights, step=compute.policy_updates,
                           metadata={"grid_index": job.metadata["grid_index"], **metadata})  # fmt: skip
     return JobResult([point])
+
+
+INFO = MethodInfo(
+    name="dynamic_hv", display_name="Dynamic weighting (HV)", color="#CC79A7", bibtex=DYNAMIC_WEIGHTING_BIBTEX
+)  # colour: Okabe-Ito reddish purple

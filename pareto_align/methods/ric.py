@@ -48,7 +48,7 @@ from pareto_align.methods._conditioned import (
     sample_and_score,
     spread,
 )
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan, change
+from pareto_align.methods.base import Job, JobResult, MethodInfo, TrainedPolicy, UpdatePlan, change
 from pareto_align.methods.morlhf import reward_scorer
 from pareto_align.models.conditioning import desired_scores, format_number, write_values
 from pareto_align.models.loading import device
@@ -269,3 +269,14 @@ def run(job: Job, ws: Workspace) -> JobResult:
         points.append(TrainedPolicy(f"w{i:02d}-s{job.seed}", handle, job.seed, front_compute(job.id), weights=w,
                                     direction=w, step=rounds.compute.policy_updates, metadata=metadata))  # fmt: skip
     return JobResult(points, shared={job.id: rounds.compute})
+
+
+BIBTEX = """@inproceedings{yang2024ric,
+  title     = {Rewards-in-Context: Multi-objective Alignment of Foundation Models with Dynamic Preference Adjustment},
+  author    = {Yang, Rui and Pan, Xiaoman and Luo, Feng and Qiu, Shuang and Zhong, Han and Yu, Dong and Chen, Jianshu},
+  booktitle = {Proceedings of the 41st International Conference on Machine Learning},
+  year      = {2024},
+  eprint    = {2402.10207},
+  archivePrefix = {arXiv}
+}"""
+INFO = MethodInfo(name="ric", display_name="RiC", color="#CC6677", bibtex=BIBTEX)  # colour: Tol muted rose
