@@ -58,7 +58,7 @@ class Bounds(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     lower: list[float] = Field(description="Per objective; also the hypervolume's reference point.")
-    upper: list[float]
+    upper: list[float] = Field(description="Per objective; the values that normalize to 1.")
 
 
 class Config(DynamicSection):
