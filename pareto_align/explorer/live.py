@@ -1,6 +1,7 @@
 """Live generation in the explorer: which policy to generate from, and loading it with a cache key.
 
-For the highlighted point the explorer offers up to three sources, each a policy handle (contract: policy handles, docs/contracts.md):
+For the highlighted point the explorer offers up to three sources, each a policy handle (contract: policy handles,
+docs/contracts.md):
 - the point's own policy, as stored;
 - a *soup re-mixed at exactly the slider's weights*: the run's soup ingredients (one fine-tune per objective,
   in objective order) with the slider weights as interpolation coefficients;

@@ -1,5 +1,5 @@
 """Loading causal LMs: the one place that decides in which precision a model's weights sit (contract: real models,
-DESIGN.md), and how its tokenizer pads.
+docs/contracts.md), how its tokenizer pads, and on which device a job's models sit (`device`).
 
 The precision policy:
 - weights that train load in float32, whatever the checkpoint holds (`trainable=True`): full fine-tuning of a
