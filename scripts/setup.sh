@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up pareto_align in .venv on a fresh machine (Python 3.10+; Debian/Ubuntu for chromium).
-#   bash scripts/setup.sh          # the toolkit + test tools (+ Ray for the distributed launcher, tensorboard for tracking: their tests)
+#   bash scripts/setup.sh          # the toolkit + test tools (+ Ray for the distributed launcher, tensorboard for tracking: their tests;
+#                                  # mkdocs for the documentation site, built strictly by CI)
 # torch is installed first with the CPU pin: a bare `torch` requirement would pull a multi-GB CUDA build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +9,7 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[dev,e2e,ray,tracking]"
+.venv/bin/python -m pip install -q -e ".[dev,e2e,ray,tracking,docs]"
 # Headless Chromium: plotly/kaleido figure export (PNG/PDF/SVG) and the explorer's real-browser test.
 if ! command -v chromium >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

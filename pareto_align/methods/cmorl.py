@@ -4,11 +4,11 @@ constrained extension that fill the front's gaps (the arithmetic: `pareto_align/
 Stage 1 (Pareto initialization): one online GRPO (or RLOO) run per (weight vector, seed) of the grid, as morlhf.
 Every `snapshot_every` steps, and at its end, the training policy answers the held-out prompts; its objective
 vector in the *training* reward's units (the reward model, or gold with `reward_source: gold`) is offered to the
-archive and the policy is saved as a snapshot (points/<id>/snapshots/step-<n>/; the final one is the point's
+archive and the policy is saved as a snapshot (`points/<id>/snapshots/step-<n>/`; the final one is the point's
 policy). The same responses are scored by the evaluation scorer into front.json's history. Snapshots are listed in
 the point's metadata (`cmorl.snapshots`), so the archive is rebuilt from the front alone, deterministically, each
 time the sweep asks for a plan; each extension job also writes the archive it was selected from to
-cmorl/archive-s<seed>-r<round>.json.
+`cmorl/archive-s<seed>-r<round>.json`.
 
 Selection: per seed (each seed is its own C-MORL run), `n_select` archive entries by crowding distance, skipping
 vectors already extended towards every objective. A round is one selection and its extensions: with

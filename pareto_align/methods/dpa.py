@@ -21,7 +21,7 @@ Choices:
   draws v uniformly on the positive part of the unit sphere (|g| / ||g||, g ~ N(0, I)), `space: simplex` draws v
   uniformly on the simplex (Dirichlet(1)), used as is (then v sums to 1 rather than having norm 1).
 - The prompt. The paper's system prompt ends "maximize weighted rating = helpfulness*{w_h} + verbosity*{w_v}" with
-  w = round(100 v); the default template is "maximize weighted rating = <name_1>*{c[0]} + ... | {prompt}" with the
+  w = round(100 v); the default template is `"maximize weighted rating = <name_1>*{c[0]} + ... | {prompt}"` with the
   objectives' names (maximize convention: a positive weight on an objective declared `direction: min` asks for
   less of the raw quantity), before the user's prompt, as a system prompt is. `template` replaces it. In a
   chat-format run (`data.prompt_format`) the preference is a system turn of its own, as in the paper and its

@@ -3,7 +3,7 @@ weight vector.
 
 Every `every` steps the per-objective policy gradients g_1..g_K over a parameter subset (default: the middle band of
 decoder layers, the paper's layers 10-25 of 28 as fractions of the depth) give each objective's influence
-I_i = sum_j <g_i, g_j>, and the weights move by mirror descent: w <- softmax(log w + eta * I / lambda), clipped to
+I_i = sum_j `<g_i, g_j>`, and the weights move by mirror descent: w <- softmax(log w + eta * I / lambda), clipped to
 [floor, ceiling] on the simplex. As in the reference code, eta is the learning rate in use (or a fixed value).
 
 Cost. The reference code recomputes each objective's advantages and runs a full forward and backward pass per

@@ -37,8 +37,8 @@ this is the paper's online and offline (DPO) variants on TRL, every open choice 
   base policy's responses scored once; every point of the front names that run (`compute.shared`), recorded once. Evaluation
   merges the adapter at each point's lambda, so a point samples at the base model's speed.
 - Saved: the adapter (svd_lora.safetensors + svd_lora_config.json, base by reference: its path in the run dir or
-  hub name and revision) and tokenizer in points/<job>/svd_lora, renamed into place when complete, then
-  points/<job>/state.json. A job killed after that evaluates without training again; one killed mid-training
+  hub name and revision) and tokenizer in `points/<job>/svd_lora`, renamed into place when complete, then
+  `points/<job>/state.json`. A job killed after that evaluates without training again; one killed mid-training
   restarts its training (no mid-run checkpoint).
 """
 

@@ -5,8 +5,8 @@ One policy learns to write a response that reaches the rewards written into its 
 w is mapped to the rewards to ask for, so one model serves every preference.
 
 1. Offline: every response of the training data is scored per objective; each score is standardized over the data
-   (z = (r - mean) / std, RiC's normalization) and written into its prompt with one decimal ("<rm1_score> 1.3
-   <rm2_score> -0.4", RiC's form, after the prompt); the policy is fine-tuned on those prompts and responses (TRL's
+   (z = (r - mean) / std, RiC's normalization) and written into its prompt with one decimal (`"<rm1_score> 1.3
+   <rm2_score> -0.4"`, RiC's form, after the prompt); the policy is fine-tuned on those prompts and responses (TRL's
    SFTTrainer, loss on the response). On the built-in benchmark the responses are the preference pairs' chosen and
    rejected responses (each (prompt, response) once), as RiC uses its datasets' responses. In a chat-format run
    the scores go into the last user turn, after the query (where RiC's code appends them, before the assistant's
