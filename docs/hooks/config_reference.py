@@ -7,7 +7,8 @@ A page line of the form
     <!-- config-reference: methods -->         the same for every registered method, under a heading each
 
 is replaced by tables of (field, type, default, description), one table per (nested) section. A field without a
-description is a warning, and `mkdocs build --strict` fails on it. The one field described here rather than in the
+description stops the build with an error naming it (an error rather than a warning: `mkdocs build --quiet` drops
+warnings, strict or not). The one field described here rather than in the
 model is a method section's `name` (the `method:` section's, or a nested one's such as `specialists`), the
 discriminator of the union of sections.
 """
@@ -16,16 +17,15 @@ from __future__ import annotations
 
 import enum
 import json
-import logging
 import re
 import types
 import typing
 from pathlib import Path
 
+from mkdocs.exceptions import PluginError
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-log = logging.getLogger("mkdocs.hooks.config_reference")
 MARKER = re.compile(r"^<!-- config-reference: (sweep|methods|method (\w+)) -->$", re.M)
 
 
@@ -45,8 +45,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
             )
         name = match.group(2)
         if name not in METHODS:
-            log.warning("%s: config-reference names an unknown method %r", page.file.src_path, name)
-            return ""
+            raise PluginError(f"{page.file.src_path}: config-reference names an unknown method {name!r}")
         return "\n\n".join(_tables(METHODS[name].Config, "method", page))
 
     return MARKER.sub(replace, markdown)
@@ -63,9 +62,8 @@ def _tables(model: type[BaseModel], path: str, page, skip=frozenset()) -> list[s
         if name == "name" and _is_method_section(model):  # the union's discriminator
             description = f"{_type(field.annotation)} selects this method."
         if not description:
-            log.warning("%s: config field `%s` (%s.%s) has no description", page.file.src_path, key,
-                        model.__module__, model.__qualname__)  # fmt: skip
-            description = ""
+            raise PluginError(f"{page.file.src_path}: config field `{key}` ({model.__module__}.{model.__qualname__}) "
+                              "has no description")  # fmt: skip
         rows.append(
             f"| `{name}` | {_cell(_type(field.annotation))} | {_cell(_default(field))} | {_cell(description)} |"
         )
