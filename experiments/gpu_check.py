@@ -15,7 +15,7 @@ and shared by every sweep (`shared_dir`, as `pareto-align compare` shares it).
 What is asserted, per method (a failure is recorded and the next method runs; exit status 1 if any failed):
 - device: every model a trainer holds (policy, reference, others) and every model that generates sits on the
   job's device (cuda; cpu with --dry);
-- dtype: trainable parameters are fp32 master weights (the dtype policy, DESIGN.md "contract: real models"); frozen
+- dtype: trainable parameters are fp32 master weights (the dtype policy, docs/contracts.md "contract: real models"); frozen
   policy weights in `policy.dtype` when the config has it;
 - every training loss is finite, every point's values are finite;
 - every point of the front reloads through `load_policy` on the device and generates.
@@ -59,12 +59,12 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 from pareto_align.config import PolicyConfig, SweepConfig, parse_config  # noqa: E402
 from pareto_align.data.examples import pku_rows, ultrafeedback_rows, write_jsonl  # noqa: E402
 from pareto_align.front import FrontTracker, Objective, read_front  # noqa: E402
+from pareto_align.methods import METHODS as REGISTERED  # noqa: E402
 from pareto_align.models.generation import GenerationSettings  # noqa: E402
 from pareto_align.models.policy import load_policy  # noqa: E402
 from pareto_align.models.standin import save_standin  # noqa: E402
 
-METHODS = ["modpo", "morlhf", "dynamic_hv", "dynamic_grad", "bon", "soups", "mod", "dpa", "ric", "cmorl",
-           "panacea"]  # fmt: skip
+METHODS = list(REGISTERED)  # every method of the toolkit
 OBJECTIVES = ["helpful", "harmless"]
 # two points, both weights non-zero: MODPO's margins and the mixtures' interpolation are exercised
 WEIGHTS = [[0.7, 0.3], [0.3, 0.7]]

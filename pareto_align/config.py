@@ -117,7 +117,9 @@ class DataConfig(_Strict):
         "preference pairs the toolkit makes by sampling the base policy and scoring with the objectives' "
         "scorers (`data.prompts`).",
     )
-    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+    synthetic: SyntheticConfig = Field(
+        default_factory=SyntheticConfig, description="The built-in benchmark's settings."
+    )
     files: list[DataFileConfig] = Field(
         default_factory=list, description="Preference data files (source: files)."
     )
@@ -184,7 +186,9 @@ class EvaluationConfig(_Strict):
     )
     samples_per_prompt: int = Field(32, ge=1, description="Responses sampled per held-out prompt.")
     max_prompts: int | None = Field(None, ge=1, description="Use at most this many held-out prompts.")
-    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    generation: GenerationSettings = Field(
+        default_factory=GenerationSettings, description="How responses are sampled."
+    )
     seed: int = Field(
         1234, description="Sampling seed (the same for every policy: differences are the policies')."
     )
@@ -214,7 +218,7 @@ class LauncherConfig(_Strict):
         description="Ray cluster address (e.g. 'auto' or 'ray://head:10001'); default: $RAY_ADDRESS, else a "
         "local cluster started for the sweep.",
     )
-    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig, description="What each job asks for.")
     max_retries: int = Field(
         2,
         ge=0,
@@ -234,14 +238,22 @@ class SweepConfig(_Strict):
         None, description="Benchmark cache (default $PARETO_ALIGN_CACHE or ~/.cache)."
     )
     objectives: list[ObjectiveConfig] = Field(min_length=2, max_length=8, description="Objectives, in order.")
-    data: DataConfig = Field(default_factory=DataConfig)
-    policy: PolicyConfig = Field(default_factory=PolicyConfig)
-    reward_model: RewardModelConfig = Field(default_factory=RewardModelConfig)
+    data: DataConfig = Field(
+        default_factory=DataConfig, description="Preference data: the benchmark or files."
+    )
+    policy: PolicyConfig = Field(
+        default_factory=PolicyConfig, description="The base policy every method starts from."
+    )
+    reward_model: RewardModelConfig = Field(
+        default_factory=RewardModelConfig, description="The multi-head reward model."
+    )
     method: MethodConfig = Field(default_factory=lambda: METHODS["modpo"].Config(),
                                  description="The method and its settings; `name` picks it (default modpo).")  # fmt: skip
     weights: WeightGridConfig = Field(description="Weight grid: one policy per weight vector (and seed).")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="Training seeds.")
-    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    evaluation: EvaluationConfig = Field(
+        default_factory=EvaluationConfig, description="How every point is scored."
+    )
     reference_point: list[float] = Field(description="Hypervolume reference point, maximize convention.")
     normalization: Normalization | None = Field(
         None, description="Optional bounds normalization for indicators."

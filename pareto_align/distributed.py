@@ -110,13 +110,13 @@ class RayLauncher:
     def run_round(self, jobs: list[Job], ws: Workspace) -> dict[str, str]:
         """Run `jobs` as Ray tasks; returns the jobs that failed after their retries (job id -> one-line error).
 
-        A method whose first job per seed builds work the others share (`SHARES_WORK_WITHIN_SEED`: soups' and
+        A method whose first job per seed builds work the others share (`INFO.shares_work_within_seed`: soups' and
         MOD's specialists) has those jobs run first; a seed whose first job failed runs none of its others.
         """
         from pareto_align.methods import METHODS
 
         waves = [jobs]
-        if getattr(METHODS[ws.config.method.name], "SHARES_WORK_WITHIN_SEED", False):
+        if METHODS[ws.config.method.name].INFO.shares_work_within_seed:
             leaders = list({job.seed: job for job in reversed(jobs)}.values())[::-1]  # first job of each seed
             waves = [leaders, [job for job in jobs if job not in leaders]]
         failures: dict[str, str] = {}

@@ -104,7 +104,7 @@ def record_outcome(outcome: JobOutcome, tracker: FrontTracker, run_dir: Path) ->
 
 
 def after_job(job: Job, ws: Workspace) -> None:
-    """The method's optional `after_job(job, ws)`, once the job's points are saved (C-MORL prunes snapshots)."""
-    hook = getattr(METHODS[ws.config.method.name], "after_job", None)
+    """The method's optional `INFO.after_job(job, ws)`, once the job's points are saved (C-MORL prunes snapshots)."""
+    hook = METHODS[ws.config.method.name].INFO.after_job
     if hook is not None:
         hook(job, ws)

@@ -311,8 +311,9 @@ def _run_sweep(config: SweepConfig, run_dir: Path, config_path: Path | None, pro
 
 # Under FSDP a policy's weights are sharded while it trains: methods that sample from it outside the trainer (DPA/RiC
 # rounds, C-MORL and dynamic_hv measurements, Panacea's and morlhf's history) would each need the whole weights on
-# every process; these keep every generation inside the trainer or on saved checkpoints.
-FSDP_METHODS = ("modpo", "morlhf", "bon", "soups", "mod")
+# every process; those that keep every generation inside the trainer or on saved checkpoints say so
+# (`INFO.shardable`).
+FSDP_METHODS = tuple(name for name, module in METHODS.items() if module.INFO.shardable)
 
 
 def check_sharded_weights(config: SweepConfig, config_path: Path | None) -> None:
@@ -339,7 +340,7 @@ def check_sharded_weights(config: SweepConfig, config_path: Path | None) -> None
 def _build_shared_products(ws: Workspace) -> None:
     """Before distributed jobs: workers elsewhere read the shared products by path and never build them."""
     ws.build_shared_products()
-    prepare = getattr(METHODS[ws.config.method.name], "prepare", None)  # a method's own products (bon's RM)
+    prepare = METHODS[ws.config.method.name].INFO.prepare  # a method's own products (bon's RM)
     if prepare is not None:
         prepare(ws)
 

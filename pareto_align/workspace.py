@@ -33,7 +33,6 @@ from typing import Any
 
 import datasets
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -55,7 +54,7 @@ from pareto_align.models.chat import (
 )
 from pareto_align.models.generation import GenerationSettings, scorable_responses
 from pareto_align.models.gguf import resolve_base_model
-from pareto_align.models.loading import frozen_dtype, load_causal_lm, load_model, load_tokenizer
+from pareto_align.models.loading import device, frozen_dtype, load_causal_lm, load_model, load_tokenizer
 from pareto_align.models.policy import Policy
 from pareto_align.models.reward_model import MultiHeadRewardModel
 from pareto_align.scorers.specs import spec_kind
@@ -98,10 +97,6 @@ def distinct_prompts(*tables: datasets.Dataset | None) -> list:
     """The distinct `prompt` values of the tables (strings or message lists), in first-seen order."""
     rows = [p for table in tables if table is not None for p in table["prompt"]]
     return list({json.dumps(p, sort_keys=True): p for p in rows}.values())
-
-
-def device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _load_tokenizer(config: SweepConfig, path: str, revision: str | None) -> PreTrainedTokenizerBase:

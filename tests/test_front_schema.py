@@ -264,7 +264,10 @@ def test_unknown_version(rich_front: Front, tmp_path: Path) -> None:
     data = front_dict(rich_front)
     data["schema"] = "pareto_align.front/v9"
     msg = read_error(write_json(tmp_path / "f.json", data))
-    assert "version 'v9'" in msg and "reads: pareto_align.front/v3, pareto_align.front/v2, pareto_align.front/v1" in msg
+    assert (
+        "version 'v9'" in msg
+        and "reads: pareto_align.front/v3, pareto_align.front/v2, pareto_align.front/v1" in msg
+    )
 
 
 def test_v1_file_reads_as_v3(rich_front: Front, tmp_path: Path) -> None:

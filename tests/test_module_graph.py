@@ -61,3 +61,16 @@ def test_the_graph_reader_sees_lazy_imports():
     # the circle this guards against ran through imports inside functions; the reader must see those
     assert "pareto_align.jobs" in _imports("pareto_align.distributed")
     assert "pareto_align.distributed" in _imports("pareto_align.sweep")
+
+
+def test_methods_never_reach_the_workspace_or_the_config_at_run_time():
+    # the circle config -> methods -> workspace -> config: a method sees the workspace and the sweep config only
+    # as types (under TYPE_CHECKING); what it needs at run time (the device, model loading) lives below both
+    graph = {name: _imports(name) for name in MODULES}
+    above = {"pareto_align.workspace", "pareto_align.config"}
+    for name in MODULES:
+        if name == "pareto_align.methods" or name.startswith("pareto_align.methods."):
+            assert not above & (_reaches(name, graph) | graph[name]), (
+                f"{name} reaches {above & _reaches(name, graph)}"
+            )
+    assert "pareto_align.methods" in _reaches("pareto_align.config", graph)  # the one way the edge runs

@@ -64,8 +64,12 @@ class SyntheticConfig(BaseModel):
     seed: int = Field(0, description="Seed of the corpus, the base model and the samples.")
     world: WorldConfig = Field(default_factory=WorldConfig, description="How corpus responses are generated.")
     corpus_size: int = Field(10_000, ge=100, description="(prompt, response) examples the base model learns.")
-    model: TinyModelConfig = Field(default_factory=TinyModelConfig)
-    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
+    model: TinyModelConfig = Field(
+        default_factory=TinyModelConfig, description="Size of the tiny base model."
+    )
+    pretrain: PretrainConfig = Field(
+        default_factory=PretrainConfig, description="How the base model learns the corpus."
+    )
     n_pairs: int = Field(2000, ge=10, description="Base-policy response pairs sampled for preference labels.")
     label_noise: float = Field(
         0.25, ge=0, lt=0.5, description="Fraction of preference labels flipped at random."

@@ -1,6 +1,7 @@
 """Live generation in the explorer: which policy to generate from, and loading it with a cache key.
 
-For the highlighted point the explorer offers up to three sources, each a policy handle (DESIGN.md contract):
+For the highlighted point the explorer offers up to three sources, each a policy handle (contract: policy handles,
+docs/contracts.md):
 - the point's own policy, as stored;
 - a *soup re-mixed at exactly the slider's weights*: the run's soup ingredients (one fine-tune per objective,
   in objective order) with the slider weights as interpolation coefficients;
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from pareto_align.explorer.simplex import direction_like, project_to_simplex
+from pareto_align.export.style import display_name
 from pareto_align.front.schema import Point
 
 if TYPE_CHECKING:
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
     from pareto_align.models.policy import Policy
 
 SourceKind = Literal["stored", "soup", "mixture", "conditioned"]
-_METHOD_NAMES = {"dpa": "DPA", "ric": "RiC", "panacea": "Panacea"}
 # Tolerance for "this soup's coefficients are its weights" (shows that ingredient k is objective k's expert).
 MATCH_TOLERANCE = 1e-6
 
@@ -167,7 +168,7 @@ def live_sources(
                        if getattr(own, key) is not None})  # fmt: skip
         what = "desired scores mapped from the slider weights" if (own.condition or {}).get(
             "kind") == "desired_scores" else "the slider direction"  # fmt: skip
-        sources.append(LiveSource("conditioned", f"{_METHOD_NAMES.get(conditioned[0].method, conditioned[0].method)} model conditioned on {what}",
+        sources.append(LiveSource("conditioned", f"{display_name(conditioned[0].method)} model conditioned on {what}",
                                   handle, run_dir))  # fmt: skip
     return sources, reasons
 

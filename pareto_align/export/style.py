@@ -8,11 +8,16 @@ The figure is laid out at 420 x 330 CSS px; placed at 3.3 in wide, a 13 px font 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
+
+if TYPE_CHECKING:
+    from pareto_align.methods.base import MethodInfo
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision deficiencies.
 OKABE_ITO: tuple[str, ...] = (
@@ -41,21 +46,10 @@ BASELINE_COLOR = "#000000"
 GRID_COLOR = "#DDDDDD"
 AXIS_COLOR = "#444444"
 
-# One fixed colour per method of the toolkit, so a method has the same colour in every figure, the explorer's and
-# the paper's, whatever else is shown; labels of other methods take the remaining colours in order of appearance.
-KNOWN_METHOD_COLORS: dict[str, str] = {
-    "modpo": OKABE_ITO[0],
-    "dpa": OKABE_ITO[1],
-    "soups": OKABE_ITO[2],
-    "dynamic_hv": OKABE_ITO[3],
-    "dynamic_weighting": OKABE_ITO[3],  # the paper's name: the same colour as its hypervolume variant
-    "cmorl": OKABE_ITO[4],
-    "linear": OKABE_ITO[5],  # morlhf
-    "mod": TOL_MUTED[0],
-    "dynamic_grad": TOL_MUTED[1],
-    "bon": TOL_MUTED[2],
-    "ric": TOL_MUTED[3],
-}
+# Each method of the toolkit has one fixed colour (its `INFO.color`, one of PALETTE), so a method has the same colour
+# in every figure, the explorer's and the paper's, whatever else is shown; labels of other methods take the remaining
+# colours in order of appearance. `KNOWN_METHOD_COLORS` and `DISPLAY_NAMES` (module attributes, built on first use)
+# map each method's canonical key (`method_key`) to its colour and display name.
 # One marker per run (a method's variants, in their own runs, share its colour and differ by marker).
 MARKERS: tuple[str, ...] = (
     "circle",
@@ -96,19 +90,44 @@ def method_key(name: str) -> str:
     return aliases.get(key, key)
 
 
-# Methods that share a paper (and so a reference) with another key.
-PAPER_OF: dict[str, str] = {"dynamic_hv": "dynamic_weighting", "dynamic_grad": "dynamic_weighting"}
+# Labels that name a paper rather than one of the toolkit's methods: (the method whose colour and citation they take,
+# their display name). dynamic_hv and dynamic_grad come from one paper.
+PAPER_LABELS: dict[str, tuple[str, str]] = {"dynamic_weighting": ("dynamic_hv", "Dynamic weighting")}
 
 
-def paper_key(name: str) -> str:
-    """The key of the paper a method comes from (`dynamic_hv` and `dynamic_grad`: one paper)."""
+@functools.cache
+def _registered() -> dict[str, MethodInfo]:
+    """Each registered method's facts by canonical key. Imported on first use: the method modules pull in torch and
+    TRL, which reading a front does not need."""
+    from pareto_align.methods import METHODS
+
+    return {method_key(name): module.INFO for name, module in METHODS.items()}
+
+
+def method_info(name: str) -> MethodInfo | None:
+    """The facts of the method a label names ('morlhf', 'linear' and 'Linear scalarization' alike; a paper's label
+    gives its method's); None for a method the toolkit does not have."""
     key = method_key(name)
-    return PAPER_OF.get(key, key)
+    if key in PAPER_LABELS:
+        key = method_key(PAPER_LABELS[key][0])
+    return _registered().get(key)
+
+
+def __getattr__(name: str):
+    """`KNOWN_METHOD_COLORS` and `DISPLAY_NAMES`, from the methods' facts (their canonical keys and the papers')."""
+    if name == "KNOWN_METHOD_COLORS":
+        colors = {key: info.color for key, info in _registered().items()}
+        return colors | {label: colors[method_key(m)] for label, (m, _) in PAPER_LABELS.items()}
+    if name == "DISPLAY_NAMES":
+        names = {key: info.display_name for key, info in _registered().items()}
+        return names | {label: pretty for label, (_, pretty) in PAPER_LABELS.items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def method_color(method: str) -> str | None:
     """The fixed colour of a known method ('morlhf' and 'linear' alike), None for others."""
-    return KNOWN_METHOD_COLORS.get(method_key(method))
+    info = method_info(method)
+    return None if info is None else info.color
 
 
 def method_styles(
@@ -132,7 +151,7 @@ def method_styles(
         if known is not None:
             colors[m] = known
     # other methods: first the colours no known method owns, then those of known methods not shown
-    known = set(KNOWN_METHOD_COLORS.values())
+    known = {info.color for info in _registered().values()}
     free = [c for c in PALETTE if c not in known] + [
         c for c in PALETTE if c in known and c not in colors.values()
     ]
@@ -185,26 +204,12 @@ def apply_style(fig: go.Figure, width: int = FIGURE_WIDTH, height: int = FIGURE_
     return fig
 
 
-# Display names of the toolkit's methods in tables and legends.
-DISPLAY_NAMES: dict[str, str] = {
-    "modpo": "MODPO",
-    "dpa": "DPA",
-    "soups": "Rewarded soups",
-    "dynamic_weighting": "Dynamic weighting",
-    "dynamic_hv": "Dynamic weighting (HV)",
-    "dynamic_grad": "Dynamic weighting (gradient)",
-    "cmorl": "C-MORL",
-    "linear": "Linear scalarization",
-    "mod": "MOD",
-    "bon": "Best-of-n",
-    "ric": "RiC",
-}
-
-
 def display_name(label: str, method: str | None = None) -> str:
     """Readable name of a method label: 'modpo' -> 'MODPO', 'modpo (run_a)' -> 'MODPO (run_a)'."""
     method = method if method is not None else label
-    pretty = DISPLAY_NAMES.get(method_key(method))
+    key = method_key(method)
+    info = method_info(method)
+    pretty = PAPER_LABELS[key][1] if key in PAPER_LABELS else None if info is None else info.display_name
     if pretty is None or not label.startswith(method):
         return label
     return pretty + label[len(method) :]

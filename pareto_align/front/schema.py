@@ -93,9 +93,11 @@ class Normalization(BaseModel):
 
     model_config = _STRICT
 
-    method: Literal["bounds"]
-    lower: list[float]
-    upper: list[float]
+    method: Literal["bounds"] = Field(
+        description="How objectives are normalized (`bounds`, the one way so far)."
+    )
+    lower: list[float] = Field(description="Per objective: the value that normalizes to 0.")
+    upper: list[float] = Field(description="Per objective: the value that normalizes to 1.")
 
     @field_validator("lower", "upper")
     @classmethod

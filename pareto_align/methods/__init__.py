@@ -1,8 +1,12 @@
-"""Methods: one module per `method:` value, and a plain mapping from the name to it (contract: methods)."""
+"""Methods: one module per `method:` value, and a plain mapping from the name to it (contract: methods).
+
+The tuple below is the one list of the toolkit's methods: the mapping, the `method:` union and every reader of a
+method's facts (`INFO`: display name, colour, BibTeX, hooks) are built from it. The first is the default method.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Union
 
 from pydantic import Discriminator, Tag
 
@@ -19,25 +23,40 @@ from pareto_align.methods import (
     ric,
     soups,
 )
-from pareto_align.methods.base import Job, JobResult, Method, MethodSection, TrainedPolicy, method_name
+from pareto_align.methods.base import (
+    Job,
+    JobResult,
+    Method,
+    MethodInfo,
+    MethodSection,
+    TrainedPolicy,
+    method_name,
+)
 
-METHODS: dict[str, Method] = {"modpo": modpo, "morlhf": morlhf, "dynamic_hv": dynamic_hv,  # type: ignore[dict-item]
-                               "dynamic_grad": dynamic_grad, "bon": bon, "soups": soups, "mod": mod, "dpa": dpa,
-                               "ric": ric, "cmorl": cmorl, "panacea": panacea}  # fmt: skip
+_REGISTERED = (modpo, morlhf, dynamic_hv, dynamic_grad, bon, soups, mod, dpa, ric, cmorl, panacea)
 
+METHODS: dict[str, Method] = {module.INFO.name: module for module in _REGISTERED}  # type: ignore[misc]
+
+# the `method:` section: a union of every method's Config, told apart by its `name` (a missing name is modpo)
 MethodConfig = Annotated[
-    Annotated[modpo.Config, Tag("modpo")]
-    | Annotated[morlhf.Config, Tag("morlhf")]
-    | Annotated[dynamic_hv.Config, Tag("dynamic_hv")]
-    | Annotated[dynamic_grad.Config, Tag("dynamic_grad")]
-    | Annotated[bon.Config, Tag("bon")]
-    | Annotated[soups.Config, Tag("soups")]
-    | Annotated[mod.Config, Tag("mod")]
-    | Annotated[dpa.Config, Tag("dpa")]
-    | Annotated[ric.Config, Tag("ric")]
-    | Annotated[cmorl.Config, Tag("cmorl")]
-    | Annotated[panacea.Config, Tag("panacea")],
+    Union[tuple(Annotated[module.Config, Tag(module.INFO.name)] for module in _REGISTERED)],  # type: ignore[valid-type]  # noqa: UP007
     Discriminator(method_name),
 ]
 
-__all__ = ["METHODS", "Job", "JobResult", "Method", "MethodConfig", "MethodSection", "TrainedPolicy"]
+
+def method_info(name: str) -> MethodInfo:
+    """The facts of the method called `name` (a `method:` value); KeyError for an unknown name."""
+    return METHODS[name].INFO
+
+
+__all__ = [
+    "METHODS",
+    "Job",
+    "JobResult",
+    "Method",
+    "MethodConfig",
+    "MethodInfo",
+    "MethodSection",
+    "TrainedPolicy",
+    "method_info",
+]

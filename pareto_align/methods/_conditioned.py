@@ -43,6 +43,7 @@ from pareto_align.methods.base import TRLSection
 from pareto_align.models.chat import as_chat_completion, is_conversational
 from pareto_align.models.conditioning import check_template, extend_vocabulary, missing_pieces, render
 from pareto_align.models.generation import GenerationSettings, generate, scorable_responses
+from pareto_align.models.loading import load_causal_lm
 from pareto_align.scorers.specs import REWARD_SOURCE_HELP, RewardSource
 from pareto_align.trainers.progress import use_step_bar
 
@@ -172,8 +173,6 @@ class Rounds:
         """The latest round's policy (or the base policy with its vocabulary extended for the template), and its
         tokenizer, ready to train."""
         if self.path is not None:
-            from pareto_align.workspace import load_causal_lm
-
             if (self.ws.run_dir / self.path / "adapter_config.json").exists():
                 return _trainable_adapter(self.ws, self.ws.run_dir / self.path)
             return load_causal_lm(str(self.ws.run_dir / self.path), trainable=True)

@@ -15,6 +15,16 @@ if TYPE_CHECKING:
     from pareto_align.config import SweepConfig
 
 
+# one paper, two methods: the export writes the entry once
+DYNAMIC_WEIGHTING_BIBTEX = """@misc{lu2025dynamicweighting,
+  title     = {Learning to Optimize Multi-Objective Alignment Through Dynamic Reward Weighting},
+  author    = {Lu, Yining and Wang, Zilong and Li, Shiyang and Liu, Xin and Yu, Changlong and Yin, Qingyu and Shi, Zhan and Zhang, Zixuan and Jiang, Meng},
+  year      = {2025},
+  eprint    = {2509.11452},
+  archivePrefix = {arXiv}
+}"""
+
+
 class DynamicSection(morlhf.Config):
     """A `morlhf` section plus mid-run checkpoints; the weights are those of a linear scalarization."""
 

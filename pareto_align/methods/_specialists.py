@@ -29,6 +29,7 @@ from pareto_align.methods.base import (
     fitting_steps,
     method_name,
 )
+from pareto_align.models.loading import device
 from pareto_align.models.policy import is_checkpoint, load_policy
 
 if TYPE_CHECKING:
@@ -89,8 +90,6 @@ class Specialist:
 
 def ensure_specialists(ws: Workspace, section: SpecialistsSection, seed: int) -> list[Specialist]:
     """The K specialists of `seed`, in objective order, trained (and evaluated) where not already on disk."""
-    from pareto_align.workspace import device
-
     out = []
     names = ws.config.objective_names
     for k, name in enumerate(names):

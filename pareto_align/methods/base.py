@@ -1,6 +1,9 @@
-"""What every method module offers the sweep (contract: methods, DESIGN.md), and what it hands back.
+"""What every method module offers the sweep (contract: methods, docs/contracts.md), and what it hands back.
 
 A method module defines:
+    INFO                    its facts (`MethodInfo`): name, display name, colour, BibTeX, and its optional hooks
+                            (`prepare`, `after_job`, `shares_work_within_seed`); the rest of the toolkit (sweep,
+                            launchers, explorer, exporter) reads them there and nowhere else
     Config                  its YAML `method:` section, a pydantic model whose `name` is the union's discriminator;
                             `Config.check(sweep_config)` raises ValueError("method.<field>: ...") for cross-field
                             mistakes, and builds the TRL config object so TRL's own checks run before anything else;
@@ -255,11 +258,42 @@ class JobResult:
     shared: dict[str, Compute] = field(default_factory=dict)  # work used by several points, recorded once
 
 
-class Method(Protocol):
-    """A module of `pareto_align.methods` (see the module docstring). It may also define
-    `after_job(job, ws) -> None`, called by the sweep once a job's points are saved in front.json (C-MORL deletes
-    the snapshots that dropped out of its archive there)."""
+@dataclass(frozen=True)
+class MethodInfo:
+    """A method's facts, declared once on its module as `INFO` (contract: methods). `tests/test_method_contract.py`
+    holds every registered method to them."""
 
+    name: str  # the `method:` value: the section's discriminator and the method's key in `METHODS`
+    display_name: str  # its name in tables, legends and the explorer ("MODPO", "Rewarded soups")
+    # its fixed colour in every figure, the explorer's and the paper's: a colour of `export.style.PALETTE` that no
+    # other method has
+    color: str
+    bibtex: (
+        str  # the BibTeX entry of its paper; methods of one paper share the entry (the export writes it once)
+    )
+    # optional: `prepare(ws)` builds the method's own shared products before distributed jobs start, so that
+    # workers only read them by path (best-of-n's reward model)
+    prepare: Callable[[Workspace], None] | None = None
+    # optional: `after_job(job, ws)`, called by the sweep once a job's points are saved in front.json (C-MORL
+    # deletes the snapshots that dropped out of its archive there)
+    after_job: Callable[[Job, Workspace], None] | None = None
+    # the first job of each seed builds work that the seed's other jobs read (soups' and MOD's specialists): the
+    # Ray launcher runs it before the others of its seed
+    shares_work_within_seed: bool = False
+    # every sample it draws from a policy while that policy trains is drawn inside the trainer (or from saved
+    # checkpoints), so FSDP may shard the policy's weights; a method without it is refused under FSDP
+    shardable: bool = False
+
+    @property
+    def citation_key(self) -> str:
+        """The BibTeX key of its paper (`zhou2024modpo`)."""
+        return self.bibtex.split("{", 1)[1].split(",", 1)[0].strip()
+
+
+class Method(Protocol):
+    """A module of `pareto_align.methods` (see the module docstring)."""
+
+    INFO: MethodInfo
     Config: type[MethodSection]
     plan: Callable[[SweepConfig, Front], list[Job]]
     run: Callable[[Job, Workspace], JobResult]

@@ -18,6 +18,7 @@ from pareto_align.front.schema import Compute, Front
 from pareto_align.methods.base import (
     Job,
     JobResult,
+    MethodInfo,
     MethodSection,
     TrainedPolicy,
     UpdatePlan,
@@ -111,3 +112,15 @@ def run(job: Job, ws: Workspace) -> JobResult:
                           metadata={"grid_index": job.metadata["grid_index"], "n": method.n,
                                     "kl_bound": kl_bound(method.n), "scalarization": method.scalarization.kind})  # fmt: skip
     return JobResult([point])
+
+
+BIBTEX = """@misc{beirami2024bon,
+  title     = {Theoretical guarantees on the best-of-n alignment policy},
+  author    = {Beirami, Ahmad and Agarwal, Alekh and Berant, Jonathan and D'Amour, Alexander and Eisenstein, Jacob and Nagpal, Chirag and Suresh, Ananda Theertha},
+  year      = {2024},
+  eprint    = {2401.01879},
+  archivePrefix = {arXiv}
+}"""
+INFO = MethodInfo(
+    name="bon", display_name="Best-of-n", color="#999933", bibtex=BIBTEX, prepare=prepare, shardable=True
+)  # colour: Tol muted olive

@@ -4,11 +4,11 @@ constrained extension that fill the front's gaps (the arithmetic: `pareto_align/
 Stage 1 (Pareto initialization): one online GRPO (or RLOO) run per (weight vector, seed) of the grid, as morlhf.
 Every `snapshot_every` steps, and at its end, the training policy answers the held-out prompts; its objective
 vector in the *training* reward's units (the reward model, or gold with `reward_source: gold`) is offered to the
-archive and the policy is saved as a snapshot (points/<id>/snapshots/step-<n>/; the final one is the point's
+archive and the policy is saved as a snapshot (`points/<id>/snapshots/step-<n>/`; the final one is the point's
 policy). The same responses are scored by the evaluation scorer into front.json's history. Snapshots are listed in
 the point's metadata (`cmorl.snapshots`), so the archive is rebuilt from the front alone, deterministically, each
 time the sweep asks for a plan; each extension job also writes the archive it was selected from to
-cmorl/archive-s<seed>-r<round>.json.
+`cmorl/archive-s<seed>-r<round>.json`.
 
 Selection: per seed (each seed is its own C-MORL run), `n_select` archive entries by crowding distance, skipping
 vectors already extended towards every objective. A round is one selection and its extensions: with
@@ -69,6 +69,7 @@ from pareto_align.methods._dynamic import DynamicSection
 from pareto_align.methods.base import (
     Job,
     JobResult,
+    MethodInfo,
     TrainedPolicy,
     UpdatePlan,
     change,
@@ -521,3 +522,16 @@ def run(job: Job, ws: Workspace) -> JobResult:
                               "objective_gain": float(G[obj] - reference[obj])})  # fmt: skip
     point = TrainedPolicy(job.id, handle, job.seed, compute, step=compute.policy_updates, metadata=metadata)
     return JobResult([point])
+
+
+BIBTEX = """@inproceedings{liu2025cmorl,
+  title     = {Efficient Discovery of {Pareto} Front for Multi-Objective Reinforcement Learning},
+  author    = {Liu, Ruohong and Pan, Yuxin and Xu, Linjie and Song, Lei and You, Pengcheng and Chen, Yize and Bian, Jiang},
+  booktitle = {International Conference on Learning Representations},
+  year      = {2025},
+  eprint    = {2410.02236},
+  archivePrefix = {arXiv}
+}"""
+INFO = MethodInfo(
+    name="cmorl", display_name="C-MORL", color="#E69F00", bibtex=BIBTEX, after_job=after_job
+)  # colour: Okabe-Ito orange

@@ -21,7 +21,7 @@ Choices:
   draws v uniformly on the positive part of the unit sphere (|g| / ||g||, g ~ N(0, I)), `space: simplex` draws v
   uniformly on the simplex (Dirichlet(1)), used as is (then v sums to 1 rather than having norm 1).
 - The prompt. The paper's system prompt ends "maximize weighted rating = helpfulness*{w_h} + verbosity*{w_v}" with
-  w = round(100 v); the default template is "maximize weighted rating = <name_1>*{c[0]} + ... | {prompt}" with the
+  w = round(100 v); the default template is `"maximize weighted rating = <name_1>*{c[0]} + ... | {prompt}"` with the
   objectives' names (maximize convention: a positive weight on an objective declared `direction: min` asks for
   less of the raw quantity), before the user's prompt, as a system prompt is. `template` replaces it. In a
   chat-format run (`data.prompt_format`) the preference is a system turn of its own, as in the paper and its
@@ -82,9 +82,10 @@ from pareto_align.methods._conditioned import (
     sample_and_score,
     spread,
 )
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan, fitting_steps
+from pareto_align.methods.base import Job, JobResult, MethodInfo, TrainedPolicy, UpdatePlan, fitting_steps
 from pareto_align.methods.morlhf import PAR_REFERENCE, reference_rewards, reward_scorer
 from pareto_align.models.conditioning import format_conditioned_prompt, integer_weights
+from pareto_align.models.loading import device
 from pareto_align.rewards import par_shaping
 
 if TYPE_CHECKING:
@@ -279,8 +280,6 @@ def plan(config: SweepConfig, front: Front) -> list[Job]:
 
 def train(ws: Workspace, section: Config, job: Job, template: str, condition: dict) -> Rounds:
     """The rounds of rejection-sampling fine-tuning still to do (a resumed job starts after its last round)."""
-    from pareto_align.workspace import device
-
     rounds = Rounds.load(ws, job.id)
     if rounds.done >= section.iterations:
         return rounds
@@ -360,3 +359,16 @@ def run(job: Job, ws: Workspace) -> JobResult:
         points.append(TrainedPolicy(f"v{i:02d}-s{job.seed}", handle, job.seed, compute, weights=weights,
                                     direction=v.tolist(), step=rounds.compute.policy_updates, metadata=metadata))  # fmt: skip
     return JobResult(points, shared={job.id: rounds.compute})
+
+
+BIBTEX = """@inproceedings{wang2024dpa,
+  title     = {Arithmetic Control of {LLMs} for Diverse User Preferences: Directional Preference Alignment with Multi-Objective Rewards},
+  author    = {Wang, Haoxiang and Lin, Yong and Xiong, Wei and Yang, Rui and Diao, Shizhe and Qiu, Shuang and Zhao, Han and Zhang, Tong},
+  booktitle = {Proceedings of the 62nd Annual Meeting of the Association for Computational Linguistics (Volume 1: Long Papers)},
+  year      = {2024},
+  eprint    = {2402.18571},
+  archivePrefix = {arXiv}
+}"""
+INFO = MethodInfo(
+    name="dpa", display_name="DPA", color="#D55E00", bibtex=BIBTEX
+)  # colour: Okabe-Ito vermillion

@@ -3,7 +3,7 @@ weight vector.
 
 Every `every` steps the per-objective policy gradients g_1..g_K over a parameter subset (default: the middle band of
 decoder layers, the paper's layers 10-25 of 28 as fractions of the depth) give each objective's influence
-I_i = sum_j <g_i, g_j>, and the weights move by mirror descent: w <- softmax(log w + eta * I / lambda), clipped to
+I_i = sum_j `<g_i, g_j>`, and the weights move by mirror descent: w <- softmax(log w + eta * I / lambda), clipped to
 [floor, ceiling] on the simplex. As in the reference code, eta is the learning rate in use (or a fixed value).
 
 Cost. The reference code recomputes each objective's advantages and runs a full forward and backward pass per
@@ -44,8 +44,8 @@ import torch
 from pydantic import Field
 
 from pareto_align.methods import morlhf
-from pareto_align.methods._dynamic import DynamicSection, plan
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy
+from pareto_align.methods._dynamic import DYNAMIC_WEIGHTING_BIBTEX, DynamicSection, plan
+from pareto_align.methods.base import Job, JobResult, MethodInfo, TrainedPolicy
 from pareto_align.trainers.dynamic_grpo import DynamicGRPOTrainer
 from pareto_align.weighting import influence, mirror_update, project_to_bounds, trust_region_bounds
 
@@ -224,3 +224,11 @@ def run(job: Job, ws: Workspace) -> JobResult:
     point = TrainedPolicy(job.id, handle, job.seed, compute, weights=job.weights, step=compute.policy_updates,
                           metadata={"grid_index": job.metadata["grid_index"], **metadata})  # fmt: skip
     return JobResult([point])
+
+
+INFO = MethodInfo(
+    name="dynamic_grad",
+    display_name="Dynamic weighting (gradient)",
+    color="#882255",
+    bibtex=DYNAMIC_WEIGHTING_BIBTEX,
+)  # colour: Tol muted wine

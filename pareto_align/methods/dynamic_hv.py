@@ -37,8 +37,9 @@ from pareto_align.atomic import write_text_atomic
 from pareto_align.evaluate import Evaluation
 from pareto_align.front.schema import Compute
 from pareto_align.methods import morlhf
-from pareto_align.methods._dynamic import DynamicSection, plan
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy
+from pareto_align.methods._dynamic import DYNAMIC_WEIGHTING_BIBTEX, DynamicSection, plan
+from pareto_align.methods.base import Job, JobResult, MethodInfo, TrainedPolicy
+from pareto_align.models.loading import device
 from pareto_align.models.policy import Policy
 from pareto_align.trainers.dynamic_grpo import DynamicGRPOTrainer
 from pareto_align.weighting import HypervolumeBuffer, meta_multiplier
@@ -57,7 +58,7 @@ class Bounds(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     lower: list[float] = Field(description="Per objective; also the hypervolume's reference point.")
-    upper: list[float]
+    upper: list[float] = Field(description="Per objective; the values that normalize to 1.")
 
 
 class Config(DynamicSection):
@@ -153,8 +154,6 @@ def default_bounds(ws: Workspace, method: Config, scorer: Scorer) -> tuple[list[
 def base_vector(ws: Workspace, method: Config, scorer: Scorer) -> list[float]:
     """The base policy's objective vector in the training reward's units, on the held-out prompts: the seed of
     every run's buffer; shared work, recorded once per run directory."""
-    from pareto_align.workspace import device
-
     path = ws.run_dir / f"{HV_SEED}_{ws.source_name(method.reward_source)}_n{method.samples_per_prompt}.json"
     if not path.exists():
         model, tokenizer = ws.load_base(device())
@@ -254,3 +253,8 @@ def run(job: Job, ws: Workspace) -> JobResult:
     point = TrainedPolicy(job.id, handle, job.seed, compute, weights=job.weights, step=compute.policy_updates,
                           metadata={"grid_index": job.metadata["grid_index"], **metadata})  # fmt: skip
     return JobResult([point])
+
+
+INFO = MethodInfo(
+    name="dynamic_hv", display_name="Dynamic weighting (HV)", color="#CC79A7", bibtex=DYNAMIC_WEIGHTING_BIBTEX
+)  # colour: Okabe-Ito reddish purple

@@ -13,15 +13,11 @@ from typing import TYPE_CHECKING, Literal
 
 from pareto_align.front.schema import Front
 from pareto_align.methods._specialists import SpecialistsSection, ensure_specialists, mixed_point
-from pareto_align.methods.base import Job, JobResult, grid_jobs
+from pareto_align.methods.base import Job, JobResult, MethodInfo, grid_jobs
 
 if TYPE_CHECKING:
     from pareto_align.config import SweepConfig
     from pareto_align.workspace import Workspace
-
-
-# The first job of each seed trains the specialists the others mix: a distributed launcher runs it first.
-SHARES_WORK_WITHIN_SEED = True
 
 
 class Config(SpecialistsSection):
@@ -41,3 +37,22 @@ def run(job: Job, ws: Workspace) -> JobResult:
     handle = {"kind": "mixture", "checkpoints": [s.path for s in specialists], "weights": job.weights}
     active = sum(w > 0 for w in job.weights)
     return mixed_point(job, specialists, handle, inference_token_cost=active, forward_passes_per_token=active)
+
+
+BIBTEX = """@inproceedings{shi2024mod,
+  title     = {Decoding-Time Language Model Alignment with Multiple Objectives},
+  author    = {Shi, Ruizhe and Chen, Yifang and Hu, Yushi and Liu, Alisa and Hajishirzi, Hannaneh and Smith, Noah A. and Du, Simon S.},
+  booktitle = {Advances in Neural Information Processing Systems},
+  volume    = {37},
+  year      = {2024},
+  eprint    = {2406.18853},
+  archivePrefix = {arXiv}
+}"""
+INFO = MethodInfo(
+    name="mod",
+    display_name="MOD",
+    color="#332288",
+    bibtex=BIBTEX,
+    shares_work_within_seed=True,
+    shardable=True,
+)  # colour: Tol muted indigo

@@ -25,7 +25,8 @@ from trl import DPOConfig
 from pareto_align import ranks
 from pareto_align.errors import ConfigError
 from pareto_align.front.schema import Compute, Front
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy, TRLSection, grid_jobs
+from pareto_align.methods.base import Job, JobResult, MethodInfo, TrainedPolicy, TRLSection, grid_jobs
+from pareto_align.models.loading import device
 from pareto_align.trainers.modpo_config import MODPOConfig
 from pareto_align.trainers.modpo_trainer import (
     PAIR_INDEX,
@@ -224,8 +225,6 @@ _PREPARED: weakref.WeakKeyDictionary[Workspace, dict[str, datasets.Dataset]] = w
 def reference_key(section: Config) -> str:
     """Hash of what the reference log-probs of a pair depend on besides the data and the policy: the TRL settings
     of tokenization and of the reference pass (batches are padded together), and the device."""
-    from pareto_align.workspace import device
-
     trl = {key: value for key, value in section.effective()["trl"].items() if key not in OPTIMIZATION_ONLY}
     payload = json.dumps({"trl": trl, "device": device()}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
@@ -270,3 +269,16 @@ def run(job: Job, ws: Workspace) -> JobResult:
                           metadata={"trained_objective": ws.config.objective_names[k],
                                     "grid_index": job.metadata["grid_index"]})  # fmt: skip
     return JobResult([point])
+
+
+BIBTEX = """@inproceedings{zhou2024modpo,
+  title     = {Beyond One-Preference-Fits-All Alignment: Multi-Objective Direct Preference Optimization},
+  author    = {Zhou, Zhanhui and Liu, Jie and Shao, Jing and Yue, Xiangyu and Yang, Chao and Ouyang, Wanli and Qiao, Yu},
+  booktitle = {Findings of the Association for Computational Linguistics: ACL 2024},
+  year      = {2024},
+  eprint    = {2310.03708},
+  archivePrefix = {arXiv}
+}"""
+INFO = MethodInfo(
+    name="modpo", display_name="MODPO", color="#0072B2", bibtex=BIBTEX, shardable=True
+)  # colour: Okabe-Ito blue

@@ -31,8 +31,17 @@ from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 from pareto_align import ranks
 from pareto_align.atomic import write_bytes_atomic, write_text_atomic
 from pareto_align.front.schema import Compute, Front
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy, TRLSection, check_ideal, grid_jobs
+from pareto_align.methods.base import (
+    Job,
+    JobResult,
+    MethodInfo,
+    TrainedPolicy,
+    TRLSection,
+    check_ideal,
+    grid_jobs,
+)
 from pareto_align.models.generation import GenerationSettings, scorable_responses, toolkit_sampling
+from pareto_align.models.loading import device, load_causal_lm
 from pareto_align.models.policy import Policy
 from pareto_align.objectives import Scalarization
 from pareto_align.rewards import ObjectiveRewards
@@ -145,8 +154,6 @@ def reference_rewards(ws: Workspace, method: Config, prompts: list, scorer: Scor
     """PAR's reference: the base policy's response to each training prompt, scored per objective (P, K). Computed
     once per run directory, a shared product whose cost is recorded once (`par_reference` in the run's compute).
     Responses are as long as the method's completions (`max_new_tokens`; default `trl.max_completion_length`)."""
-    from pareto_align.workspace import device
-
     path = ws.run_dir / f"{PAR_REFERENCE}_{ws.source_name(method.reward_source)}.npy"
     cost_path = path.with_suffix(".json")
     built = path.exists()
@@ -270,8 +277,6 @@ def start_policy(ws: Workspace, start: str | None) -> tuple[Any, Any, Any]:
 
         base, tokenizer = ws.load_base()
         return PeftModel.from_pretrained(base, str(path), is_trainable=True), tokenizer, None
-    from pareto_align.workspace import load_causal_lm
-
     model, tokenizer = load_causal_lm(str(path), ws.config.policy.trust_remote_code, trainable=True)
     return model, tokenizer, None
 
@@ -368,3 +373,18 @@ def run(job: Job, ws: Workspace) -> JobResult:
     point = TrainedPolicy(job.id, handle, job.seed, compute, weights=job.weights, step=compute.policy_updates,
                           metadata={"grid_index": job.metadata["grid_index"], **metadata})  # fmt: skip
     return JobResult([point])
+
+
+# The linear-scalarization baseline: one RLHF run per fixed weighted sum of the rewards (Wu et al., 2023).
+BIBTEX = """@inproceedings{wu2023finegrained,
+  title     = {Fine-Grained Human Feedback Gives Better Rewards for Language Model Training},
+  author    = {Wu, Zeqiu and Hu, Yushi and Shi, Weijia and Dziri, Nouha and Suhr, Alane and Ammanabrolu, Prithviraj and Smith, Noah A. and Ostendorf, Mari and Hajishirzi, Hannaneh},
+  booktitle = {Advances in Neural Information Processing Systems},
+  volume    = {36},
+  year      = {2023},
+  eprint    = {2306.01693},
+  archivePrefix = {arXiv}
+}"""
+INFO = MethodInfo(
+    name="morlhf", display_name="Linear scalarization", color="#56B4E9", bibtex=BIBTEX, shardable=True
+)  # colour: Okabe-Ito sky blue

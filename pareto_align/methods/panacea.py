@@ -37,8 +37,8 @@ this is the paper's online and offline (DPO) variants on TRL, every open choice 
   base policy's responses scored once; every point of the front names that run (`compute.shared`), recorded once. Evaluation
   merges the adapter at each point's lambda, so a point samples at the base model's speed.
 - Saved: the adapter (svd_lora.safetensors + svd_lora_config.json, base by reference: its path in the run dir or
-  hub name and revision) and tokenizer in points/<job>/svd_lora, renamed into place when complete, then
-  points/<job>/state.json. A job killed after that evaluates without training again; one killed mid-training
+  hub name and revision) and tokenizer in `points/<job>/svd_lora`, renamed into place when complete, then
+  `points/<job>/state.json`. A job killed after that evaluates without training again; one killed mid-training
   restarts its training (no mid-run checkpoint).
 """
 
@@ -66,7 +66,7 @@ from pareto_align.front.schema import Compute, Front
 from pareto_align.hf_args import hardware_defaults, resolved_defaults
 from pareto_align.methods import dpa, modpo, morlhf
 from pareto_align.methods._conditioned import spread, vocabulary_texts
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy, TRLSection, UpdatePlan
+from pareto_align.methods.base import Job, JobResult, MethodInfo, TrainedPolicy, TRLSection, UpdatePlan
 from pareto_align.models.conditioning import check_template, extend_vocabulary, format_conditioned_prompt
 from pareto_align.models.generation import GenerationSettings, generate, scorable_responses, toolkit_sampling
 from pareto_align.models.policy import Policy
@@ -777,3 +777,17 @@ def run(job: Job, ws: Workspace) -> JobResult:
         points.append(TrainedPolicy(f"w{i:02d}-s{job.seed}", handle, job.seed, shared, weights=lam, direction=lam,
                                     step=compute.policy_updates, metadata={"grid_index": i, **record["metadata"]}))  # fmt: skip
     return JobResult(points, shared={job.id: compute.model_copy(update={"shared": []})})
+
+
+BIBTEX = """@inproceedings{zhong2024panacea,
+  title     = {Panacea: {Pareto} Alignment via Preference Adaptation for {LLMs}},
+  author    = {Zhong, Yifan and Ma, Chengdong and Zhang, Xiaoyuan and Yang, Ziran and Chen, Haojun and Zhang, Qingfu and Qi, Siyuan and Yang, Yaodong},
+  booktitle = {Advances in Neural Information Processing Systems},
+  volume    = {37},
+  year      = {2024},
+  eprint    = {2402.02030},
+  archivePrefix = {arXiv}
+}"""
+INFO = MethodInfo(
+    name="panacea", display_name="Panacea", color="#44AA99", bibtex=BIBTEX
+)  # colour: Tol muted teal

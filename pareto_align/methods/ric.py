@@ -5,8 +5,8 @@ One policy learns to write a response that reaches the rewards written into its 
 w is mapped to the rewards to ask for, so one model serves every preference.
 
 1. Offline: every response of the training data is scored per objective; each score is standardized over the data
-   (z = (r - mean) / std, RiC's normalization) and written into its prompt with one decimal ("<rm1_score> 1.3
-   <rm2_score> -0.4", RiC's form, after the prompt); the policy is fine-tuned on those prompts and responses (TRL's
+   (z = (r - mean) / std, RiC's normalization) and written into its prompt with one decimal (`"<rm1_score> 1.3
+   <rm2_score> -0.4"`, RiC's form, after the prompt); the policy is fine-tuned on those prompts and responses (TRL's
    SFTTrainer, loss on the response). On the built-in benchmark the responses are the preference pairs' chosen and
    rejected responses (each (prompt, response) once), as RiC uses its datasets' responses. In a chat-format run
    the scores go into the last user turn, after the query (where RiC's code appends them, before the assistant's
@@ -48,9 +48,10 @@ from pareto_align.methods._conditioned import (
     sample_and_score,
     spread,
 )
-from pareto_align.methods.base import Job, JobResult, TrainedPolicy, UpdatePlan, change
+from pareto_align.methods.base import Job, JobResult, MethodInfo, TrainedPolicy, UpdatePlan, change
 from pareto_align.methods.morlhf import reward_scorer
 from pareto_align.models.conditioning import desired_scores, format_number, write_values
+from pareto_align.models.loading import device
 
 if TYPE_CHECKING:
     from pareto_align.config import SweepConfig
@@ -188,8 +189,6 @@ def plan(config: SweepConfig, front: Front) -> list[Job]:
 
 def train(ws: Workspace, section: Config, job: Job, template: str) -> Rounds:
     """The offline round, then the online rounds still to do (a resumed job starts after its last round)."""
-    from pareto_align.workspace import device
-
     total = 1 + section.online_iterations
     rounds = Rounds.load(ws, job.id)
     if rounds.done >= total:
@@ -270,3 +269,14 @@ def run(job: Job, ws: Workspace) -> JobResult:
         points.append(TrainedPolicy(f"w{i:02d}-s{job.seed}", handle, job.seed, front_compute(job.id), weights=w,
                                     direction=w, step=rounds.compute.policy_updates, metadata=metadata))  # fmt: skip
     return JobResult(points, shared={job.id: rounds.compute})
+
+
+BIBTEX = """@inproceedings{yang2024ric,
+  title     = {Rewards-in-Context: Multi-objective Alignment of Foundation Models with Dynamic Preference Adjustment},
+  author    = {Yang, Rui and Pan, Xiaoman and Luo, Feng and Qiu, Shuang and Zhong, Han and Yu, Dong and Chen, Jianshu},
+  booktitle = {Proceedings of the 41st International Conference on Machine Learning},
+  year      = {2024},
+  eprint    = {2402.10207},
+  archivePrefix = {arXiv}
+}"""
+INFO = MethodInfo(name="ric", display_name="RiC", color="#CC6677", bibtex=BIBTEX)  # colour: Tol muted rose

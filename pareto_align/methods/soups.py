@@ -21,15 +21,11 @@ from pydantic import Field
 
 from pareto_align.front.schema import Front
 from pareto_align.methods._specialists import SpecialistsSection, ensure_specialists, mixed_point
-from pareto_align.methods.base import Job, JobResult, grid_jobs
+from pareto_align.methods.base import Job, JobResult, MethodInfo, grid_jobs
 
 if TYPE_CHECKING:
     from pareto_align.config import SweepConfig
     from pareto_align.workspace import Workspace
-
-
-# The first job of each seed trains the specialists the others mix: a distributed launcher runs it first.
-SHARES_WORK_WITHIN_SEED = True
 
 
 class Config(SpecialistsSection):
@@ -61,3 +57,22 @@ def run(job: Job, ws: Workspace) -> JobResult:
     if method.lora_interpolation == "ab":
         handle["lora_interpolation"] = "ab"
     return mixed_point(job, specialists, handle)  # mixing weights is free; the specialists are shared
+
+
+BIBTEX = """@inproceedings{rame2023rewardedsoups,
+  title     = {Rewarded soups: towards {Pareto}-optimal alignment by interpolating weights fine-tuned on diverse rewards},
+  author    = {Ram{\\\\'e}, Alexandre and Couairon, Guillaume and Shukor, Mustafa and Dancette, Corentin and Gaya, Jean-Baptiste and Soulier, Laure and Cord, Matthieu},
+  booktitle = {Advances in Neural Information Processing Systems},
+  volume    = {36},
+  year      = {2023},
+  eprint    = {2306.04488},
+  archivePrefix = {arXiv}
+}"""
+INFO = MethodInfo(
+    name="soups",
+    display_name="Rewarded soups",
+    color="#009E73",
+    bibtex=BIBTEX,
+    shares_work_within_seed=True,
+    shardable=True,
+)  # colour: Okabe-Ito bluish green

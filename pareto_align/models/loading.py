@@ -1,5 +1,5 @@
 """Loading causal LMs: the one place that decides in which precision a model's weights sit (contract: real models,
-DESIGN.md), and how its tokenizer pads.
+docs/contracts.md), how its tokenizer pads, and on which device a job's models sit (`device`).
 
 The precision policy:
 - weights that train load in float32, whatever the checkpoint holds (`trainable=True`): full fine-tuning of a
@@ -26,6 +26,11 @@ from pareto_align.models.generation import ensure_pad_token
 
 DtypeSetting = Literal["auto", "float32", "bfloat16"]
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def device() -> str:
+    """The device every model of a job sits on: the GPU when one is visible, else the CPU."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def frozen_dtype(setting: str | None) -> torch.dtype | str:

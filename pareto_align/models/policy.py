@@ -1,4 +1,5 @@
-"""Rebuilding the policy behind any point of a front from its handle (contract: policy handles, DESIGN.md).
+"""Rebuilding the policy behind any point of a front from its handle (contract: policy handles,
+docs/contracts.md).
 
 - checkpoint:  {"kind": "checkpoint", "path": "points/p0/policy"}
                {"kind": "checkpoint", "path": "Qwen/Qwen2.5-0.5B-Instruct", "revision": "<commit>", "hub": true}

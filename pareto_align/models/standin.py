@@ -1,4 +1,5 @@
-"""Local stand-ins for the instruct model families users point the toolkit at (contract: real models, DESIGN.md).
+"""Local stand-ins for the instruct model families users point the toolkit at (contract: real models,
+docs/contracts.md).
 
 No hub download is possible in tests, the demo or CI, so a stand-in reproduces, at a few hundred thousand
 parameters, what a hub snapshot of Qwen2.5-Instruct or Llama-3-Instruct brings into the toolkit's code paths:
