@@ -456,7 +456,9 @@ class FrontCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         step = state.global_step
-        if self.every and step % self.every == 0 and step < state.max_steps and ranks.is_main():
+        # every process, as morlhf's history: under several processes `ws.evaluate` is a collective (the main
+        # process samples, the others receive its result), so a main-only call would wait for the others forever
+        if self.every and step % self.every == 0 and step < state.max_steps:
             self.record(step)
 
     def record(self, step: int) -> None:
