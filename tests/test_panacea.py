@@ -69,7 +69,8 @@ def test_rewards_are_calibrated_and_scalarized_by_each_rows_lambda():
     completions = ["x", "y", "z"]
     z = (raw - mean) / std  # [[0, -1], [1, 1], [-1, 0]]
     for kind, expected in (("linear", [0.0, 1.0, -0.5]),
-                           ("tchebycheff", [-1.0 * 2.0, -max(0.25 * 1, 0.75 * 1), -max(0.5 * 3, 0.5 * 2)])):  # fmt: skip
+                           ("tchebycheff", [-1.0 * 2.0 + 0.01 * (-2 - 3), -max(0.25 * 1, 0.75 * 1) + 0.01 * (-1 - 1),
+                                            -max(0.5 * 3, 0.5 * 2) + 0.01 * (-3 - 2)])):  # fmt: skip
         s = Scalarization(kind=kind, ideal=[2.0, 2.0] if kind == "tchebycheff" else None)
         rewards = panacea.PreferenceRewards(ObjectiveRewards(scorer, ["a", "b"], [0.5, 0.5]), s)
         *objectives, utility = rewards.functions()
