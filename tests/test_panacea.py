@@ -39,6 +39,7 @@ GOLD = {"name": "panacea", "reward_source": "gold", "rank": 2}
         ({"conditioning": "weights"}, {}, "conditioning"),
         ({"trl": {"reward_weights": [1, 0]}}, {}, "method.trl"),
         ({}, {"policy": {"lora": {"r": 4}}}, "policy.lora: panacea trains its own SVD-LoRA"),
+        ({"target_modules": ["model.lm_head"]}, {}, "method.target_modules: 'model.lm_head' is not"),
     ],
 )
 def test_config_mistakes_are_named_by_field(tmp_path, method, extra, message):

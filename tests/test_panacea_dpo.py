@@ -103,7 +103,7 @@ def test_the_loss_forward_conditions_each_row_on_the_lambda_it_is_weighted_by(ti
         ({"trl": {"loss_type": ["hinge"]}}, "method.trl.loss_type"),
         ({"trl": {"use_weighting": True}}, "method.trl.use_weighting"),
         ({"trl": {"weights": [1.0]}}, "method.trl: ['weights'] are set by the sweep"),
-        ({"target_modules": ["q_proj", "lm_head"]}, "method.target_modules"),
+        ({"target_modules": ["q_proj", "lm_head"]}, "method.target_modules: 'lm_head' is not supported: TRL"),
         ({"adaptive": {"every": 5}}, "method.adaptive: only used with sampling 'adaptive'"),
         ({"sampling": "adaptive", "adaptive": {"every": 0}}, "method.adaptive.every"),
         ({"sampling": "adaptive", "adaptive": {"gap": "area"}}, "method.adaptive.gap"),

@@ -161,6 +161,8 @@ def test_injection_targets_freezes_and_leaves_the_base_untouched(tokenizer):
         inject_svd_lora(
             tiny_llama(tokenizer), SVDLoRAConfig(rank=2, num_objectives=K, target_modules=["c_attn"])
         )
+    with pytest.raises(ValueError, match="the output head 'lm_head', which is not supported"):
+        inject_svd_lora(tiny_llama(tokenizer), SVDLoRAConfig(rank=2, num_objectives=K, target_modules=["q_proj", "lm_head"]))  # fmt: skip
 
 
 def test_save_load_round_trip_is_bit_for_bit(tokenizer, tmp_path):

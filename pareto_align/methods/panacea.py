@@ -228,6 +228,11 @@ class Config(morlhf.Config):
         return self.template if self.template is not None else dpa.Config.default_template(self, names)  # type: ignore[arg-type]
 
     def check(self, config: SweepConfig) -> None:
+        head = [t for t in self.target_modules if t == "lm_head" or t.endswith(".lm_head")]
+        if head:  # both losses: TRL reads lm_head.weight, and a tied head shares the input embeddings' weight
+            raise ValueError(f"method.target_modules: {head[0]!r} is not supported: TRL computes log-probs from "
+                             "lm_head.weight, which an SVD-LoRA layer does not have, and merging into a tied head "
+                             "would rewrite the input embeddings; adapt the layers below it")  # fmt: skip
         if self.loss == "dpo":
             self._check_dpo()
         if self.sampling != "adaptive" and "adaptive" in self.model_fields_set:
@@ -258,9 +263,6 @@ class Config(morlhf.Config):
         if online:
             raise ValueError(f"method.{online[0]}: used by loss 'rl' only (loss 'dpo' learns from the preference "
                              "pairs)")  # fmt: skip
-        if "lm_head" in self.target_modules:
-            raise ValueError("method.target_modules: 'lm_head' with loss 'dpo': TRL computes log-probs from "
-                             "lm_head.weight directly, so an adapter there would not act")  # fmt: skip
         args = self.trl_args()
         loss_type = args.get("loss_type", ["sigmoid"])
         loss_types = {loss_type} if isinstance(loss_type, str) else set(loss_type)
