@@ -361,3 +361,36 @@ def test_both_conditionings_and_a_trained_job_is_not_trained_again(tmp_path, ben
     # the front evaluated at step 1 (lambda in the prompt and the adapter) came back with the trained record
     (snapshot,) = [h for h in again.history if getattr(h, "kind", None) == "front"]
     assert snapshot.step == 1 and len(snapshot.front_values) == len(front.points)
+
+
+# ---------------------------------------------------------------------------------------------- prompt rows
+def test_new_template_rows_are_redrawn_at_their_ids_in_a_padded_matrix(tiny_policy_dir):
+    """A matrix padded past its tokenizer (as Qwen2.5's) already holds rows for the new ids: those rows are redrawn,
+    distinct from each other, and the padding rows after them and every old row stay as they were."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from pareto_align.methods._conditioned import vocabulary_texts
+    from pareto_align.models.conditioning import extend_vocabulary
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_policy_dir)
+    before = len(tokenizer)
+    model.resize_token_embeddings(before + 256)  # padding rows past the tokenizer
+    template = "maximize {c[0]} and {c[1]} | {prompt}"
+    added = extend_vocabulary(model, tokenizer, vocabulary_texts(template, 2))
+    ids = tokenizer.convert_tokens_to_ids(added)
+    n = len(ids)
+    assert ids == list(range(before, before + n)) and before + n < before + 256  # not the matrix's last rows
+    original = model.get_input_embeddings().weight.detach().clone()  # (V + 64, H)
+    panacea.distinct_new_rows(model, ids, seed=0)
+    now = model.get_input_embeddings().weight.detach()
+    assert torch.equal(now[:before], original[:before]) and torch.equal(
+        now[before + n :], original[before + n :]
+    )
+    new = now[before : before + n]  # (n, H)
+    assert not torch.equal(new, original[before : before + n])
+    # distinct inputs: every pair of new rows as far apart as old rows are, not transformers' near-mean copies
+    gaps = torch.cdist(new, new)[~torch.eye(n, dtype=torch.bool)]
+    old_gap = torch.cdist(original[:before], original[:before]).mean()
+    assert gaps.min() > 0.3 * old_gap
+    torch.testing.assert_close(new.mean(0), original[:before].mean(0), atol=4 * float(original[:before].std(0).max()), rtol=0)  # fmt: skip

@@ -513,18 +513,20 @@ class AdaptiveCallback(TrainerCallback):
 
 
 # ---------------------------------------------------------------------------------------------- training
-def distinct_new_rows(model, n_new: int, seed: int) -> None:
-    """Redraw the last `n_new` input-embedding rows as mean + std * N(0, 1) of the old rows, per dimension.
-    transformers draws added rows so close to the old rows' mean that "0" and "100" are one vector to the model;
-    the embeddings stay frozen here (only the SVD-LoRA trains), so the weights written into a prompt must reach it
-    as distinct inputs."""
+def distinct_new_rows(model, ids: list[int], seed: int) -> None:
+    """Redraw the input-embedding rows of the new token `ids` as mean + std * N(0, 1) of the tokenizer's other rows
+    (those below the smallest new id), per dimension. transformers draws added rows so close to the old rows' mean
+    that "0" and "100" are one vector to the model; the embeddings stay frozen here (only the SVD-LoRA trains), so
+    the weights written into a prompt must reach it as distinct inputs. The ids, not the matrix's last rows: a
+    matrix padded past its tokenizer (Qwen2.5's) holds the new ids among its padding rows, which stay as they are."""
     embeddings = model.get_input_embeddings().weight  # (V, H)
-    old = embeddings[:-n_new].float()  # (V - n, H)
+    index = torch.as_tensor(ids, dtype=torch.long)  # (n,)
+    old = embeddings[: int(index.min())].float()  # (V_old, H): the vocabulary the new pieces were added to
     generator = torch.Generator().manual_seed(seed)
-    noise = torch.randn(n_new, embeddings.shape[1], generator=generator)  # (n, H)
+    noise = torch.randn(len(ids), embeddings.shape[1], generator=generator)  # (n, H)
     with torch.no_grad():
         rows = old.mean(dim=0).cpu() + old.std(dim=0).cpu() * noise  # (n, H)
-        embeddings[-n_new:] = rows.to(embeddings.dtype).to(embeddings.device)
+        embeddings[index.to(embeddings.device)] = rows.to(embeddings.dtype).to(embeddings.device)
 
 
 def start_model(ws: Workspace, section: Config, job: Job, template: str | None):
@@ -535,7 +537,7 @@ def start_model(ws: Workspace, section: Config, job: Job, template: str | None):
     reference = ws.base_reference()
     added = extend_vocabulary(model, tokenizer, vocabulary_texts(template, k)) if template is not None else []
     if added:
-        distinct_new_rows(model, len(added), job.seed)
+        distinct_new_rows(model, tokenizer.convert_tokens_to_ids(added), job.seed)
         folder = ws.run_dir / "points" / job.id
         with ws.training_dir(job.id) as work:
             model.save_pretrained(work / "base")
