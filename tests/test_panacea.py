@@ -363,6 +363,62 @@ def test_both_conditionings_and_a_trained_job_is_not_trained_again(tmp_path, ben
     assert snapshot.step == 1 and len(snapshot.front_values) == len(front.points)
 
 
+def test_each_generation_draws_anew_and_rewards_score_the_users_prompt(tiny_policy_dir, tmp_path):
+    """Three generations draw at stream positions 0, 1, 2 (fresh lambdas each batch); with lambda written into the
+    prompt, the policy sees the written prompt and the objectives judge the user's."""
+    import datasets
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig
+
+    from pareto_align.hf_args import hardware_defaults
+    from pareto_align.preference_sampling import group_shared_preferences
+    from pareto_align.trainers.panacea_grpo import PanaceaGRPOTrainer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_policy_dir)
+    inject_svd_lora(model, SVDLoRAConfig(rank=1, num_objectives=2))
+    positions, seen = [], []
+
+    def draw(t, n_prompts, groups):
+        positions.append(t)
+        return group_shared_preferences(np.random.default_rng([0, t]), n_prompts, groups, 2, 1.0, 0.0)
+
+    def reward(prompts, completions, plain_prompt=None, preference=None, **_):
+        seen.append((list(prompts), list(plain_prompt), [tuple(p) for p in preference]))
+        return [0.0] * len(prompts)
+
+    args = GRPOConfig(output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=4, num_generations=2,
+                      max_completion_length=2, learning_rate=1e-3, beta=0.0, report_to="none", save_strategy="no",
+                      disable_tqdm=True, seed=0, **hardware_defaults())  # fmt: skip
+    data = datasets.Dataset.from_dict({"prompt": ["a b", "c d", "e f", "g h"]})
+    trainer = PanaceaGRPOTrainer(model=model, reward_funcs=[reward], args=args, train_dataset=data,
+                                 processing_class=tokenizer, draw_preferences=draw,
+                                 write_preference=lambda p, lam: f"h {p}")  # fmt: skip
+    trainer.train()
+    assert positions == [0, 1, 2]
+    drawn = [frozenset(lams) for _, _, lams in seen]
+    assert len(set(drawn)) == 3  # every batch its own lambdas
+    for prompts, plain, _ in seen:
+        assert all(p == f"h {u}" for p, u in zip(prompts, plain, strict=True))
+        assert set(plain) <= {"a b", "c d", "e f", "g h"}
+
+
+def test_the_objectives_score_the_users_prompt_not_the_written_one():
+    class PromptScorer:  # objective 0: the prompt's length in words, objective 1: the response's
+        def score(self, prompts, responses):
+            return torch.tensor([[len(p.split()), len(r.split())] for p, r in zip(prompts, responses, strict=True)],
+                                dtype=torch.float64)  # fmt: skip
+
+    scorer = panacea.CalibratedScorer(PromptScorer(), np.zeros(2), np.ones(2))
+    rewards = panacea.PreferenceRewards(ObjectiveRewards(scorer, ["a", "b"], [0.5, 0.5]), Scalarization())
+    *objectives, utility = rewards.functions()
+    written, plain = ["maximize a * 100 | x y", "maximize a * 0 | x"], ["x y", "x"]
+    kwargs = {"prompts": written, "completions": ["u", "u v"], "plain_prompt": plain}
+    assert objectives[0](**kwargs) == [2.0, 1.0]
+    assert utility(**kwargs, preference=[[1.0, 0.0], [0.5, 0.5]]) == [2.0, 1.5]
+    assert objectives[0](prompts=plain, completions=["u", "u v"]) == [2.0, 1.0]  # alone: the prompts given
+
+
 # ---------------------------------------------------------------------------------------------- prompt rows
 def test_new_template_rows_are_redrawn_at_their_ids_in_a_padded_matrix(tiny_policy_dir):
     """A matrix padded past its tokenizer (as Qwen2.5's) already holds rows for the new ids: those rows are redrawn,
