@@ -1,7 +1,7 @@
 """Panacea's SVD-LoRA and preference sampling: the layer against a hand-built W0 + U diag(sigma, s*lambda) V^T, the
 base output at init for any lambda, per-row lambda against separate forwards, which parameters get gradients at
 init and after one step, the merged weight, a bit-for-bit save/load round trip, refused preferences, the base
-model untouched, bf16; Dirichlet/vertex statistics and group-shared draws in TRL's GRPO order."""
+model untouched, bf16 (a trained adapter, a step, the merge, save/load); Dirichlet/vertex statistics and group-shared draws in TRL's GRPO order."""
 
 from __future__ import annotations
 
@@ -184,7 +184,12 @@ def test_save_load_round_trip_is_bit_for_bit(tokenizer, tmp_path):
     assert loaded.svd_lora_config == config
     set_preference(loaded, LAMBDAS)
     assert torch.equal(logits(loaded, ids), expected)
-    assert all(p.dtype == torch.float32 for p in trainable_parameters(loaded).values())
+    # the file holds the fp32 master copies themselves, whatever the base's dtype
+    from safetensors.torch import load_file
+
+    on_disk = load_file(str(tmp_path / "svd_lora.safetensors"))
+    assert on_disk.keys() == trainable_parameters(model).keys()
+    assert all(on_disk[n].dtype == torch.float32 and torch.equal(on_disk[n], p) for n, p in trainable_parameters(model).items())  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- refusals
@@ -222,19 +227,50 @@ def test_preference_context_restores_the_previous_one():
     assert torch.equal(layer.lam, LAMBDAS[0])
 
 
-def test_bf16_base_with_fp32_adapter(tokenizer):
+def test_bf16_base_with_fp32_adapter_trains_merges_and_reloads(tokenizer, tmp_path):
+    """A bf16 base with a trained-looking fp32 adapter: its logits follow the fp32 model's within bf16 precision
+    (and differ from the base's: the adapter acts), an optimizer step keeps fp32 masters with fp32 gradients, the
+    merge at one lambda gives the conditioned bf16 model's logits with bf16 weights, and a save/load round trip
+    into a fresh bf16 base is bit for bit."""
     ids = input_ids(tokenizer)
-    model = tiny_llama(tokenizer, torch.bfloat16)
-    before = logits(model, ids)
-    inject_svd_lora(model, SVDLoRAConfig(rank=4, num_objectives=K))
+    config = SVDLoRAConfig(rank=4, num_objectives=K)
+    model = inject_svd_lora(tiny_llama(tokenizer, torch.bfloat16), config)
+    reference = inject_svd_lora(tiny_llama(tokenizer).to(torch.bfloat16).float(), config)  # same bf16 values
+    assert all(layer.base.weight.dtype == torch.bfloat16 for _, layer in svd_lora_layers(model))
     params = trainable_parameters(model)
     assert all(p.dtype == torch.float32 for p in params.values())
-    assert all(layer.base.weight.dtype == torch.bfloat16 for _, layer in svd_lora_layers(model))
+    randomize_adapter(model)
+    randomize_adapter(reference)
+    base = logits(tiny_llama(tokenizer, torch.bfloat16), ids).float()
     set_preference(model, LAMBDAS)
-    assert torch.equal(logits(model, ids), before)  # bf16 logits, exactly the base's
+    set_preference(reference, LAMBDAS)
+    got, want = logits(model, ids), logits(reference, ids)
+    assert got.dtype == torch.bfloat16
+    error = (got.float() - want).abs().max()
+    assert error < 0.05 * want.abs().max() and (want - base).abs().max() > 10 * error
+
+    # one optimizer step: fp32 gradients on every adapter tensor, fp32 masters moved, the base untouched
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    before = {n: p.detach().clone() for n, p in params.items()}
+    model.train()
     model(input_ids=ids, labels=ids).loss.backward()
-    sigma = next(p for n, p in params.items() if n.endswith(".sigma"))
-    assert sigma.grad.dtype == torch.float32 and sigma.grad.abs().sum() > 0
+    model.eval()
+    assert all(p.grad.dtype == torch.float32 and p.grad.abs().sum() > 0 for p in params.values())
+    torch.optim.SGD(params.values(), lr=0.1).step()
+    assert all(p.dtype == torch.float32 and not torch.equal(p, before[n]) for n, p in params.items())
+    assert all(torch.equal(p, frozen[n]) for n, p in model.named_parameters() if not p.requires_grad)
+
+    save_svd_lora(model, tmp_path)
+    lam = LAMBDAS[1]
+    with preference(model, lam):
+        conditioned = logits(model, ids)
+    loaded = load_svd_lora(tiny_llama(tokenizer, torch.bfloat16), tmp_path)
+    set_preference(loaded, LAMBDAS)
+    set_preference(model, LAMBDAS)
+    assert torch.equal(logits(loaded, ids), logits(model, ids))
+    merged = merge_preference(model, lam)
+    assert all(m.weight.dtype == torch.bfloat16 for n, m in merged.named_modules() if n.endswith("q_proj"))
+    torch.testing.assert_close(logits(merged, ids).float(), conditioned.float(), atol=0.05 * float(conditioned.abs().max()), rtol=0)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- sampling
