@@ -92,6 +92,56 @@ def test_the_loss_forward_conditions_each_row_on_the_lambda_it_is_weighted_by(ti
     torch.testing.assert_close(loss.detach(), expected.float(), rtol=1e-5, atol=1e-5)
 
 
+def test_training_on_conflicting_pairs_makes_lambda_choose_what_the_model_generates(
+    tiny_policy_dir, tmp_path
+):
+    """Objective 0 prefers "c" after "a b", objective 1 prefers "d": a few DPO steps at random lambdas, and the one
+    model answers "c" at lambda (1, 0) and "d" at (0, 1) (greedy), where the base answers the same at both."""
+    import datasets
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from pareto_align.hf_args import hardware_defaults
+    from pareto_align.trainers.modpo_config import MODPOConfig
+    from pareto_align.trainers.panacea_dpo import PanaceaDPOTrainer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_policy_dir)
+    a, b, c, d = tokenizer.convert_tokens_to_ids(["a", "b", "c", "d"])
+    prompt = torch.tensor([[a, b]])
+
+    def greedy(lam=None) -> int:
+        with preference(model, lam) if lam is not None else torch.no_grad():
+            out = model.generate(
+                prompt, max_new_tokens=1, do_sample=False, pad_token_id=tokenizer.pad_token_id
+            )
+        return int(out[0, -1])
+
+    assert greedy() not in (c, d)  # the base's answer
+    with torch.no_grad():
+        ref_c, ref_d = float(_sequence_logp(model, [a, b], [c])), float(_sequence_logp(model, [a, b], [d]))
+    inject_svd_lora(model, SVDLoRAConfig(rank=2, num_objectives=2), seed=0)
+    n = 8  # pairs per objective
+    data = datasets.Dataset.from_dict({"prompt_ids": [[a, b]] * 2 * n, "chosen_ids": [[c]] * n + [[d]] * n,
+                                       "rejected_ids": [[d]] * n + [[c]] * n,
+                                       "ref_chosen_logps": [ref_c] * n + [ref_d] * n,
+                                       "ref_rejected_logps": [ref_d] * n + [ref_c] * n,
+                                       "objective": [0] * n + [1] * n})  # fmt: skip
+    rng = np.random.default_rng(0)
+    args = MODPOConfig(output_dir=str(tmp_path), weights=[1.0], beta=0.5, loss_type=["sigmoid", "sft"],
+                       loss_weights=[1.0, 1.0], max_steps=30, per_device_train_batch_size=8, learning_rate=0.1, report_to="none", save_strategy="no",
+                       disable_tqdm=True, max_length=None, seed=0, **hardware_defaults())  # fmt: skip
+    trainer = PanaceaDPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
+                                draw_preferences=lambda rows: sample_preferences(rng, rows, 2, 1.0, 0.0))  # fmt: skip
+    trainer.train()
+    model.eval()
+    assert (greedy([1.0, 0.0]), greedy([0.0, 1.0])) == (c, d)
+    with torch.no_grad(), preference(model, [1.0, 0.0]):
+        margin_0 = float(_sequence_logp(model, [a, b], [c]) - _sequence_logp(model, [a, b], [d]))
+    with torch.no_grad(), preference(model, [0.0, 1.0]):
+        margin_1 = float(_sequence_logp(model, [a, b], [c]) - _sequence_logp(model, [a, b], [d]))
+    assert margin_0 > ref_c - ref_d > margin_1  # each corner moved its objective's way from the base
+
+
 # ---------------------------------------------------------------------------------------------- config
 @pytest.mark.parametrize(
     ("method", "message"),
@@ -118,7 +168,7 @@ def test_config_mistakes_are_named_by_field(tmp_path, method, message):
         parse_config(tiny_sweep_dict(tmp_path, method={**DPO, **method}))
 
 
-def test_dpo_trains_one_run_and_keys_its_reference_logps_as_modpo(tmp_path):
+def test_dpo_plans_one_run_and_keys_its_reference_logps_as_modpo(tmp_path):
     from pareto_align.methods import modpo
 
     shared = {"max_steps": 30, "per_device_train_batch_size": 8, "max_length": 48}
