@@ -94,6 +94,10 @@ def test_weights_stay_on_the_simplex_within_their_bounds():
             and np.all(new <= ceiling + 1e-12)
         )
     assert project_to_bounds(np.array([0.97, 0.01, 0.02]), 0.1, 0.8) == pytest.approx([0.8, 0.1, 0.1])
+    # the positive weights at the ceiling are not enough: the zero weights take the rest, evenly within their bounds
+    assert project_to_bounds(np.array([1.0, 0.0]), 0.0, 0.6) == pytest.approx([0.6, 0.4])
+    assert project_to_bounds(np.array([0.5, 0.5, 0.0, 0.0]), 0.0, 0.3) == pytest.approx([0.3, 0.3, 0.2, 0.2])
+    assert project_to_bounds(np.array([1.0, 0.0, 0.0]), 0.0, np.array([0.5, 0.1, 1.0])) == pytest.approx([0.5, 0.1, 0.4])  # fmt: skip
     with pytest.raises(ValueError, match="sums to 1"):
         project_to_bounds(np.array([0.5, 0.5]), 0.6, 1.0)
 
