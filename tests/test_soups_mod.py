@@ -130,6 +130,41 @@ def test_mod_cache_follows_the_sequence(two_models):
         torch.testing.assert_close(processor(ids, scores), expected, rtol=1e-4, atol=1e-4)
 
 
+def test_mod_positions_are_right_for_an_absolute_position_model(tiny_policy_dir):
+    """GPT-2 adds a learned embedding per absolute position (rotary models ignore a uniform shift): with left
+    padding, each row of the other specialist is scored as that row alone, unpadded, at every step."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tok = AutoTokenizer.from_pretrained(tiny_policy_dir)
+    gpt2 = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        config = GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=1, n_head=2, n_positions=32,
+                            pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+                            eos_token_id=tok.eos_token_id)  # fmt: skip
+        model = GPT2LMHeadModel(config).eval()
+        with torch.no_grad():  # positions that matter: GPT-2's init draws them with std 0.01
+            model.transformer.wpe.weight.normal_(0.0, 1.0)
+        gpt2.append(model)
+    m0, m1 = gpt2
+    enc = tok(["a b c d e", "f"], return_tensors="pt", padding=True, padding_side="left")
+    processor = MixtureLogitsProcessor(0.5, [(m1, 0.5)], enc["attention_mask"])
+    ids = enc["input_ids"]
+    pads = (enc["attention_mask"] == 0).sum(-1)  # (B,)
+    with torch.no_grad():
+        for _ in range(3):
+            mask = _mask(enc, ids)
+            scores = m0(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).logits[:, -1]  # fmt: skip
+            mixed = processor(ids, scores)
+            for row in range(len(ids)):
+                alone = m1(input_ids=ids[row : row + 1, int(pads[row]) :]).logits[
+                    0, -1
+                ]  # positions 0.. by default
+                expected = 0.5 * F.log_softmax(scores[row], -1) + 0.5 * F.log_softmax(alone, -1)
+                torch.testing.assert_close(mixed[row], expected, rtol=1e-4, atol=1e-4)
+            ids = torch.cat([ids, mixed.argmax(-1, keepdim=True)], dim=1)
+
+
 def _mask(enc, ids):
     grown = torch.ones(ids.shape[0], ids.shape[1] - enc["attention_mask"].shape[1], dtype=torch.long)
     return torch.cat([enc["attention_mask"], grown], dim=1)
