@@ -63,3 +63,16 @@ def test_das_dennis_grids_are_the_hand_listed_vectors():
     )
     with pytest.raises(ValueError, match="unknown weight grid kind"):
         weight_grid("uniform", 2)
+
+
+def test_energy_grids_are_pymoos_directions_on_the_simplex():
+    from pymoo.util.ref_dirs import get_reference_directions
+
+    grid = weight_grid("energy", 3, n_points=6)  # seed 0 by default
+    np.testing.assert_allclose(grid, get_reference_directions("energy", 3, 6, seed=0), atol=1e-12)
+    assert grid.shape == (6, 3) and (grid >= 0).all() and np.allclose(grid.sum(axis=1), 1)
+
+
+def test_round_off_below_zero_is_clipped_before_normalizing():
+    grid = weight_grid("explicit", 2, explicit=[[-1e-17, 1.0], [0.5, 0.5]])
+    assert (grid >= 0).all() and grid[0].tolist() == [0.0, 1.0]
