@@ -43,6 +43,7 @@ def section(path: str, tests: list[str]) -> str:
     quoted = ", ".join(json.dumps(t) for t in [*tests, "-m", "not slow", "-p", "no:cacheprovider"])
     return (f'\n[tool.mutmut]\nsource_paths = ["pareto_align"]\nonly_mutate = ["{path}"]\n'
             f"pytest_add_cli_args_test_selection = [{quoted}]\n"
+            'also_copy = ["experiments", "apps"]\n'
             'process_isolation = "forkserver"\nuse_git_change_detection = false\n')  # fmt: skip
 
 
@@ -50,8 +51,14 @@ def run_module(name: str, max_children: int) -> dict:
     path, tests = MODULES[name]
     with tempfile.TemporaryDirectory(prefix=f"mutation-{name}-") as tmp:
         work = Path(tmp)
-        shutil.copytree(ROOT / "pareto_align", work / "pareto_align", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / "pareto_align", work / "pareto_align", ignore=shutil.ignore_patterns("__pycache__")
+        )
         shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__", "e2e"))
+        for folder in ("experiments", "apps"):  # some tests run their scripts
+            shutil.copytree(
+                ROOT / folder, work / folder, ignore=shutil.ignore_patterns("__pycache__", "results")
+            )
         project = (ROOT / "pyproject.toml").read_text()
         (work / "pyproject.toml").write_text(project.split("\n[tool.mutmut]")[0] + section(path, tests))
         env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
@@ -72,13 +79,17 @@ def run_module(name: str, max_children: int) -> dict:
     for status in statuses.values():
         counts[status] = counts.get(status, 0) + 1
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
+    if counts.get("not checked") == len(statuses):  # mutmut stopped before any mutant (its clean run failed)
+        statuses, survivors, killed = {}, {}, 0
     return {"module": path, "tests": tests, "mutants": len(statuses), "counts": counts, "killed": killed,
             "kill_rate": killed / len(statuses) if statuses else None, "survivors": survivors,
             "returncode": run.returncode, "log_tail": (run.stdout + run.stderr)[-2000:]}  # fmt: skip
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("modules", nargs="*", default=list(MODULES), help=f"some of {', '.join(MODULES)}")
     parser.add_argument("--max-children", type=int, default=2, help="mutants run at once")
     parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "mutation")

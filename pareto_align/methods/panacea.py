@@ -426,8 +426,9 @@ class SpreadCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         step = state.global_step
-        # the main process alone samples and writes front.json (several processes: untested, as is SVD-LoRA under
-        # FSDP/ZeRO-3, whose sharded weights this generation would need gathered)
+        # the main process alone samples (no collective: the others wait at the next step's all-reduce) and writes
+        # front.json (tests/test_evaluating_callbacks.py; SVD-LoRA under FSDP/ZeRO-3 is untested: its sharded
+        # weights this generation would need gathered)
         if self.every and (step % self.every == 0 or step == state.max_steps) and ranks.is_main():
             self.record(model, step)
 
