@@ -185,6 +185,32 @@ def test_mod_with_one_hot_weights_samples_as_that_specialist(two_models):
     assert both.responses != alone.responses
 
 
+def test_mixture_handles_checked_prompts_formatted_and_seeded(two_models):
+    """What mutation testing found unchecked: the refusals' messages, a weight in (0, 1] with no model, the run's
+    prompt format, the default seed and the prompts given back."""
+    from pareto_align.models.chat import as_chat_prompt
+
+    tok = AutoTokenizer.from_pretrained(two_models / "m0")
+    tok.padding_side = "left"
+    models = [AutoModelForCausalLM.from_pretrained(two_models / f"m{i}").eval() for i in range(2)]
+    with pytest.raises(ValueError) as err:
+        MixturePolicy(models, tok, {}, weights=[1.0])
+    assert str(err.value) == "a mixture of 2 specialists needs as many weights, got [1.0]"
+    with pytest.raises(ValueError) as err:
+        MixturePolicy([models[0], None], tok, {}, weights=[0.5, 0.5])
+    assert str(err.value) == "specialists [1] have a non-zero weight but were not loaded"
+    assert MixturePolicy([models[0], None], tok, {}, weights=[1.0, 0.0]).active == 1
+    chat = MixturePolicy(models, tok, {"prompt_format": "chat"}, weights=[0.5, 0.5])
+    assert chat.format_prompt("a b") == as_chat_prompt("a b") != "a b"
+    assert MixturePolicy(models, tok, {}, weights=[0.5, 0.5]).format_prompt("a b") == "a b"
+    policy = MixturePolicy(models, tok, {}, weights=[0.5, 0.5])
+    settings = GenerationSettings(max_new_tokens=6)
+    prompts = ["a b", "c d e"] * 4
+    out = policy.generate(prompts, settings)
+    assert out.prompts == prompts and out.responses == policy.generate(prompts, settings, seed=0).responses
+    assert out.responses != policy.generate(prompts, settings, seed=1).responses
+
+
 @pytest.fixture(scope="module")
 def three_models(tiny_policy_dir, tmp_path_factory):
     """Three perturbed copies of the tiny policy, saved in shards (tied embeddings: no lm_head in the files)."""
