@@ -19,8 +19,11 @@ __all__ = ["Scalarization", "scalarize", "weight_grid", "linear_utility", "tcheb
 
 
 class Scalarization(BaseModel):
-    """How per-objective rewards (maximize convention) become one: `linear` w . r, or `tchebycheff`
-    -max_k w_k |z*_k - r_k| with the stated ideal point z* (which can reach non-convex parts of a front)."""
+    """How per-objective rewards (maximize convention) become one: `linear` w . r, or `tchebycheff`, the one-sided
+    augmented Tchebycheff utility -max_k w_k max(0, z*_k - r_k) + rho sum_k (r_k - z*_k) with the stated ideal
+    point z* and rho = 0.01 (front.indicators.tchebycheff_utility, one implementation for training rewards,
+    best-of-n selection, the explorer and the indicators). It can reach non-convex parts of a front; a reward past
+    z* is never a loss, and a reward vector that dominates another always scores strictly higher."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -10,7 +10,8 @@ objectives cost one scoring pass. Optional per-objective shaping (PAR) and a Tch
 - Raw columns (`raw_columns=True`, with PAR): the K unshaped rewards as K more reward functions at weight 0, named
   `<objective>_raw`, so a method that steers on raw values (C-MORL's barrier) gets them from TRL's own gathered
   `rewards_per_func` while the policy loss uses the shaped ones.
-- Tchebycheff: -max_k w_k |z*_k - r_k| (z* the stated ideal point, in the units of the rewards after shaping),
+- Tchebycheff: the one-sided augmented form -max_k w_k max(0, z*_k - r_k) + 0.01 sum_k (r_k - z*_k) (z* the stated
+  ideal point, in the units of the rewards after shaping; see `objectives.Scalarization`),
   which TRL does not have: it is one more reward function with weight 1, while the K objectives stay logged at
   weight 0 (`reward_weights`), so TRL's own normalization (`scale_rewards`, GDPO's `normalize_then_sum`) applies
   to it unchanged.

@@ -101,7 +101,8 @@ def project_to_bounds(w: np.ndarray, floor: float | np.ndarray = 0.0,
     positive = w > 0
     if total(np.inf if positive.all() else 1e300) < 1:  # the positive weights at the ceiling are not enough
         out = np.where(positive, hi, 0.0)
-        out[~positive] = (1 - out.sum()) / (~positive).sum()
+        rest = 1 - out.sum()  # > 0: spread evenly over the zero weights, within their own bounds
+        out[~positive] = rest * project_to_bounds(np.ones((~positive).sum()), lo[~positive] / rest, hi[~positive] / rest)  # fmt: skip
         return out
     c_lo, c_hi = 0.0, 1.0 / max(w.max(), 1e-300)
     while total(c_hi) < 1:

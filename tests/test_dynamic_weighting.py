@@ -94,6 +94,10 @@ def test_weights_stay_on_the_simplex_within_their_bounds():
             and np.all(new <= ceiling + 1e-12)
         )
     assert project_to_bounds(np.array([0.97, 0.01, 0.02]), 0.1, 0.8) == pytest.approx([0.8, 0.1, 0.1])
+    # the positive weights at the ceiling are not enough: the zero weights take the rest, evenly within their bounds
+    assert project_to_bounds(np.array([1.0, 0.0]), 0.0, 0.6) == pytest.approx([0.6, 0.4])
+    assert project_to_bounds(np.array([0.5, 0.5, 0.0, 0.0]), 0.0, 0.3) == pytest.approx([0.3, 0.3, 0.2, 0.2])
+    assert project_to_bounds(np.array([1.0, 0.0, 0.0]), 0.0, np.array([0.5, 0.1, 1.0])) == pytest.approx([0.5, 0.1, 0.4])  # fmt: skip
     with pytest.raises(ValueError, match="sums to 1"):
         project_to_bounds(np.array([0.5, 0.5]), 0.6, 1.0)
 
@@ -360,3 +364,30 @@ def test_both_dynamic_methods_cite_one_paper_and_have_their_own_names():
     assert unknown == [] and text.count("lu2025dynamicweighting") == 1
     assert display_name("dynamic_hv") == "Dynamic weighting (HV)"
     assert display_name("dynamic_grad") == "Dynamic weighting (gradient)"
+
+
+def test_bounds_and_buffers_at_their_edges():
+    """What mutation testing found untested (experiments/mutation_testing.py weighting)."""
+    # normalized dHV with a non-zero lower bound: the box is [lower, upper], its widths upper - lower
+    buffer = HypervolumeBuffer(lower=[1.0, 10.0], upper=[3.0, 20.0], points=[[2.0, 15.0], [1.5, 18.0]])
+    assert buffer.points.shape == (2, 2)  # several starting points kept as rows
+    # from (1, 10): HV before 5 + 4 - 2.5 = 6.5; (2.5, 16) covers (2, 15): after 1.5 * 6 + 0.5 * 2 = 10
+    dhv = buffer.contribution([2.5, 16.0])
+    assert dhv["raw"] == pytest.approx(3.5) and dhv["normalized"] == pytest.approx(3.5 / (2.0 * 10.0))
+    # 2 * 6 - 1 * 5 = 7 raw, over a box of 2 x 10
+    assert hv_contribution([[2.0, 15.0]], [3.0, 16.0], [1.0, 10.0], scale=[2.0, 10.0]) == pytest.approx(0.35)
+    # defaults: the plain simplex
+    assert project_to_bounds(np.array([0.2, 0.6])) == pytest.approx([0.25, 0.75])
+    # bounds that pin a weight, or sum to exactly 1, are feasible; a floor above its ceiling, or ceilings that
+    # cannot reach 1, are not
+    assert project_to_bounds(np.array([0.9, 0.1]), np.array([0.3, 0.0]), np.array([0.3, 1.0])) == pytest.approx([0.3, 0.7])  # fmt: skip
+    assert project_to_bounds(np.array([0.9, 0.1]), 0.5, 1.0) == pytest.approx([0.5, 0.5])
+    assert project_to_bounds(np.array([0.9, 0.1]), 0.0, 0.5) == pytest.approx([0.5, 0.5])
+    for floor, ceiling in ((np.array([0.5, 0.0]), np.array([0.4, 1.0])), (0.0, 0.4)):
+        with pytest.raises(ValueError, match="no weight vector of 2 entries sums to 1"):
+            project_to_bounds(np.array([0.5, 0.5]), floor, ceiling)
+    # the zero weights' share when the positive ones fall short respects their own floors
+    floor, ceiling = np.array([0.0, 0.3, 0.0]), np.array([0.5, 1.0, 1.0])
+    assert project_to_bounds(np.array([1.0, 0.0, 0.0]), floor, ceiling) == pytest.approx([0.5, 0.3, 0.2])
+    # a step far past exp's range stays finite (logits shifted by their maximum)
+    assert mirror_update([0.5, 0.5], [0.0, 1.0], eta=1.0, lam=1e-3) == pytest.approx([0.0, 1.0])

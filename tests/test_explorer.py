@@ -250,7 +250,11 @@ def _brute_utilities(F, w, utility, ideal):
         if utility == "linear":
             out.append(sum(wk * fk for wk, fk in zip(w, f, strict=True)))
         else:
-            out.append(-max(wk * abs(zk - fk) for wk, zk, fk in zip(w, ideal, f, strict=True)))
+            terms = list(zip(w, ideal, f, strict=True))
+            out.append(
+                -max(wk * max(0.0, zk - fk) for wk, zk, fk in terms)
+                + 0.01 * sum(fk - zk for _, zk, fk in terms)
+            )
     return np.array(out)
 
 
@@ -270,8 +274,8 @@ def test_tchebycheff_reaches_a_point_linear_cannot():
         assert best_point(view, (w1, 1 - w1), "linear", False).row != 1
     choice = best_point(view, (0.5, 0.5), "tchebycheff", False)
     assert choice.row == 1
-    # ideal (1, 1): utilities -max(0.5*|1-f1|, 0.5*|1-f2|)
-    np.testing.assert_allclose(choice.scores, [-0.5, -0.3, -0.5])
+    # ideal (1, 1): utilities -max(0.5 (1 - f1), 0.5 (1 - f2)) + 0.01 (f1 - 1 + f2 - 1)
+    np.testing.assert_allclose(choice.scores, [-0.51, -0.312, -0.51])
 
 
 def test_ties_never_pick_a_dominated_point_and_baselines_are_never_picked():

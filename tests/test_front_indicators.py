@@ -255,8 +255,8 @@ def test_linear_and_tchebycheff_utility() -> None:
     F = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.6]])
     w = np.array([0.5, 0.5])
     np.testing.assert_allclose(linear_utility(F, w), [0.5, 0.5, 0.6])
-    # -max_k w_k |ideal_k - F_k| with ideal (1, 1): -0.5, -0.5, -0.2
-    np.testing.assert_allclose(tchebycheff_utility(F, w, np.array([1.0, 1.0])), [-0.5, -0.5, -0.2])
+    # -max_k w_k max(0, ideal_k - F_k) + 0.01 sum_k (F_k - ideal_k) with ideal (1, 1): -0.51, -0.51, -0.208
+    np.testing.assert_allclose(tchebycheff_utility(F, w, np.array([1.0, 1.0])), [-0.51, -0.51, -0.208])
     # Tchebycheff reaches a point in a concave dent that no linear weight picks
     G = np.array([[1.0, 0.0], [0.0, 1.0], [0.45, 0.45]])
     assert np.argmax(tchebycheff_utility(G, w, np.array([1.0, 1.0]))) == 2

@@ -39,6 +39,7 @@ GOLD = {"name": "panacea", "reward_source": "gold", "rank": 2}
         ({"conditioning": "weights"}, {}, "conditioning"),
         ({"trl": {"reward_weights": [1, 0]}}, {}, "method.trl"),
         ({}, {"policy": {"lora": {"r": 4}}}, "policy.lora: panacea trains its own SVD-LoRA"),
+        ({"target_modules": ["model.lm_head"]}, {}, "method.target_modules: 'model.lm_head' is not"),
     ],
 )
 def test_config_mistakes_are_named_by_field(tmp_path, method, extra, message):
@@ -69,7 +70,8 @@ def test_rewards_are_calibrated_and_scalarized_by_each_rows_lambda():
     completions = ["x", "y", "z"]
     z = (raw - mean) / std  # [[0, -1], [1, 1], [-1, 0]]
     for kind, expected in (("linear", [0.0, 1.0, -0.5]),
-                           ("tchebycheff", [-1.0 * 2.0, -max(0.25 * 1, 0.75 * 1), -max(0.5 * 3, 0.5 * 2)])):  # fmt: skip
+                           ("tchebycheff", [-1.0 * 2.0 + 0.01 * (-2 - 3), -max(0.25 * 1, 0.75 * 1) + 0.01 * (-1 - 1),
+                                            -max(0.5 * 3, 0.5 * 2) + 0.01 * (-3 - 2)])):  # fmt: skip
         s = Scalarization(kind=kind, ideal=[2.0, 2.0] if kind == "tchebycheff" else None)
         rewards = panacea.PreferenceRewards(ObjectiveRewards(scorer, ["a", "b"], [0.5, 0.5]), s)
         *objectives, utility = rewards.functions()
@@ -359,3 +361,92 @@ def test_both_conditionings_and_a_trained_job_is_not_trained_again(tmp_path, ben
     # the front evaluated at step 1 (lambda in the prompt and the adapter) came back with the trained record
     (snapshot,) = [h for h in again.history if getattr(h, "kind", None) == "front"]
     assert snapshot.step == 1 and len(snapshot.front_values) == len(front.points)
+
+
+def test_each_generation_draws_anew_and_rewards_score_the_users_prompt(tiny_policy_dir, tmp_path):
+    """Three generations draw at stream positions 0, 1, 2 (fresh lambdas each batch); with lambda written into the
+    prompt, the policy sees the written prompt and the objectives judge the user's."""
+    import datasets
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig
+
+    from pareto_align.hf_args import hardware_defaults
+    from pareto_align.preference_sampling import group_shared_preferences
+    from pareto_align.trainers.panacea_grpo import PanaceaGRPOTrainer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_policy_dir)
+    inject_svd_lora(model, SVDLoRAConfig(rank=1, num_objectives=2))
+    positions, seen = [], []
+
+    def draw(t, n_prompts, groups):
+        positions.append(t)
+        return group_shared_preferences(np.random.default_rng([0, t]), n_prompts, groups, 2, 1.0, 0.0)
+
+    def reward(prompts, completions, plain_prompt=None, preference=None, **_):
+        seen.append((list(prompts), list(plain_prompt), [tuple(p) for p in preference]))
+        return [0.0] * len(prompts)
+
+    args = GRPOConfig(output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=4, num_generations=2,
+                      max_completion_length=2, learning_rate=1e-3, beta=0.0, report_to="none", save_strategy="no",
+                      disable_tqdm=True, seed=0, **hardware_defaults())  # fmt: skip
+    data = datasets.Dataset.from_dict({"prompt": ["a b", "c d", "e f", "g h"]})
+    trainer = PanaceaGRPOTrainer(model=model, reward_funcs=[reward], args=args, train_dataset=data,
+                                 processing_class=tokenizer, draw_preferences=draw,
+                                 write_preference=lambda p, lam: f"h {p}")  # fmt: skip
+    trainer.train()
+    assert positions == [0, 1, 2]
+    drawn = [frozenset(lams) for _, _, lams in seen]
+    assert len(set(drawn)) == 3  # every batch its own lambdas
+    for prompts, plain, _ in seen:
+        assert all(p == f"h {u}" for p, u in zip(prompts, plain, strict=True))
+        assert set(plain) <= {"a b", "c d", "e f", "g h"}
+
+
+def test_the_objectives_score_the_users_prompt_not_the_written_one():
+    class PromptScorer:  # objective 0: the prompt's length in words, objective 1: the response's
+        def score(self, prompts, responses):
+            return torch.tensor([[len(p.split()), len(r.split())] for p, r in zip(prompts, responses, strict=True)],
+                                dtype=torch.float64)  # fmt: skip
+
+    scorer = panacea.CalibratedScorer(PromptScorer(), np.zeros(2), np.ones(2))
+    rewards = panacea.PreferenceRewards(ObjectiveRewards(scorer, ["a", "b"], [0.5, 0.5]), Scalarization())
+    *objectives, utility = rewards.functions()
+    written, plain = ["maximize a * 100 | x y", "maximize a * 0 | x"], ["x y", "x"]
+    kwargs = {"prompts": written, "completions": ["u", "u v"], "plain_prompt": plain}
+    assert objectives[0](**kwargs) == [2.0, 1.0]
+    assert utility(**kwargs, preference=[[1.0, 0.0], [0.5, 0.5]]) == [2.0, 1.5]
+    assert objectives[0](prompts=plain, completions=["u", "u v"]) == [2.0, 1.0]  # alone: the prompts given
+
+
+# ---------------------------------------------------------------------------------------------- prompt rows
+def test_new_template_rows_are_redrawn_at_their_ids_in_a_padded_matrix(tiny_policy_dir):
+    """A matrix padded past its tokenizer (as Qwen2.5's) already holds rows for the new ids: those rows are redrawn,
+    distinct from each other, and the padding rows after them and every old row stay as they were."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from pareto_align.methods._conditioned import vocabulary_texts
+    from pareto_align.models.conditioning import extend_vocabulary
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_policy_dir)
+    before = len(tokenizer)
+    model.resize_token_embeddings(before + 256)  # padding rows past the tokenizer
+    template = "maximize {c[0]} and {c[1]} | {prompt}"
+    added = extend_vocabulary(model, tokenizer, vocabulary_texts(template, 2))
+    ids = tokenizer.convert_tokens_to_ids(added)
+    n = len(ids)
+    assert ids == list(range(before, before + n)) and before + n < before + 256  # not the matrix's last rows
+    original = model.get_input_embeddings().weight.detach().clone()  # (V + 64, H)
+    panacea.distinct_new_rows(model, ids, seed=0)
+    now = model.get_input_embeddings().weight.detach()
+    assert torch.equal(now[:before], original[:before]) and torch.equal(
+        now[before + n :], original[before + n :]
+    )
+    new = now[before : before + n]  # (n, H)
+    assert not torch.equal(new, original[before : before + n])
+    # distinct inputs: every pair of new rows as far apart as old rows are, not transformers' near-mean copies
+    gaps = torch.cdist(new, new)[~torch.eye(n, dtype=torch.bool)]
+    old_gap = torch.cdist(original[:before], original[:before]).mean()
+    assert gaps.min() > 0.3 * old_gap
+    torch.testing.assert_close(new.mean(0), original[:before].mean(0), atol=4 * float(original[:before].std(0).max()), rtol=0)  # fmt: skip

@@ -69,27 +69,143 @@ def test_the_loss_forward_conditions_each_row_on_the_lambda_it_is_weighted_by(ti
     lam = np.array([[0.9, 0.1], [0.2, 0.8]])
     args = MODPOConfig(output_dir=str(tmp_path), weights=[1.0], beta=0.5, loss_type=["sigmoid", "sft"],
                        loss_weights=[1.0, 0.1], report_to="none", max_length=None, **hardware_defaults())  # fmt: skip
+    scale = [1.0, 3.0]  # objective 1's rows count three times (fewer pairs)
     trainer = PanaceaDPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
-                                draw_preferences=lambda n: lam[:n])  # fmt: skip
+                                draw_preferences=lambda n: lam[:n], objective_scale=scale)  # fmt: skip
     batch = trainer.data_collator([dict(row) for row in data])
     assert batch["objective"].tolist() == [0, 1]
     assert torch.equal(batch["preference"], torch.tensor(lam).float())
     seen = []
     layer = next(layer for _, layer in svd_lora_layers(model))
     layer.register_forward_pre_hook(lambda module, args: seen.append(module.lam.clone()))
+    model.train()  # a training step: its metrics and token count
     loss = trainer.compute_loss(model, batch)
+    model.eval()
     # one forward: rows [chosen 0, chosen 1, rejected 0, rejected 1], each at its pair's lambda
     assert len(seen) == 1 and torch.equal(seen[0], torch.tensor(lam[[0, 1, 0, 1]]).float())
-    expected = 0.0
+    expected, deltas, dpo_losses = 0.0, [], []
     with torch.no_grad():
         for i, (prompt, chosen, rejected) in enumerate(pairs):
             with preference(model, lam[i]):  # the row alone, its lambda for the whole model
                 c, r = _sequence_logp(model, prompt, chosen), _sequence_logp(model, prompt, rejected)
             delta = (c - ref[i][0]) - (r - ref[i][1])
-            weight = lam[i][i]  # row i is objective i
+            weight = lam[i][i] * scale[i]  # row i is objective i
             nll = -c / len(chosen)
+            dpo_losses.append(float(-torch.nn.functional.logsigmoid(0.5 * delta)))
+            deltas.append(float(delta))
             expected += weight * (-torch.nn.functional.logsigmoid(0.5 * delta) + 0.1 * nll) / len(pairs)
     torch.testing.assert_close(loss.detach(), expected.float(), rtol=1e-5, atol=1e-5)
+    # what it logs: the implicit reward margins beta * delta, their sign, the DPO losses and lambda_{k_i} c_{k_i}
+    logged = {key: values[-1] for key, values in trainer._metrics["train"].items()}
+    assert logged["rewards/margins"] == pytest.approx(0.5 * np.mean(deltas), rel=1e-4, abs=1e-5)
+    assert logged["rewards/accuracies"] == pytest.approx(np.mean([d > 0 for d in deltas]))
+    assert logged["dpo_loss"] == pytest.approx(np.mean(dpo_losses), rel=1e-4)
+    assert logged["preference_weight"] == pytest.approx(np.mean([lam[0][0] * 1.0, lam[1][1] * 3.0]), rel=1e-6)
+    assert trainer._total_train_tokens == int(batch["attention_mask"].sum())
+    with pytest.raises(ValueError, match=r"^Panacea DPO does not return logits \(return_outputs\)$"):
+        trainer.compute_loss(model, batch, return_outputs=True)
+
+
+def test_training_on_conflicting_pairs_makes_lambda_choose_what_the_model_generates(
+    tiny_policy_dir, tmp_path
+):
+    """Objective 0 prefers "c" after "a b", objective 1 prefers "d": a few DPO steps at random lambdas, and the one
+    model answers "c" at lambda (1, 0) and "d" at (0, 1) (greedy), where the base answers the same at both."""
+    import datasets
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from pareto_align.hf_args import hardware_defaults
+    from pareto_align.trainers.modpo_config import MODPOConfig
+    from pareto_align.trainers.panacea_dpo import PanaceaDPOTrainer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_policy_dir)
+    a, b, c, d = tokenizer.convert_tokens_to_ids(["a", "b", "c", "d"])
+    prompt = torch.tensor([[a, b]])
+
+    def greedy(lam=None) -> int:
+        with preference(model, lam) if lam is not None else torch.no_grad():
+            out = model.generate(
+                prompt, max_new_tokens=1, do_sample=False, pad_token_id=tokenizer.pad_token_id
+            )
+        return int(out[0, -1])
+
+    assert greedy() not in (c, d)  # the base's answer
+    with torch.no_grad():
+        ref_c, ref_d = float(_sequence_logp(model, [a, b], [c])), float(_sequence_logp(model, [a, b], [d]))
+    inject_svd_lora(model, SVDLoRAConfig(rank=2, num_objectives=2), seed=0)
+    n = 8  # pairs per objective
+    data = datasets.Dataset.from_dict({"prompt_ids": [[a, b]] * 2 * n, "chosen_ids": [[c]] * n + [[d]] * n,
+                                       "rejected_ids": [[d]] * n + [[c]] * n,
+                                       "ref_chosen_logps": [ref_c] * n + [ref_d] * n,
+                                       "ref_rejected_logps": [ref_d] * n + [ref_c] * n,
+                                       "objective": [0] * n + [1] * n})  # fmt: skip
+    rng = np.random.default_rng(0)
+    args = MODPOConfig(output_dir=str(tmp_path), weights=[1.0], beta=0.5, loss_type=["sigmoid", "sft"],
+                       loss_weights=[1.0, 1.0], max_steps=30, per_device_train_batch_size=8, learning_rate=0.1, report_to="none", save_strategy="no",
+                       disable_tqdm=True, max_length=None, seed=0, **hardware_defaults())  # fmt: skip
+    trainer = PanaceaDPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
+                                draw_preferences=lambda rows: sample_preferences(rng, rows, 2, 1.0, 0.0))  # fmt: skip
+    trainer.train()
+    model.eval()
+    assert (greedy([1.0, 0.0]), greedy([0.0, 1.0])) == (c, d)
+    with torch.no_grad(), preference(model, [1.0, 0.0]):
+        margin_0 = float(_sequence_logp(model, [a, b], [c]) - _sequence_logp(model, [a, b], [d]))
+    with torch.no_grad(), preference(model, [0.0, 1.0]):
+        margin_1 = float(_sequence_logp(model, [a, b], [c]) - _sequence_logp(model, [a, b], [d]))
+    assert margin_0 > ref_c - ref_d > margin_1  # each corner moved its objective's way from the base
+
+
+TRAINER_REFUSAL = ("Panacea DPO supports loss_type 'sigmoid' (+ optional 'sft'), without ld_alpha, use_weighting or "
+                   "an f-divergence, with precomputed reference log-probs")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"loss_type": ["hinge"]},
+        {"use_weighting": True},
+        {"ld_alpha": 0.5},
+        {"precompute_ref_log_probs": False},
+    ],
+)
+def test_the_trainer_refuses_what_its_loss_does_not_compute(tiny_policy_dir, tmp_path, setting):
+    from transformers import AutoModelForCausalLM
+
+    from pareto_align.hf_args import hardware_defaults
+    from pareto_align.trainers.modpo_config import MODPOConfig
+    from pareto_align.trainers.panacea_dpo import PanaceaDPOTrainer
+
+    args = MODPOConfig(output_dir=str(tmp_path), weights=[1.0], report_to="none", **hardware_defaults())
+    for key, value in setting.items():  # past the config's own checks: what the trainer is handed
+        setattr(args, key, value)
+    model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
+    with pytest.raises(ValueError) as err:
+        PanaceaDPOTrainer(model=model, args=args, draw_preferences=lambda n: np.full((n, 2), 0.5))
+    assert str(err.value) == TRAINER_REFUSAL
+
+
+def test_the_collator_needs_a_draw_and_the_data_its_reference_log_probs(tiny_policy_dir, tmp_path):
+    import datasets
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from pareto_align.hf_args import hardware_defaults
+    from pareto_align.trainers.modpo_config import MODPOConfig
+    from pareto_align.trainers.panacea_dpo import PanaceaDPOTrainer, PreferenceCollator
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_policy_dir)
+    rows = [{"prompt_ids": [1, 2], "chosen_ids": [3], "rejected_ids": [4], "objective": 0}]
+    with pytest.raises(RuntimeError) as err:
+        PreferenceCollator(pad_token_id=tokenizer.pad_token_id).torch_call(rows)
+    assert str(err.value) == "PreferenceCollator needs draw=... (n -> (n, K) preferences)"
+    data = datasets.Dataset.from_dict({key: [value] for key, value in rows[0].items()})
+    args = MODPOConfig(output_dir=str(tmp_path), weights=[1.0], report_to="none", max_length=None,
+                       **hardware_defaults())  # fmt: skip
+    with pytest.raises(ValueError) as err:
+        PanaceaDPOTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_policy_dir), args=args, train_dataset=data,
+                          processing_class=tokenizer, draw_preferences=lambda n: np.full((n, 2), 0.5))  # fmt: skip
+    assert str(err.value) == ("Panacea DPO takes the base policy's reference log-probs with the data "
+                              "(ref_chosen_logps, ref_rejected_logps)")  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- config
@@ -103,7 +219,7 @@ def test_the_loss_forward_conditions_each_row_on_the_lambda_it_is_weighted_by(ti
         ({"trl": {"loss_type": ["hinge"]}}, "method.trl.loss_type"),
         ({"trl": {"use_weighting": True}}, "method.trl.use_weighting"),
         ({"trl": {"weights": [1.0]}}, "method.trl: ['weights'] are set by the sweep"),
-        ({"target_modules": ["q_proj", "lm_head"]}, "method.target_modules"),
+        ({"target_modules": ["q_proj", "lm_head"]}, "method.target_modules: 'lm_head' is not supported: TRL"),
         ({"adaptive": {"every": 5}}, "method.adaptive: only used with sampling 'adaptive'"),
         ({"sampling": "adaptive", "adaptive": {"every": 0}}, "method.adaptive.every"),
         ({"sampling": "adaptive", "adaptive": {"gap": "area"}}, "method.adaptive.gap"),
@@ -118,7 +234,7 @@ def test_config_mistakes_are_named_by_field(tmp_path, method, message):
         parse_config(tiny_sweep_dict(tmp_path, method={**DPO, **method}))
 
 
-def test_dpo_trains_one_run_and_keys_its_reference_logps_as_modpo(tmp_path):
+def test_dpo_plans_one_run_and_keys_its_reference_logps_as_modpo(tmp_path):
     from pareto_align.methods import modpo
 
     shared = {"max_steps": 30, "per_device_train_batch_size": 8, "max_length": 48}

@@ -63,8 +63,8 @@ def test_objective_rewards_reach_grpo_trainer(tiny_policy_dir, tmp_path):
 def test_tchebycheff_against_hand_values():
     r = np.array([[1.0, 2.0], [3.0, 0.0]])
     s = Scalarization(kind="tchebycheff", ideal=[4.0, 4.0])
-    # -max(0.25 * 3, 0.75 * 2) = -1.5 ; -max(0.25 * 1, 0.75 * 4) = -3
-    assert scalarize(r, np.array([0.25, 0.75]), s).tolist() == [-1.5, -3.0]
+    # -max(0.25 * 3, 0.75 * 2) + 0.01 * (-3 - 2) = -1.55 ; -max(0.25 * 1, 0.75 * 4) + 0.01 * (-1 - 4) = -3.05
+    assert scalarize(r, np.array([0.25, 0.75]), s).tolist() == pytest.approx([-1.55, -3.05])
     assert scalarize(r, np.array([0.25, 0.75])).tolist() == [1.75, 0.75]  # linear
 
 
@@ -74,8 +74,8 @@ def test_tchebycheff_is_one_scalarizer_reward_with_objectives_logged_at_weight_z
     funcs = rewards.functions()
     assert [f.__name__ for f in funcs] == ["a", "b", "c", "tchebycheff"]
     assert rewards.weights() == [0.0, 0.0, 0.0, 1.0]
-    # "x y": r = (2, -2, 5): -max(0.5 * 8, 0.25 * 2, 0.25 * 5) = -4
-    assert funcs[3](prompts=["p"], completions=["x y"]) == [-4.0]
+    # "x y": r = (2, -2, 5): -max(0.5 * 8, 0.25 * 2, 0.25 * 5) + 0.01 * (-8 - 2 - 5) = -4.15
+    assert funcs[3](prompts=["p"], completions=["x y"]) == pytest.approx([-4.15])
 
 
 def test_scalarization_config_errors():

@@ -130,6 +130,41 @@ def test_mod_cache_follows_the_sequence(two_models):
         torch.testing.assert_close(processor(ids, scores), expected, rtol=1e-4, atol=1e-4)
 
 
+def test_mod_positions_are_right_for_an_absolute_position_model(tiny_policy_dir):
+    """GPT-2 adds a learned embedding per absolute position (rotary models ignore a uniform shift): with left
+    padding, each row of the other specialist is scored as that row alone, unpadded, at every step."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tok = AutoTokenizer.from_pretrained(tiny_policy_dir)
+    gpt2 = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        config = GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=1, n_head=2, n_positions=32,
+                            pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+                            eos_token_id=tok.eos_token_id)  # fmt: skip
+        model = GPT2LMHeadModel(config).eval()
+        with torch.no_grad():  # positions that matter: GPT-2's init draws them with std 0.01
+            model.transformer.wpe.weight.normal_(0.0, 1.0)
+        gpt2.append(model)
+    m0, m1 = gpt2
+    enc = tok(["a b c d e", "f"], return_tensors="pt", padding=True, padding_side="left")
+    processor = MixtureLogitsProcessor(0.5, [(m1, 0.5)], enc["attention_mask"])
+    ids = enc["input_ids"]
+    pads = (enc["attention_mask"] == 0).sum(-1)  # (B,)
+    with torch.no_grad():
+        for _ in range(3):
+            mask = _mask(enc, ids)
+            scores = m0(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).logits[:, -1]  # fmt: skip
+            mixed = processor(ids, scores)
+            for row in range(len(ids)):
+                alone = m1(input_ids=ids[row : row + 1, int(pads[row]) :]).logits[
+                    0, -1
+                ]  # positions 0.. by default
+                expected = 0.5 * F.log_softmax(scores[row], -1) + 0.5 * F.log_softmax(alone, -1)
+                torch.testing.assert_close(mixed[row], expected, rtol=1e-4, atol=1e-4)
+            ids = torch.cat([ids, mixed.argmax(-1, keepdim=True)], dim=1)
+
+
 def _mask(enc, ids):
     grown = torch.ones(ids.shape[0], ids.shape[1] - enc["attention_mask"].shape[1], dtype=torch.long)
     return torch.cat([enc["attention_mask"], grown], dim=1)
@@ -148,6 +183,32 @@ def test_mod_with_one_hot_weights_samples_as_that_specialist(two_models):
         assert mixed.responses == alone.responses
     both = MixturePolicy(models, tok, {}, weights=[0.5, 0.5]).generate(prompts, settings, seed=7)
     assert both.responses != alone.responses
+
+
+def test_mixture_handles_checked_prompts_formatted_and_seeded(two_models):
+    """What mutation testing found unchecked: the refusals' messages, a weight in (0, 1] with no model, the run's
+    prompt format, the default seed and the prompts given back."""
+    from pareto_align.models.chat import as_chat_prompt
+
+    tok = AutoTokenizer.from_pretrained(two_models / "m0")
+    tok.padding_side = "left"
+    models = [AutoModelForCausalLM.from_pretrained(two_models / f"m{i}").eval() for i in range(2)]
+    with pytest.raises(ValueError) as err:
+        MixturePolicy(models, tok, {}, weights=[1.0])
+    assert str(err.value) == "a mixture of 2 specialists needs as many weights, got [1.0]"
+    with pytest.raises(ValueError) as err:
+        MixturePolicy([models[0], None], tok, {}, weights=[0.5, 0.5])
+    assert str(err.value) == "specialists [1] have a non-zero weight but were not loaded"
+    assert MixturePolicy([models[0], None], tok, {}, weights=[1.0, 0.0]).active == 1
+    chat = MixturePolicy(models, tok, {"prompt_format": "chat"}, weights=[0.5, 0.5])
+    assert chat.format_prompt("a b") == as_chat_prompt("a b") != "a b"
+    assert MixturePolicy(models, tok, {}, weights=[0.5, 0.5]).format_prompt("a b") == "a b"
+    policy = MixturePolicy(models, tok, {}, weights=[0.5, 0.5])
+    settings = GenerationSettings(max_new_tokens=6)
+    prompts = ["a b", "c d e"] * 4
+    out = policy.generate(prompts, settings)
+    assert out.prompts == prompts and out.responses == policy.generate(prompts, settings, seed=0).responses
+    assert out.responses != policy.generate(prompts, settings, seed=1).responses
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Panacea's SVD-LoRA and preference sampling: the layer against a hand-built W0 + U diag(sigma, s*lambda) V^T, the
 base output at init for any lambda, per-row lambda against separate forwards, which parameters get gradients at
 init and after one step, the merged weight, a bit-for-bit save/load round trip, refused preferences, the base
-model untouched, bf16; Dirichlet/vertex statistics and group-shared draws in TRL's GRPO order."""
+model untouched, bf16 (a trained adapter, a step, the merge, save/load); Dirichlet/vertex statistics and group-shared draws in TRL's GRPO order."""
 
 from __future__ import annotations
 
@@ -161,6 +161,8 @@ def test_injection_targets_freezes_and_leaves_the_base_untouched(tokenizer):
         inject_svd_lora(
             tiny_llama(tokenizer), SVDLoRAConfig(rank=2, num_objectives=K, target_modules=["c_attn"])
         )
+    with pytest.raises(ValueError, match="the output head 'lm_head', which is not supported"):
+        inject_svd_lora(tiny_llama(tokenizer), SVDLoRAConfig(rank=2, num_objectives=K, target_modules=["q_proj", "lm_head"]))  # fmt: skip
 
 
 def test_save_load_round_trip_is_bit_for_bit(tokenizer, tmp_path):
@@ -182,7 +184,12 @@ def test_save_load_round_trip_is_bit_for_bit(tokenizer, tmp_path):
     assert loaded.svd_lora_config == config
     set_preference(loaded, LAMBDAS)
     assert torch.equal(logits(loaded, ids), expected)
-    assert all(p.dtype == torch.float32 for p in trainable_parameters(loaded).values())
+    # the file holds the fp32 master copies themselves, whatever the base's dtype
+    from safetensors.torch import load_file
+
+    on_disk = load_file(str(tmp_path / "svd_lora.safetensors"))
+    assert on_disk.keys() == trainable_parameters(model).keys()
+    assert all(on_disk[n].dtype == torch.float32 and torch.equal(on_disk[n], p) for n, p in trainable_parameters(model).items())  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- refusals
@@ -220,19 +227,50 @@ def test_preference_context_restores_the_previous_one():
     assert torch.equal(layer.lam, LAMBDAS[0])
 
 
-def test_bf16_base_with_fp32_adapter(tokenizer):
+def test_bf16_base_with_fp32_adapter_trains_merges_and_reloads(tokenizer, tmp_path):
+    """A bf16 base with a trained-looking fp32 adapter: its logits follow the fp32 model's within bf16 precision
+    (and differ from the base's: the adapter acts), an optimizer step keeps fp32 masters with fp32 gradients, the
+    merge at one lambda gives the conditioned bf16 model's logits with bf16 weights, and a save/load round trip
+    into a fresh bf16 base is bit for bit."""
     ids = input_ids(tokenizer)
-    model = tiny_llama(tokenizer, torch.bfloat16)
-    before = logits(model, ids)
-    inject_svd_lora(model, SVDLoRAConfig(rank=4, num_objectives=K))
+    config = SVDLoRAConfig(rank=4, num_objectives=K)
+    model = inject_svd_lora(tiny_llama(tokenizer, torch.bfloat16), config)
+    reference = inject_svd_lora(tiny_llama(tokenizer).to(torch.bfloat16).float(), config)  # same bf16 values
+    assert all(layer.base.weight.dtype == torch.bfloat16 for _, layer in svd_lora_layers(model))
     params = trainable_parameters(model)
     assert all(p.dtype == torch.float32 for p in params.values())
-    assert all(layer.base.weight.dtype == torch.bfloat16 for _, layer in svd_lora_layers(model))
+    randomize_adapter(model)
+    randomize_adapter(reference)
+    base = logits(tiny_llama(tokenizer, torch.bfloat16), ids).float()
     set_preference(model, LAMBDAS)
-    assert torch.equal(logits(model, ids), before)  # bf16 logits, exactly the base's
+    set_preference(reference, LAMBDAS)
+    got, want = logits(model, ids), logits(reference, ids)
+    assert got.dtype == torch.bfloat16
+    error = (got.float() - want).abs().max()
+    assert error < 0.05 * want.abs().max() and (want - base).abs().max() > 10 * error
+
+    # one optimizer step: fp32 gradients on every adapter tensor, fp32 masters moved, the base untouched
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    before = {n: p.detach().clone() for n, p in params.items()}
+    model.train()
     model(input_ids=ids, labels=ids).loss.backward()
-    sigma = next(p for n, p in params.items() if n.endswith(".sigma"))
-    assert sigma.grad.dtype == torch.float32 and sigma.grad.abs().sum() > 0
+    model.eval()
+    assert all(p.grad.dtype == torch.float32 and p.grad.abs().sum() > 0 for p in params.values())
+    torch.optim.SGD(params.values(), lr=0.1).step()
+    assert all(p.dtype == torch.float32 and not torch.equal(p, before[n]) for n, p in params.items())
+    assert all(torch.equal(p, frozen[n]) for n, p in model.named_parameters() if not p.requires_grad)
+
+    save_svd_lora(model, tmp_path)
+    lam = LAMBDAS[1]
+    with preference(model, lam):
+        conditioned = logits(model, ids)
+    loaded = load_svd_lora(tiny_llama(tokenizer, torch.bfloat16), tmp_path)
+    set_preference(loaded, LAMBDAS)
+    set_preference(model, LAMBDAS)
+    assert torch.equal(logits(loaded, ids), logits(model, ids))
+    merged = merge_preference(model, lam)
+    assert all(m.weight.dtype == torch.bfloat16 for n, m in merged.named_modules() if n.endswith("q_proj"))
+    torch.testing.assert_close(logits(merged, ids).float(), conditioned.float(), atol=0.05 * float(conditioned.abs().max()), rtol=0)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- sampling
@@ -275,3 +313,126 @@ def test_group_shared_preferences_follow_grpo_order():
     groups = rows.reshape(prompts, generations, K)  # as GRPO's rewards.view(-1, num_generations)
     assert np.all(groups == groups[:, :1])  # rows of a group identical
     assert len({tuple(g[0]) for g in groups}) == prompts  # groups differ
+
+
+# ---------------------------------------------------------------------------------------------- edges
+def _message(call) -> str:
+    """The one-line message `call()` raises."""
+    with pytest.raises((ValueError, FileNotFoundError, RuntimeError)) as err:
+        call()
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+def test_refusals_read_exactly(tokenizer, tmp_path):
+    """Every refusal of the module, its message in full (what mutation testing found unchecked)."""
+    from pareto_align.models.svd_lora import FORMAT, SVDLoRAConfig, check_preference, read_svd_lora_config
+
+    assert _message(lambda: SVDLoRAConfig(rank=-1, num_objectives=2)) == (
+        "SVD-LoRA needs rank >= 0 and num_objectives >= 1, got -1 and 2")  # fmt: skip
+    assert "got 1 and 0" in _message(lambda: SVDLoRAConfig(rank=1, num_objectives=0))
+    assert SVDLoRAConfig(rank=0, num_objectives=1).rank == 0  # the smallest valid adapter: lambda alone
+    assert (
+        _message(lambda: SVDLoRAConfig(1, 2, target_modules=()))
+        == "SVD-LoRA needs at least one target module"
+    )
+    assert _message(lambda: SVDLoRAConfig.from_dict({"rank": 1, "num_objectives": 2, "alpha": 3})) == (
+        "svd_lora config: unknown field(s) ['alpha']")  # fmt: skip
+    # lambda of the wrong shape, and the row a bad value sits in
+    assert _message(lambda: check_preference(torch.tensor(0.5), 2)).endswith("got shape ()")
+    assert _message(lambda: check_preference(torch.ones(1, 1, 2) / 2, 2)).endswith("got shape (1, 1, 2)")
+    assert _message(lambda: check_preference([[0.5, 0.5], [float("nan"), 1.0]], 2)).endswith("(row 1)")
+    assert _message(lambda: check_preference([[0.5, 0.5], [1.5, -0.5]], 2)).endswith("(row 1)")
+    layer = SVDLoRALinear(nn.Linear(4, 4), rank=2, num_objectives=2)
+    assert _message(lambda: layer.diagonal()) == (
+        "SVD-LoRA layer has no preference: call set_preference(model, lam) first")  # fmt: skip
+    assert _message(lambda: merged_weight(layer, [[0.5, 0.5]])) == (
+        "merged_weight: one preference of shape (2,), got shape (1, 2)")  # fmt: skip
+    plain = tiny_llama(tokenizer)
+    assert (
+        _message(lambda: set_preference(plain, [0.5, 0.5]))
+        == "set_preference: the model has no SVD-LoRA layers"
+    )
+    assert _message(lambda: save_svd_lora(plain, tmp_path / "none")) == (
+        "save_svd_lora: the model has no SVD-LoRA (inject_svd_lora first)")  # fmt: skip
+    model = inject_svd_lora(tiny_llama(tokenizer), SVDLoRAConfig(rank=1, num_objectives=2))
+    assert _message(lambda: inject_svd_lora(model, SVDLoRAConfig(rank=1, num_objectives=2))) == (
+        "SVD-LoRA: the model already has SVD-LoRA layers")  # fmt: skip
+    # files: missing, of another format, with an unknown field, with tensors that do not fit
+    missing = tmp_path / "missing"
+    assert _message(lambda: read_svd_lora_config(missing)) == f"{missing / 'svd_lora_config.json'}: not found (not a saved SVD-LoRA)"  # fmt: skip
+    save_svd_lora(model, tmp_path / "a")
+    config_path = tmp_path / "a" / "svd_lora_config.json"
+    saved = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**saved, "format": "peft"}))
+    assert (
+        _message(lambda: read_svd_lora_config(tmp_path / "a"))
+        == f"{config_path}: format 'peft' is not {FORMAT!r}"
+    )
+    config_path.write_text(json.dumps({**saved, "alpha": 1}))
+    assert (
+        _message(lambda: read_svd_lora_config(tmp_path / "a")) == f"{config_path}: unknown field(s) ['alpha']"
+    )
+    config_path.write_text(json.dumps(saved))
+    from safetensors.torch import load_file, save_file
+
+    weights = tmp_path / "a" / "svd_lora.safetensors"
+    tensors = load_file(str(weights))
+    first = sorted(tensors)[0]
+    save_file({**{k: v for k, v in tensors.items() if k != first}, "extra.s": torch.zeros(())}, str(weights))
+    assert _message(lambda: load_svd_lora(tiny_llama(tokenizer), tmp_path / "a")) == (
+        f"{tmp_path / 'a'}: SVD-LoRA tensors do not fit this model (missing [{first!r}], unexpected ['extra.s'])")  # fmt: skip
+    save_file({**tensors, first: torch.zeros(3, 3)}, str(weights))
+    shape = tuple(tensors[first].shape)
+    assert _message(lambda: load_svd_lora(tiny_llama(tokenizer), tmp_path / "a")) == (
+        f"{tmp_path / 'a'}: {first} has shape (3, 3), the model needs {shape}")  # fmt: skip
+
+
+def test_seeds_init_off_switch_merge_and_file_metadata(tokenizer, tmp_path, monkeypatch):
+    from safetensors import safe_open
+
+    from pareto_align.models import svd_lora
+    from pareto_align.models.svd_lora import FORMAT, disabled
+
+    config = SVDLoRAConfig(rank=2, num_objectives=K)
+    a, b = (inject_svd_lora(tiny_llama(tokenizer), config, seed=s) for s in (0, 0))
+    c, default = (
+        inject_svd_lora(tiny_llama(tokenizer), config, seed=1),
+        inject_svd_lora(tiny_llama(tokenizer), config),
+    )
+    pa, pb, pc, pd = (trainable_parameters(m) for m in (a, b, c, default))
+    assert all(
+        torch.equal(pa[n], pb[n]) and torch.equal(pa[n], pd[n]) for n in pa
+    )  # the seed decides, 0 by default
+    assert not torch.equal(pa[next(iter(pa))], pc[next(iter(pc))])
+    layer = SVDLoRALinear(nn.Linear(64, 64), rank=2, num_objectives=K)  # init_std 0.02 by default
+    assert 0.01 < float(layer.U.detach().std()) < 0.03 and 0.01 < float(layer.V.detach().std()) < 0.03
+    # a 2-D input, one lambda per row, against each row alone
+    randomize_adapter(layer)
+    x = torch.randn(3, 64)
+    with preference(layer, LAMBDAS):
+        rows = layer(x)
+    for i in range(3):
+        with preference(layer, LAMBDAS[i]):
+            torch.testing.assert_close(rows[i], layer(x[i : i + 1])[0])
+    # switched off: exactly the base, whatever lambda is set
+    ids = input_ids(tokenizer)
+    randomize_adapter(a)
+    set_preference(a, LAMBDAS)
+    with disabled(a):
+        assert torch.equal(logits(a, ids), logits(tiny_llama(tokenizer), ids))
+    assert not torch.equal(logits(a, ids), logits(tiny_llama(tokenizer), ids))
+    merged = merge_preference(a, LAMBDAS[0])
+    assert not hasattr(merged, "svd_lora_config") and not list(svd_lora_layers(merged))
+    # any module with linear layers, not only a transformers model (no output embeddings to ask about)
+    plain = nn.Sequential()
+    plain.add_module("q_proj", nn.Linear(4, 4))
+    assert [n for n, _ in svd_lora_layers(inject_svd_lora(plain, SVDLoRAConfig(rank=1, num_objectives=2)))] == ["q_proj"]  # fmt: skip
+    save_svd_lora(b, tmp_path / "b")
+    with safe_open(str(tmp_path / "b" / "svd_lora.safetensors"), "pt") as f:
+        assert f.metadata() == {"format": FORMAT}
+    # a failed write leaves nothing behind and shows its own error
+    monkeypatch.setattr(svd_lora, "save_file", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        save_svd_lora(b, tmp_path / "c")
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())

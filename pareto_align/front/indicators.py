@@ -110,15 +110,33 @@ def linear_utility(F: np.ndarray, w: np.ndarray) -> np.ndarray:
     return F @ _as_vector(w, F.shape[1], "w")
 
 
-def tchebycheff_utility(F: np.ndarray, w: np.ndarray, ideal: np.ndarray) -> np.ndarray:
-    """Negated weighted Tchebycheff distance to ``ideal`` (K,): ``-max_k w_k |ideal_k - F_k|``, shape (n,).
+# rho of the augmented Tchebycheff utility: small enough that the max term decides whenever it can, large enough
+# that a dominating vector scores strictly higher (Steuer & Choo, 1983; Miettinen, 1999, sec. 3.4.5)
+TCHEBYCHEFF_RHO = 0.01
 
-    Larger is better; unlike the linear utility it can select points in non-convex parts of a front.
+
+def tchebycheff_utility(
+    F: np.ndarray, w: np.ndarray, ideal: np.ndarray, rho: float = TCHEBYCHEFF_RHO
+) -> np.ndarray:
+    """One-sided augmented Tchebycheff utility, shape (n,), for ``F`` (n, K), ``w`` (K,), ``ideal`` (K,):
+
+        -max_k w_k max(0, ideal_k - F_k) + rho * sum_k (F_k - ideal_k)
+
+    Larger is better; unlike the linear utility it can select points in non-convex parts of a front. The
+    shortfall is one-sided, so going past the ideal in an objective is never a loss (the two-sided
+    ``|ideal_k - F_k|`` made a vector that dominates another score lower as soon as it overshot; an ideal that
+    surely dominates every reachable vector cannot be stated for unbounded rewards). The augmentation term
+    (Steuer & Choo, 1983, "An interactive weighted Tchebycheff procedure for multiple objective programming";
+    Miettinen, 1999, "Nonlinear Multiobjective Optimization", sec. 3.4.5) makes the utility strictly increasing
+    in every objective, also those at weight 0 and those past the ideal: a vector that dominates another always
+    scores strictly higher (weak dominance alone scores at least as high), and every maximizer is Pareto optimal.
+    With ``ideal`` at the front's best values (the explorer's default) the one-sided and two-sided forms agree.
     """
     F = _as_matrix(F)
     w = _as_vector(w, F.shape[1], "w")
     ideal = _as_vector(ideal, F.shape[1], "ideal")
-    return -np.max(w * np.abs(ideal - F), axis=1)
+    shortfall = np.maximum(ideal - F, 0.0)  # (n, K)
+    return -np.max(w * shortfall, axis=1) + rho * np.sum(F - ideal, axis=1)
 
 
 def expected_utility(F: np.ndarray, weights: np.ndarray, normalization: Normalization | None = None) -> float:

@@ -228,6 +228,11 @@ class Config(morlhf.Config):
         return self.template if self.template is not None else dpa.Config.default_template(self, names)  # type: ignore[arg-type]
 
     def check(self, config: SweepConfig) -> None:
+        head = [t for t in self.target_modules if t == "lm_head" or t.endswith(".lm_head")]
+        if head:  # both losses: TRL reads lm_head.weight, and a tied head shares the input embeddings' weight
+            raise ValueError(f"method.target_modules: {head[0]!r} is not supported: TRL computes log-probs from "
+                             "lm_head.weight, which an SVD-LoRA layer does not have, and merging into a tied head "
+                             "would rewrite the input embeddings; adapt the layers below it")  # fmt: skip
         if self.loss == "dpo":
             self._check_dpo()
         if self.sampling != "adaptive" and "adaptive" in self.model_fields_set:
@@ -258,9 +263,6 @@ class Config(morlhf.Config):
         if online:
             raise ValueError(f"method.{online[0]}: used by loss 'rl' only (loss 'dpo' learns from the preference "
                              "pairs)")  # fmt: skip
-        if "lm_head" in self.target_modules:
-            raise ValueError("method.target_modules: 'lm_head' with loss 'dpo': TRL computes log-probs from "
-                             "lm_head.weight directly, so an adapter there would not act")  # fmt: skip
         args = self.trl_args()
         loss_type = args.get("loss_type", ["sigmoid"])
         loss_types = {loss_type} if isinstance(loss_type, str) else set(loss_type)
@@ -424,8 +426,9 @@ class SpreadCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         step = state.global_step
-        # the main process alone samples and writes front.json (several processes: untested, as is SVD-LoRA under
-        # FSDP/ZeRO-3, whose sharded weights this generation would need gathered)
+        # the main process alone samples (no collective: the others wait at the next step's all-reduce) and writes
+        # front.json (tests/test_evaluating_callbacks.py; SVD-LoRA under FSDP/ZeRO-3 is untested: its sharded
+        # weights this generation would need gathered)
         if self.every and (step % self.every == 0 or step == state.max_steps) and ranks.is_main():
             self.record(model, step)
 
@@ -456,7 +459,9 @@ class FrontCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         step = state.global_step
-        if self.every and step % self.every == 0 and step < state.max_steps and ranks.is_main():
+        # every process, as morlhf's history: under several processes `ws.evaluate` is a collective (the main
+        # process samples, the others receive its result), so a main-only call would wait for the others forever
+        if self.every and step % self.every == 0 and step < state.max_steps:
             self.record(step)
 
     def record(self, step: int) -> None:
@@ -509,18 +514,20 @@ class AdaptiveCallback(TrainerCallback):
 
 
 # ---------------------------------------------------------------------------------------------- training
-def distinct_new_rows(model, n_new: int, seed: int) -> None:
-    """Redraw the last `n_new` input-embedding rows as mean + std * N(0, 1) of the old rows, per dimension.
-    transformers draws added rows so close to the old rows' mean that "0" and "100" are one vector to the model;
-    the embeddings stay frozen here (only the SVD-LoRA trains), so the weights written into a prompt must reach it
-    as distinct inputs."""
+def distinct_new_rows(model, ids: list[int], seed: int) -> None:
+    """Redraw the input-embedding rows of the new token `ids` as mean + std * N(0, 1) of the tokenizer's other rows
+    (those below the smallest new id), per dimension. transformers draws added rows so close to the old rows' mean
+    that "0" and "100" are one vector to the model; the embeddings stay frozen here (only the SVD-LoRA trains), so
+    the weights written into a prompt must reach it as distinct inputs. The ids, not the matrix's last rows: a
+    matrix padded past its tokenizer (Qwen2.5's) holds the new ids among its padding rows, which stay as they are."""
     embeddings = model.get_input_embeddings().weight  # (V, H)
-    old = embeddings[:-n_new].float()  # (V - n, H)
+    index = torch.as_tensor(ids, dtype=torch.long)  # (n,)
+    old = embeddings[: int(index.min())].float()  # (V_old, H): the vocabulary the new pieces were added to
     generator = torch.Generator().manual_seed(seed)
-    noise = torch.randn(n_new, embeddings.shape[1], generator=generator)  # (n, H)
+    noise = torch.randn(len(ids), embeddings.shape[1], generator=generator)  # (n, H)
     with torch.no_grad():
         rows = old.mean(dim=0).cpu() + old.std(dim=0).cpu() * noise  # (n, H)
-        embeddings[-n_new:] = rows.to(embeddings.dtype).to(embeddings.device)
+        embeddings[index.to(embeddings.device)] = rows.to(embeddings.dtype).to(embeddings.device)
 
 
 def start_model(ws: Workspace, section: Config, job: Job, template: str | None):
@@ -531,7 +538,7 @@ def start_model(ws: Workspace, section: Config, job: Job, template: str | None):
     reference = ws.base_reference()
     added = extend_vocabulary(model, tokenizer, vocabulary_texts(template, k)) if template is not None else []
     if added:
-        distinct_new_rows(model, len(added), job.seed)
+        distinct_new_rows(model, tokenizer.convert_tokens_to_ids(added), job.seed)
         folder = ws.run_dir / "points" / job.id
         with ws.training_dir(job.id) as work:
             model.save_pretrained(work / "base")

@@ -185,6 +185,12 @@ def inject_svd_lora(model: nn.Module, config: SVDLoRAConfig, seed: int = 0) -> n
     targets = [name for name, m in model.named_modules() if isinstance(m, nn.Linear) and _matches(name, config.target_modules)]  # fmt: skip
     if not targets:
         raise ValueError(f"SVD-LoRA: no nn.Linear named by target_modules {list(config.target_modules)}")
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    named_head = [name for name in targets if model.get_submodule(name) is head]
+    if named_head:  # trainers read its .weight; a tied head's merge would rewrite the input embeddings too
+        raise ValueError(
+            f"SVD-LoRA: target_modules name the output head {named_head[0]!r}, which is not supported"
+        )
     generator = torch.Generator().manual_seed(seed)
     for name in targets:
         parent_name, _, child = name.rpartition(".")
