@@ -71,6 +71,9 @@ def _print_summary(tracker, run_dir: Path, seconds: float) -> None:
     console.print(f"wrote {run_dir / 'front.json'} in {seconds:.0f}s")
 
 
+FRONT_IMAGE: str | None = "png"  # the static figure a sweep writes beside front.html (None: none)
+
+
 def _write_front_outputs(run_dir: Path) -> None:
     """front.csv and the figure of the front (HTML always; PNG when a browser for kaleido is installed)."""
     from rich.markup import escape
@@ -83,9 +86,11 @@ def _write_front_outputs(run_dir: Path) -> None:
     write_points_csv(front, run_dir / "front.csv")
     figure = front_figure(front)
     write_text_atomic(run_dir / "front.html", figure.to_html(include_plotlyjs="cdn"))
+    if FRONT_IMAGE is None:
+        return
     static = front_figure(front, static=True)
     try:
-        write_figures({"front": static}, run_dir, formats=("png",))
+        write_figures({"front": static}, run_dir, formats=(FRONT_IMAGE,))
     except Exception as err:  # a convenience: a rendering failure is a warning, never the sweep's failure
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if not isinstance(err, ExportError):

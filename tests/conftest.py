@@ -38,6 +38,17 @@ def tiny_sweep_dict(cache_dir, **overrides) -> dict:
     return config
 
 
+@pytest.fixture(autouse=True)
+def _sweeps_write_no_png(request, monkeypatch):
+    """Sweeps run through the CLI write front.csv and front.html but no front.png here: each PNG starts Chromium
+    (about 2.4 s on 2 cores, some 40 sweeps in the suite). The PNG path itself, with a real browser and with failing
+    ones, is tested in test_export_figures.py, which keeps it."""
+    if request.module.__name__ != "test_export_figures":
+        from pareto_align import cli
+
+        monkeypatch.setattr(cli, "FRONT_IMAGE", None)
+
+
 @pytest.fixture(scope="session")
 def benchmark_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("benchmark-cache")

@@ -234,9 +234,9 @@ def test_ladder_table_and_where_the_ranking_changes(tmp_path):
 
     assert ranking_sentence(entries) == (
         "The ranking by mean final hypervolume changes between 110 and 440 (Linear scalarization passes Rewarded "
-        "soups: Rewarded soups > Linear scalarization > panacea at 110, Linear scalarization > Rewarded soups > "
-        "panacea at 440), and between 440 and 880 (panacea passes Linear scalarization; panacea passes Rewarded "
-        "soups: Linear scalarization > Rewarded soups > panacea at 440, panacea > Linear scalarization > Rewarded "
+        "soups: Rewarded soups > Linear scalarization > Panacea at 110, Linear scalarization > Rewarded soups > "
+        "Panacea at 440), and between 440 and 880 (Panacea passes Linear scalarization; Panacea passes Rewarded "
+        "soups: Linear scalarization > Rewarded soups > Panacea at 440, Panacea > Linear scalarization > Rewarded "
         "soups at 880) policy updates per seed."
     )
     steady = ladder_entries([u for u in LADDER if u.label.endswith(("@110",))] +
@@ -244,7 +244,7 @@ def test_ladder_table_and_where_the_ranking_changes(tmp_path):
                              _use("panacea@220", "panacea", 220, [1.0])])  # fmt: skip
     assert ranking_sentence(steady) == (
         "The ranking by mean final hypervolume is the same at every budget (110, 220 policy updates per seed): "
-        "Rewarded soups > Linear scalarization > panacea."
+        "Rewarded soups > Linear scalarization > Panacea."
     )
 
     md = ladder_markdown(entries)

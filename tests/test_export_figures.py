@@ -293,3 +293,12 @@ def test_export_names_an_unwritten_image_in_one_line_and_commits_nothing(tmp_pat
     assert err == (f"error: kaleido wrote no image for {tmp_path / 'out' / 'hypervolume.pdf'} "
                    "(tried twice, each in a fresh browser session)")  # fmt: skip
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_sweeps_front_png_is_rendered_by_the_browser(tmp_path):
+    """The PNG a sweep writes beside front.html (the other test modules' sweeps skip it, see conftest)."""
+    from pareto_align import cli
+
+    write_front(make_front(), tmp_path)
+    cli._write_front_outputs(tmp_path)
+    assert (tmp_path / "front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -441,3 +441,38 @@ def test_models_validate_on_construction() -> None:
             {"id": "x", "method": "m", "values": [1.0], "stderr": [0.0], "n_samples": 1, "lambda": 0.5}
         ).lambda_
     )
+
+
+def test_judged_front_round_trips_and_is_viewed_by_either_scoring(tmp_path: Path) -> None:
+    """A front scored a second time by held-out judges: both scorings are in the file; `scored_by('judges')` is
+    the front as the judges score it, for the explorer and the exporter; lengths are checked like `values`."""
+    from pareto_align.explorer.runs import any_judged, load_run, scored_by
+    from pareto_align.front import FrontTracker
+
+    tracker = FrontTracker([Objective(name="a"), Objective(name="b")], [0.0, 0.0])
+    for i, (v, j) in enumerate([([1.0, 2.0], [1.5, 2.0]), ([2.0, 1.0], [3.0, 0.5])]):
+        tracker.add_point(Point(id=f"p{i}", method="m", values=v, stderr=[0.1, 0.1], n_samples=4,
+                                judged={"values": j, "stderr": [0.2, 0.1]},
+                                samples=[{"prompt": "q", "response": "r", "values": v, "judged": j}]))  # fmt: skip
+    tracker.add_baseline(Point(id="base", method="base", values=[0.5, 0.5], stderr=[0, 0], n_samples=4,
+                               judged={"values": [0.25, 0.5], "stderr": [0, 0]}))  # fmt: skip
+    tracker.save(tmp_path)
+    front = read_front(tmp_path)
+    assert front.metrics.hypervolume == pytest.approx(3.0)  # (1, 2) and (2, 1) from (0, 0)
+    assert front.judged_metrics.hypervolume == pytest.approx(1.5 * 2.0 + 1.5 * 0.5)  # (1.5, 2) and (3, 0.5)
+    judged = front.scored_by("judges")
+    assert judged.F().tolist() == [[1.5, 2.0], [3.0, 0.5]] and judged.F("baselines").tolist() == [[0.25, 0.5]]
+    assert judged.points[0].samples[0].values == [1.5, 2.0] and judged.metrics == front.judged_metrics
+    assert front.scored_by("evaluation") is front
+    run = load_run(tmp_path)
+    assert any_judged([run]) and scored_by([run], "judges")[0].front.F().tolist() == judged.F().tolist()
+    data = json.loads((tmp_path / "front.json").read_text())
+    data["points"][0]["judged"]["values"] = [1.0]
+    (tmp_path / "front.json").write_text(json.dumps(data))
+    with pytest.raises(FrontFileError, match=r"points\[0\] \(id 'p0'\)\.judged\.values: expected 2 values"):
+        read_front(tmp_path)
+    unjudged = front.model_copy(
+        update={"points": [p.model_copy(update={"judged": None}) for p in front.points]}
+    )
+    with pytest.raises(ValueError, match="not scored by held-out judges"):
+        unjudged.scored_by("judges")

@@ -135,6 +135,11 @@ def test_pairs_from_prompts_and_scorers_train_modpo_and_reproduce(tmp_path, tiny
     base_cost = front.compute.shared["base_responses"]
     assert base_cost.generated_tokens > 0 and front.provenance["scorers"]["evaluation"] == "objectives"
     assert len(list((run_dir / "base_responses").glob("chunk-*.json"))) == 1
+    # a run that lost its pairs and its responses (killed while sampling) makes the same ones again on resume
+    pairs = (run_dir / "preference_pairs.jsonl").read_text()
+    (run_dir / "preference_pairs.jsonl").unlink()
+    (run_dir / "base_responses" / "chunk-000000.json").unlink()
+    assert (_run(tmp_path / "a", config) / "preference_pairs.jsonl").read_text() == pairs
     # the same seed gives the same pairs in another run directory; another seed other pairs
     again = _run(tmp_path / "b", config)
     assert (again / "preference_pairs.jsonl").read_text() == (run_dir / "preference_pairs.jsonl").read_text()

@@ -27,10 +27,10 @@ def test_assistant_prompts_are_several_hundred_distinct_requests_of_stated_kinds
 
 
 def test_the_files_read_as_held_out_prompts_and_ship_with_the_package():
-    from pareto_align.workspace import _load_eval_prompts
+    from pareto_align.data.scored_pairs import read_prompt_file
 
     path = task_path("assistant", "eval")
-    assert _load_eval_prompts(path) == [r["prompt"] for r in load_task("assistant", "eval")]
+    assert read_prompt_file(path) == [r["prompt"] for r in load_task("assistant", "eval")]
     tomllib = pytest.importorskip("tomllib") if sys.version_info >= (3, 11) else pytest.importorskip("tomli")
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     package_root = ROOT / "pareto_align"
