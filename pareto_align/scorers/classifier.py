@@ -66,9 +66,8 @@ class SequenceClassifierScorer:
                               "checkpoint")  # fmt: skip
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
-            self.model = AutoModelForSequenceClassification.from_pretrained(
-                name, dtype=frozen_dtype(dtype), **kwargs
-            )
+            load = AutoModelForSequenceClassification.from_pretrained
+            self.model = load(name, dtype=frozen_dtype(dtype), **kwargs)  # frozen: policy.dtype
         except (OSError, ValueError) as err:
             raise ScorerError(
                 f"{where}.model: {name} is not a loadable sequence classifier: {_first_line(err)}"
