@@ -204,3 +204,19 @@ def test_flagship_comparison_runs_every_method_with_its_own_experiment_config():
         assert {k for k in mine if mine[k] != theirs[k]} <= allowed, run.label
     morlhf = next(r for r in comparison.runs if r.label == "morlhf")
     assert len(morlhf.config.weight_vectors()) == 11
+
+
+def test_a_method_may_train_its_own_adapter_and_shares_the_products(tmp_path):
+    """`lora` on an entry replaces `policy.lora` for that method alone (Panacea trains its own SVD-LoRA); what a
+    method trains changes none of the shared products, so every method shares them still."""
+    from pareto_align.comparison.config import parse_comparison
+
+    lora = {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]}
+    data = comparison_dict(tmp_path, [MODPO, {"name": "panacea", "loss": "dpo", "rank": 2, "lora": None}],
+                           policy={"lora": lora})  # fmt: skip
+    modpo, panacea = parse_comparison(data, source="c.yaml").runs
+    assert modpo.config.policy.lora == lora and panacea.config.policy.lora is None
+    assert modpo.products_key() == panacea.products_key()
+    data["methods"][1] = {"name": "panacea", "loss": "dpo"}  # with the shared LoRA, Panacea refuses
+    with pytest.raises(ConfigError, match=r"methods\[1\]: policy\.lora: panacea trains its own SVD-LoRA"):
+        parse_comparison(data, source="c.yaml")

@@ -6,6 +6,7 @@
     methods:
       - {name: modpo, trl: {max_steps: 150}}                                  # a `method:` section, plus
       - {label: soups-15, name: soups, weights: {kind: das-dennis, n_partitions: 4}}   # `label` and `weights`
+      - {name: panacea, loss: dpo, lora: null}                                # and `lora` (replaces policy.lora)
 
 Each method becomes a full `SweepConfig` (the shared setting with its section as `method`, and its own `weights`
 grid where it gives one), validated before anything runs; every mistake of every section is reported, one line
@@ -143,7 +144,11 @@ class MethodRun:
     def products_key(self) -> str:
         """Equal for sweeps whose reward model and reward differences are the same (see PRODUCT_FIELDS)."""
         effective = self.config.effective()
-        return _hash({key: effective[key] for key in PRODUCT_FIELDS})
+        products = {key: effective[key] for key in PRODUCT_FIELDS}
+        # what a method trains (LoRA adapters or full weights) changes none of them: the reward model trains in
+        # full, the reference and the base policy's responses are the base policy's
+        products["policy"] = {k: v for k, v in products["policy"].items() if k != "lora"}
+        return _hash(products)
 
 
 @dataclass(frozen=True)
@@ -246,7 +251,7 @@ def _method_runs(i: int, entry: Any, shared: dict, budget: Budget, labels: dict[
     if not isinstance(entry, dict):
         errors.append(f"{where}: expected a method section (a mapping with `name`), got {entry!r}")
         return []
-    section = {k: v for k, v in entry.items() if k not in ("label", "weights")}
+    section = {k: v for k, v in entry.items() if k not in ("label", "weights", "lora")}
     label = entry.get("label", section.get("name", "modpo"))
     n_errors = len(errors)
     if not isinstance(label, str) or not label or not set(label) <= _LABEL_CHARS or label.startswith("."):
@@ -261,6 +266,9 @@ def _method_runs(i: int, entry: Any, shared: dict, budget: Budget, labels: dict[
     merged = {**shared, "name": label if isinstance(label, str) else str(label), "method": section}
     if "weights" in entry:
         merged["weights"] = entry["weights"]
+    # `lora`: this method's own adapters (null: full weights, or an adapter of its own kind, as Panacea's)
+    if "lora" in entry:
+        merged["policy"] = {**(shared.get("policy") or {}), "lora": entry["lora"]}
     try:
         config = SweepConfig.model_validate(merged)
     except ValidationError as err:
