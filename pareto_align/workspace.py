@@ -57,7 +57,7 @@ from pareto_align.models.gguf import resolve_base_model
 from pareto_align.models.loading import device, frozen_dtype, load_causal_lm, load_model, load_tokenizer
 from pareto_align.models.policy import Policy
 from pareto_align.models.reward_model import MultiHeadRewardModel
-from pareto_align.scorers.specs import spec_kind
+from pareto_align.scorers.specs import is_user_scorer, spec_kind
 from pareto_align.tracking import trainer_args, trainer_logging
 from pareto_align.trainers.reward_model_trainer import pairwise_accuracy, train_reward_model
 
@@ -496,8 +496,6 @@ class Workspace:
         from the base policy, before anything trains: a missing module, a model that is no sequence classifier,
         an `output` it lacks, a server that does not answer, a function that raises or returns the wrong number
         of values, None, NaN or inf, each reported in one line naming the objective's field."""
-        from pareto_align.scorers.specs import is_user_scorer
-
         setting, config = self.setting, self.config
         checks = [(k, o.scorer, "objectives[{k}].scorer") for k, o in enumerate(config.objectives)
                   if is_user_scorer(o.scorer)]  # fmt: skip

@@ -57,6 +57,14 @@ def is_conversational(text: Any) -> bool:
     return not isinstance(text, str)
 
 
+def message_text(text: str | list[Message]) -> str:
+    """A prompt or response as plain text: a string as it is; a message list's contents, one turn per line (for
+    a scorer that reads text without a chat template, or a reward server)."""
+    if not is_conversational(text):
+        return text  # type: ignore[return-value]
+    return "\n".join(m["content"] for m in text)  # type: ignore[union-attr]
+
+
 def as_chat_prompt(prompt: str | list[Message]) -> list[Message]:
     """A prompt as messages: a plain string becomes one user turn; a message list is kept as it is."""
     if is_conversational(prompt):

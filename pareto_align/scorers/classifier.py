@@ -14,23 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from pareto_align.errors import ScorerError
-from pareto_align.models.chat import as_chat_completion, as_chat_prompt, has_chat_template, is_conversational
+from pareto_align.models.chat import as_chat_completion, as_chat_prompt, has_chat_template, message_text
 from pareto_align.models.loading import frozen_dtype
 from pareto_align.scorers.specs import RewardModelSpec
 
 _LOADED: dict[tuple, SequenceClassifierScorer] = {}  # one copy per process of each model
-
-
-def _prompt_text(prompt: Any) -> str:
-    """A message list as plain text: its turns' contents, one per line."""
-    if not is_conversational(prompt):
-        return prompt
-    return "\n".join(m["content"] for m in prompt)
 
 
 def _looks_local(name: str) -> bool:
@@ -97,10 +89,7 @@ class SequenceClassifierScorer:
                 as_chat_prompt(p) + as_chat_completion(r) for p, r in zip(prompts, responses, strict=True)
             ]
             return [self.tokenizer.apply_chat_template(c, tokenize=False) for c in conversations], False
-        return [
-            _prompt_text(p) + (r if isinstance(r, str) else _prompt_text(r))
-            for p, r in zip(prompts, responses, strict=True)
-        ], True
+        return [message_text(p) + message_text(r) for p, r in zip(prompts, responses, strict=True)], True
 
     def score(self, prompts: Sequence, responses: Sequence) -> torch.Tensor:
         texts, special = self.texts(prompts, responses)

@@ -20,14 +20,8 @@ from typing import Any
 import torch
 
 from pareto_align.errors import ScorerError
-from pareto_align.models.chat import is_conversational
+from pareto_align.models.chat import message_text
 from pareto_align.scorers.specs import RemoteSpec
-
-
-def _text(value: Any) -> str:
-    if not is_conversational(value):
-        return value
-    return "\n".join(m["content"] for m in value)
 
 
 class RemoteScorer:
@@ -88,7 +82,7 @@ class RemoteScorer:
         return rows
 
     def score(self, prompts: Sequence, responses: Sequence) -> torch.Tensor:
-        prompts, responses = [_text(p) for p in prompts], [_text(r) for r in responses]
+        prompts, responses = [message_text(p) for p in prompts], [message_text(r) for r in responses]
         rows: list[list[float]] = []
         for start in range(0, len(prompts), self.spec.batch_size):
             p = prompts[start : start + self.spec.batch_size]
