@@ -51,7 +51,7 @@ def run_one(kind: str, setting, args) -> dict:
     probe = None
     if kind == "dynamic_grad":  # the method's own probe; its history goes to a throwaway tracker
         tracker = FrontTracker([Objective(name=n) for n in "abc"], [0.0, 0.0, 0.0])
-        section = dynamic_grad.Config(lam=2e-3, floor=0.05)
+        section = dynamic_grad.DynamicGradSection(lam=2e-3, floor=0.05)
         probe = dynamic_grad.WeightOptimizer(SimpleNamespace(tracker=tracker), section, "bench", WEIGHTS, 0)
         probe.attach(trainer, rewards, tok)
     clock = StepClock()

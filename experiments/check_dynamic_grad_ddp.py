@@ -52,7 +52,7 @@ def main() -> int:
     trainer = DynamicGRPOTrainer(model=model, reward_funcs=rewards.functions(), args=config, processing_class=tok,
                                  train_dataset=datasets.Dataset.from_dict({"prompt": prompts}))  # fmt: skip
     tracker = FrontTracker([Objective(name=n) for n in "abc"], [0.0, 0.0, 0.0])
-    probe = dynamic_grad.WeightOptimizer(SimpleNamespace(tracker=tracker), dynamic_grad.Config(lam=2e-3, floor=0.05),
+    probe = dynamic_grad.WeightOptimizer(SimpleNamespace(tracker=tracker), dynamic_grad.DynamicGradSection(lam=2e-3, floor=0.05),
                                          "ddp", weights, 0)  # fmt: skip
     probe.attach(trainer, rewards, tok)
     trainer.train()

@@ -247,7 +247,7 @@ class SweepConfig(_Strict):
     reward_model: RewardModelConfig = Field(
         default_factory=RewardModelConfig, description="The multi-head reward model."
     )
-    method: MethodConfig = Field(default_factory=lambda: METHODS["modpo"].Config(),
+    method: MethodConfig = Field(default_factory=lambda: METHODS["modpo"].INFO.config(),
                                  description="The method and its settings; `name` picks it (default modpo).")  # fmt: skip
     weights: WeightGridConfig = Field(description="Weight grid: one policy per weight vector (and seed).")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="Training seeds.")

@@ -169,7 +169,7 @@ def test_par_references_generate_through_the_template(standin_dirs, tmp_path, mo
     turns of its template (and the scorer sees the same turns)."""
     from pareto_align.config import parse_config
     from pareto_align.front import FrontTracker, Objective
-    from pareto_align.methods import morlhf
+    from pareto_align.methods import _online
     from pareto_align.workspace import Workspace
 
     method = {"name": "morlhf", "par": True, "trl": {"max_completion_length": 4}}
@@ -192,7 +192,7 @@ def test_par_references_generate_through_the_template(standin_dirs, tmp_path, mo
             return torch.zeros(len(prompts), 2)
 
     seen = _rendered(monkeypatch)
-    ref = morlhf.reference_rewards(ws, config.method, prompts, Scorer())
+    ref = _online.reference_rewards(ws, config.method, prompts, Scorer())
     assert ref.shape == (3, 2)
     tok = AutoTokenizer.from_pretrained(standin_dirs["qwen2"])
     assert seen == [tok.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
@@ -350,7 +350,7 @@ def test_a_bpe_tokenizer_writes_the_templates_and_gets_no_tokens(standin_dirs, f
     rows, size = model.get_input_embeddings().weight.shape[0], len(tok)
     assert family != "qwen2" or rows > size  # Qwen's matrix is padded past its tokenizer
     names = ["helpful", "harmless"]
-    for template in (dpa.Config().default_template(names), ric.Config().default_template(names)):
+    for template in (dpa.DPASection().default_template(names), ric.RiCSection().default_template(names)):
         texts = _conditioned.vocabulary_texts(template, 2)
         assert missing_pieces(tok, texts) == []
         assert extend_vocabulary(model, tok, texts) == []

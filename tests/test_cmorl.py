@@ -363,12 +363,12 @@ def _sweep(path, run_dir) -> int:
 def cmorl_run(tmp_path_factory, benchmark_cache):
     """Stage 1 (2 grid points, 4 steps, snapshots every 2) and one round extending one entry towards each
     objective (2 steps); records where each run started and every barrier batch."""
-    from pareto_align.methods import cmorl, morlhf
+    from pareto_align.methods import _online, cmorl
     from pareto_align.trainers.dynamic_grpo import DynamicGRPOTrainer
 
     tmp = tmp_path_factory.mktemp("cmorl")
     starts, batches, applied = {}, [], []
-    real_train, real_weights = morlhf.train, cmorl.Barrier.weights
+    real_train, real_weights = _online.train, cmorl.Barrier.weights
     real_rewards = DynamicGRPOTrainer._calculate_rewards
 
     def train(ws, section, point_id, weights, seed, history=True, extension=None, start=None):
@@ -386,7 +386,7 @@ def cmorl_run(tmp_path_factory, benchmark_cache):
         return out
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(morlhf, "train", train)
+        mp.setattr(_online, "train", train)
         mp.setattr(cmorl.Barrier, "weights", weights)
         mp.setattr(DynamicGRPOTrainer, "_calculate_rewards", calculate_rewards)
         assert _sweep(_config(tmp, benchmark_cache), tmp / "run") == 0
@@ -466,10 +466,10 @@ def test_extensions_follow_the_barrier_and_carry_their_lineage(cmorl_run):
 @pytest.mark.slow
 def test_killed_cmorl_resumes_without_redoing_finished_extensions(tmp_path, benchmark_cache, monkeypatch):
     from pareto_align.front import read_front
-    from pareto_align.methods import cmorl, morlhf
+    from pareto_align.methods import _online, cmorl
 
     path, run_dir = _config(tmp_path, benchmark_cache), tmp_path / "run"
-    real_weights, real_train = cmorl.Barrier.weights, morlhf.train
+    real_weights, real_train = cmorl.Barrier.weights, _online.train
 
     def killed_in_objective_1(self, rewards):
         if self.objective == 1:
@@ -487,7 +487,7 @@ def test_killed_cmorl_resumes_without_redoing_finished_extensions(tmp_path, benc
         trained.append(point_id)
         return real_train(ws, section, point_id, *args, **kwargs)
 
-    monkeypatch.setattr(morlhf, "train", train)
+    monkeypatch.setattr(_online, "train", train)
     assert _sweep(path, run_dir) == 0
     after = read_front(run_dir)
     assert trained == [f"{before.points[2].id[:-1]}1"]  # only the killed extension ran again
@@ -611,7 +611,7 @@ def test_cmorl_par_on_the_reward_model_with_rloo_and_lora(tmp_path, benchmark_ca
     from safetensors.torch import load_file
 
     from pareto_align.front import read_front
-    from pareto_align.methods import cmorl, morlhf
+    from pareto_align.methods import _online, cmorl
     from pareto_align.trainers.dynamic_rloo import DynamicRLOOTrainer
 
     method = {"name": "cmorl", "trainer": "rloo", "reward_source": "reward_model", "par": True, "history_every": 0,
@@ -627,7 +627,7 @@ def test_cmorl_par_on_the_reward_model_with_rloo_and_lora(tmp_path, benchmark_ca
     data["evaluation"] = {"samples_per_prompt": 1, "max_prompts": 4, "generation": {"max_new_tokens": 8}}
     config.write_text(yaml.safe_dump(data))
     batches, applied, started = [], [], {}
-    real_weights, real_rewards, real_start = cmorl.Barrier.weights, DynamicRLOOTrainer._calculate_rewards, morlhf.start_policy  # fmt: skip
+    real_weights, real_rewards, real_start = cmorl.Barrier.weights, DynamicRLOOTrainer._calculate_rewards, _online.start_policy  # fmt: skip
 
     def weights(self, rewards):
         out = real_weights(self, rewards)
@@ -648,7 +648,7 @@ def test_cmorl_par_on_the_reward_model_with_rloo_and_lora(tmp_path, benchmark_ca
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(cmorl.Barrier, "weights", weights)
         mp.setattr(DynamicRLOOTrainer, "_calculate_rewards", calculate_rewards)
-        mp.setattr(morlhf, "start_policy", start_policy)
+        mp.setattr(_online, "start_policy", start_policy)
         assert _sweep(config, tmp_path / "run") == 0
     run_dir = tmp_path / "run"
     front = read_front(run_dir)

@@ -104,7 +104,9 @@ class OnAccelerator(torch.Tensor):
 def test_weight_update_copies_the_influences_to_the_host_once(monkeypatch):
     logged = []
     ws = SimpleNamespace(tracker=SimpleNamespace(log=lambda **entry: logged.append(entry)))
-    method = dynamic_grad.Config(lam=1e-3, trust_region=None)  # the paper's update, checked by hand below
+    method = dynamic_grad.DynamicGradSection(
+        lam=1e-3, trust_region=None
+    )  # the paper's update, checked by hand below
     probe = dynamic_grad.WeightOptimizer(ws, method, "w00-s0", [0.5, 0.5], seed=0)  # type: ignore[arg-type]
     trainer = SimpleNamespace(optimizer=SimpleNamespace(param_groups=[{"lr": 1e-3}]), state=SimpleNamespace(global_step=0),
                               accelerator=SimpleNamespace(num_processes=1), reward_weights=None)  # fmt: skip

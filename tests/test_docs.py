@@ -40,7 +40,7 @@ def test_the_reference_has_a_row_for_every_field():
         assert name == "method" or f"| `{name}` |" in text
     for name, module in METHODS.items():
         assert f"### {name}\n" in text
-        for field in module.Config.model_fields:
+        for field in module.INFO.config.model_fields:
             assert f"| `{field}` |" in text
     assert "`evaluation.generation`" in text and "`data.synthetic.model`" in text  # nested sections too
 

@@ -28,8 +28,8 @@ from pareto_align.models.conditioning import (
 from pareto_align.models.policy import load_policy
 
 NAMES = ["helpful", "length"]
-DPA_TEMPLATE = dpa.Config().default_template(NAMES)
-RIC_TEMPLATE = ric.Config().default_template(NAMES)
+DPA_TEMPLATE = dpa.DPASection().default_template(NAMES)
+RIC_TEMPLATE = ric.RiCSection().default_template(NAMES)
 
 
 # ----------------------------------------------------------------------------------------------- directions
@@ -53,7 +53,7 @@ def test_sampled_directions_live_where_the_space_says(space):
 
 
 def test_direction_grid_spans_the_cone_and_the_weight_grid(tmp_path):
-    section = dpa.Config(angle_range=(-30.0, 60.0), front_angles=4)
+    section = dpa.DPASection(angle_range=(-30.0, 60.0), front_angles=4)
     config = parse_config(tiny_sweep_dict(tmp_path, method={"name": "dpa", "angle_range": [-30, 60],
                                                             "front_angles": 4}))  # fmt: skip
     grid = dpa.direction_grid(section, config)
@@ -191,7 +191,7 @@ def test_kl_regularized_pick_draws_by_softmax_of_utility_over_beta():
 
 
 def test_the_papers_argmax_is_the_default_and_the_kl_aware_pick_is_selectable(tmp_path):
-    assert (dpa.Config().selection, dpa.Config().pick_beta) == ("linear", 0.0)
+    assert (dpa.DPASection().selection, dpa.DPASection().pick_beta) == ("linear", 0.0)
     method = {"name": "dpa", "selection": "par", "pick_beta": 1}
     config = parse_config(tiny_sweep_dict(tmp_path, method=method))
     assert (config.method.selection, config.method.pick_beta) == ("par", 1.0)

@@ -122,8 +122,8 @@ def test_trust_region_by_hand():
 
 
 def test_trust_region_is_the_default_and_the_papers_update_stays_selectable(tmp_path):
-    assert dynamic_grad.Config().trust_region == 1.1
-    lower, upper = dynamic_grad.Config().weight_bounds([0.5, 0.5])
+    assert dynamic_grad.DynamicGradSection().trust_region == 1.1
+    lower, upper = dynamic_grad.DynamicGradSection().weight_bounds([0.5, 0.5])
     assert lower == pytest.approx([0.5 / 1.1] * 2) and upper == pytest.approx([0.55, 0.55])
     paper = load_config(_write(tmp_path, tmp_path / "cache", {"name": "dynamic_grad", "trust_region": None,
                                                               "floor": 0.1}))  # fmt: skip
@@ -292,13 +292,15 @@ def test_probe_parameters_follow_the_layer_band(tiny_policy_dir):
 
     tok = train_word_tokenizer(["a b c"])
     model = build_tiny_causal_lm(tok, hidden_size=16, num_layers=28, num_heads=2)
-    names, params = dynamic_grad.probe_parameters(model, dynamic_grad.Config())
+    names, params = dynamic_grad.probe_parameters(model, dynamic_grad.DynamicGradSection())
     layers = sorted({int(dynamic_grad.LAYER.search(n).group(1)) for n in names})
     assert layers == list(range(10, 26))  # the paper's layers 10-25 of 28
-    names, _ = dynamic_grad.probe_parameters(model, dynamic_grad.Config(parameters=r"embed_tokens"))
+    names, _ = dynamic_grad.probe_parameters(
+        model, dynamic_grad.DynamicGradSection(parameters=r"embed_tokens")
+    )
     assert names == ["model.embed_tokens.weight"]  # tied with the output layer
     with pytest.raises(ValueError, match="selects no trainable parameter"):
-        dynamic_grad.probe_parameters(model, dynamic_grad.Config(parameters="nothing-matches"))
+        dynamic_grad.probe_parameters(model, dynamic_grad.DynamicGradSection(parameters="nothing-matches"))
 
 
 @pytest.mark.slow

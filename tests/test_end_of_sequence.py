@@ -141,7 +141,9 @@ def test_online_trainers_stop_on_every_end_id_and_sample_with_the_toolkits_setti
 
     model, tokenizer = _load(standin_dirs["llama3"])
     model.generation_config.min_p, model.generation_config.typical_p = 0.3, 0.5  # defaults TRL does not state
-    section = morlhf.Config(trl={"max_steps": 1, "per_device_train_batch_size": 2, "num_generations": 2})
+    section = morlhf.MORLHFSection(
+        trl={"max_steps": 1, "per_device_train_batch_size": 2, "num_generations": 2}
+    )
     args = section.build_trl_config(output_dir=str(tmp_path), reward_weights=[1.0], seed=0)
     trainer = GRPOTrainer(model=model, reward_funcs=[lambda completions, **kw: [0.0] * len(completions)], args=args,
                           train_dataset=Dataset.from_dict({"prompt": ["hello"] * 2}), processing_class=tokenizer)  # fmt: skip

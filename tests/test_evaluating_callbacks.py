@@ -65,3 +65,54 @@ def test_every_evaluating_callback_runs_on_every_process(tmp_path, benchmark_cac
     assert [(h.step, h.stage) for h in history["cmorl"] if h.training] == [(1, 1), (1, 2), (1, 2)]
     (measured,) = [h for h in history["dynamic_hv"] if h.training]
     assert measured.step == 1 and measured.multiplier >= 0.5
+
+
+class _Counting:
+    """An `EvaluatingCallback` that records the steps it evaluates at."""
+
+    @staticmethod
+    def make(every: int, at_end: bool = False, skip=lambda step: False):
+        from pareto_align.trainers.evaluating import EvaluatingCallback
+
+        class Counting(EvaluatingCallback):
+            def __init__(self) -> None:
+                self.every, self.at_end, self.steps = every, at_end, []
+
+            def skip(self, step: int) -> bool:
+                return skip(step)
+
+            def evaluate_at(self, step, model, **kwargs):
+                self.steps.append((step, kwargs.get("optimizer")))
+
+        return Counting()
+
+
+def _drive(callback, max_steps: int) -> list[int]:
+    from transformers import TrainerControl, TrainerState
+
+    state = TrainerState(max_steps=max_steps)
+    for step in range(1, max_steps + 1):
+        state.global_step = step
+        callback.on_step_end(None, state, TrainerControl(), model=None, optimizer="opt")
+    assert all(opt == "opt" for _, opt in callback.steps)  # the trainer's arguments reach evaluate_at
+    return [step for step, _ in callback.steps]
+
+
+def test_the_callback_base_evaluates_every_n_steps_before_the_last_and_at_the_end_when_asked():
+    assert _drive(_Counting.make(3), 9) == [3, 6]  # the last step is the final evaluation's, not the callback's
+    assert _drive(_Counting.make(3, at_end=True), 9) == [3, 6, 9]
+    assert _drive(_Counting.make(4, at_end=True), 9) == [4, 8, 9]
+    assert _drive(_Counting.make(0, at_end=True), 9) == []  # 0: off
+    assert _drive(_Counting.make(2, skip=lambda s: s == 4), 9) == [2, 6, 8]
+
+
+def test_every_callback_of_a_method_that_runs_per_step_derives_from_the_one_base():
+    # a method's callback that evaluates decides its own steps only through EvaluatingCallback (correct under
+    # several processes, written once): no method module defines on_step_end itself
+    import ast
+
+    for path in sorted((ROOT / "pareto_align" / "methods").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                defined = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
+                assert "on_step_end" not in defined, f"{path.name}: {node.name} defines on_step_end"

@@ -15,7 +15,7 @@ import yaml
 from conftest import tiny_sweep_dict
 
 from pareto_align import cli, jobs, sweep
-from pareto_align.methods import METHODS, morlhf
+from pareto_align.methods import METHODS, _online
 
 TRL = {"max_steps": 2, "max_completion_length": 8, "learning_rate": 1e-3}
 EVALUATION = {"samples_per_prompt": 1, "max_prompts": 2, "generation": {"max_new_tokens": 8}}
@@ -59,7 +59,7 @@ def test_no_trainer_model_or_optimizer_outlives_its_job(tmp_path, benchmark_cach
         job_refs.append(("evaluated model", weakref.ref(policy.model)))
         return policy
 
-    real_online_run = morlhf.train
+    real_online_run = _online.train
     after_training: list[list[str]] = []
 
     def online_run(*args, **kwargs):
@@ -85,7 +85,7 @@ def test_no_trainer_model_or_optimizer_outlives_its_job(tmp_path, benchmark_cach
 
     monkeypatch.setattr(transformers.Trainer, "train", train)
     monkeypatch.setattr(jobs, "load_policy", load_policy)
-    monkeypatch.setattr(morlhf, "train", online_run)
+    monkeypatch.setattr(_online, "train", online_run)
     monkeypatch.setattr(sweep, "run_job", run_job)
     assert cli.main(["sweep", str(path), "--output-dir", str(tmp_path / "run"), "--no-progress"]) == 0
     # both jobs: trainer, optimizer and scheduler freed as training returned, then nothing once the runner returned

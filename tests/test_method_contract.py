@@ -57,7 +57,7 @@ def test_a_methods_hooks_are_registered_where_the_sweep_reads_them(name):
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_a_methods_section_is_in_the_method_union_under_its_name(name):
-    config = METHODS[name].Config
+    config = METHODS[name].INFO.config
     assert typing.get_args(config.model_fields["name"].annotation) == (name,)
     assert config.model_fields["name"].default == name
     assert type(TypeAdapter(MethodConfig).validate_python({"name": name})) is config

@@ -13,7 +13,7 @@ from conftest import tiny_sweep_dict
 
 from pareto_align import cli
 from pareto_align.front import read_front
-from pareto_align.methods import bon, morlhf
+from pareto_align.methods import _online, bon
 from pareto_align.models.policy import BestOfNPolicy, load_policy
 
 EVALUATION = {"samples_per_prompt": 8, "max_prompts": 12, "generation": {"max_new_tokens": 12}}
@@ -108,14 +108,14 @@ def test_killed_online_sweep_resumes_and_drops_stale_history(tmp_path, benchmark
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     run_dir = tmp_path / "run"
-    real_record = morlhf.HistoryCallback.on_step_end
+    real_record = _online.HistoryCallback.on_step_end
 
     def killed_in_second_point(self, args, state, control, **kwargs):
         real_record(self, args, state, control, **kwargs)
         if self.point_id == "w01-s0" and state.global_step == 4:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(morlhf.HistoryCallback, "on_step_end", killed_in_second_point)
+    monkeypatch.setattr(_online.HistoryCallback, "on_step_end", killed_in_second_point)
     assert cli.main(["sweep", str(path), "--output-dir", str(run_dir), "--no-progress"]) == 130
     front = read_front(run_dir)
     assert [p.id for p in front.points] == ["w00-s0"]
@@ -124,7 +124,7 @@ def test_killed_online_sweep_resumes_and_drops_stale_history(tmp_path, benchmark
         4,
     ]  # the interrupted point's history
 
-    monkeypatch.setattr(morlhf.HistoryCallback, "on_step_end", real_record)
+    monkeypatch.setattr(_online.HistoryCallback, "on_step_end", real_record)
     assert cli.main(["sweep", str(path), "--output-dir", str(run_dir), "--no-progress"]) == 0
     front = read_front(run_dir)
     assert [p.id for p in front.points] == ["w00-s0", "w01-s0"]

@@ -89,7 +89,7 @@ def test_method_config_rejects_unknown_trl_field():
     with pytest.raises(
         ValueError, match=r"trl\.lerning_rate: unknown DPOConfig field \(did you mean 'learning_rate'"
     ):
-        modpo_method.Config(trl={"lerning_rate": 1e-4})
+        modpo_method.MODPOSection(trl={"lerning_rate": 1e-4})
 
 
 def test_k1_without_margin_equals_trl_dpo(tiny):
@@ -205,7 +205,7 @@ def test_point_on_prepared_pairs_trains_exactly_as_with_trls_own_precompute(tiny
 
 def test_cpu_runs_skip_gradient_checkpointing_unless_asked_and_get_the_same_weights(tiny):
     def checkpointing(**trl):
-        return modpo_method.Config(trl=trl).trl_args()["gradient_checkpointing"]
+        return modpo_method.MODPOSection(trl=trl).trl_args()["gradient_checkpointing"]
 
     assert checkpointing() is torch.cuda.is_available()  # TRL's default on a GPU
     assert checkpointing(gradient_checkpointing=True) is True

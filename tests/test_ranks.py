@@ -251,7 +251,7 @@ def test_par_reference_is_shared_out_over_processes(tmp_path, benchmark_cache, m
     gather that a launch would do hands back rank 0's rows beside its own); the main process alone writes."""
     from pareto_align.config import parse_config
     from pareto_align.front.schema import Compute
-    from pareto_align.methods import morlhf
+    from pareto_align.methods import _online
     from pareto_align.models.policy import Policy
     from pareto_align.sweep import _new_tracker
     from pareto_align.workspace import Workspace
@@ -279,7 +279,7 @@ def test_par_reference_is_shared_out_over_processes(tmp_path, benchmark_cache, m
     written = np.full((6, 2), 7.0)  # what the main process wrote, from both halves
     np.save(main_dir / "par_reference_gold.npy", written)
     (main_dir / "par_reference_gold.json").write_text(Compute(generated_tokens=5).model_dump_json())
-    reference = morlhf.reference_rewards(ws, config.method, prompts, ws.scorer("gold"))
+    reference = _online.reference_rewards(ws, config.method, prompts, ws.scorer("gold"))
     assert np.array_equal(reference, written)  # read from the main process's run directory
     assert asked == [3]  # its half of the 6 prompts
     assert not list((tmp_path / "mirror").glob("par_reference*"))

@@ -251,9 +251,9 @@ def test_config_hash_covers_defaults_in_code(monkeypatch, tmp_path):
 
     config = tiny_sweep_dict(tmp_path)
     before = parse_config(config).config_hash()
-    monkeypatch.setitem(modpo.Config.DEFAULT_TRL, "beta", 0.2)  # a default changed in code
+    monkeypatch.setitem(modpo.MODPOSection.DEFAULT_TRL, "beta", 0.2)  # a default changed in code
     assert parse_config(config).config_hash() != before
-    monkeypatch.setitem(modpo.Config.DEFAULT_TRL, "beta", 0.1)
+    monkeypatch.setitem(modpo.MODPOSection.DEFAULT_TRL, "beta", 0.1)
     assert parse_config(config).config_hash() == before
     explicit = {**config, "method": {**config["method"], "trl": {**config["method"]["trl"], "beta": 0.1}}}
     assert parse_config(explicit).config_hash() == before  # writing a default out is the same config

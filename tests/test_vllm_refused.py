@@ -69,8 +69,8 @@ def test_every_section_with_the_switch_is_covered():
                    and "use_vllm" in {f.name for f in dataclasses.fields(getattr(trl, name))}}  # fmt: skip
     tested = {CASES[c][0]["name"] for c in CASES}
     for name, module in METHODS.items():
-        classes = _trl_classes(module.Config)
-        if "specialists" in module.Config.model_fields:
-            classes |= _trl_classes(modpo.Config) | _trl_classes(morlhf.Config)
+        classes = _trl_classes(module.INFO.config)
+        if "specialists" in module.INFO.config.model_fields:
+            classes |= _trl_classes(modpo.MODPOSection) | _trl_classes(morlhf.MORLHFSection)
         if classes & with_switch:
             assert name in tested, name

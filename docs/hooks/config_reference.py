@@ -40,13 +40,13 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
             return "\n\n".join(_tables(SweepConfig, "", page, skip={"method"}))
         if match.group(1) == "methods":
             return "\n\n".join(
-                f"### {name}\n\n" + "\n\n".join(_tables(module.Config, "method", page))
+                f"### {name}\n\n" + "\n\n".join(_tables(module.INFO.config, "method", page))
                 for name, module in METHODS.items()
             )
         name = match.group(2)
         if name not in METHODS:
             raise PluginError(f"{page.file.src_path}: config-reference names an unknown method {name!r}")
-        return "\n\n".join(_tables(METHODS[name].Config, "method", page))
+        return "\n\n".join(_tables(METHODS[name].INFO.config, "method", page))
 
     return MARKER.sub(replace, markdown)
 

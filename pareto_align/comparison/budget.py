@@ -2,7 +2,7 @@
 
 Read from the method's front.json through the exporter's readers: a seed's cost is its points' own compute plus
 the shared work they name (specialists, a conditioned model, PAR's reference responses), each once, exactly as
-the report counts it. Policy updates are also planned before the run (`Config.planned_updates`), and a plan over
+the report counts it. Policy updates are also planned before the run (`planned_updates` of the section), and a plan over
 budget is refused then; generated tokens are only known afterwards, so they are checked here.
 """
 

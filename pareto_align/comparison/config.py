@@ -15,7 +15,7 @@ A method that plans more policy updates per seed than the budget is refused then
 
 Equal compute, `budget.fill: true` (default false: each method spends what its own section plans, within the
 budget): every method is scaled to spend `budget.policy_updates` per seed, through its own length knob
-(`Config.scale_to`, methods/base.py): a grid's `max_steps` per point (modpo, morlhf, dynamic_hv, dynamic_grad),
+(a section's `scale_to`, methods/base.py): a grid's `max_steps` per point (modpo, morlhf, dynamic_hv, dynamic_grad),
 the specialists' `max_steps` (soups, mod), each iteration's `max_steps` (dpa), the offline and online passes'
 `max_steps` in their own proportions (ric), the one run's `max_steps` (panacea), stage 1's `max_steps` and
 `extension_steps` with the rounds kept (cmorl); best-of-n trains nothing and is left as is. Where the knob cannot hit

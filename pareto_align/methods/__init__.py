@@ -37,9 +37,9 @@ _REGISTERED = (modpo, morlhf, dynamic_hv, dynamic_grad, bon, soups, mod, dpa, ri
 
 METHODS: dict[str, Method] = {module.INFO.name: module for module in _REGISTERED}  # type: ignore[misc]
 
-# the `method:` section: a union of every method's Config, told apart by its `name` (a missing name is modpo)
+# the `method:` section: a union of every method's section (`INFO.config`), told apart by its `name` (a missing name is modpo)
 MethodConfig = Annotated[
-    Union[tuple(Annotated[module.Config, Tag(module.INFO.name)] for module in _REGISTERED)],  # type: ignore[valid-type]  # noqa: UP007
+    Union[tuple(Annotated[module.INFO.config, Tag(module.INFO.name)] for module in _REGISTERED)],  # type: ignore[valid-type]  # noqa: UP007
     Discriminator(method_name),
 ]
 

@@ -28,7 +28,7 @@ import json
 import shutil
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import datasets
 import numpy as np
@@ -39,12 +39,11 @@ from pareto_align.atomic import write_text_atomic
 from pareto_align.errors import ConfigError
 from pareto_align.front.schema import Compute
 from pareto_align.hf_args import build_dataclass
-from pareto_align.methods.base import TRLSection
+from pareto_align.methods._online import RewardSection
 from pareto_align.models.chat import as_chat_completion, is_conversational
 from pareto_align.models.conditioning import check_template, extend_vocabulary, missing_pieces, render
 from pareto_align.models.generation import GenerationSettings, generate, scorable_responses
 from pareto_align.models.loading import load_causal_lm
-from pareto_align.scorers.specs import REWARD_SOURCE_HELP, RewardSource
 from pareto_align.trainers.progress import use_step_bar
 
 if TYPE_CHECKING:
@@ -54,7 +53,7 @@ if TYPE_CHECKING:
 STATE = "state.json"
 
 
-class ConditionedSection(TRLSection):
+class ConditionedSection(RewardSection):
     """Fields common to `method: dpa` and `method: ric`; `trl:` is passed to TRL's SFTConfig."""
 
     # Defaults for the tiny benchmark model on CPU: TRL's SFT lr (2e-5) barely moves a 0.4M-parameter model.
@@ -74,14 +73,6 @@ class ConditionedSection(TRLSection):
         "seed": "the sweep's seeds",
     }
 
-    reward_source: RewardSource = Field("objectives", description=REWARD_SOURCE_HELP)
-    aggregation: Literal["mean", "wco", "uwo"] | None = Field(
-        None,
-        description="Ensemble aggregation per objective (Coste et al., 2023); default: the reward model's.",
-    )
-    uwo_lambda: float | None = Field(
-        None, ge=0, description="UWO: mean - lambda * variance; default: the model's."
-    )
     template: str | None = Field(
         None,
         description="How the preference is written into the prompt: a format string with {prompt} and {c[0]}.."
@@ -103,12 +94,6 @@ class ConditionedSection(TRLSection):
         return self.template if self.template is not None else self.default_template(names)
 
     def check(self, config: SweepConfig) -> None:
-        if self.reward_source == "gold" and config.data.source != "synthetic":
-            raise ValueError("method.reward_source: 'gold' is only available on the built-in benchmark")
-        if self.reward_source == "gold" and (self.aggregation or self.uwo_lambda is not None):
-            raise ValueError(
-                "method.aggregation: ensemble aggregation applies to reward_source 'reward_model' only"
-            )
         try:
             check_template(self.resolved_template(config.objective_names), len(config.objectives))
         except ValueError as err:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from pareto_align.front.schema import Front
-from pareto_align.methods import morlhf
+from pareto_align.methods._online import OnlineSection
 from pareto_align.methods.base import Job, grid_jobs
 
 if TYPE_CHECKING:
@@ -25,8 +25,8 @@ DYNAMIC_WEIGHTING_BIBTEX = """@misc{lu2025dynamicweighting,
 }"""
 
 
-class DynamicSection(morlhf.Config):
-    """A `morlhf` section plus mid-run checkpoints; the weights are those of a linear scalarization."""
+class DynamicSection(OnlineSection):
+    """An online section (morlhf's fields) plus mid-run checkpoints; the weights are those of a linear scalarization."""
 
     checkpoint_every: int = Field(
         20,

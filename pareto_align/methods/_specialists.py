@@ -19,7 +19,7 @@ from pydantic import Discriminator, Field, Tag
 
 from pareto_align.atomic import write_text_atomic
 from pareto_align.front.schema import Compute
-from pareto_align.methods import modpo, morlhf
+from pareto_align.methods import _online, modpo, morlhf
 from pareto_align.methods.base import (
     Job,
     JobResult,
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from pareto_align.workspace import Workspace
 
 SpecialistTrainer = Annotated[
-    Annotated[modpo.Config, Tag("modpo")] | Annotated[morlhf.Config, Tag("morlhf")],
+    Annotated[modpo.MODPOSection, Tag("modpo")] | Annotated[morlhf.MORLHFSection, Tag("morlhf")],
     Discriminator(method_name),
 ]
 
@@ -46,7 +46,7 @@ class SpecialistsSection(MethodSection):
     """A method section whose points mix per-objective specialists (soups, decoding-time mixtures)."""
 
     specialists: SpecialistTrainer = Field(
-        default_factory=lambda: modpo.Config(),
+        default_factory=lambda: modpo.MODPOSection(),
         description="How each specialist is trained: a `modpo` section (DPO on its objective's pairs, the default) "
         "or a `morlhf` section (online RL on its objective's reward), with a one-hot weight.",
     )
@@ -98,10 +98,10 @@ def ensure_specialists(ws: Workspace, section: SpecialistsSection, seed: int) ->
         if not (record.exists() and is_checkpoint(ws.run_dir / json.loads(record.read_text())["path"])):
             weights = [float(j == k) for j in range(len(names))]
             trainer = section.specialists
-            if isinstance(trainer, modpo.Config):
+            if isinstance(trainer, modpo.MODPOSection):
                 handle, compute = modpo.train(ws, trainer, sid, weights, k, seed)
             else:
-                handle, compute, _ = morlhf.train(ws, trainer, sid, weights, seed, history=False)
+                handle, compute, _ = _online.train(ws, trainer, sid, weights, seed, history=False)
             ev = ws.evaluate(load_policy(handle, ws.run_dir, device(), ws.config.policy.dtype))
             ws.log(f"specialist {name} (seed {seed}): " + ", ".join(f"{v:.2f}" for v in ev.values))
             write_text_atomic(record, json.dumps({"path": handle["path"], "values": ev.values,

@@ -1,24 +1,24 @@
 """What every method module offers the sweep (contract: methods, docs/contracts.md), and what it hands back.
 
 A method module defines:
-    INFO                    its facts (`MethodInfo`): name, display name, colour, BibTeX, and its optional hooks
-                            (`prepare`, `after_job`, `shares_work_within_seed`); the rest of the toolkit (sweep,
-                            launchers, explorer, exporter) reads them there and nowhere else
-    Config                  its YAML `method:` section, a pydantic model whose `name` is the union's discriminator;
-                            `Config.check(sweep_config)` raises ValueError("method.<field>: ...") for cross-field
-                            mistakes, and builds the TRL config object so TRL's own checks run before anything else;
-                            `Config.check_tokenizer(sweep_config, tokenizer)` what needs the base tokenizer, at
-                            sweep start
+    INFO                    its facts (`MethodInfo`): its section, name, display name, colour, BibTeX, and its
+                            optional hooks (`prepare`, `after_job`, `shares_work_within_seed`); the rest of the
+                            toolkit (sweep, launchers, explorer, exporter) reads them there and nowhere else
+    INFO.config             its YAML `method:` section (`MODPOSection`, ...), a pydantic model whose `name` is the
+                            union's discriminator; `check(sweep_config)` raises ValueError("method.<field>: ...")
+                            for cross-field mistakes, and builds the TRL config object so TRL's own checks run
+                            before anything else; `check_tokenizer(sweep_config, tokenizer)` what needs the base
+                            tokenizer, at sweep start
     plan(config, front)     the jobs still worth running given the current front (ids deterministic: resume is
                             generic); the sweep calls it again after each round until it offers no unfinished job
     run(job, workspace)     train (or select) into a JobResult: one or more policies with their handles, each
                             evaluated by the sweep through `load_policy`, plus compute shared by several points
 
-A section also states what its plan will spend, `Config.planned_updates(sweep_config)`: the policy updates (optimizer
+A section also states what its plan will spend, `planned_updates(sweep_config)`: the policy updates (optimizer
 steps) per seed, or None where they are only known after the run (epoch-based fine-tuning, whose step count follows
 the data). `pareto-align compare` refuses a method that plans more than the comparison's budget.
 
-And how to spend a given number, `Config.scale_to(sweep_config, updates) -> (section, description)`: the section
+And how to spend a given number, `scale_to(sweep_config, updates) -> (section, description)`: the section
 with its own length knob (a grid's `max_steps`, the specialists' steps, C-MORL's stage lengths, ...) set so that its
 plan makes `updates` policy updates per seed, or the largest number not above it that the knob allows, and one
 sentence saying what changed (`budget.fill` of `pareto-align compare`). A section without a knob raises ValueError.
@@ -263,6 +263,9 @@ class MethodInfo:
     """A method's facts, declared once on its module as `INFO` (contract: methods). `tests/test_method_contract.py`
     holds every registered method to them."""
 
+    # its YAML `method:` section (`MODPOSection`; `MODPOConfig` is TRL's name for the trainer's config, which the
+    # section builds): a pydantic model whose `name` field is this name, the union's discriminator
+    config: type[MethodSection]
     name: str  # the `method:` value: the section's discriminator and the method's key in `METHODS`
     display_name: str  # its name in tables, legends and the explorer ("MODPO", "Rewarded soups")
     # its fixed colour in every figure, the explorer's and the paper's: a colour of `export.style.PALETTE` that no
@@ -294,7 +297,6 @@ class Method(Protocol):
     """A module of `pareto_align.methods` (see the module docstring)."""
 
     INFO: MethodInfo
-    Config: type[MethodSection]
     plan: Callable[[SweepConfig, Front], list[Job]]
     run: Callable[[Job, Workspace], JobResult]
 

@@ -38,7 +38,7 @@ def kl_bound(n: int) -> float:
     return math.log(n) - (n - 1) / n
 
 
-class Config(MethodSection):
+class BestOfNSection(MethodSection):
     """YAML section `method:` for `name: bon`."""
 
     name: Literal["bon"] = "bon"
@@ -65,7 +65,7 @@ class Config(MethodSection):
     def planned_updates(self, config: SweepConfig) -> UpdatePlan:
         return UpdatePlan(0, "no training: its cost is generated tokens, n per response")
 
-    def scale_to(self, config: SweepConfig, updates: int) -> tuple[Config, str]:
+    def scale_to(self, config: SweepConfig, updates: int) -> tuple[BestOfNSection, str]:
         """Nothing to scale: best-of-n spends generated tokens, not policy updates."""
         why = f"its cost is generated tokens, n = {self.n} per response"
         return self, f"left as is: trains nothing (0 policy updates per seed; {why})"
@@ -83,7 +83,7 @@ def prepare(ws: Workspace) -> None:
         ws.reward_model  # noqa: B018
 
 
-def ranking(ws: Workspace, method: Config) -> dict[str, Any]:
+def ranking(ws: Workspace, method: BestOfNSection) -> dict[str, Any]:
     """What ranks the candidates, as the handle names it: the reward model (relative to the run dir), and the
     objectives' scorers when any is not a head of it (`load_policy` rebuilds them)."""
     out: dict[str, Any] = {}
@@ -98,7 +98,7 @@ def ranking(ws: Workspace, method: Config) -> dict[str, Any]:
 
 def run(job: Job, ws: Workspace) -> JobResult:
     """The selection policy's handle: base checkpoint, n, what ranks, the weights (no training)."""
-    method: Config = ws.config.method  # type: ignore[assignment]
+    method: BestOfNSection = ws.config.method  # type: ignore[assignment]
     handle = {
         "kind": "best_of_n",
         **ws.base_reference(),  # the run's copy, or the user's model by hub name at its revision
@@ -122,5 +122,11 @@ BIBTEX = """@misc{beirami2024bon,
   archivePrefix = {arXiv}
 }"""
 INFO = MethodInfo(
-    name="bon", display_name="Best-of-n", color="#999933", bibtex=BIBTEX, prepare=prepare, shardable=True
+    config=BestOfNSection,
+    name="bon",
+    display_name="Best-of-n",
+    color="#999933",
+    bibtex=BIBTEX,
+    prepare=prepare,
+    shardable=True,
 )  # colour: Tol muted olive

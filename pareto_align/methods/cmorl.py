@@ -58,13 +58,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
-from transformers import TrainerCallback
 
 from pareto_align import ranks
 from pareto_align.atomic import link_into_place, write_text_atomic
 from pareto_align.cmorl import Archive, ArchiveEntry, barrier_weights, default_n_select, normalize, select
 from pareto_align.front.schema import Compute, Front
-from pareto_align.methods import morlhf
+from pareto_align.methods import _online
 from pareto_align.methods._dynamic import DynamicSection
 from pareto_align.methods.base import (
     Job,
@@ -76,20 +75,21 @@ from pareto_align.methods.base import (
     fitting_steps,
     grid_jobs,
 )
-from pareto_align.methods.dynamic_hv import Bounds, default_bounds, measure
+from pareto_align.methods.dynamic_hv import Bounds, default_bounds
 from pareto_align.models.policy import Policy
 from pareto_align.trainers.dynamic_grpo import DynamicGRPOTrainer
 from pareto_align.trainers.dynamic_rloo import DynamicRLOOTrainer
+from pareto_align.trainers.evaluating import EvaluatingCallback, sample_and_score
 
 if TYPE_CHECKING:
     from pareto_align.config import SweepConfig
     from pareto_align.evaluate import Scorer
     from pareto_align.workspace import Workspace
 
-__all__ = ["Config", "after_job", "plan", "prune_snapshots", "replay", "rounds", "run"]
+__all__ = ["CMORLSection", "after_job", "plan", "prune_snapshots", "replay", "rounds", "run"]
 
 
-class Config(DynamicSection):
+class CMORLSection(DynamicSection):
     """YAML section `method:` for `name: cmorl`."""
 
     name: Literal["cmorl"] = "cmorl"  # type: ignore[assignment]
@@ -171,7 +171,7 @@ class Config(DynamicSection):
         per_round = self.jobs_per_round(extension_steps)
         return self.rounds * (self.selected_per_round(k) * k if per_round is None else per_round)
 
-    def scale_to(self, config: SweepConfig, updates: int) -> tuple[Config, str]:
+    def scale_to(self, config: SweepConfig, updates: int) -> tuple[CMORLSection, str]:
         """Both stages' lengths, `max_steps` of stage 1's runs and `extension_steps`, with the number of rounds
         (the method's shape) kept: of the pairs whose plan is the largest not above `updates`, the one whose
         stage-2 share of it is nearest the section's own (then: whose `extension_steps` is nearest its own)."""
@@ -237,7 +237,7 @@ def replay(config: SweepConfig, front: Front, seed: int) -> Replay:
     """For one seed, each round whose stage-1 (or previous round's) points are all in the front; deterministic in
     the front's contents. An (entry vector, objective) pair is extended once; a vector extended towards every
     objective is not selected again."""
-    method: Config = config.method  # type: ignore[assignment]
+    method: CMORLSection = config.method  # type: ignore[assignment]
     names = config.objective_names
     k = len(names)
     points = {p.metadata.get("job", p.id): p for p in front.points if p.method == "cmorl" and p.seed == seed}
@@ -361,17 +361,17 @@ def _save_snapshot(ws: Workspace, accelerator, model, tokenizer, target: Path) -
             link_into_place(ws.shared_root / target.relative_to(ws.run_dir), target)
 
 
-class Snapshots(morlhf.OnlineExtension, TrainerCallback):
+class Snapshots(_online.OnlineExtension, EvaluatingCallback):
     """Every `snapshot_every` steps and at the end: the policy's vector in the training reward's units (an archive
     entry, its snapshot saved), the evaluation scorer's into the history; stage 2 adds the barrier."""
 
-    def __init__(self, ws: Workspace, method: Config, point_id: str, seed: int, weights: list[float] | None,
+    def __init__(self, ws: Workspace, method: CMORLSection, point_id: str, seed: int, weights: list[float] | None,
                  scorer: Scorer, lineage: dict[str, Any], barrier: Barrier | None = None) -> None:  # fmt: skip
         self.ws, self.method, self.point_id, self.seed, self.weights = ws, method, point_id, seed, weights
         self.scorer, self.lineage, self.barrier = scorer, lineage, barrier
         self.trainer_cls = DynamicGRPOTrainer if method.trainer == "grpo" else DynamicRLOOTrainer
         self.raw_columns = barrier is not None and barrier.par  # the barrier's G_j_hat: raw rewards
-        self.checkpoint_every = method.checkpoint_every
+        self.checkpoint_every, self.every = method.checkpoint_every, method.snapshot_every
         self.entries: list[dict[str, Any]] = []
         self.meta_tokens = 0
         self.tokenizer, self.accelerator = None, None
@@ -413,12 +413,10 @@ class Snapshots(morlhf.OnlineExtension, TrainerCallback):
         self.entries.append(ArchiveEntry(f"{self.point_id}-t{step}", values, path,
                                          {**self.lineage, "point": self.point_id, "step": step}).to_json())  # fmt: skip
 
-    def on_step_end(self, args, state, control, model=None, **kwargs):
-        step = state.global_step
-        if step % self.method.snapshot_every or step >= state.max_steps:
-            return
+    def evaluate_at(self, step: int, model, **kwargs) -> None:
         ws = self.ws
-        own, shown = measure(ws, model, self.tokenizer, self.scorer, self.method.samples_per_prompt)
+        own, shown = sample_and_score(ws, model, self.tokenizer, self.method.samples_per_prompt, self.scorer)
+        assert own is not None
         self.meta_tokens += own.n_tokens
         rel = Path("points") / self.point_id / "snapshots" / f"step-{step}"
         _save_snapshot(ws, self.accelerator, model, self.tokenizer, ws.run_dir / rel)
@@ -491,12 +489,12 @@ def after_job(job: Job, ws: Workspace) -> None:
 
 def run(job: Job, ws: Workspace) -> JobResult:
     """Stage 1: a morlhf run that snapshots into the archive. Stage 2: a barrier-weighted run from a snapshot."""
-    method: Config = ws.config.method  # type: ignore[assignment]
-    scorer = morlhf.reward_scorer(ws, method)
+    method: CMORLSection = ws.config.method  # type: ignore[assignment]
+    scorer = _online.reward_scorer(ws, method)
     if job.metadata.get("stage", 1) == 1:
         lineage = {"stage": 1, "round": 0}
         snaps = Snapshots(ws, method, job.id, job.seed, job.weights, scorer, lineage)
-        handle, compute, metadata = morlhf.train(ws, method, job.id, job.weights, job.seed, extension=snaps)  # type: ignore[arg-type]
+        handle, compute, metadata = _online.train(ws, method, job.id, job.weights, job.seed, extension=snaps)  # type: ignore[arg-type]
         point = TrainedPolicy(job.id, handle, job.seed, compute, weights=job.weights, step=compute.policy_updates,
                               metadata={"grid_index": job.metadata["grid_index"], **metadata})  # fmt: skip
         return JobResult([point])
@@ -513,7 +511,7 @@ def run(job: Job, ws: Workspace) -> JobResult:
     snaps = Snapshots(ws, method, job.id, job.seed, None, scorer, lineage, barrier)
     section = method.model_copy(update={"trl": {**method.trl, "max_steps": method.extension_steps}})
     # history: the snapshots' evaluations only (the weights change every batch; `history_every` is stage 1's)
-    handle, compute, metadata = morlhf.train(ws, section, job.id, start_weights, job.seed, history=False,
+    handle, compute, metadata = _online.train(ws, section, job.id, start_weights, job.seed, history=False,
                                              extension=snaps, start=job.metadata["source_path"])  # fmt: skip
     G = normalize(snaps.final_values, lower, upper)  # type: ignore[arg-type]
     held = [bool(G[j] >= method.beta * reference[j]) for j in range(k) if j != obj]
@@ -533,5 +531,10 @@ BIBTEX = """@inproceedings{liu2025cmorl,
   archivePrefix = {arXiv}
 }"""
 INFO = MethodInfo(
-    name="cmorl", display_name="C-MORL", color="#E69F00", bibtex=BIBTEX, after_job=after_job
+    config=CMORLSection,
+    name="cmorl",
+    display_name="C-MORL",
+    color="#E69F00",
+    bibtex=BIBTEX,
+    after_job=after_job,
 )  # colour: Okabe-Ito orange

@@ -82,8 +82,8 @@ from pareto_align.methods._conditioned import (
     sample_and_score,
     spread,
 )
+from pareto_align.methods._online import PAR_REFERENCE, reference_rewards, reward_scorer
 from pareto_align.methods.base import Job, JobResult, MethodInfo, TrainedPolicy, UpdatePlan, fitting_steps
-from pareto_align.methods.morlhf import PAR_REFERENCE, reference_rewards, reward_scorer
 from pareto_align.models.conditioning import format_conditioned_prompt, integer_weights
 from pareto_align.models.loading import device
 from pareto_align.rewards import par_shaping
@@ -95,7 +95,7 @@ if TYPE_CHECKING:
 TOLERANCE = 1e-9  # on the cone's bounds, in degrees
 
 
-class Config(ConditionedSection):
+class DPASection(ConditionedSection):
     """YAML section `method:` for `name: dpa`."""
 
     name: Literal["dpa"] = "dpa"
@@ -176,7 +176,7 @@ class Config(ConditionedSection):
             else UpdatePlan(self.iterations * steps, f"{self.iterations} iterations x {steps} max_steps")
         )
 
-    def scale_to(self, config: SweepConfig, updates: int) -> tuple[Config, str]:
+    def scale_to(self, config: SweepConfig, updates: int) -> tuple[DPASection, str]:
         """Each iteration's fine-tuning gets `updates // iterations` steps (the number of rounds is the method's
         shape, kept)."""
         steps = fitting_steps(updates, self.iterations, f"{self.iterations} iterations")
@@ -232,7 +232,7 @@ def sample_directions(rng: np.random.Generator, m: int, k: int, space: str,
     return rng.dirichlet(np.ones(k), size=m)
 
 
-def direction_grid(section: Config, config: SweepConfig) -> np.ndarray:
+def direction_grid(section: DPASection, config: SweepConfig) -> np.ndarray:
     """The front's directions, shape (m, K) (see the module docstring)."""
     k = len(config.objectives)
     if section.front_directions is not None:
@@ -278,7 +278,7 @@ def plan(config: SweepConfig, front: Front) -> list[Job]:
     return [Job(f"dpa-s{seed}", seed) for seed in config.seeds]
 
 
-def train(ws: Workspace, section: Config, job: Job, template: str, condition: dict) -> Rounds:
+def train(ws: Workspace, section: DPASection, job: Job, template: str, condition: dict) -> Rounds:
     """The rounds of rejection-sampling fine-tuning still to do (a resumed job starts after its last round)."""
     rounds = Rounds.load(ws, job.id)
     if rounds.done >= section.iterations:
@@ -336,7 +336,7 @@ def train(ws: Workspace, section: Config, job: Job, template: str, condition: di
 
 def run(job: Job, ws: Workspace) -> JobResult:
     """Train the conditioned model (resuming after its last finished round), then one point per front direction."""
-    section: Config = ws.config.method  # type: ignore[assignment]
+    section: DPASection = ws.config.method  # type: ignore[assignment]
     names = ws.config.objective_names
     template = section.resolved_template(names)
     condition = {"kind": "integer_weights", "scale": section.weight_scale}
@@ -370,5 +370,5 @@ BIBTEX = """@inproceedings{wang2024dpa,
   archivePrefix = {arXiv}
 }"""
 INFO = MethodInfo(
-    name="dpa", display_name="DPA", color="#D55E00", bibtex=BIBTEX
+    config=DPASection, name="dpa", display_name="DPA", color="#D55E00", bibtex=BIBTEX
 )  # colour: Okabe-Ito vermillion

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from pydantic import Field
 
-from pareto_align.methods import morlhf
+from pareto_align.methods import _online
 from pareto_align.methods._dynamic import DYNAMIC_WEIGHTING_BIBTEX, DynamicSection, plan
 from pareto_align.methods.base import Job, JobResult, MethodInfo, TrainedPolicy
 from pareto_align.trainers.dynamic_grpo import DynamicGRPOTrainer
@@ -53,11 +53,11 @@ if TYPE_CHECKING:
     from pareto_align.config import SweepConfig
     from pareto_align.workspace import Workspace
 
-__all__ = ["Config", "plan", "run", "probe_parameters"]
+__all__ = ["DynamicGradSection", "plan", "run", "probe_parameters"]
 LAYER = re.compile(r"\.(?:layers|h|blocks|layer)\.(\d+)\.")  # Llama/Qwen/Mistral, GPT-2, ... decoder blocks
 
 
-class Config(DynamicSection):
+class DynamicGradSection(DynamicSection):
     """YAML section `method:` for `name: dynamic_grad`."""
 
     name: Literal["dynamic_grad"] = "dynamic_grad"  # type: ignore[assignment]
@@ -119,7 +119,9 @@ class Config(DynamicSection):
         super().check(config)
 
 
-def probe_parameters(model: torch.nn.Module, section: Config) -> tuple[list[str], list[torch.nn.Parameter]]:
+def probe_parameters(
+    model: torch.nn.Module, section: DynamicGradSection
+) -> tuple[list[str], list[torch.nn.Parameter]]:
     """The trainable parameters whose gradients the weights follow: by `parameters`, or the layer band."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if section.parameters is not None:
@@ -141,12 +143,14 @@ def probe_parameters(model: torch.nn.Module, section: Config) -> tuple[list[str]
     return [n for n, _ in chosen], [p for _, p in chosen]
 
 
-class WeightOptimizer(morlhf.OnlineExtension):
+class WeightOptimizer(_online.OnlineExtension):
     """The gradient probe of a `DynamicGRPOTrainer`: per-objective gradients in, new `reward_weights` out."""
 
     trainer_cls = DynamicGRPOTrainer
 
-    def __init__(self, ws: Workspace, method: Config, point_id: str, weights: list[float], seed: int) -> None:
+    def __init__(
+        self, ws: Workspace, method: DynamicGradSection, point_id: str, weights: list[float], seed: int
+    ) -> None:
         self.ws, self.method, self.point_id, self.seed = ws, method, point_id, seed
         self.checkpoint_every = method.checkpoint_every
         self.history_weights = list(weights)  # the weights in use, updated in place (read by history entries)
@@ -218,15 +222,16 @@ class WeightOptimizer(morlhf.OnlineExtension):
 
 def run(job: Job, ws: Workspace) -> JobResult:
     """One online RL run whose weights follow the objectives' gradient influences, from the job's weights."""
-    method: Config = ws.config.method  # type: ignore[assignment]
+    method: DynamicGradSection = ws.config.method  # type: ignore[assignment]
     optimizer = WeightOptimizer(ws, method, job.id, list(job.weights or []), job.seed)
-    handle, compute, metadata = morlhf.train(ws, method, job.id, job.weights, job.seed, extension=optimizer)  # type: ignore[arg-type]
+    handle, compute, metadata = _online.train(ws, method, job.id, job.weights, job.seed, extension=optimizer)  # type: ignore[arg-type]
     point = TrainedPolicy(job.id, handle, job.seed, compute, weights=job.weights, step=compute.policy_updates,
                           metadata={"grid_index": job.metadata["grid_index"], **metadata})  # fmt: skip
     return JobResult([point])
 
 
 INFO = MethodInfo(
+    config=DynamicGradSection,
     name="dynamic_grad",
     display_name="Dynamic weighting (gradient)",
     color="#882255",

@@ -31,17 +31,16 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
-from transformers import TrainerCallback
 
 from pareto_align.atomic import write_text_atomic
-from pareto_align.evaluate import Evaluation
 from pareto_align.front.schema import Compute
-from pareto_align.methods import morlhf
+from pareto_align.methods import _online
 from pareto_align.methods._dynamic import DYNAMIC_WEIGHTING_BIBTEX, DynamicSection, plan
 from pareto_align.methods.base import Job, JobResult, MethodInfo, TrainedPolicy
 from pareto_align.models.loading import device
 from pareto_align.models.policy import Policy
 from pareto_align.trainers.dynamic_grpo import DynamicGRPOTrainer
+from pareto_align.trainers.evaluating import EvaluatingCallback, sample_and_score
 from pareto_align.weighting import HypervolumeBuffer, meta_multiplier
 
 if TYPE_CHECKING:
@@ -49,7 +48,7 @@ if TYPE_CHECKING:
     from pareto_align.evaluate import Scorer
     from pareto_align.workspace import Workspace
 
-__all__ = ["Config", "plan", "run"]
+__all__ = ["DynamicHVSection", "plan", "run"]
 # shared work: the base policy's vector in the training reward's units, seeding every run's buffer
 HV_SEED = "hv_seed"
 
@@ -61,7 +60,7 @@ class Bounds(BaseModel):
     upper: list[float] = Field(description="Per objective; the values that normalize to 1.")
 
 
-class Config(DynamicSection):
+class DynamicHVSection(DynamicSection):
     """YAML section `method:` for `name: dynamic_hv`."""
 
     name: Literal["dynamic_hv"] = "dynamic_hv"  # type: ignore[assignment]
@@ -102,40 +101,9 @@ class Config(DynamicSection):
         super().check(config)
 
 
-class _BothScorers:
-    """Scores once-generated responses with two scorers side by side: (N, K + K')."""
-
-    def __init__(self, first: Scorer, second: Scorer) -> None:
-        self.first, self.second = first, second
-        self.objective_names = [*first.objective_names, *second.objective_names]
-
-    def score(self, prompts, responses) -> torch.Tensor:
-        return torch.cat([self.first.score(prompts, responses).float(),
-                          self.second.score(prompts, responses).float()], dim=1)  # fmt: skip
-
-
-def measure(
-    ws: Workspace, model, tokenizer, scorer: Scorer, samples_per_prompt: int
-) -> tuple[Evaluation, Evaluation]:
-    """The training policy on the held-out prompts, one set of responses scored twice: in the training reward's
-    units (`scorer`) and by the evaluation scorer, for the history."""
-    both = _BothScorers(scorer, ws.scorer(ws.config.evaluation.scorer))
-    ev = ws.evaluate(Policy(model, tokenizer, {}), samples_per_prompt, scorer=both)
-    return _split(ev, len(ws.config.objectives))
-
-
-def _split(ev: Evaluation, k: int) -> tuple[Evaluation, Evaluation]:
-    """An evaluation by `_BothScorers` as the two evaluations it holds."""
-    halves = []
-    for part in (slice(0, k), slice(k, None)):
-        samples = [{**s, "values": s["values"][part]} for s in ev.samples]
-        halves.append(
-            Evaluation(ev.values[part], ev.stderr[part], ev.n_samples, samples, ev.seconds, ev.n_tokens)
-        )
-    return halves[0], halves[1]
-
-
-def default_bounds(ws: Workspace, method: Config, scorer: Scorer) -> tuple[list[float], list[float]]:
+def default_bounds(
+    ws: Workspace, method: DynamicHVSection, scorer: Scorer
+) -> tuple[list[float], list[float]]:
     """Bounds of the training reward's units (see the module doc); reward-model ones computed once per run."""
     if method.bounds is not None:
         return method.bounds.lower, method.bounds.upper
@@ -151,7 +119,7 @@ def default_bounds(ws: Workspace, method: Config, scorer: Scorer) -> tuple[list[
     return saved["lower"], saved["upper"]
 
 
-def base_vector(ws: Workspace, method: Config, scorer: Scorer) -> list[float]:
+def base_vector(ws: Workspace, method: DynamicHVSection, scorer: Scorer) -> list[float]:
     """The base policy's objective vector in the training reward's units, on the held-out prompts: the seed of
     every run's buffer; shared work, recorded once per run directory."""
     path = ws.run_dir / f"{HV_SEED}_{ws.source_name(method.reward_source)}_n{method.samples_per_prompt}.json"
@@ -165,17 +133,17 @@ def base_vector(ws: Workspace, method: Config, scorer: Scorer) -> list[float]:
     return saved["values"]
 
 
-class HypervolumeGuide(morlhf.OnlineExtension, TrainerCallback):
+class HypervolumeGuide(_online.OnlineExtension, EvaluatingCallback):
     """Measures p_t every `every` steps, sets m from its dHV, and records both into the point's history."""
 
-    def __init__(self, ws: Workspace, method: Config, point_id: str, weights: list[float], seed: int,
+    def __init__(self, ws: Workspace, method: DynamicHVSection, point_id: str, weights: list[float], seed: int,
                  scorer: Scorer, buffer: HypervolumeBuffer) -> None:  # fmt: skip
         self.ws, self.method, self.point_id, self.weights, self.seed = ws, method, point_id, weights, seed
         self.scorer, self.buffer = scorer, buffer
         self.trainer_cls = (
-            DynamicGRPOTrainer if method.trainer == "grpo" else morlhf.TRAINERS[method.trainer][1]
+            DynamicGRPOTrainer if method.trainer == "grpo" else _online.TRAINERS[method.trainer][1]
         )
-        self.checkpoint_every = method.checkpoint_every
+        self.checkpoint_every, self.every = method.checkpoint_every, method.every
         self.multiplier = 1.0  # before the first measurement: the plain run
         self.meta_tokens = 0
         self.trace: list[dict[str, float]] = []
@@ -213,12 +181,10 @@ class HypervolumeGuide(morlhf.OnlineExtension, TrainerCallback):
                 "multipliers": self.trace}  # fmt: skip
 
     # ------------------------------------------------------------------ the measurement
-    def on_step_end(self, args, state, control, model=None, optimizer=None, lr_scheduler=None, **kwargs):
-        step = state.global_step
-        if step % self.method.every or step >= state.max_steps:
-            return
+    def evaluate_at(self, step: int, model, optimizer=None, lr_scheduler=None, **kwargs) -> None:
         ws = self.ws
-        own, shown = measure(ws, model, self.tokenizer, self.scorer, self.method.samples_per_prompt)
+        own, shown = sample_and_score(ws, model, self.tokenizer, self.method.samples_per_prompt, self.scorer)
+        assert own is not None
         self.meta_tokens += own.n_tokens
         dhv = self.buffer.contribution(own.values)
         self.buffer.add(own.values)
@@ -244,17 +210,21 @@ class HypervolumeGuide(morlhf.OnlineExtension, TrainerCallback):
 
 def run(job: Job, ws: Workspace) -> JobResult:
     """One online RL run from the job's weight vector whose step size follows the hypervolume it adds."""
-    method: Config = ws.config.method  # type: ignore[assignment]
-    scorer = morlhf.reward_scorer(ws, method)
+    method: DynamicHVSection = ws.config.method  # type: ignore[assignment]
+    scorer = _online.reward_scorer(ws, method)
     lower, upper = default_bounds(ws, method, scorer)
     buffer = HypervolumeBuffer(lower, upper, [base_vector(ws, method, scorer)])
     guide = HypervolumeGuide(ws, method, job.id, job.weights, job.seed, scorer, buffer)  # type: ignore[arg-type]
-    handle, compute, metadata = morlhf.train(ws, method, job.id, job.weights, job.seed, extension=guide)  # type: ignore[arg-type]
+    handle, compute, metadata = _online.train(ws, method, job.id, job.weights, job.seed, extension=guide)  # type: ignore[arg-type]
     point = TrainedPolicy(job.id, handle, job.seed, compute, weights=job.weights, step=compute.policy_updates,
                           metadata={"grid_index": job.metadata["grid_index"], **metadata})  # fmt: skip
     return JobResult([point])
 
 
 INFO = MethodInfo(
-    name="dynamic_hv", display_name="Dynamic weighting (HV)", color="#CC79A7", bibtex=DYNAMIC_WEIGHTING_BIBTEX
+    config=DynamicHVSection,
+    name="dynamic_hv",
+    display_name="Dynamic weighting (HV)",
+    color="#CC79A7",
+    bibtex=DYNAMIC_WEIGHTING_BIBTEX,
 )  # colour: Okabe-Ito reddish purple

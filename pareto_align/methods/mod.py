@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pareto_align.workspace import Workspace
 
 
-class Config(SpecialistsSection):
+class MODSection(SpecialistsSection):
     """YAML section `method:` for `name: mod`; the weight grid is the config's `weights`."""
 
     name: Literal["mod"] = "mod"
@@ -32,7 +32,7 @@ def plan(config: SweepConfig, front: Front) -> list[Job]:
 
 
 def run(job: Job, ws: Workspace) -> JobResult:
-    method: Config = ws.config.method  # type: ignore[assignment]
+    method: MODSection = ws.config.method  # type: ignore[assignment]
     specialists = ensure_specialists(ws, method, job.seed)
     handle = {"kind": "mixture", "checkpoints": [s.path for s in specialists], "weights": job.weights}
     active = sum(w > 0 for w in job.weights)
@@ -49,6 +49,7 @@ BIBTEX = """@inproceedings{shi2024mod,
   archivePrefix = {arXiv}
 }"""
 INFO = MethodInfo(
+    config=MODSection,
     name="mod",
     display_name="MOD",
     color="#332288",

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from pareto_align.workspace import Workspace
 
 
-class Config(TRLSection):
+class MODPOSection(TRLSection):
     """YAML section `method:` for `name: modpo`."""
 
     # Defaults for the tiny benchmark model on CPU: TRL's default lr (1e-6) is far too small for it, while 1e-4
@@ -149,7 +149,7 @@ class Config(TRLSection):
 def plan(config: SweepConfig, front: Front) -> list[Job]:
     """One job per (weight vector, seed) of the grid: a static grid, planned once."""
     names = config.objective_names
-    method: Config = config.method  # type: ignore[assignment]
+    method: MODPOSection = config.method  # type: ignore[assignment]
     preferred = (
         None if method.trained_objective == "largest_weight" else names.index(method.trained_objective)
     )
@@ -157,7 +157,7 @@ def plan(config: SweepConfig, front: Front) -> list[Job]:
 
 
 def train(
-    ws: Workspace, section: Config, point_id: str, weights: list[float], k: int, seed: int
+    ws: Workspace, section: MODPOSection, point_id: str, weights: list[float], k: int, seed: int
 ) -> tuple[dict, Compute]:
     """Train one MODPO policy on objective k's pairs into points/<point_id>/policy (renamed into place only when
     complete); returns its checkpoint handle and compute. With a one-hot weight on k this is DPO on k's pairs."""
@@ -173,7 +173,7 @@ def train(
             diffs = ws.implicit_reward_diffs(section.margin_policies, section.margin_beta, section)  # (N, K)
         else:
             diffs = ws.reward_diffs(section.margin_source)  # (N, K)
-        # NaN: an objective without a margin policy (weight 0 here, see Config.check) or a pair TRL drops
+        # NaN: an objective without a margin policy (weight 0 here, see MODPOSection.check) or a pair TRL drops
         diffs = np.nan_to_num(diffs * section.margin_scale, nan=0.0)
         margins = margin_rewards(diffs[on_k], np.asarray(weights), k)  # (N_k,)
     else:
@@ -222,7 +222,7 @@ OPTIMIZATION_ONLY = frozenset({
 _PREPARED: weakref.WeakKeyDictionary[Workspace, dict[str, datasets.Dataset]] = weakref.WeakKeyDictionary()
 
 
-def reference_key(section: Config) -> str:
+def reference_key(section: MODPOSection) -> str:
     """Hash of what the reference log-probs of a pair depend on besides the data and the policy: the TRL settings
     of tokenization and of the reference pass (batches are padded together), and the device."""
     trl = {key: value for key, value in section.effective()["trl"].items() if key not in OPTIMIZATION_ONLY}
@@ -231,7 +231,7 @@ def reference_key(section: Config) -> str:
 
 
 def prepared_pairs(
-    ws: Workspace, section: Config, k: int, pairs: datasets.Dataset, work: Path
+    ws: Workspace, section: MODPOSection, k: int, pairs: datasets.Dataset, work: Path
 ) -> datasets.Dataset:
     """Objective k's pairs, tokenized by TRL and with the reference policy's log-probs, as every point trained on k
     takes them: only the margin differs between those points. Tokenized once per sweep process (kept in memory);
@@ -280,5 +280,5 @@ BIBTEX = """@inproceedings{zhou2024modpo,
   archivePrefix = {arXiv}
 }"""
 INFO = MethodInfo(
-    name="modpo", display_name="MODPO", color="#0072B2", bibtex=BIBTEX, shardable=True
+    config=MODPOSection, name="modpo", display_name="MODPO", color="#0072B2", bibtex=BIBTEX, shardable=True
 )  # colour: Okabe-Ito blue

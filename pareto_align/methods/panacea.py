@@ -56,7 +56,6 @@ import datasets
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
-from transformers import TrainerCallback
 from trl import DPOConfig
 
 from pareto_align import ranks
@@ -64,7 +63,7 @@ from pareto_align.atomic import write_text_atomic
 from pareto_align.errors import ConfigError
 from pareto_align.front.schema import Compute, Front
 from pareto_align.hf_args import hardware_defaults, resolved_defaults
-from pareto_align.methods import dpa, modpo, morlhf
+from pareto_align.methods import _online, dpa, modpo
 from pareto_align.methods._conditioned import spread, vocabulary_texts
 from pareto_align.methods.base import Job, JobResult, MethodInfo, TrainedPolicy, TRLSection, UpdatePlan
 from pareto_align.models.conditioning import check_template, extend_vocabulary, format_conditioned_prompt
@@ -81,6 +80,7 @@ from pareto_align.models.svd_lora import (
 from pareto_align.objectives import Scalarization, scalarize, weight_grid
 from pareto_align.preference_sampling import AdaptivePreferences, group_shared_preferences, sample_preferences
 from pareto_align.rewards import ObjectiveRewards
+from pareto_align.trainers.evaluating import EvaluatingCallback, on_main
 from pareto_align.trainers.modpo_config import MODPOConfig
 from pareto_align.trainers.panacea_grpo import TRAINERS
 from pareto_align.trainers.progress import use_step_bar
@@ -121,20 +121,20 @@ class AdaptiveSampling(BaseModel):
     samples_per_prompt: int = Field(2, ge=1, description="loss 'rl': responses per prompt and grid lambda.")
 
 
-class Config(morlhf.Config):
+class PanaceaSection(_online.OnlineSection):
     """YAML section `method:` for `name: panacea` (rewards, trainer, PAR and `trl:` as morlhf's for `loss: rl`;
     `trl:` as MODPO's DPOConfig for `loss: dpo`)."""
 
     # loss 'dpo': MODPO's defaults for the benchmark model, with the SVD-LoRA's larger step (its singular values
     # start at 0 and U, V small) and a small SFT term on the chosen responses, which keeps outputs diverse
     DPO_TRL: ClassVar[dict[str, Any]] = {
-        **modpo.Config.DEFAULT_TRL,
+        **modpo.MODPOSection.DEFAULT_TRL,
         "learning_rate": 2e-3,
         "loss_type": ["sigmoid", "sft"],
         "loss_weights": [1.0, 0.05],
     }
     MANAGED: ClassVar[dict[str, str]] = {
-        **morlhf.Config.MANAGED,
+        **_online.OnlineSection.MANAGED,
         "weights": "loss 'dpo': each row's own lambda",
         "trained_objective": "loss 'dpo': each row's own objective",
         "precompute_ref_log_probs": "loss 'dpo': always on, the base policy's (shared with MODPO)",
@@ -225,7 +225,7 @@ class Config(morlhf.Config):
         return {"reward_weights": [0.0] * len(config.objectives) + [1.0], "seed": 0}
 
     def resolved_template(self, names: list[str]) -> str:
-        return self.template if self.template is not None else dpa.Config.default_template(self, names)  # type: ignore[arg-type]
+        return self.template if self.template is not None else dpa.DPASection.default_template(self, names)  # type: ignore[arg-type]
 
     def check(self, config: SweepConfig) -> None:
         head = [t for t in self.target_modules if t == "lm_head" or t.endswith(".lm_head")]
@@ -280,7 +280,7 @@ class Config(morlhf.Config):
         steps = self.max_steps()
         return None if steps is None else UpdatePlan(steps, f"1 run x {steps} max_steps")
 
-    def scale_to(self, config: SweepConfig, updates: int) -> tuple[Config, str]:
+    def scale_to(self, config: SweepConfig, updates: int) -> tuple[PanaceaSection, str]:
         """The one conditioned run gets every update."""
         return self.with_max_steps(updates).described(config, updates, self.max_steps_change(updates), "")
 
@@ -416,20 +416,21 @@ class PairRewards:
         return values, stderr
 
 
-class SpreadCallback(TrainerCallback):
+class SpreadCallback(EvaluatingCallback):
     """Every `every` steps and at the end: the model at the K simplex corners, in training-reward units
     (`evaluate`: SampledRewards or PairRewards), into front.json's history (module docstring)."""
+
+    at_end = True
 
     def __init__(self, ws: Workspace, job: Job, every: int, evaluate, k: int) -> None:
         self.ws, self.job, self.every, self.evaluate, self.k = ws, job, every, evaluate, k
         self.entries: list[dict[str, Any]] = []
 
-    def on_step_end(self, args, state, control, model=None, **kwargs):
-        step = state.global_step
-        # the main process alone samples (no collective: the others wait at the next step's all-reduce) and writes
-        # front.json (tests/test_evaluating_callbacks.py; SVD-LoRA under FSDP/ZeRO-3 is untested: its sharded
-        # weights this generation would need gathered)
-        if self.every and (step % self.every == 0 or step == state.max_steps) and ranks.is_main():
+    def evaluate_at(self, step: int, model, **kwargs) -> None:
+        # the main process alone samples (not a collective, and no other process needs the result: the others
+        # wait at the next step's all-reduce) and writes front.json (tests/test_evaluating_callbacks.py; SVD-LoRA
+        # under FSDP/ZeRO-3 is untested: its sharded weights this generation would need gathered)
+        if ranks.is_main():
             self.record(model, step)
 
     def record(self, model, step: int) -> None:
@@ -445,7 +446,7 @@ class SpreadCallback(TrainerCallback):
             self.ws.log(f"{self.job.id}: step {step}: no objective spreads across lambda beyond noise")
 
 
-class FrontCallback(TrainerCallback):
+class FrontCallback(EvaluatingCallback):
     """Every `every` steps before the last: the model at every weight vector of the sweep's grid, evaluated as the
     front's points are (`evaluation.scorer` on the held-out prompts, `samples` responses per prompt), into
     front.json's history with that front's hypervolume and the run's compute so far (`spent()`, without the shared
@@ -457,14 +458,8 @@ class FrontCallback(TrainerCallback):
         self.policy_at, self.spent = policy_at, spent  # lambda -> (Policy, context manager); () -> Compute
         self.entries: list[dict[str, Any]] = []
 
-    def on_step_end(self, args, state, control, model=None, **kwargs):
-        step = state.global_step
-        # every process, as morlhf's history: under several processes `ws.evaluate` is a collective (the main
-        # process samples, the others receive its result), so a main-only call would wait for the others forever
-        if self.every and step % self.every == 0 and step < state.max_steps:
-            self.record(step)
-
-    def record(self, step: int) -> None:
+    def evaluate_at(self, step: int, model, **kwargs) -> None:
+        # on every process: `ws.evaluate` is a collective (trainers/evaluating.py)
         from pareto_align.front.indicators import hypervolume
 
         start = time.perf_counter()
@@ -488,7 +483,7 @@ class FrontCallback(TrainerCallback):
         tracker.save(self.ws.run_dir)
 
 
-class AdaptiveCallback(TrainerCallback):
+class AdaptiveCallback(EvaluatingCallback):
     """sampling 'adaptive': every `every` steps before the last, the model on the sampler's coarse grid (in
     training-reward units, `evaluate`), and the sampler's grid probabilities updated from the gaps of that front
     (preference_sampling.AdaptivePreferences); each update goes into front.json's history when `log` is given."""
@@ -497,14 +492,10 @@ class AdaptiveCallback(TrainerCallback):
         self.sampler, self.every, self.evaluate, self.log = sampler, every, evaluate, log
         self.entries: list[dict[str, Any]] = []
 
-    def on_step_end(self, args, state, control, model=None, **kwargs):
-        step = state.global_step
-        if step % self.every or step >= state.max_steps:
-            return
+    def evaluate_at(self, step: int, model, **kwargs) -> None:
         # the main process evaluates; every process then draws from the same probabilities (a group's lambda is
         # drawn by every process from one stream)
-        values = self.evaluate(model, self.sampler.grid)[0] if ranks.is_main() else None
-        values = ranks.broadcast(values)
+        values = on_main(lambda: self.evaluate(model, self.sampler.grid)[0])
         probs = self.sampler.update(values)
         entry = {"step": step, "kind": "preference_sampling", "grid": self.sampler.grid.tolist(),
                  "grid_values": np.asarray(values).tolist(), "sampling_probs": probs.tolist()}  # fmt: skip
@@ -530,7 +521,7 @@ def distinct_new_rows(model, ids: list[int], seed: int) -> None:
         embeddings[index.to(embeddings.device)] = rows.to(embeddings.dtype).to(embeddings.device)
 
 
-def start_model(ws: Workspace, section: Config, job: Job, template: str | None):
+def start_model(ws: Workspace, section: PanaceaSection, job: Job, template: str | None):
     """The base policy (its vocabulary extended for the template where the tokenizer lacks pieces, the new rows
     distinct, that copy saved in points/<job>/base) with a fresh SVD-LoRA, and the tokenizer."""
     k = len(ws.config.objectives)
@@ -551,7 +542,7 @@ def start_model(ws: Workspace, section: Config, job: Job, template: str | None):
     return inject_svd_lora(model, config, seed=job.seed), tokenizer
 
 
-def train(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
+def train(ws: Workspace, section: PanaceaSection, job: Job) -> dict[str, Any]:
     """The trained adapter's record (path relative to the run dir, compute, metadata, spread history); a job
     whose record exists (trained before a kill) is not trained again."""
     folder = ws.run_dir / "points" / job.id
@@ -562,14 +553,14 @@ def train(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
                 ws.tracker.log(**entry)
             if record.get("calibration_compute") is not None:  # the front may have lost it
                 calibration = Compute.model_validate(record["calibration_compute"])
-                ws.tracker.add_shared_compute(morlhf.PAR_REFERENCE, calibration)
+                ws.tracker.add_shared_compute(_online.PAR_REFERENCE, calibration)
             return record
     record = (train_dpo if section.loss == "dpo" else train_rl)(ws, section, job)
     write_text_atomic(folder / STATE, json.dumps(record))
     return record
 
 
-def preference_sampler(section: Config, k: int) -> AdaptivePreferences | None:
+def preference_sampler(section: PanaceaSection, k: int) -> AdaptivePreferences | None:
     """sampling 'adaptive': the sampler on its coarse das-dennis grid; None for plain Dirichlet draws."""
     if section.sampling != "adaptive":
         return None
@@ -578,7 +569,7 @@ def preference_sampler(section: Config, k: int) -> AdaptivePreferences | None:
     return AdaptivePreferences(grid, section.alpha, section.vertex_prob, a.concentration, a.uniform_mix, a.gap)  # fmt: skip
 
 
-def add_hooks(ws: Workspace, section: Config, job: Job, trainer, spread_evaluate, sampler, sampler_evaluate,
+def add_hooks(ws: Workspace, section: PanaceaSection, job: Job, trainer, spread_evaluate, sampler, sampler_evaluate,
               k: int, policy_at, spent) -> list:  # fmt: skip
     """The spread history, the front's (`front_every`; `policy_at`, `spent`: FrontCallback's) and, with sampling
     'adaptive', the sampler's hook, on `trainer`; returns them (their `entries` are the record's history)."""
@@ -616,13 +607,13 @@ def history_of(hooks: list) -> list[dict[str, Any]]:
     return sorted((e for hook in hooks for e in hook.entries), key=lambda e: e["step"])
 
 
-def train_rl(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
+def train_rl(ws: Workspace, section: PanaceaSection, job: Job) -> dict[str, Any]:
     """loss 'rl': one GRPO/RLOO run over preferences (module docstring)."""
     names = ws.config.objective_names
     k = len(names)
-    scorer = morlhf.reward_scorer(ws, section)
+    scorer = _online.reward_scorer(ws, section)
     prompts = ws.setting.train_prompts()
-    ref = morlhf.reference_rewards(ws, section, prompts, scorer)  # (P, K): the base policy's, scored once
+    ref = _online.reference_rewards(ws, section, prompts, scorer)  # (P, K): the base policy's, scored once
     mean, std = ref.mean(axis=0), spread(ref)
     calibrated = CalibratedScorer(scorer, mean, std)
     data = datasets.Dataset.from_dict({"prompt": prompts})
@@ -668,7 +659,7 @@ def train_rl(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
         def spent() -> Compute:
             return Compute(policy_updates=trainer.state.global_step,
                            trained_tokens=int(trainer.state.num_input_tokens_seen) * args.num_iterations,
-                           generated_tokens=rewards.objectives.generated_tokens, shared=[morlhf.PAR_REFERENCE])  # fmt: skip
+                           generated_tokens=rewards.objectives.generated_tokens, shared=[_online.PAR_REFERENCE])  # fmt: skip
 
         a = section.adaptive
         hooks = add_hooks(ws, section, job, trainer, evaluator(section.spread_prompts, section.history_samples_per_prompt),
@@ -679,8 +670,8 @@ def train_rl(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
         path = save_adapter(ws, job, model, tokenizer, work)
     compute = Compute(wall_seconds=seconds, policy_updates=int(result.global_step),
                       trained_tokens=int(trainer.state.num_input_tokens_seen) * args.num_iterations,
-                      generated_tokens=rewards.objectives.generated_tokens, shared=[morlhf.PAR_REFERENCE])  # fmt: skip
-    calibration = ws.tracker.shared_compute[morlhf.PAR_REFERENCE].model_dump(mode="json")
+                      generated_tokens=rewards.objectives.generated_tokens, shared=[_online.PAR_REFERENCE])  # fmt: skip
+    calibration = ws.tracker.shared_compute[_online.PAR_REFERENCE].model_dump(mode="json")
     return {"path": path, "compute": compute.model_dump(mode="json"), "calibration_compute": calibration,
             "template": template, "condition": condition if template else None, "history": history_of(hooks),
             "metadata": {"loss": "rl", "trainer": section.trainer, "reward_source": section.reward_source,
@@ -689,7 +680,7 @@ def train_rl(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
                          "reward_scoring_seconds": rewards.objectives.scoring_seconds}}  # fmt: skip
 
 
-def objective_pairs(ws: Workspace, section: Config, work) -> datasets.Dataset:
+def objective_pairs(ws: Workspace, section: PanaceaSection, work) -> datasets.Dataset:
     """Every objective's preference pairs as TRL trains on them, with the base policy's reference log-probs (MODPO's
     prepared pairs: tokenized once per sweep process, the log-probs kept in the run dir and shared with MODPO when
     the settings agree) and each pair's `objective` index."""
@@ -710,7 +701,7 @@ def objective_pairs(ws: Workspace, section: Config, work) -> datasets.Dataset:
     return datasets.concatenate_datasets(parts)
 
 
-def train_dpo(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
+def train_dpo(ws: Workspace, section: PanaceaSection, job: Job) -> dict[str, Any]:
     """loss 'dpo': one DPO run over preferences, each row its own lambda (trainers/panacea_dpo.py)."""
     from pareto_align.ranks import rank
     from pareto_align.trainers.panacea_dpo import OBJECTIVE, PanaceaDPOTrainer
@@ -768,7 +759,7 @@ def train_dpo(ws: Workspace, section: Config, job: Job) -> dict[str, Any]:
 
 def run(job: Job, ws: Workspace) -> JobResult:
     """Train the conditioned model (or find it trained), then one point per weight vector of the sweep's grid."""
-    section: Config = ws.config.method  # type: ignore[assignment]
+    section: PanaceaSection = ws.config.method  # type: ignore[assignment]
     record = train(ws, section, job)
     compute = Compute.model_validate(record["compute"])
     points = []
@@ -779,7 +770,7 @@ def run(job: Job, ws: Workspace) -> JobResult:
         if record["template"] is not None:
             handle.update(template=record["template"], condition=record["condition"])
         # the one run and (loss 'rl') the calibration, each paid once
-        calibration = [morlhf.PAR_REFERENCE] if record.get("calibration_compute") else []
+        calibration = [_online.PAR_REFERENCE] if record.get("calibration_compute") else []
         shared = Compute(shared=[job.id, *calibration])
         points.append(TrainedPolicy(f"w{i:02d}-s{job.seed}", handle, job.seed, shared, weights=lam, direction=lam,
                                     step=compute.policy_updates, metadata={"grid_index": i, **record["metadata"]}))  # fmt: skip
@@ -796,5 +787,5 @@ BIBTEX = """@inproceedings{zhong2024panacea,
   archivePrefix = {arXiv}
 }"""
 INFO = MethodInfo(
-    name="panacea", display_name="Panacea", color="#44AA99", bibtex=BIBTEX
+    config=PanaceaSection, name="panacea", display_name="Panacea", color="#44AA99", bibtex=BIBTEX
 )  # colour: Tol muted teal

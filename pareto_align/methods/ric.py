@@ -48,8 +48,8 @@ from pareto_align.methods._conditioned import (
     sample_and_score,
     spread,
 )
+from pareto_align.methods._online import reward_scorer
 from pareto_align.methods.base import Job, JobResult, MethodInfo, TrainedPolicy, UpdatePlan, change
-from pareto_align.methods.morlhf import reward_scorer
 from pareto_align.models.conditioning import desired_scores, format_number, write_values
 from pareto_align.models.loading import device
 
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from pareto_align.workspace import Workspace
 
 
-class Config(ConditionedSection):
+class RiCSection(ConditionedSection):
     """YAML section `method:` for `name: ric`; the front's weight grid is the config's `weights`."""
 
     name: Literal["ric"] = "ric"
@@ -110,7 +110,7 @@ class Config(ConditionedSection):
             updates, f"{offline} offline + {self.online_iterations} online rounds x {online} max_steps"
         )
 
-    def scale_to(self, config: SweepConfig, updates: int) -> tuple[Config, str]:
+    def scale_to(self, config: SweepConfig, updates: int) -> tuple[RiCSection, str]:
         """The offline pass and each online round keep their proportions (their `max_steps` when both are set,
         else their `num_train_epochs`, the only length the section states); the offline pass takes the rounding
         remainder, so the plan is exactly `updates`."""
@@ -187,7 +187,7 @@ def plan(config: SweepConfig, front: Front) -> list[Job]:
     return [Job(f"ric-s{seed}", seed) for seed in config.seeds]
 
 
-def train(ws: Workspace, section: Config, job: Job, template: str) -> Rounds:
+def train(ws: Workspace, section: RiCSection, job: Job, template: str) -> Rounds:
     """The offline round, then the online rounds still to do (a resumed job starts after its last round)."""
     total = 1 + section.online_iterations
     rounds = Rounds.load(ws, job.id)
@@ -248,7 +248,7 @@ def train(ws: Workspace, section: Config, job: Job, template: str) -> Rounds:
 
 def run(job: Job, ws: Workspace) -> JobResult:
     """Train the conditioned model (resuming after its last finished round), then one point per grid weight."""
-    section: Config = ws.config.method  # type: ignore[assignment]
+    section: RiCSection = ws.config.method  # type: ignore[assignment]
     template = section.resolved_template(ws.config.objective_names)
     rounds = train(ws, section, job, template)
     low, high = rounds.state["low"], rounds.state["high"]
@@ -279,4 +279,6 @@ BIBTEX = """@inproceedings{yang2024ric,
   eprint    = {2402.10207},
   archivePrefix = {arXiv}
 }"""
-INFO = MethodInfo(name="ric", display_name="RiC", color="#CC6677", bibtex=BIBTEX)  # colour: Tol muted rose
+INFO = MethodInfo(
+    config=RiCSection, name="ric", display_name="RiC", color="#CC6677", bibtex=BIBTEX
+)  # colour: Tol muted rose

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pareto_align.workspace import Workspace
 
 
-class Config(SpecialistsSection):
+class SoupsSection(SpecialistsSection):
     """YAML section `method:` for `name: soups`; the lambda grid is the config's `weights`."""
 
     name: Literal["soups"] = "soups"
@@ -51,7 +51,7 @@ def plan(config: SweepConfig, front: Front) -> list[Job]:
 
 
 def run(job: Job, ws: Workspace) -> JobResult:
-    method: Config = ws.config.method  # type: ignore[assignment]
+    method: SoupsSection = ws.config.method  # type: ignore[assignment]
     specialists = ensure_specialists(ws, method, job.seed)
     handle = {"kind": "soup", "checkpoints": [s.path for s in specialists], "coefficients": job.weights}
     if method.lora_interpolation == "ab":
@@ -69,6 +69,7 @@ BIBTEX = """@inproceedings{rame2023rewardedsoups,
   archivePrefix = {arXiv}
 }"""
 INFO = MethodInfo(
+    config=SoupsSection,
     name="soups",
     display_name="Rewarded soups",
     color="#009E73",
