@@ -12,6 +12,15 @@ Repeats alternate the order (toolkit first, then plain first, ...); the ratio is
 tokens/s from the medians (target >= 0.9).
 
     python experiments/bench_smollm2_generation.py [--batches 2] [--repeats 3] [--out experiments/results/...json]
+        [--run runs/smollm2]
+
+With `--run` (a comparison's directory on this model, `pareto-align compare experiments/smollm2.yaml`), each
+method's policy at the middle of its front (the point whose preference is nearest the simplex centre) is then
+loaded as the explorer and evaluation load it (`load_policy` of its handle) and answers the same batches:
+generated tokens/s per method (best-of-n's candidates all count), beside the base policy's toolkit rate. A method's rate is what its policy costs at inference:
+one forward per token for a merged LoRA, a soup or an SVD-LoRA at a fixed lambda; one per specialist for MOD; n
+candidates and their scoring per response for best-of-n. Evaluation, DPA's candidates and the explorer all sample
+through `Policy.generate` (models/generation.py); GRPO's rollouts are TRL's own `model.generate` call.
 """
 
 from __future__ import annotations
@@ -61,6 +70,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--run", type=Path, default=None, help="a comparison's directory: time each method's policy"
+    )
     args = parser.parse_args()
 
     import torch
@@ -122,9 +134,48 @@ def main() -> None:
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
                     "torch": torch.__version__, "transformers": transformers.__version__},
     }  # fmt: skip
+    if args.run is not None:
+        record["methods"] = method_rates(args.run, prompts, batches, settings, median["toolkit"])
     print(json.dumps(record, indent=2))
     if args.out is not None:
         args.out.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def middle_point(front):
+    """The point whose preference (weights or direction, normalized) is nearest the simplex centre."""
+    import numpy as np
+
+    def distance(point):
+        w = np.asarray(point.weights if point.weights is not None else point.direction, dtype=float)
+        return float(np.abs(w / w.sum() - 1.0 / len(w)).sum())
+
+    return min((p for p in front.points if (p.weights or p.direction) and p.policy is not None), key=distance)
+
+
+def method_rates(run: Path, prompts: list, batches: list, settings, base_rate: float) -> dict:
+    """Generated tokens/s of each method's middle policy on the same batches (a warm-up batch, then one timed pass)."""
+    from pareto_align.front import read_front
+    from pareto_align.models.policy import load_policy
+
+    rates = {}
+    for front_file in sorted(run.glob("*/front.json")):
+        front = read_front(front_file.parent)
+        if not front.points:
+            continue
+        point = middle_point(front)
+        start = time.perf_counter()
+        policy = load_policy(point.policy.model_dump(exclude_none=True), front_file.parent)
+        load_seconds = time.perf_counter() - start
+        policy.generate([prompts[i] for i in batches[0]][:2], settings, seed=0)  # warm-up
+        start, tokens = time.perf_counter(), 0
+        for b in batches:
+            tokens += policy.generate([prompts[i] for i in b], settings, seed=1).n_tokens
+        rate = tokens / (time.perf_counter() - start)
+        rates[front_file.parent.name] = {"point": point.id, "kind": point.policy.kind, "load_seconds": round(load_seconds, 1),
+                                         "tokens_per_second": round(rate, 2), "ratio_to_base": round(rate / base_rate, 3)}  # fmt: skip
+        print(f"{front_file.parent.name}: {point.policy.kind} {rate:.1f} tok/s ({rate / base_rate:.2f} of the base)",
+              flush=True)  # fmt: skip
+    return rates
 
 
 if __name__ == "__main__":
