@@ -17,8 +17,8 @@ tokens/s from the medians (target >= 0.9).
 With `--run` (a comparison's directory on this model, `pareto-align compare experiments/smollm2.yaml`), each
 method's policy at the middle of its front (the point whose preference is nearest the simplex centre) is then
 loaded as the explorer and evaluation load it (`load_policy` of its handle) and answers the same batches:
-generated tokens/s per method (best-of-n's candidates all count), beside the base policy's toolkit rate. A method's rate is what its policy costs at inference:
-one forward per token for a merged LoRA, a soup or an SVD-LoRA at a fixed lambda; one per specialist for MOD; n
+generated tokens/s per method (best-of-n's candidates all count), beside the base policy's toolkit rate. A method's
+rate is what its policy costs at inference: one forward per token for a merged LoRA, a soup or an SVD-LoRA at a fixed lambda; one per specialist for MOD; n
 candidates and their scoring per response for best-of-n. Evaluation, DPA's candidates and the explorer all sample
 through `Policy.generate` (models/generation.py); GRPO's rollouts are TRL's own `model.generate` call.
 """

@@ -48,7 +48,10 @@ def check_run(run_dir: Path, prompt: str, timeout: int) -> list[dict]:
         at.button(key="gen.go").click().run()
         seconds = time.perf_counter() - start
         errors = [e.value for e in at.error] + [e.value for e in at.exception]
-        result = at.session_state["gen.result"] if "gen.result" in at.session_state else None
+        try:
+            result = at.session_state["gen.result"]
+        except KeyError:  # no answer was stored
+            result = None
         responses = (result or {}).get("responses") or []
         record = {"run": run_dir.name, "source": source, "seconds": round(seconds, 1), "errors": errors,
                   "response": responses[0] if responses else None}  # fmt: skip
