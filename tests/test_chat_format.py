@@ -160,7 +160,7 @@ def test_explorer_sources_carry_the_runs_prompt_format(tmp_path):
         point(0, {"kind": "conditioned", "path": "c", "direction": [1.0, 0.0], "prompt_format": "chat"})
     )
     sources, _ = live_sources(points, points[0], tmp_path, [0.3, 0.7])
-    assert {s.kind: s.handle.get("prompt_format") for s in sources} == {"stored": "chat", "soup": "chat",
+    assert {s.kind: s.handle.prompt_format for s in sources} == {"stored": "chat", "soup": "chat",
                                                                         "conditioned": "chat"}  # fmt: skip
 
 

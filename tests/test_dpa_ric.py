@@ -438,14 +438,14 @@ def test_explorer_generates_at_the_slider_preference(dpa_run, ric_run):
         sources, _ = live_sources(front.points, front.points[0], run_dir, w)
         source = {s.kind: s for s in sources}["conditioned"]
         assert (
-            source.handle["condition"]["kind"] == kind
-            and source.handle["template"] == front.points[0].policy.template
+            source.handle.condition["kind"] == kind
+            and source.handle.template == front.points[0].policy.template
         )
         if kind == "integer_weights":  # DPA writes unit directions
-            np.testing.assert_allclose(source.handle["direction"], unit_direction(w))
+            np.testing.assert_allclose(source.handle.direction, unit_direction(w))
             assert "written as (39, 92)" in describe_handle(source.handle)
         else:  # RiC writes simplex weights, mapped to desired scores
-            assert source.handle["direction"] == pytest.approx(w) and "desired scores" in source.label
+            assert source.handle.direction == pytest.approx(w) and "desired scores" in source.label
         policy = load_live_policy(policy_cache_key(run_dir, source.handle))
         assert len(generate_responses(policy, "write about ocean :", n=2)) == 2
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -41,12 +40,12 @@ def test_sources_at_exactly_the_slider_preference(demo_run: Path):
     kinds = _by_kind(sources)
     assert set(kinds) == {"stored", "soup", "conditioned"}
     assert reasons == ["no decoding-time mixture at the slider weights: the run has no MOD points"]
-    assert kinds["stored"].handle == {"kind": "checkpoint", "path": CHECKPOINT}
-    assert kinds["soup"].handle["coefficients"] == w  # exactly the slider weights
-    assert kinds["soup"].handle["checkpoints"] == [CHECKPOINT] * 3
+    assert kinds["stored"].handle == PolicyHandle(kind="checkpoint", path=CHECKPOINT)
+    assert kinds["soup"].handle.coefficients == w  # exactly the slider weights
+    assert kinds["soup"].handle.checkpoints == [CHECKPOINT] * 3
     assert kinds["soup"].note == ""  # the demo soup's coefficients are its weights: mapping confirmed
     # the demo run writes unit directions, so the slider preference is written as one
-    np.testing.assert_allclose(kinds["conditioned"].handle["direction"], unit_direction(w))
+    np.testing.assert_allclose(kinds["conditioned"].handle.direction, unit_direction(w))
 
 
 def _point(pid, policy, values=(1.0, 0.0), weights=None):
@@ -78,21 +77,39 @@ def test_sources_explain_what_is_missing(tmp_path: Path):
     )
     sources, _ = live_sources([soup2], soup2, tmp_path, [0.9, 0.1])
     soup = _by_kind(sources)["soup"]
-    assert soup.handle["coefficients"] == [0.9, 0.1] and "assumes" in soup.note
+    assert soup.handle.coefficients == [0.9, 0.1] and "assumes" in soup.note
 
 
-def test_cache_key_is_canonical():
+def test_cache_key_is_typed_hashable_and_canonical():
     a = policy_cache_key(
         Path("/r"), {"kind": "soup", "checkpoints": ["x", "y"], "coefficients": [0.25, 0.75]}
     )
     b = policy_cache_key(
-        Path("/r"), {"coefficients": [0.25, 0.75], "checkpoints": ["x", "y"], "kind": "soup"}
+        Path("/r/."), PolicyHandle(coefficients=[0.25, 0.75], checkpoints=["x", "y"], kind="soup")
     )
     c = policy_cache_key(
         Path("/r"), {"kind": "soup", "checkpoints": ["x", "y"], "coefficients": [0.26, 0.74]}
     )
-    assert a == b != c
-    assert json.loads(a)["handle"]["coefficients"] == [0.25, 0.75]
+    near = 0.75 + 1e-15  # floats kept exactly: a key never stands for a neighbouring policy
+    d = policy_cache_key(
+        Path("/r"), {"kind": "soup", "checkpoints": ["x", "y"], "coefficients": [1 - near, near]}
+    )
+    e = policy_cache_key(Path("/elsewhere"), a.handle)
+    assert a == b and hash(a) == hash(b) and len({a, b, c, d, e}) == 4
+    assert isinstance(a.handle, PolicyHandle) and a.handle.coefficients == [0.25, 0.75]
+    # condition dicts written in another order are the same policy
+    cond = {"kind": "desired_scores", "low": [0.0, 0.0], "high": [1.0, 1.0]}
+    handle = {
+        "kind": "conditioned",
+        "path": "p",
+        "direction": [0.5, 0.5],
+        "template": "{prompt} {c[0]} {c[1]}",
+    }
+    f = policy_cache_key(Path("/r"), {**handle, "condition": cond})
+    g = policy_cache_key(Path("/r"), {**handle, "condition": dict(reversed(cond.items()))})
+    assert f == g and hash(f) == hash(g)
+    with pytest.raises(LiveGenerationError, match="policy handle: coefficients must sum to 1"):
+        policy_cache_key(Path("/r"), {"kind": "soup", "checkpoints": ["x", "y"], "coefficients": [0.5, 0.6]})
 
 
 def test_missing_checkpoints(demo_run: Path, tmp_path: Path):
@@ -160,7 +177,7 @@ def test_mod_mixture_at_the_slider_weights_and_soups_remixed_in_memory(demo_run:
     w = [0.2, 0.3, 0.5]
     sources, _ = live_sources([*front.points, mod], front.points[0], demo_run, w)
     mixture = _by_kind(sources)["mixture"]
-    assert mixture.handle == {"kind": "mixture", "checkpoints": [CHECKPOINT] * 3, "weights": w}
+    assert mixture.handle == PolicyHandle(kind="mixture", checkpoints=[CHECKPOINT] * 3, weights=w)
     policy = load_live_policy(policy_cache_key(demo_run, mixture.handle))
     assert len(generate_responses(policy, "a b", n=2, settings=GenerationSettings(max_new_tokens=4))) == 2
     # a soup at new slider weights re-mixes the held specialists: the same weights as a fresh load

@@ -318,8 +318,8 @@ def test_explorer_sets_the_sliders_weights_as_the_adapters_lambda(panacea_run):
     front = read_front(run_dir)
     sources, _ = live.live_sources(front.points, front.points[0], run_dir, [0.2, 0.8])
     source = {s.kind: s for s in sources}["conditioned"]
-    assert source.handle["conditioning"] == "svd_lora" and "template" not in source.handle
-    assert source.handle["direction"] == pytest.approx([0.2, 0.8]) and "Panacea" in source.label
+    assert source.handle.conditioning == "svd_lora" and source.handle.template is None
+    assert source.handle.direction == pytest.approx([0.2, 0.8]) and "Panacea" in source.label
     policy = live.load_live_policy(live.policy_cache_key(run_dir, source.handle))
     layer_name = "model.layers.0.self_attn.q_proj"
     adapter = load_svd_lora(load_policy({"kind": "checkpoint", "path": "base/policy"}, run_dir).model,

@@ -10,7 +10,9 @@ docs/contracts.md):
   the run's template and condition (DPA's integer weights; RiC's desired scores from its preference-to-reward map),
   or, for Panacea's SVD-LoRA, the slider's weights set as the adapter's preference lambda.
 
-torch and transformers are imported only when a policy is actually loaded, so the page stays quick.
+Handles stay typed (`PolicyHandle`) from the front to `load_policy`; a :class:`PolicyKey` (the resolved run directory
+and the handle) names a loaded policy in the page's cache. torch and transformers are imported only when a policy is
+actually loaded, so the page stays quick.
 """
 
 from __future__ import annotations
@@ -18,15 +20,16 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from pydantic import ValidationError
 
 from pareto_align.explorer.simplex import direction_like, project_to_simplex
 from pareto_align.export.style import display_name
-from pareto_align.front.schema import Point
+from pareto_align.front.schema import Point, PolicyHandle, format_validation_error
 
 if TYPE_CHECKING:
     from pareto_align.models.generation import GenerationSettings
@@ -47,42 +50,48 @@ class LiveSource:
 
     kind: SourceKind
     label: str
-    handle: dict[str, Any]
+    handle: PolicyHandle
     run_dir: Path
     note: str = ""
 
 
-def handle_dict(point: Point) -> dict[str, Any] | None:
-    """The point's policy handle as a plain dict (None when the point has no policy)."""
-    return None if point.policy is None else point.policy.model_dump(exclude_none=True)
+def _typed(handle: PolicyHandle | Mapping[str, Any]) -> PolicyHandle:
+    """A handle as the typed model; a plain mapping (a front.json entry) is validated once, here."""
+    if isinstance(handle, PolicyHandle):
+        return handle
+    try:
+        return PolicyHandle.model_validate(dict(handle))
+    except ValidationError as err:
+        raise LiveGenerationError(f"policy handle: {format_validation_error(err)}") from None
 
 
 def _weighted(checkpoints: Sequence[str], weights: Sequence[float]) -> list[str]:
     return [f"{c:.3f}×{p}" for p, c in zip(checkpoints, weights, strict=False)]
 
 
-def describe_handle(handle: Mapping[str, Any]) -> str:
+def describe_handle(handle: PolicyHandle | Mapping[str, Any]) -> str:
     """A short human description of a handle."""
-    kind = handle.get("kind")
+    handle = _typed(handle)
+    kind = handle.kind
     if kind == "checkpoint":
-        return f"checkpoint {handle.get('path')}"
+        return f"checkpoint {handle.path}"
     if kind == "soup":
-        return "soup " + " + ".join(_weighted(handle.get("checkpoints", []), handle.get("coefficients", [])))
+        return "soup " + " + ".join(_weighted(handle.checkpoints or [], handle.coefficients or []))
     if kind == "conditioned":
-        d = ", ".join(f"{x:.3f}" for x in handle.get("direction", []))
-        if handle.get("template"):
+        d = ", ".join(f"{x:.3f}" for x in handle.direction or [])
+        if handle.template:
             from pareto_align.models.conditioning import condition_values
 
-            values = ", ".join(condition_values(handle.get("direction", []), handle.get("condition")))
-            return f"{handle.get('path')} conditioned on ({d}), written as ({values})"
-        return f"{handle.get('path')} conditioned on ({d})"
+            values = ", ".join(condition_values(handle.direction or [], handle.condition))
+            return f"{handle.path} conditioned on ({d}), written as ({values})"
+        return f"{handle.path} conditioned on ({d})"
     if kind == "mixture":
         return "decoding-time mixture " + " · ".join(
-            _weighted(handle.get("checkpoints", []), handle.get("weights", []))
+            _weighted(handle.checkpoints or [], handle.weights or [])
         )
     if kind == "best_of_n":
-        w = ", ".join(f"{x:.3f}" for x in handle.get("weights", []))
-        return f"best of {handle.get('n')} from {handle.get('path')} by {handle.get('reward_model')} at weights ({w})"
+        w = ", ".join(f"{x:.3f}" for x in handle.weights or [])
+        return f"best of {handle.n} from {handle.path} by {handle.reward_model} at weights ({w})"
     return f"policy of kind {kind!r}"
 
 
@@ -129,28 +138,25 @@ def live_sources(
     prompt_format = run_prompt_format(points, point)
     sources: list[LiveSource] = []
     reasons: list[str] = []
-    own = handle_dict(point)
+    own = point.policy
     if own is not None:
-        sources.append(LiveSource("stored", f"{point.id} as stored ({own['kind']})", own, run_dir))
+        sources.append(LiveSource("stored", f"{point.id} as stored ({own.kind})", own, run_dir))
     else:
         reasons.append(f"point {point.id!r} records no policy handle")
     checkpoints, note = _soup_ingredients(points, point, K)
     if checkpoints is None:
         reasons.append(f"no soup at slider weights: {note}")
     else:
-        handle = {
-            "kind": "soup",
-            "checkpoints": checkpoints,
-            "coefficients": [float(x) for x in w],
-            **prompt_format,
-        }
+        handle = PolicyHandle(
+            kind="soup", checkpoints=checkpoints, coefficients=[float(x) for x in w], **prompt_format
+        )
         sources.append(LiveSource("soup", "soup re-mixed at the slider weights", handle, run_dir, note))
     mixtures = [p for p in [point, *points] if p.policy is not None and p.policy.kind == "mixture"]
     if not mixtures:
         reasons.append("no decoding-time mixture at the slider weights: the run has no MOD points")
     else:
-        handle = {"kind": "mixture", "checkpoints": list(mixtures[0].policy.checkpoints),  # type: ignore[union-attr]
-                  "weights": [float(x) for x in w], **prompt_format}  # fmt: skip
+        handle = PolicyHandle(kind="mixture", checkpoints=list(mixtures[0].policy.checkpoints),  # type: ignore[union-attr]
+                              weights=[float(x) for x in w], **prompt_format)  # fmt: skip
         sources.append(LiveSource("mixture", "MOD: specialists mixed token by token at the slider weights", handle,
                                   run_dir))  # fmt: skip
     conditioned = [p for p in [point, *points] if p.policy is not None and p.policy.kind == "conditioned"]
@@ -161,11 +167,10 @@ def live_sources(
         own = conditioned[0].policy  # type: ignore[union-attr]
         # an adapter's preference (Panacea's SVD-LoRA) is a lambda on the simplex: the slider's weights themselves
         direction = w if own.conditioning in ("svd_lora", "both") else direction_like(w, examples)
-        handle = {"kind": "conditioned", "path": own.path, "direction": [float(x) for x in direction],
-                  **prompt_format}  # fmt: skip
         # the run's own way of writing a preference (DPA's integer weights, RiC's desired scores), if it has one
-        handle.update({key: getattr(own, key) for key in ("template", "condition", "conditioning")
-                       if getattr(own, key) is not None})  # fmt: skip
+        handle = PolicyHandle(kind="conditioned", path=own.path, direction=[float(x) for x in direction],
+                              template=own.template, condition=own.condition, conditioning=own.conditioning,
+                              **prompt_format)  # fmt: skip
         what = "desired scores mapped from the slider weights" if (own.condition or {}).get(
             "kind") == "desired_scores" else "the slider direction"  # fmt: skip
         sources.append(LiveSource("conditioned", f"{display_name(conditioned[0].method)} model conditioned on {what}",
@@ -173,18 +178,40 @@ def live_sources(
     return sources, reasons
 
 
-def policy_cache_key(run_dir: Path, handle: Mapping[str, Any]) -> str:
-    """A canonical string naming (run dir, handle): equal policies give equal keys, floats kept exactly."""
-    return json.dumps({"run_dir": str(Path(run_dir).resolve()), "handle": dict(handle)}, sort_keys=True)
+@dataclass(frozen=True)
+class PolicyKey:
+    """What names a loaded policy in the explorer's cache: the resolved run directory and the typed handle.
+
+    Hashable, and equal for equal policies: two keys compare by ``identity``, the run directory and the handle's
+    canonical JSON (keys sorted, each float written as its shortest exact repr, so 0.1 and 0.1000000001 differ).
+    The handle is a copy, so the key cannot change under a cache. Build one with :func:`policy_cache_key`.
+    """
+
+    run_dir: Path = field(compare=False)
+    handle: PolicyHandle = field(compare=False)
+    identity: tuple[str, str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        run_dir, handle = Path(self.run_dir).resolve(), self.handle.model_copy(deep=True)
+        canonical = json.dumps(handle.model_dump(mode="json", exclude_none=True), sort_keys=True)
+        object.__setattr__(self, "run_dir", run_dir)
+        object.__setattr__(self, "handle", handle)
+        object.__setattr__(self, "identity", (str(run_dir), canonical))
 
 
-def missing_checkpoints(run_dir: Path, handle: Mapping[str, Any]) -> list[str]:
+def policy_cache_key(run_dir: Path, handle: PolicyHandle | Mapping[str, Any]) -> PolicyKey:
+    """The key naming (run dir, handle); a plain mapping is validated into the typed handle here."""
+    return PolicyKey(Path(run_dir), _typed(handle))
+
+
+def missing_checkpoints(run_dir: Path, handle: PolicyHandle | Mapping[str, Any]) -> list[str]:
     """Checkpoint paths of ``handle`` that are gone (no model or adapter config) or lie outside ``run_dir``."""
     from pareto_align.models.policy import is_checkpoint
 
-    if handle.get("hub"):  # a model by name, outside the run: from_pretrained finds it (or says why not)
+    handle = _typed(handle)
+    if handle.hub:  # a model by name, outside the run: from_pretrained finds it (or says why not)
         return []
-    paths = [handle["path"]] if "path" in handle else list(handle.get("checkpoints", []))
+    paths = [handle.path] if handle.path is not None else list(handle.checkpoints or [])
     root = Path(run_dir).resolve()
     missing = []
     for rel in paths:
@@ -201,23 +228,23 @@ def default_device() -> str | None:
     return "cuda" if torch.cuda.is_available() else None
 
 
-def load_live_policy(key: str, device: str | None = None) -> Policy:
-    """Load the policy named by a :func:`policy_cache_key`; every failure becomes a :class:`LiveGenerationError`."""
+def load_live_policy(key: PolicyKey, device: str | None = None) -> Policy:
+    """Load the policy named by a :class:`PolicyKey`; every failure becomes a :class:`LiveGenerationError`."""
     from pareto_align.models.policy import load_policy
 
-    spec = json.loads(key)
-    run_dir, handle = Path(spec["run_dir"]), spec["handle"]
+    run_dir, handle = key.run_dir, key.handle
     missing = missing_checkpoints(run_dir, handle)
     if missing:
         raise LiveGenerationError(
             f"{run_dir}: checkpoint {', '.join(missing)} is gone (no model or adapter config); cannot load {describe_handle(handle)}"
         )
     try:
-        if handle.get("kind") == "soup" and handle.get("lora_interpolation") != "ab":
-            mixer, tokenizer = _soup_mixer(str(run_dir), tuple(handle["checkpoints"]), device)
+        if handle.kind == "soup" and handle.lora_interpolation != "ab":
+            mixer, tokenizer = _soup_mixer(str(run_dir), tuple(handle.checkpoints or ()), device)
             from pareto_align.models.policy import Policy
 
-            return Policy(mixer.mix(handle["coefficients"]), tokenizer, handle)  # re-mixed in memory
+            # re-mixed in memory; the handle kept as load_policy keeps it
+            return Policy(mixer.mix(handle.coefficients), tokenizer, handle.model_dump(exclude_none=True))
         return load_policy(handle, run_dir, device=device)
     except Exception as e:  # noqa: BLE001
         # A damaged checkpoint fails deep inside transformers/safetensors with library-specific exception types

@@ -38,6 +38,7 @@ from pareto_align.explorer.figures import (
 )
 from pareto_align.explorer.live import (
     LiveGenerationError,
+    PolicyKey,
     default_device,
     describe_handle,
     generate_responses,
@@ -180,7 +181,7 @@ def highlighted_panel(view: FrontView, choice: Choice | None, utility: str) -> N
         "weights": None if p.weights is None else ", ".join(f"{x:.3f}" for x in p.weights),
         "seed": p.seed,
         "step": p.step,
-        "policy": describe_handle(p.policy.model_dump(exclude_none=True)) if p.policy else "none recorded",
+        "policy": describe_handle(p.policy) if p.policy else "none recorded",
     }
     st.dataframe(pd.DataFrame([{**values, **info}]), hide_index=True)
     connectivity = linear_connectivity(p, view.objective_names)
@@ -287,8 +288,11 @@ def export_panel(view: FrontView, fig: Any, highlight: int | None, w: np.ndarray
         c[4].download_button("figure (PNG)", st.session_state["png.bytes"], "pareto_front.png", "image/png")
 
 
-@st.cache_resource(max_entries=POLICY_CACHE_ENTRIES, show_spinner=False)
-def _cached_policy(key: str) -> Any:
+# a key is hashed by what makes it equal to another (PolicyKey.identity), not by the pydantic model inside it
+@st.cache_resource(
+    max_entries=POLICY_CACHE_ENTRIES, show_spinner=False, hash_funcs={PolicyKey: lambda key: key.identity}
+)
+def _cached_policy(key: PolicyKey) -> Any:
     return load_live_policy(key, default_device())
 
 
@@ -328,7 +332,7 @@ def generate_tab(view: FrontView, choice: Choice | None, w: np.ndarray) -> None:
         with st.spinner(f"Loading {describe_handle(source.handle)} and generating..."):
             try:
                 # soups re-mix in memory (the specialists are held once), so they skip the per-key cache
-                soup = source.handle["kind"] == "soup"
+                soup = source.handle.kind == "soup"
                 policy = load_live_policy(key, default_device()) if soup else _cached_policy(key)
                 settings = GenerationSettings(max_new_tokens=max_new, temperature=temperature)
                 start = time.perf_counter()

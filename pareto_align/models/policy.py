@@ -16,6 +16,11 @@ docs/contracts.md).
 - mixture:     {"kind": "mixture", "checkpoints": [...], "weights": [...]}
                -- specialists combined token by token at decoding time (MOD, see models/mixture.py)
 
+A handle is the typed `PolicyHandle` of the front schema (front/schema.py: its fields, and which kind uses which);
+`load_policy` takes it, or a plain mapping that it validates once into it, and calls the loader of its kind in
+`POLICY_LOADERS`, one function per kind that reads the handle's typed fields. A new kind is its fields in the schema
+and one loader in that table (tests/test_policy_loaders.py holds every kind of the schema to a loader).
+
 Paths are relative to the run directory, and must stay inside it. A checkpoint is either a full model
 (config.json + safetensors) or a PEFT LoRA adapter (adapter_config.json), which is merged into its base model on
 load; the adapter's base is a path relative to the run directory (the sweep writes it so) or the user's model
@@ -35,7 +40,7 @@ LoRA ones as adapters on one base (see `models/mixture.py`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,8 +48,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 import yaml
+from pydantic import ValidationError
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from pareto_align.front.schema import PolicyHandle, format_validation_error
 from pareto_align.models.chat import model_prompt
 from pareto_align.models.conditioning import format_conditioned_prompt
 from pareto_align.models.generation import Generated, GenerationSettings, generate, scorable_responses
@@ -63,6 +70,7 @@ if TYPE_CHECKING:
 
 ADAPTER_CONFIG = "adapter_config.json"
 SVD_LORA_CONFIG = "svd_lora_config.json"  # models/svd_lora.py's CONFIG_NAME (that module imports torch)
+Device = str | torch.device | None
 
 
 class PolicyLoadError(ValueError):
@@ -292,27 +300,6 @@ def load_soup_mixer(
     return SoupMixer.from_checkpoints(model, [SafetensorsCheckpoint(p) for p in paths]), tok
 
 
-def _load_mixture(handle: dict[str, Any], run_dir: Path, device, dtype: str = "auto"):
-    """MOD's specialists: only those with a non-zero weight are loaded; LoRA specialists as adapters on one base,
-    switched per forward pass, unless one alone is active (then merged, so it runs as that specialist alone)."""
-    from pareto_align.models.adapters import AdapterSpecialist
-    from pareto_align.models.mixture import MixturePolicy
-
-    paths = [_resolve(run_dir, p) for p in handle["checkpoints"]]
-    weights = list(handle["weights"])
-    active = [i for i, w in enumerate(weights) if w > 0]
-    specialists: list = [None] * len(paths)  # weight 0: never run, never loaded
-    if len(active) > 1 and _specialist_kind(paths, run_dir) == "adapters":
-        peft_model, names = _load_adapters([paths[i] for i in active], run_dir, dtype)
-        peft_model, tok = _ready(peft_model, paths[active[0]], device)
-        for i, name in zip(active, names, strict=True):
-            specialists[i] = AdapterSpecialist(peft_model, name)
-    else:
-        for i in active:
-            specialists[i], tok = _load_checkpoint(paths[i], run_dir, device, dtype)
-    return MixturePolicy(specialists, tok, handle, weights=weights)
-
-
 def _load_checkpoint(
     path: Path, run_dir: Path, device: str | torch.device | None, dtype: str = "auto"
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -347,73 +334,131 @@ def _load_hub(
     return model, tokenizer
 
 
+def _sampling_model(
+    handle: PolicyHandle, run_dir: Path, device: Device, dtype: str
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The model a checkpoint or best-of-n handle names: the user's by hub name (outside the run), or the run's."""
+    assert handle.path is not None  # both kinds need it (PolicyHandle checks)
+    if handle.hub:
+        return _load_hub(handle.path, handle.revision, device, dtype)
+    return _load_checkpoint(_resolve(run_dir, handle.path), run_dir, device, dtype)
+
+
+def _checkpoint_policy(handle: PolicyHandle, run_dir: Path, device: Device, dtype: str) -> Policy:
+    model, tok = _sampling_model(handle, run_dir, device, dtype)
+    return Policy(model, tok, _as_dict(handle))
+
+
+def _soup_policy(handle: PolicyHandle, run_dir: Path, device: Device, dtype: str) -> Policy:
+    assert handle.checkpoints is not None and handle.coefficients is not None
+    paths = [_resolve(run_dir, p) for p in handle.checkpoints]
+    load = _load_lora_ab_soup if handle.lora_interpolation == "ab" else _load_soup
+    model, tok = load(paths, handle.coefficients, run_dir, device, dtype)
+    return Policy(model, tok, _as_dict(handle))
+
+
+def _conditioned_policy(handle: PolicyHandle, run_dir: Path, device: Device, dtype: str) -> Policy:
+    assert handle.path is not None and handle.direction is not None
+    path, direction = _resolve(run_dir, handle.path), list(handle.direction)
+    conditioning = handle.conditioning or "prompt"
+    if (path / SVD_LORA_CONFIG).is_file():
+        lam = direction if conditioning != "prompt" else [1.0 / len(direction)] * len(direction)
+        model, tok = _load_svd_lora(path, run_dir, lam, device, dtype)
+    elif conditioning != "prompt":
+        raise PolicyLoadError(f"{run_dir}: conditioning {conditioning!r} needs an SVD-LoRA at {handle.path}")
+    else:
+        model, tok = _load_checkpoint(path, run_dir, device, dtype)
+    # svd_lora: lambda is in the weights alone
+    written = None if conditioning == "svd_lora" else direction
+    return Policy(model, tok, _as_dict(handle), direction=written, template=handle.template,
+                  condition=handle.condition)  # fmt: skip
+
+
+def _best_of_n_policy(handle: PolicyHandle, run_dir: Path, device: Device, dtype: str) -> Policy:
+    from pareto_align.models.reward_model import MultiHeadRewardModel
+
+    assert handle.n is not None and handle.weights is not None
+    model, tok = _sampling_model(handle, run_dir, device, dtype)
+
+    def heads():
+        rm_path = (run_dir / (handle.reward_model or "reward_model")).resolve()
+        if not rm_path.is_relative_to(run_dir.resolve()) or not rm_path.is_dir():
+            raise PolicyLoadError(
+                f"{run_dir}: reward model '{handle.reward_model}' is missing or outside the run"
+            )
+        return MultiHeadRewardModel.load(rm_path, dtype=frozen_dtype(dtype)).to(model.device)
+
+    reward_model = _ranking_scorer(handle.scorers, heads, model.device, dtype) if handle.scorers else heads()
+    scalarization = Scalarization(**handle.scalarization) if handle.scalarization else None
+    return BestOfNPolicy(model, tok, _as_dict(handle), reward_model=reward_model, n=handle.n,
+                         weights=list(handle.weights), scalarization=scalarization)  # fmt: skip
+
+
+def _mixture_policy(handle: PolicyHandle, run_dir: Path, device: Device, dtype: str) -> Policy:
+    """MOD's specialists: only those with a non-zero weight are loaded; LoRA specialists as adapters on one base,
+    switched per forward pass, unless one alone is active (then merged, so it runs as that specialist alone)."""
+    from pareto_align.models.adapters import AdapterSpecialist
+    from pareto_align.models.mixture import MixturePolicy
+
+    assert handle.checkpoints is not None and handle.weights is not None
+    paths = [_resolve(run_dir, p) for p in handle.checkpoints]
+    weights = list(handle.weights)
+    active = [i for i, w in enumerate(weights) if w > 0]
+    specialists: list = [None] * len(paths)  # weight 0: never run, never loaded
+    if len(active) > 1 and _specialist_kind(paths, run_dir) == "adapters":
+        peft_model, names = _load_adapters([paths[i] for i in active], run_dir, dtype)
+        peft_model, tok = _ready(peft_model, paths[active[0]], device)
+        for i, name in zip(active, names, strict=True):
+            specialists[i] = AdapterSpecialist(peft_model, name)
+    else:
+        for i in active:
+            specialists[i], tok = _load_checkpoint(paths[i], run_dir, device, dtype)
+    return MixturePolicy(specialists, tok, _as_dict(handle), weights=weights)  # type: ignore[return-value]
+
+
+def _as_dict(handle: PolicyHandle) -> dict[str, Any]:
+    """The handle as `Policy.handle` keeps it: the plain dict a front.json entry holds."""
+    return handle.model_dump(exclude_none=True)
+
+
+# (typed handle, run dir, device, dtype) -> the policy; one loader per kind of `PolicyHandle.kind`
+PolicyLoader = Callable[[PolicyHandle, Path, Device, str], Policy]
+POLICY_LOADERS: dict[str, PolicyLoader] = {
+    "checkpoint": _checkpoint_policy,
+    "soup": _soup_policy,
+    "conditioned": _conditioned_policy,
+    "best_of_n": _best_of_n_policy,
+    "mixture": _mixture_policy,
+}
+
+
+def policy_handle(handle: PolicyHandle | Mapping[str, Any], run_dir: str | Path = ".") -> PolicyHandle:
+    """`handle` as the typed `PolicyHandle`, a plain mapping (a front.json entry, a method's handle) validated once.
+    Raises `PolicyLoadError` in one line naming `run_dir` and the field: a kind without a loader, a bad field."""
+    kind = handle.kind if isinstance(handle, PolicyHandle) else handle.get("kind")
+    if kind not in POLICY_LOADERS:
+        *first, last = POLICY_LOADERS
+        raise PolicyLoadError(
+            f"{run_dir}: unknown policy handle kind {kind!r} (expected {', '.join(first)} or {last})"
+        )
+    if isinstance(handle, PolicyHandle):
+        return handle
+    try:
+        return PolicyHandle.model_validate(dict(handle))
+    except ValidationError as err:
+        raise PolicyLoadError(f"{run_dir}: policy handle: {format_validation_error(err)}") from None
+
+
 def load_policy(
-    handle: Mapping[str, Any],
+    handle: PolicyHandle | Mapping[str, Any],
     run_dir: str | Path,
     device: str | torch.device | None = None,
     dtype: str | None = None,
 ) -> Policy:
-    """Rebuild the policy of a front point without re-training. `handle` is the point's `policy` entry; `dtype` (a
+    """Rebuild the policy of a front point without re-training, by the loader of its kind (`POLICY_LOADERS`).
+    `handle` is the point's `policy` entry, typed or as a plain mapping (validated here); `dtype` (a
     `policy.dtype` value) None takes the run's."""
     run_dir = Path(run_dir)
-    handle = dict(handle)
-    kind = handle.get("kind")
+    typed = policy_handle(handle, run_dir)
     dtype = run_dtype(run_dir) if dtype is None else dtype
-    if kind == "checkpoint" and handle.get("hub"):
-        model, tok = _load_hub(handle["path"], handle.get("revision"), device, dtype)
-        return Policy(model, tok, handle)
-    if kind == "checkpoint":
-        model, tok = _load_checkpoint(_resolve(run_dir, handle["path"]), run_dir, device, dtype)
-        return Policy(model, tok, handle)
-    if kind == "conditioned":
-        path, direction = _resolve(run_dir, handle["path"]), list(handle["direction"])
-        conditioning = handle.get("conditioning") or "prompt"
-        if (path / SVD_LORA_CONFIG).is_file():
-            lam = direction if conditioning != "prompt" else [1.0 / len(direction)] * len(direction)
-            model, tok = _load_svd_lora(path, run_dir, lam, device, dtype)
-        elif conditioning != "prompt":
-            raise PolicyLoadError(
-                f"{run_dir}: conditioning {conditioning!r} needs an SVD-LoRA at {handle['path']}"
-            )
-        else:
-            model, tok = _load_checkpoint(path, run_dir, device, dtype)
-        # svd_lora: lambda is in the weights alone
-        written = None if conditioning == "svd_lora" else direction
-        return Policy(model, tok, handle, direction=written, template=handle.get("template"),
-                      condition=handle.get("condition"))  # fmt: skip
-    if kind == "best_of_n":
-        from pareto_align.models.reward_model import MultiHeadRewardModel
-
-        if handle.get("hub"):  # sampling from the user's model by name, outside the run
-            model, tok = _load_hub(handle["path"], handle.get("revision"), device, dtype)
-        else:
-            model, tok = _load_checkpoint(_resolve(run_dir, handle["path"]), run_dir, device, dtype)
-
-        def heads():
-            rm_path = (run_dir / (handle.get("reward_model") or "reward_model")).resolve()
-            if not rm_path.is_relative_to(run_dir.resolve()) or not rm_path.is_dir():
-                raise PolicyLoadError(
-                    f"{run_dir}: reward model '{handle.get('reward_model')}' is missing or outside the run"
-                )
-            return MultiHeadRewardModel.load(rm_path, dtype=frozen_dtype(dtype)).to(model.device)
-
-        reward_model = (
-            _ranking_scorer(handle["scorers"], heads, model.device, dtype)
-            if handle.get("scorers")
-            else heads()
-        )
-        scalarization = Scalarization(**handle["scalarization"]) if handle.get("scalarization") else None
-        return BestOfNPolicy(model, tok, handle, reward_model=reward_model, n=int(handle["n"]),
-                             weights=list(handle["weights"]), scalarization=scalarization)  # fmt: skip
-    if kind == "soup":
-        paths = [_resolve(run_dir, p) for p in handle["checkpoints"]]
-        if handle.get("lora_interpolation") == "ab":
-            model, tok = _load_lora_ab_soup(paths, handle["coefficients"], run_dir, device, dtype)
-            return Policy(model, tok, handle)
-        model, tok = _load_soup(paths, handle["coefficients"], run_dir, device, dtype)
-        return Policy(model, tok, handle)
-    if kind == "mixture":
-        return _load_mixture(handle, run_dir, device, dtype)  # type: ignore[return-value]
-    raise PolicyLoadError(
-        f"{run_dir}: unknown policy handle kind {kind!r} (expected checkpoint, soup, conditioned, best_of_n or mixture)"
-    )
+    return POLICY_LOADERS[typed.kind](typed, run_dir, device, dtype)
