@@ -202,6 +202,49 @@ def test_pairwise_and_ratios_to_the_linear_grid():
     assert linear_ratios([s for s in summaries if s.label == "modpo"]) == []
 
 
+def test_pairs_in_order_a_metric_one_side_lacks_and_ratios_to_a_grid_without_compute():
+    """Edges of the pairwise statistics (what mutation testing found unchecked)."""
+    import itertools
+
+    from pareto_align.export.bootstrap import CONFIDENCE, Interval
+
+    with pytest.raises(ValueError) as err:
+        difference_interval([], [1.0])
+    assert str(err.value) == "a two-sample statistic needs at least one value on each side"
+    assert difference_interval([1.0], [0.0, 2.0]) == Interval(0.0, None, None, n=1, confidence=CONFIDENCE)
+    d = difference_interval([1.0, 2.0, 3.0], [1.0, 2.0])
+    assert (d.mean, d.n, d.confidence) == (0.5, 2, CONFIDENCE)
+    # a quarter of the resamples of y = (0, 1) are (0, 0), of mean 0: no ratio there, so no interval
+    assert ratio_interval([1.0, 2.0], [0.0, 1.0]) == Interval(3.0, None, None, n=2, confidence=CONFIDENCE)
+    # three methods, two seeds; the reference set's indicators for modpo only
+    pts = []
+    for s in range(2):
+        pts += [pt(f"m{s}", (2.0 + s, 2.0), "modpo", s, updates=200, tokens=1000),
+                pt(f"l{s}", (1.0, 2.0), "morlhf", s, updates=0, tokens=500),
+                pt(f"d{s}", (2.0, 1.0 + s), "dpa", s, updates=100, tokens=0)]  # fmt: skip
+    f = front(pts)
+    W, _ = default_eu_weights(2)
+    groups = seed_groups(as_runs(f))
+    R = reference_set(groups)
+    rows = [seed_indicators(g, f.reference_point, None, W, R if g.label == "modpo" else None) for g in groups]
+    summaries = summarize(rows)
+    labels = [s.label for s in summaries]
+    assert sorted(labels) == ["dpa", "modpo", "morlhf"]
+    # every unordered pair once, in the summaries' order; IGD and MUL skipped (NaN on one side of every pair)
+    assert [(c.a, c.b, c.metric) for c in pairwise_comparisons(summaries)] == [
+        (a, b, m) for a, b in itertools.combinations(labels, 2) for m in ("hypervolume", "expected_utility")
+    ]
+    ratios = {r.label: r for r in linear_ratios(summaries)}
+    # HV modpo 4 and 6, morlhf 2 and 2: 5 / 2; the grid made no policy update: no ratio of updates to it
+    assert ratios["modpo"].hypervolume.mean == pytest.approx(2.5)
+    assert ratios["modpo"].policy_updates is None and ratios["dpa"].policy_updates is None
+    assert ratios["modpo"].total_tokens.mean == pytest.approx(2.0) and ratios["dpa"].total_tokens.mean == 0.0
+    # one seed each: the ratios have no interval
+    one = summarize([seed_indicators(g, (0.0, 0.0), None, W) for g in seed_groups(as_runs(_two_methods(1)))])
+    modpo = next(r for r in linear_ratios(one) if r.label == "modpo")
+    assert modpo.hypervolume == Interval(2.0, None, None, n=1, confidence=CONFIDENCE)  # HV 4 against 2
+
+
 # --- anytime curves ---------------------------------------------------------------------------------------------
 
 
