@@ -302,9 +302,12 @@ def test_compute_metrics_ignores_baselines_and_dominated_points() -> None:
     assert mn.normalized
     assert mn.hypervolume == pytest.approx(6.0 / 9.0)
     assert mn.sparsity == pytest.approx(m.sparsity / 9.0)
+    # expected utility is linear in the values, and the lower bounds are 0
+    assert mn.expected_utility == pytest.approx(m.expected_utility / 3.0)
 
-    with pytest.raises(ValueError, match="without points"):
+    with pytest.raises(ValueError) as err:
         compute_metrics(front.model_copy(update={"points": []}))
+    assert str(err.value) == "cannot compute metrics of a front without points"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -351,10 +354,9 @@ def test_refusals_name_the_argument_and_read_exactly() -> None:
     assert _message(lambda: maximum_utility_loss(F, F[:0], W)) == (
         "maximum utility loss needs a non-empty front and a non-empty reference front")  # fmt: skip
     norm = Normalization(method="bounds", lower=[0.0, 0.0], upper=[1.0, 1.0])
-    assert (
-        _message(lambda: normalize(np.ones((1, 3)), norm))
-        == "normalization has 2 bounds but F has 3 objectives"
-    )
+    three = "normalization has 2 bounds but F has 3 objectives"
+    assert _message(lambda: normalize(np.ones((1, 3)), norm)) == three
+    assert _message(lambda: normalize(np.ones(3), norm)) == three  # one vector
     assert _message(lambda: default_eu_weights(0)) == "K must be >= 1, got 0"
     # an empty list of points is an empty front, not a malformed one
     assert hypervolume([], [0.0, 0.0]) == 0.0
@@ -378,6 +380,7 @@ def test_sparsity_of_two_points_and_scaling_by_hand() -> None:
     np.testing.assert_allclose(minmax_scale(F, constant=0.5), [[0.0, 0.5], [1.0, 0.5], [0.5, 0.5]])
     np.testing.assert_allclose(minmax_scale(F[:1], lower=[-2.0, 0.0], upper=[2.0, 10.0]), [[0.5, 0.5]])
     assert minmax_scale(np.zeros((0, 2))).shape == (0, 2)
+    assert minmax_scale(F)[:, 1].tolist() == [0.0, 0.0, 0.0]  # the default constant
 
 
 def test_igd_and_maximum_utility_loss_under_normalization() -> None:
@@ -387,6 +390,9 @@ def test_igd_and_maximum_utility_loss_under_normalization() -> None:
     # by hand (tests/test_export_report.py): IGD sqrt(1.25) / 3, MUL 0.25 (w = (.5, .5): 2.25 against 2)
     assert maximum_utility_loss(F, R, W) == pytest.approx(0.25)
     assert maximum_utility_loss(F, R, W[1:]) == 0.0
+    assert maximum_utility_loss(F[:1], R, W) == pytest.approx(2.0)  # w = (1, 0): 3 against 1
+    assert _message(lambda: maximum_utility_loss(F[:0], R, W)) == (
+        "maximum utility loss needs a non-empty front and a non-empty reference front")  # fmt: skip
     # bounds [-1, 3] x [1, 5] map v to ((v1 + 1) / 4, (v2 - 1) / 4): distances and utilities shrink by 4, minus
     # the shift of w . lower, the same on both sides
     norm = Normalization(method="bounds", lower=[-1.0, 1.0], upper=[3.0, 5.0])
