@@ -32,7 +32,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "panacea_grpo": ("pareto_align/trainers/panacea_grpo.py", ["tests/test_panacea.py"]),
     "panacea_dpo": ("pareto_align/trainers/panacea_dpo.py", ["tests/test_panacea_dpo.py"]),
     "modpo_trainer": ("pareto_align/trainers/modpo_trainer.py", ["tests/test_modpo.py"]),
-    "pairwise": ("pareto_align/export/pairwise.py", ["tests/test_export_statistics.py", "tests/test_export_tables.py"]),
+    "pairwise": ("pareto_align/export/pairwise.py", ["tests/test_export_report.py", "tests/test_export_tables.py"]),
     "soups": ("pareto_align/soups.py", ["tests/test_soups_mod.py"]),
     "mixture": ("pareto_align/models/mixture.py", ["tests/test_soups_mod.py"]),
 }  # fmt: skip

@@ -202,6 +202,84 @@ def test_pairwise_and_ratios_to_the_linear_grid():
     assert linear_ratios([s for s in summaries if s.label == "modpo"]) == []
 
 
+def test_pairs_in_order_a_metric_one_side_lacks_and_ratios_to_a_grid_without_compute():
+    """Edges of the pairwise statistics (what mutation testing found unchecked)."""
+    import itertools
+
+    from pareto_align.export.bootstrap import CONFIDENCE, Interval
+
+    with pytest.raises(ValueError) as err:
+        difference_interval([], [1.0])
+    assert str(err.value) == "a two-sample statistic needs at least one value on each side"
+    assert difference_interval([1.0], [0.0, 2.0]) == Interval(0.0, None, None, n=1, confidence=CONFIDENCE)
+    assert difference_interval([1.0], [0.0, 2.0], confidence=0.8).confidence == 0.8
+    d = difference_interval([1.0, 2.0, 3.0], [1.0, 2.0])
+    assert (d.mean, d.n, d.confidence) == (0.5, 2, CONFIDENCE)
+    # a quarter of the resamples of y = (0, 1) are (0, 0), of mean 0: no ratio there, so no interval
+    assert ratio_interval([1.0, 2.0], [0.0, 1.0]) == Interval(3.0, None, None, n=2, confidence=CONFIDENCE)
+    assert ratio_interval([1.0, 2.0], [0.0, 1.0], confidence=0.8).confidence == 0.8
+    with np.errstate(over="ignore"):  # a quarter of the ratios overflow to inf: the upper end is not finite
+        assert not ratio_interval([1e300, 1e300], [1e-10, 1.0]).has_interval
+
+    def summaries(morlhf_updates):
+        """Three methods, two seeds; the reference set's indicators (IGD, MUL) for modpo only."""
+        pts = []
+        for s in range(2):
+            pts += [pt(f"m{s}", (2.0 + s, 2.0), "modpo", s, updates=200, tokens=1000),
+                    pt(f"l{s}", (1.0, 2.0), "morlhf", s, updates=morlhf_updates[s], tokens=500),
+                    pt(f"d{s}", (2.0, 1.0 + s), "dpa", s, updates=100, tokens=0)]  # fmt: skip
+        f = front(pts)
+        groups = seed_groups(as_runs(f))
+        R = reference_set(groups)
+        W, _ = default_eu_weights(2)
+        return summarize([seed_indicators(g, f.reference_point, None, W, R if g.label == "modpo" else None)
+                          for g in groups])  # fmt: skip
+
+    three = summaries([0, 0])
+    labels = [s.label for s in three]
+    assert sorted(labels) == ["dpa", "modpo", "morlhf"]
+    # every unordered pair once, in the summaries' order; IGD and MUL skipped (NaN on one side of every pair)
+    assert [(c.a, c.b, c.metric) for c in pairwise_comparisons(three)] == [
+        (a, b, m) for a, b in itertools.combinations(labels, 2) for m in ("hypervolume", "expected_utility")
+    ]
+    pairs = itertools.combinations(labels, 2)  # a metric skipped is no reason to skip the next
+    assert [(c.a, c.b) for c in pairwise_comparisons(three, ("igd", "hypervolume"))] == list(pairs)
+    ratios = {r.label: r for r in linear_ratios(three)}
+    # HV modpo 4 and 6, morlhf 2 and 2: 5 / 2; the grid made no policy update: no ratio of updates to it
+    assert ratios["modpo"].hypervolume.mean == pytest.approx(2.5)
+    assert ratios["modpo"].policy_updates is None and ratios["dpa"].policy_updates is None
+    assert ratios["modpo"].total_tokens.mean == pytest.approx(2.0) and ratios["dpa"].total_tokens.mean == 0.0
+    # half an update per seed on average is still a grid that made updates
+    assert (
+        next(r for r in linear_ratios(summaries([0, 1])) if r.label == "modpo").policy_updates.mean == 400.0
+    )
+    # one seed each: the ratios have no interval
+    W, _ = default_eu_weights(2)
+    one = summarize([seed_indicators(g, (0.0, 0.0), None, W) for g in seed_groups(as_runs(_two_methods(1)))])
+    modpo = next(r for r in linear_ratios(one) if r.label == "modpo")
+    assert modpo.hypervolume == Interval(2.0, None, None, n=1, confidence=CONFIDENCE)  # HV 4 against 2
+
+
+def test_intervals_against_an_independent_bootstrap_at_other_seeds_and_levels():
+    x, y = [0.1, 0.5, 0.9, 1.3, 2.0], [0.2, 0.4, 0.7, 1.1]  # spread values: quantiles move with the draws
+    statistics = {difference_interval: lambda a, b: a.mean() - b.mean(),
+                  improvement_interval: probability_of_improvement,
+                  ratio_interval: lambda a, b: a.mean() / b.mean()}  # fmt: skip
+    for interval, statistic in statistics.items():
+        for seed, level in ((1, 0.9), (2, 0.8)):
+            rng = np.random.default_rng(seed)  # x's indices, then y's
+            ix, iy = rng.integers(0, 5, size=(50, 5)), rng.integers(0, 4, size=(50, 4))
+            per_resample = [statistic(np.array(x)[i], np.array(y)[j]) for i, j in zip(ix, iy, strict=True)]
+            low, high = np.quantile(per_resample, [(1 - level) / 2, (1 + level) / 2])
+            got = interval(x, y, confidence=level, n_resamples=50, seed=seed)
+            assert (got.low, got.high, got.n, got.confidence) == (
+                pytest.approx(low),
+                pytest.approx(high),
+                4,
+                level,
+            )
+
+
 # --- anytime curves ---------------------------------------------------------------------------------------------
 
 

@@ -24,8 +24,11 @@ from pareto_align.front import (
     hypervolume,
     igd,
     linear_utility,
+    maximum_utility_loss,
+    minmax_scale,
     non_dominated,
     non_dominated_mask,
+    normalize,
     sparsity,
     tchebycheff_utility,
 )
@@ -299,6 +302,99 @@ def test_compute_metrics_ignores_baselines_and_dominated_points() -> None:
     assert mn.normalized
     assert mn.hypervolume == pytest.approx(6.0 / 9.0)
     assert mn.sparsity == pytest.approx(m.sparsity / 9.0)
+    # expected utility is linear in the values, and the lower bounds are 0
+    assert mn.expected_utility == pytest.approx(m.expected_utility / 3.0)
 
-    with pytest.raises(ValueError, match="without points"):
+    with pytest.raises(ValueError) as err:
         compute_metrics(front.model_copy(update={"points": []}))
+    assert str(err.value) == "cannot compute metrics of a front without points"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# edges and refusals (what mutation testing found unchecked)
+
+
+def _message(call) -> str:
+    """The message of the ValueError `call()` raises."""
+    with pytest.raises(ValueError) as err:
+        call()
+    return str(err.value)
+
+
+def test_refusals_name_the_argument_and_read_exactly() -> None:
+    F = np.array([[1.0, 3.0], [3.0, 1.0]])
+    assert _message(lambda: hypervolume(np.array([1.0, 2.0]), [0.0, 0.0])) == (
+        "F must have shape (n_points, n_objectives), got shape (2,)")  # fmt: skip
+    assert (
+        _message(lambda: hypervolume(F, [[0.0, 0.0]]))
+        == "reference_point must have shape (2,), got shape (1, 2)"
+    )
+    assert _message(lambda: hypervolume(F, [0.0, np.inf])) == "reference_point contains NaN or inf"
+    assert _message(lambda: hypervolume(F[:, :1] * np.nan, [0.0])) == "F contains NaN or inf"
+    assert _message(lambda: linear_utility(F, [1.0, 0.0, 0.0])) == "w must have shape (2,), got shape (3,)"
+    assert _message(lambda: tchebycheff_utility(F, [0.5, np.nan], [1.0, 1.0])) == "w contains NaN or inf"
+    assert (
+        _message(lambda: tchebycheff_utility(F, [0.5, 0.5], [1.0]))
+        == "ideal must have shape (2,), got shape (1,)"
+    )
+    assert (
+        _message(lambda: expected_utility(F, np.ones((2, 3)) / 3)) == "weights has 3 objectives, expected 2"
+    )
+    assert _message(lambda: expected_utility(F[:0], np.ones((1, 2)) / 2)) == (
+        "expected utility of an empty front is undefined")  # fmt: skip
+    assert _message(lambda: igd(F, np.ones((1, 3)))) == "reference_front has 3 objectives, expected 2"
+    assert _message(lambda: igd(F, F[:0])) == "IGD needs a non-empty front and a non-empty reference front"
+    W = np.array([[0.5, 0.5]])
+    assert _message(lambda: maximum_utility_loss(F, np.ones((1, 3)), W)) == (
+        "reference_front has 3 objectives, expected 2")  # fmt: skip
+    assert (
+        _message(lambda: maximum_utility_loss(F, F, np.ones((1, 3))))
+        == "weights has 3 objectives, expected 2"
+    )
+    assert _message(lambda: maximum_utility_loss(F, F[:0], W)) == (
+        "maximum utility loss needs a non-empty front and a non-empty reference front")  # fmt: skip
+    norm = Normalization(method="bounds", lower=[0.0, 0.0], upper=[1.0, 1.0])
+    three = "normalization has 2 bounds but F has 3 objectives"
+    assert _message(lambda: normalize(np.ones((1, 3)), norm)) == three
+    assert _message(lambda: normalize(np.ones(3), norm)) == three  # one vector
+    assert _message(lambda: default_eu_weights(0)) == "K must be >= 1, got 0"
+    # an empty list of points is an empty front, not a malformed one
+    assert hypervolume([], [0.0, 0.0]) == 0.0
+
+
+def test_default_eu_weight_grid_sizes_by_hand() -> None:
+    # the largest n with C(n + K - 1, K - 1) <= 100: K=2 -> n=99 (100 weights); K=4 -> C(9,3) = 84 at n=6, as
+    # C(10,3) = 120; K=14 -> n=1 already, the 14 unit vectors (C(15,13) = 105 at n=2)
+    for k, n, m in ((2, 99, 100), (4, 6, 84), (14, 1, 14)):
+        W, desc = default_eu_weights(k)
+        assert (desc, W.shape) == (f"das-dennis(n_partitions={n}), {m} weights", (m, k))
+    W, _ = default_eu_weights(14)
+    np.testing.assert_array_equal(W[np.lexsort(W.T)], np.eye(14)[np.lexsort(np.eye(14).T)])
+    assert default_eu_weights(1)[1] == "single objective, 1 weight"
+
+
+def test_sparsity_of_two_points_and_scaling_by_hand() -> None:
+    assert sparsity(np.array([[0.0, 2.0], [1.0, 0.0]])) == pytest.approx(1.0 + 4.0)  # gaps 1 and 2, / (2 - 1)
+    # minmax_scale: each column to [0, 1] by its own range or given bounds; a constant column to `constant`
+    F = np.array([[0.0, 5.0], [2.0, 5.0], [1.0, 5.0]])
+    np.testing.assert_allclose(minmax_scale(F, constant=0.5), [[0.0, 0.5], [1.0, 0.5], [0.5, 0.5]])
+    np.testing.assert_allclose(minmax_scale(F[:1], lower=[-2.0, 0.0], upper=[2.0, 10.0]), [[0.5, 0.5]])
+    assert minmax_scale(np.zeros((0, 2))).shape == (0, 2)
+    assert minmax_scale(F)[:, 1].tolist() == [0.0, 0.0, 0.0]  # the default constant
+
+
+def test_igd_and_maximum_utility_loss_under_normalization() -> None:
+    F = np.array([[1.0, 3.0], [3.0, 1.0]])
+    R = np.array([[1.0, 3.0], [2.0, 2.5], [3.0, 1.0]])
+    W = np.array([[0.5, 0.5], [1.0, 0.0], [0.0, 1.0]])
+    # by hand (tests/test_export_report.py): IGD sqrt(1.25) / 3, MUL 0.25 (w = (.5, .5): 2.25 against 2)
+    assert maximum_utility_loss(F, R, W) == pytest.approx(0.25)
+    assert maximum_utility_loss(F, R, W[1:]) == 0.0
+    assert maximum_utility_loss(F[:1], R, W) == pytest.approx(2.0)  # w = (1, 0): 3 against 1
+    assert _message(lambda: maximum_utility_loss(F[:0], R, W)) == (
+        "maximum utility loss needs a non-empty front and a non-empty reference front")  # fmt: skip
+    # bounds [-1, 3] x [1, 5] map v to ((v1 + 1) / 4, (v2 - 1) / 4): distances and utilities shrink by 4, minus
+    # the shift of w . lower, the same on both sides
+    norm = Normalization(method="bounds", lower=[-1.0, 1.0], upper=[3.0, 5.0])
+    assert igd(F, R, norm) == pytest.approx(np.sqrt(1.25) / 3 / 4)
+    assert maximum_utility_loss(F, R, W, norm) == pytest.approx(0.25 / 4)

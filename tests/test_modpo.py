@@ -78,6 +78,46 @@ def test_choose_trained_objective():
     assert choose_trained_objective([0.1, 0.4, 0.5], preferred=0) == 0
 
 
+def test_collator_settings_and_prepared_columns_by_hand():
+    """What mutation testing found unchecked: the collator's settings (also from a processor's tokenizer), the
+    margin column, which data counts as prepared, and the reference columns written back."""
+    from types import SimpleNamespace
+
+    from pareto_align.trainers.modpo_trainer import (
+        REFERENCE,
+        TOKENIZED,
+        DataCollatorWithMargin,
+        has_columns,
+        preference_collator,
+        with_reference_logps,
+    )
+
+    args = SimpleNamespace(max_length=5, truncation_mode="keep_end", pad_to_multiple_of=8)
+    tokenizer = SimpleNamespace(pad_token_id=3)
+    for processing_class in (tokenizer, SimpleNamespace(tokenizer=tokenizer)):
+        collator = preference_collator(DataCollatorWithMargin, args, processing_class)
+        settings = (
+            collator.pad_token_id,
+            collator.max_length,
+            collator.truncation_mode,
+            collator.pad_to_multiple_of,
+        )
+        assert settings == (3, 5, "keep_end", 8)
+    rows = [{"prompt_ids": [1, 2], "chosen_ids": [4], "rejected_ids": [5, 6], "margin": 0.25},
+            {"prompt_ids": [7], "chosen_ids": [8], "rejected_ids": [9], "margin": -1}]  # fmt: skip
+    margin = collator(rows)["margin"]
+    assert margin.tolist() == [0.25, -1.0] and margin.dtype == torch.float32
+    full = Dataset.from_dict({c: [[1]] for c in TOKENIZED})
+    assert has_columns(full, TOKENIZED) and not has_columns(full.remove_columns("chosen_ids"), TOKENIZED)
+    assert not has_columns(full.to_iterable_dataset(), TOKENIZED)  # only in-memory data is prepared data
+    logps = np.array([[-1.0, -2.0], [-3.0, -4.0], [-5.0, -6.0]])
+    pairs = with_reference_logps(Dataset.from_dict({"prompt": ["a", "b", "c"]}), logps)
+    assert [pairs[c][:] for c in REFERENCE] == [[-1.0, -3.0, -5.0], [-2.0, -4.0, -6.0]]
+    # pairs 2 and 1 kept, pair 0 dropped: NaN at its row
+    kept = pairs.add_column(PAIR_INDEX, [0, 2, 1]).select([1, 2])
+    np.testing.assert_array_equal(reference_logps(kept, 3), [[np.nan, np.nan], [-5.0, -6.0], [-3.0, -4.0]])
+
+
 def test_config_rejects_zero_trained_weight_and_bad_weights(tmp_path):
     with pytest.raises(ValueError, match=r"weights\[1\] must be > 0"):
         MODPOConfig(output_dir=str(tmp_path), use_cpu=True, weights=[1.0, 0.0], trained_objective=1)
@@ -143,6 +183,14 @@ def test_trainer_loss_equals_pure_modpo_loss_with_margins(tiny):
     want = modpo_loss(pol_c, pol_r, ref_c, ref_r, batch["margin"], beta=0.1, w_k=0.5).mean().item()
     assert got == pytest.approx(want, rel=1e-4)
     assert trainer.beta == pytest.approx(0.1 / 0.5)
+    # the margin is logged under the mode the model is in; return_outputs is passed on to TRL
+    for mode in ("train", "eval"):
+        trainer._metrics[mode].clear()
+        trainer.model.train(mode == "train")
+        # return_outputs reaches TRL's loss: its deprecation warning says so
+        with torch.no_grad(), pytest.warns(FutureWarning, match="return_outputs=True"):
+            trainer.compute_loss(trainer.model, batch, return_outputs=True)
+        assert dict(trainer._metrics[mode])["margin"] == [pytest.approx(batch["margin"].mean().item())]
 
 
 def _fresh_model(tok):

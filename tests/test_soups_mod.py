@@ -506,3 +506,108 @@ def test_memory_benchmark_dry_mode(tmp_path):
     assert speed["mod_over_copies"] > 0 and speed["mod_over_model"] > 0
     child = bench.measure("soup", tmp_path, "--new-tokens", "2")
     assert child["case"] == "soup" and child["generated_tokens"] > 0
+
+
+def test_soup_arithmetic_edges_on_hand_tensors(tmp_path):
+    """Coefficients, integer buffers, dtypes, the running soup, the mixer and lazy checkpoints on hand-made tensors
+    (what mutation testing found unchecked)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from pareto_align.soups import (
+        RunningSoup,
+        SafetensorsCheckpoint,
+        SoupMixer,
+        check_coefficients,
+        interpolate_into,
+    )
+
+    def message(call) -> str:
+        with pytest.raises(ValueError) as err:
+            call()
+        return str(err.value)
+
+    need = "need one coefficient per checkpoint: "
+    assert message(lambda: check_coefficients([], 0)) == need + "0 checkpoints, 0 coefficients"
+    assert message(lambda: check_coefficients([0.5, 0.5], 3)) == need + "3 checkpoints, 2 coefficients"
+    simplex = "soup coefficients must be non-negative and sum to 1, got "
+    assert message(lambda: check_coefficients([0.5, 0.6], 2)) == simplex + "[0.5, 0.6]"
+    assert message(lambda: check_coefficients([1.5, -0.5], 2)) == simplex + "[1.5, -0.5]"
+    check_coefficients([1.0, 0.0], 2)  # a vertex
+    check_coefficients([0.5, 0.5 + 1e-7], 2)  # round-off
+    # state dicts: integer buffers from the first, floats interpolated in their own dtype
+    a = {"n": torch.tensor([3]), "w": torch.tensor([1.0, 2.0], dtype=torch.bfloat16)}
+    b = {"n": torch.tensor([5]), "w": torch.tensor([3.0, 6.0], dtype=torch.bfloat16)}
+    soup = interpolate_state_dicts([a, b], [0.25, 0.75])
+    assert (
+        soup["n"].tolist() == [3] and soup["w"].dtype == torch.bfloat16 and soup["w"].tolist() == [2.5, 5.0]
+    )
+    extra = {**a, **{name: torch.zeros(1) for name in "pqrs"}}
+    assert message(lambda: interpolate_state_dicts([a, b, extra], [0.2, 0.3, 0.5])) == (
+        "checkpoint 2 has different parameters from checkpoint 0 (e.g. ['p', 'q', 'r'])")  # fmt: skip
+    # the running soup copies a first version its caller may reuse, and is None when every version is the same
+    running, version = RunningSoup(torch.float32), torch.tensor([1.0])
+    running.add(version, 0.5)
+    version.fill_(2.0)
+    running.add(torch.tensor([1.0]), 0.5)
+    assert running.result() is None
+    rounded = RunningSoup(torch.bfloat16)
+    for c in (0.3, 0.7):
+        rounded.add(
+            torch.tensor([0.1]), c
+        )  # 0.3 x + 0.7 x in float32 need not be x: the model's tensor stays
+    assert rounded.result() is None
+    running = RunningSoup(torch.float32)
+    for v, c in ((1.0, 0.25), (3.0, 0.75)):
+        running.add(torch.tensor([v]), c)
+    assert running.result().tolist() == [2.5]
+
+    class Tiny(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("count", torch.tensor([3]))  # first in the state dict
+            self.linear = torch.nn.Linear(2, 1)
+
+    def checkpoint(count, weight, bias):
+        return {"count": torch.tensor([count]), "linear.weight": torch.tensor([weight]),
+                "linear.bias": torch.tensor([bias])}  # fmt: skip
+
+    # lazy checkpoints: one file, and shards with their index
+    save_file(checkpoint(7, [1.0, 2.0], 0.5), tmp_path / "model.safetensors")
+    c0 = SafetensorsCheckpoint(tmp_path)
+    shards = checkpoint(9, [3.0, 4.0], 0.5)
+    (tmp_path / "sharded").mkdir()
+    save_file({"linear.weight": shards.pop("linear.weight")}, tmp_path / "sharded" / "s1.safetensors")
+    save_file(shards, tmp_path / "sharded" / "s2.safetensors")
+    weight_map = {
+        "linear.weight": "s1.safetensors",
+        "count": "s2.safetensors",
+        "linear.bias": "s2.safetensors",
+    }
+    (tmp_path / "sharded" / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    c1 = SafetensorsCheckpoint(tmp_path / "sharded")
+    assert (len(c0), sorted(c1), c1["linear.weight"].tolist()) == (3, sorted(weight_map), [[3.0, 4.0]])
+    # into a model: the integer buffer and the tensor equal in both are left as the model holds them
+    model = Tiny()
+    bias = model.linear.bias.detach().clone()
+    interpolate_into(model, [c0, c1], [0.5, 0.5])
+    assert model.count.tolist() == [3] and torch.equal(model.linear.bias, bias)
+    assert model.linear.weight.tolist() == [[2.0, 3.0]]
+    short = [checkpoint(7, [1.0, 2.0], 0.5), {"count": torch.tensor([1])}]
+    assert message(lambda: interpolate_into(model, short, [0.5, 0.5])) == (
+        "checkpoint 1 does not match the model's parameters (e.g. ['linear.weight', 'linear.bias'])")  # fmt: skip
+    extra = {**checkpoint(7, [1.0, 2.0], 0.5), **{name: torch.zeros(1) for name in "abcd"}}
+    assert message(lambda: interpolate_into(model, [extra, c1], [0.5, 0.5])) == (
+        "checkpoint 0 does not match the model's parameters (e.g. ['a', 'b', 'c'])")  # fmt: skip
+    # the mixer holds (in the model's dtype) only what differs: here the bias, not the weight before it
+    assert message(lambda: SoupMixer.from_checkpoints(model, [])) == "a soup needs at least one checkpoint"
+    model = Tiny().to(torch.bfloat16)
+    mixer = SoupMixer.from_checkpoints(
+        model, [checkpoint(7, [1.0, 2.0], 1.0), checkpoint(9, [1.0, 2.0], 3.0)]
+    )
+    assert [(t is model.linear.bias, s.dtype, s.tolist()) for t, s in mixer.stacked] == [
+        (True, torch.bfloat16, [[1.0], [3.0]])
+    ]
+    mixer.mix([0.25, 0.75])
+    assert model.linear.bias.tolist() == [2.5] and model.count.tolist() == [3]
