@@ -113,7 +113,7 @@ def main() -> None:
             continue
         print(f"{name:10s} HV {m['hypervolume']:.2f}  base {m['base_hypervolume']:.2f}  "
               f"{m['points_dominating_base']}/{m['n_points']} points dominate the base  "
-              f"updates {m['compute'] and m['compute'].get('policy_updates')}")  # fmt: skip
+              f"updates {m['compute'] and m['compute']['total']['policy_updates']}")  # fmt: skip
 
 
 if __name__ == "__main__":
