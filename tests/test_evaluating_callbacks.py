@@ -99,7 +99,10 @@ def _drive(callback, max_steps: int) -> list[int]:
 
 
 def test_the_callback_base_evaluates_every_n_steps_before_the_last_and_at_the_end_when_asked():
-    assert _drive(_Counting.make(3), 9) == [3, 6]  # the last step is the final evaluation's, not the callback's
+    assert _drive(_Counting.make(3), 9) == [
+        3,
+        6,
+    ]  # the last step is the final evaluation's, not the callback's
     assert _drive(_Counting.make(3, at_end=True), 9) == [3, 6, 9]
     assert _drive(_Counting.make(4, at_end=True), 9) == [4, 8, 9]
     assert _drive(_Counting.make(0, at_end=True), 9) == []  # 0: off
