@@ -201,7 +201,7 @@ def _real_sweep(cache, data, method: dict, lora: dict | None) -> dict:
             "reference_point": [0.0, -40.0],
             "data": {"source": "prompts", "eval_prompts": str(data / "eval.jsonl"),
                      "prompts": {"path": str(data / "train.jsonl"), "responses_per_prompt": 2, "max_new_tokens": 12,
-                                 "temperature": 1.0, "labeling": "best_vs_worst"}},
+                                 "temperature": 1.0, "labeling": "best_worst"}},
             "weights": {"kind": "explicit", "weights": [[0.5, 0.5]]},
             "method": method,
             "evaluation": {"samples_per_prompt": 1, "max_prompts": 2, "generation": {"max_new_tokens": 12}}}  # fmt: skip
