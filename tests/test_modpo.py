@@ -78,9 +78,10 @@ def test_choose_trained_objective():
     assert choose_trained_objective([0.1, 0.4, 0.5], preferred=0) == 0
 
 
-def test_collator_settings_and_prepared_columns_by_hand():
+def test_collator_settings_and_prepared_columns_by_hand(tiny):
     """What mutation testing found unchecked: the collator's settings (also from a processor's tokenizer), the
     margin column, which data counts as prepared, and the reference columns written back."""
+    from dataclasses import dataclass
     from types import SimpleNamespace
 
     from pareto_align.trainers.modpo_trainer import (
@@ -106,6 +107,21 @@ def test_collator_settings_and_prepared_columns_by_hand():
     rows = [{"prompt_ids": [1, 2], "chosen_ids": [4], "rejected_ids": [5, 6], "margin": 0.25},
             {"prompt_ids": [7], "chosen_ids": [8], "rejected_ids": [9], "margin": -1}]  # fmt: skip
     margin = collator(rows)["margin"]
+
+    @dataclass
+    class WithField(DataCollatorWithMargin):  # a subclass's own fields are passed on
+        field: int = 0
+
+    assert preference_collator(WithField, args, tokenizer, field=2).field == 2
+    # a collator given is kept; args of another kind are refused in one line
+    tok, model, ds, out = tiny
+    trainer = MODPOTrainer(model=model, args=_args(MODPOConfig, out / "own", weights=[1.0], trained_objective=0),
+                           train_dataset=ds.add_column("margin", [0.0] * len(ds)), processing_class=tok,
+                           data_collator=collator)  # fmt: skip
+    assert trainer.data_collator is collator
+    with pytest.raises(TypeError) as err:
+        MODPOTrainer(model=model, args=SimpleNamespace())
+    assert str(err.value) == "MODPOTrainer needs args=MODPOConfig(...), got SimpleNamespace"
     assert margin.tolist() == [0.25, -1.0] and margin.dtype == torch.float32
     full = Dataset.from_dict({c: [[1]] for c in TOKENIZED})
     assert has_columns(full, TOKENIZED) and not has_columns(full.remove_columns("chosen_ids"), TOKENIZED)

@@ -450,3 +450,99 @@ def test_new_template_rows_are_redrawn_at_their_ids_in_a_padded_matrix(tiny_poli
     old_gap = torch.cdist(original[:before], original[:before]).mean()
     assert gaps.min() > 0.3 * old_gap
     torch.testing.assert_close(new.mean(0), original[:before].mean(0), atol=4 * float(original[:before].std(0).max()), rtol=0)  # fmt: skip
+
+
+def test_the_mixins_bookkeeping_on_hand_values(monkeypatch):
+    """The Panacea mixin without a model (what mutation testing found unchecked): which rows of the drawn batch a
+    process keeps and how it writes them into its inputs, in training and in evaluation; how a forward over several
+    chunks sets each chunk's rows and joins TRL's outputs; the loss's rows; the refusal of a chunked forward with
+    gradients."""
+    from contextlib import contextmanager
+    from types import SimpleNamespace
+
+    from trl import GRPOTrainer
+
+    from pareto_align.trainers import panacea_grpo
+    from pareto_align.trainers.panacea_grpo import PanaceaGRPOTrainer, _AdapterOff
+
+    draws, held, given, preferences = [], [], [], []
+
+    def draw(t, n_prompts, groups):
+        draws.append((t, n_prompts, groups))
+        return np.arange(n_prompts * groups * 2, dtype=float).reshape(-1, 2)  # (n_prompts * groups, 2)
+
+    @contextmanager
+    def preference(model, rows):
+        preferences.append(rows.clone())
+        yield
+
+    def generate(self, inputs):
+        given.append(inputs)
+        held.append(self._rows)
+        return {}
+
+    monkeypatch.setattr(panacea_grpo, "preference", preference)
+    monkeypatch.setattr(GRPOTrainer, "_generate_and_score_completions", generate)
+    trainer = object.__new__(PanaceaGRPOTrainer)  # no TRL set-up: only what the mixin reads
+    trainer.__dict__.update(
+        draw_preferences=draw, write_preference=lambda p, lam: f"{lam[0]:g} {p}", condition_adapter=True,
+        _generations=0, _rows=None, num_generations=2, num_generations_eval=4, model=SimpleNamespace(training=True),
+        accelerator=SimpleNamespace(num_processes=2, process_index=1, device="cpu"))  # fmt: skip
+    # process 1 of 2, two prompts x one completion each here: the global batch is 4 rows, 2 groups of 2
+    out = trainer._generate_and_score_completions([{"prompt": "a"}, {"prompt": "b"}])
+    assert draws == [(0, 2, 2)] and out["preference"].tolist() == [[4.0, 5.0], [6.0, 7.0]]  # rows 2 and 3
+    assert given[0] == [{"prompt": "4 a", "plain_prompt": "a", "preference": [4.0, 5.0]},
+                        {"prompt": "6 b", "plain_prompt": "b", "preference": [6.0, 7.0]}]  # fmt: skip
+    assert held[0].tolist() == preferences[0].tolist() == [[4.0, 5.0], [6.0, 7.0]] and trainer._rows is None
+    trainer.model.training = False  # evaluation draws groups of num_generations_eval, at the next position
+    trainer.condition_adapter, trainer.write_preference = False, None
+    trainer.accelerator.process_index = 0
+    out = trainer._generate_and_score_completions([{"prompt": "a"}] * 4)
+    assert draws[1] == (1, 2, 4) and out["preference"].tolist() == np.arange(8.0).reshape(4, 2).tolist()
+    assert [x["prompt"] for x in given[1]] == ["a"] * 4 and held[1] is None and len(preferences) == 1
+
+    # a forward in chunks: each chunk's rows set on the adapter, TRL's outputs joined in order
+    calls = []
+
+    def logps(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None, **kwargs):
+        calls.append((input_ids[:, 0].tolist(), batch_size, kwargs))
+        first = float(input_ids[0, 0])
+        return input_ids.float(), None if kwargs.get("plain") else -input_ids.float(), torch.tensor(first)
+
+    set_rows = []
+    monkeypatch.setattr(GRPOTrainer, "_get_per_token_logps_and_entropies", logps)
+    monkeypatch.setattr(
+        panacea_grpo, "set_preference", lambda model, rows: set_rows.append((model, rows.tolist()))
+    )
+    model = torch.nn.Linear(1, 1)
+    ids = torch.arange(5).view(5, 1)  # row i holds i
+    trainer._rows = torch.arange(10.0).view(5, 2)
+    with torch.no_grad():
+        lp, ent, aux = trainer._get_per_token_logps_and_entropies(model, ids, ids, 1, batch_size=2, extra=3)
+    assert [c[:2] for c in calls] == [([0, 1], 2), ([2, 3], 2), ([4], 1)] and calls[0][2] == {"extra": 3}
+    assert set_rows == [(model, [[0, 1], [2, 3]]), (model, [[4, 5], [6, 7]]), (model, [[8, 9]])]
+    assert lp.tolist() == ids.float().tolist() and ent.tolist() == (-ids.float()).tolist()
+    assert aux.item() == pytest.approx((0 + 2 + 4) / 3)  # the chunks' aux losses, averaged
+    set_rows.clear()
+    with torch.no_grad():  # the KL reference: the rows are set on the policy inside it; no entropies asked
+        _, ent, _ = trainer._get_per_token_logps_and_entropies(_AdapterOff(model), ids, ids, 1, plain=True)
+    assert set_rows == [(model, trainer._rows.tolist())] and ent is None
+    with pytest.raises(RuntimeError) as err:
+        trainer._get_per_token_logps_and_entropies(model, ids, ids, 1, batch_size=2)
+    assert str(err.value) == "panacea: a forward with gradients must be one chunk (lambda set per forward)"
+    trainer._rows = None  # no rows: TRL's own forward, untouched
+    calls.clear()
+    trainer._get_per_token_logps_and_entropies(model, ids, ids, 1, batch_size=2)
+    assert [c[:2] for c in calls] == [([0, 1, 2, 3, 4], 2)]
+
+    # the loss forward sees the rows of its inputs (only when lambda conditions the adapter), and none after
+    seen_rows = []
+    monkeypatch.setattr(
+        GRPOTrainer, "_compute_loss", lambda self, model, inputs: seen_rows.append(self._rows)
+    )
+    lam = torch.full((2, 2), 0.5)
+    for condition in (True, False):
+        trainer.condition_adapter = condition
+        trainer._compute_loss(model, {"preference": lam})
+        assert trainer._rows is None
+    assert seen_rows[0] is lam and seen_rows[1] is None

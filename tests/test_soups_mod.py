@@ -521,6 +521,7 @@ def test_soup_arithmetic_edges_on_hand_tensors(tmp_path):
         SoupMixer,
         check_coefficients,
         interpolate_into,
+        weighted_sum,
     )
 
     def message(call) -> str:
@@ -562,6 +563,13 @@ def test_soup_arithmetic_edges_on_hand_tensors(tmp_path):
     for v, c in ((1.0, 0.25), (3.0, 0.75)):
         running.add(torch.tensor([v]), c)
     assert running.result().tolist() == [2.5]
+    rounded = RunningSoup(torch.bfloat16)  # each version first as the model would load it: in its dtype
+    for v, c in ((0.1, 1.0), (0.3, 0.0)):
+        rounded.add(torch.tensor([v]), c)
+    assert rounded.result().tolist() == [torch.tensor(0.1).bfloat16().item()] != [torch.tensor(0.1).item()]
+    assert interpolate_state_dicts([a], [1.0])["w"].tolist() == [1.0, 2.0]  # one checkpoint
+    with pytest.raises(ValueError, match="longer than argument 1"):  # a version missing is no soup
+        weighted_sum([torch.ones(1)], [0.5, 0.5])
 
     class Tiny(torch.nn.Module):
         def __init__(self) -> None:
