@@ -191,8 +191,8 @@ def test_a_sweep_setting_rests_on_the_converted_folder(smollm2_folder, pku_files
 
 
 def _real_sweep(cache, data, method: dict, lora: dict | None) -> dict:
-    """A sweep on SmolLM2 sized for the test budget: 2 reward-function objectives, pairs from 4 training requests
-    x 2 base responses of 12 tokens, one weight vector, 2 updates, 2 held-out requests x 1 response."""
+    """A sweep on SmolLM2 sized for the test budget: 2 reward-function objectives, pairs from 6 training requests
+    x 3 base responses of 16 tokens, one weight vector, 2 updates, 2 held-out requests x 1 response."""
     functions = "pareto_align.reward_functions"
     return {"name": "smollm2-tier", "cache_dir": str(cache),
             "policy": {"model": SMOLLM2, "dtype": "float32", **({"lora": lora} if lora else {})},
@@ -200,8 +200,8 @@ def _real_sweep(cache, data, method: dict, lora: dict | None) -> dict:
                            {"name": "concise", "direction": "min", "scorer": {"function": f"{functions}:length"}}],
             "reference_point": [0.0, -40.0],
             "data": {"source": "prompts", "eval_prompts": str(data / "eval.jsonl"),
-                     "prompts": {"path": str(data / "train.jsonl"), "responses_per_prompt": 2, "max_new_tokens": 12,
-                                 "temperature": 1.0, "labeling": "best_worst"}},
+                     "prompts": {"path": str(data / "train.jsonl"), "responses_per_prompt": 3, "max_new_tokens": 16,
+                                 "temperature": 1.0, "labeling": "bradley_terry"}},
             "weights": {"kind": "explicit", "weights": [[0.5, 0.5]]},
             "method": method,
             "evaluation": {"samples_per_prompt": 1, "max_prompts": 2, "generation": {"max_new_tokens": 12}}}  # fmt: skip
@@ -222,8 +222,8 @@ def test_modpo_with_lora_and_panacea_train_the_real_model_and_their_points_reloa
     _, cache = smollm2_folder
     rows = [json.loads(line) for line in
             (ROOT / "pareto_align/data/tasks/assistant/train.jsonl").read_text().splitlines()]  # fmt: skip
-    write_jsonl(rows[:4], tmp_path / "train.jsonl")
-    write_jsonl(rows[4:6], tmp_path / "eval.jsonl")
+    write_jsonl(rows[:6], tmp_path / "train.jsonl")
+    write_jsonl(rows[6:8], tmp_path / "eval.jsonl")
     trl = {"max_steps": 2, "per_device_train_batch_size": 2, "max_length": 64, "logging_steps": 1}
     runs = {
         "modpo": _real_sweep(cache, tmp_path, {"name": "modpo", "trl": {**trl, "learning_rate": 1e-3}},
@@ -239,7 +239,8 @@ def test_modpo_with_lora_and_panacea_train_the_real_model_and_their_points_reloa
         )
         front = read_front(run_dir)
         (point,) = [p for p in front.points if p.method == name]
-        assert point.compute.policy_updates == 2 and len(point.values) == 2
+        # the run's updates (Panacea's point names its one training run as shared work)
+        assert front.compute.total.policy_updates == 2 and len(point.values) == 2
         folder = run_dir / point.policy.path  # type: ignore[union-attr]
         # the update moved the adapter off its start (LoRA's B and the SVD-LoRA's singular values start at 0)
         weights = load_file(str(next(folder.glob("*.safetensors"))))

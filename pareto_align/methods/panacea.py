@@ -697,6 +697,11 @@ def objective_pairs(ws: Workspace, section: PanaceaSection, work) -> datasets.Da
     for k, name in enumerate(names):
         on_k = pairs.select(np.flatnonzero(objectives == name))
         prepared = modpo.prepared_pairs(ws, section, k, on_k, work)  # type: ignore[arg-type]
+        # one objective's log-probs may come from MODPO's saved file (float32), another's computed here (float64):
+        # the model computed both in float32, so the cast is exact, and the parts can be joined
+        for column in ("ref_chosen_logps", "ref_rejected_logps"):
+            if column in prepared.column_names:
+                prepared = prepared.cast_column(column, datasets.Value("float32"))
         parts.append(prepared.add_column(OBJECTIVE, [k] * len(prepared)))
     return datasets.concatenate_datasets(parts)
 
