@@ -1,4 +1,4 @@
-"""Atomic file writes: write a temp file in the target's folder, fsync, then ``os.replace``.
+"""Atomic file writes (and `sha256_file`, the one file digest): write a temp file in the target's folder, fsync, then ``os.replace``.
 
 Every file that others read (front.json, reward model files, exported tables and figures, run metadata) goes
 through here, so a killed process never leaves a half-written file: a reader sees either the old file or the new
@@ -7,6 +7,7 @@ one. Temp files keep the target's suffix because some writers (kaleido) infer th
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -98,3 +99,12 @@ def _link_or_copy(source: str | Path, target: str | Path) -> None:
         os.link(source, target)
     except OSError:  # another filesystem, or one without hard links
         shutil.copy2(source, target)
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB blocks (model files are large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

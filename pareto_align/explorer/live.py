@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import ValidationError
 
 from pareto_align.explorer.simplex import direction_like, project_to_simplex
 from pareto_align.export.style import display_name
-from pareto_align.front.schema import Point, PolicyHandle, format_validation_error
+from pareto_align.front.schema import Point, PolicyHandle, as_policy_handle
 
 if TYPE_CHECKING:
     from pareto_align.models.generation import GenerationSettings
@@ -57,12 +56,10 @@ class LiveSource:
 
 def _typed(handle: PolicyHandle | Mapping[str, Any]) -> PolicyHandle:
     """A handle as the typed model; a plain mapping (a front.json entry) is validated once, here."""
-    if isinstance(handle, PolicyHandle):
-        return handle
     try:
-        return PolicyHandle.model_validate(dict(handle))
-    except ValidationError as err:
-        raise LiveGenerationError(f"policy handle: {format_validation_error(err)}") from None
+        return as_policy_handle(handle)
+    except ValueError as err:
+        raise LiveGenerationError(f"policy handle: {err}") from None
 
 
 def _weighted(checkpoints: Sequence[str], weights: Sequence[float]) -> list[str]:

@@ -11,7 +11,6 @@ table, someone's own ``table.tex``, a manifest of another tool) is refused unles
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -23,19 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pareto_align
+from pareto_align.atomic import sha256_file
 from pareto_align.export.runs import ExportError, Run
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_SCHEMA = "pareto_align.export.manifest/v1"
 MANIFEST_LIBRARIES = ("numpy", "scipy", "pymoo", "moocore", "plotly", "kaleido", "choreographer", "pydantic")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _version(dist: str) -> str | None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -573,6 +574,17 @@ def format_validation_error(err: ValidationError) -> str:
         loc = _format_loc(tuple(e["loc"]))
         lines.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(lines)
+
+
+def as_policy_handle(handle: PolicyHandle | Mapping[str, Any]) -> PolicyHandle:
+    """`handle` typed: a `PolicyHandle` as it is, a plain mapping (a front.json entry, a method's handle) validated
+    once; ValueError naming the field, in one line, for a mapping that is no handle."""
+    if isinstance(handle, PolicyHandle):
+        return handle
+    try:
+        return PolicyHandle.model_validate(dict(handle))
+    except ValidationError as err:
+        raise ValueError(format_validation_error(err)) from None
 
 
 def _schema_problem(data: dict[str, Any]) -> str | None:

@@ -26,6 +26,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from pareto_align.atomic import sha256_file
 from pareto_align.errors import ConfigError
 
 # short name -> (Python package that ships the file, file name inside it, how to install the package)
@@ -56,20 +57,12 @@ def packaged_gguf(name: str, field: str = "policy.model") -> Path:
     return path
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def converted_folder(path: Path, cache_dir: Path | None = None) -> Path:
     """Where the conversion of the GGUF file `path` lives: `<cache>/gguf-<stem>-<sha256 prefix>`."""
     from pareto_align.data.synthetic import default_cache_dir
 
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    key = hashlib.sha256(f"{file_sha256(path)}:{CONVERSION_VERSION}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{sha256_file(path)}:{CONVERSION_VERSION}".encode()).hexdigest()[:16]
     return cache_dir / f"gguf-{path.stem}-{key}"
 
 
@@ -131,7 +124,7 @@ def _write_conversion(path: Path, architecture: str, out: Path) -> None:
     del loaded
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    record = {"file": path.name, "sha256": file_sha256(path), "architecture": architecture,
+    record = {"file": path.name, "sha256": sha256_file(path), "architecture": architecture,
               "conversion_version": CONVERSION_VERSION, "transformers": __version__}  # fmt: skip
     (out / _SOURCE_RECORD).write_text(json.dumps(record, indent=2) + "\n")
 

@@ -51,7 +51,7 @@ import yaml
 from pydantic import ValidationError
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from pareto_align.front.schema import PolicyHandle, format_validation_error
+from pareto_align.front.schema import PolicyHandle, as_policy_handle
 from pareto_align.models.chat import model_prompt
 from pareto_align.models.conditioning import format_conditioned_prompt
 from pareto_align.models.generation import Generated, GenerationSettings, generate, scorable_responses
@@ -130,7 +130,7 @@ class BestOfNPolicy(Policy):
 
 def _ranking_scorer(records: list[dict[str, Any]], heads, device, dtype: str | None):
     """A best-of-n handle's `scorers` (one record per objective) as one scorer (contract: reward scoring)."""
-    from pydantic import TypeAdapter, ValidationError
+    from pydantic import TypeAdapter
 
     from pareto_align.errors import ConfigError
     from pareto_align.scorers.composite import build_scorer
@@ -441,12 +441,10 @@ def policy_handle(handle: PolicyHandle | Mapping[str, Any], run_dir: str | Path 
         raise PolicyLoadError(
             f"{run_dir}: unknown policy handle kind {kind!r} (expected {', '.join(first)} or {last})"
         )
-    if isinstance(handle, PolicyHandle):
-        return handle
     try:
-        return PolicyHandle.model_validate(dict(handle))
-    except ValidationError as err:
-        raise PolicyLoadError(f"{run_dir}: policy handle: {format_validation_error(err)}") from None
+        return as_policy_handle(handle)
+    except ValueError as err:
+        raise PolicyLoadError(f"{run_dir}: policy handle: {err}") from None
 
 
 def load_policy(

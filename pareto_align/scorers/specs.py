@@ -16,12 +16,13 @@ and the SHA-256 of its source file, so that an edited function makes a new confi
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator
+
+from pareto_align.atomic import sha256_file
 
 # `reward_source` / `margin_source` of a method, `evaluation.scorer`: where the K rewards come from.
 #   objectives:   each objective's own `scorer` (its reward-model head where it names none)
@@ -181,7 +182,7 @@ def is_user_scorer(spec: Any) -> bool:
 
 def file_sha256(path: Path) -> str | None:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return sha256_file(path)
     except OSError:
         return None
 
