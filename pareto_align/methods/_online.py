@@ -42,7 +42,7 @@ from pareto_align.models.policy import Policy
 from pareto_align.objectives import Scalarization
 from pareto_align.rewards import ObjectiveRewards
 from pareto_align.scorers.specs import REWARD_SOURCE_HELP, RewardSource
-from pareto_align.trainers.evaluating import EvaluatingCallback, sample_and_score
+from pareto_align.trainers.evaluating import EvaluatingCallback
 from pareto_align.trainers.progress import use_step_bar
 
 if TYPE_CHECKING:
@@ -196,7 +196,7 @@ class HistoryCallback(EvaluatingCallback):
         self.method, self.skip = method, skip  # type: ignore[method-assign]
 
     def evaluate_at(self, step: int, model, **kwargs: Any) -> None:
-        _, ev = sample_and_score(self.ws, model, self.tokenizer, self.samples_per_prompt)
+        ev = self.ws.evaluate(Policy(model, self.tokenizer, {}), self.samples_per_prompt)
         self.ws.record_history(self.point_id, step, ev, weights=list(self.weights), method=self.method,
                                seed=self.seed, training=True)  # fmt: skip
 

@@ -416,7 +416,6 @@ class Snapshots(_online.OnlineExtension, EvaluatingCallback):
     def evaluate_at(self, step: int, model, **kwargs) -> None:
         ws = self.ws
         own, shown = sample_and_score(ws, model, self.tokenizer, self.method.samples_per_prompt, self.scorer)
-        assert own is not None
         self.meta_tokens += own.n_tokens
         rel = Path("points") / self.point_id / "snapshots" / f"step-{step}"
         _save_snapshot(ws, self.accelerator, model, self.tokenizer, ws.run_dir / rel)

@@ -184,7 +184,6 @@ class HypervolumeGuide(_online.OnlineExtension, EvaluatingCallback):
     def evaluate_at(self, step: int, model, optimizer=None, lr_scheduler=None, **kwargs) -> None:
         ws = self.ws
         own, shown = sample_and_score(ws, model, self.tokenizer, self.method.samples_per_prompt, self.scorer)
-        assert own is not None
         self.meta_tokens += own.n_tokens
         dhv = self.buffer.contribution(own.values)
         self.buffer.add(own.values)

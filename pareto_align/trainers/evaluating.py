@@ -8,8 +8,8 @@ result), so every evaluation must be entered by every process at the same step, 
 other forever. A measurement that is not a collective (one that the main process alone can make) goes through
 `on_main`, which hands its result to every process.
 
-`sample_and_score` is the one evaluation of a model in training: one set of responses on the held-out prompts,
-scored by the evaluation scorer and, when the method steers by its own reward, by that scorer too.
+`sample_and_score` evaluates a model in training for a method that steers by its own reward: one set of responses
+on the held-out prompts, scored by that reward and by the evaluation scorer.
 """
 
 from __future__ import annotations
@@ -75,16 +75,12 @@ class _BothScorers:
 
 
 def sample_and_score(ws: Workspace, model, tokenizer, samples_per_prompt: int,
-                     own: Scorer | None = None) -> tuple[Evaluation | None, Evaluation]:  # fmt: skip
-    """The training model on the held-out prompts, scored by the evaluation scorer (for the history) and, given
-    the method's `own` scorer, by that one too, on the same responses: (own's evaluation or None, the evaluation
-    scorer's). A collective under several processes: every process calls it."""
-    policy = Policy(model, tokenizer, {})
-    if own is None:
-        return None, ws.evaluate(policy, samples_per_prompt)
-    ev = ws.evaluate(
-        policy, samples_per_prompt, scorer=_BothScorers(own, ws.scorer(ws.config.evaluation.scorer))
-    )
+                     own: Scorer) -> tuple[Evaluation, Evaluation]:  # fmt: skip
+    """The training model on the held-out prompts, one set of responses scored twice: by the method's `own`
+    scorer (the training reward's units, what steers it) and by the evaluation scorer (for the history). A
+    collective under several processes: every process calls it."""
+    both = _BothScorers(own, ws.scorer(ws.config.evaluation.scorer))
+    ev = ws.evaluate(Policy(model, tokenizer, {}), samples_per_prompt, scorer=both)
     k = len(own.objective_names)
     halves = []
     for part in (slice(0, k), slice(k, None)):
